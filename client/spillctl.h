@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: MIT */
+/* spillctl: shared between the command dispatcher and its output formatting. */
+#ifndef SPILLWAY_SPILLCTL_H
+#define SPILLWAY_SPILLCTL_H
+
+#include <stdio.h>
+
+#include "spillway.pb-c.h"
+
+/* Human tables or stable JSON for each report. */
+void print_status(FILE *out, const Spillway__AdminStatusReply *r, int json);
+void print_clients(FILE *out, Spillway__ClientStats *const *c, size_t n, int json);
+void print_client(FILE *out, const Spillway__ClientStats *c, int json);
+
+#endif

@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * spillctl output. JSON field names are stable (scripts depend on them):
+ * sizes are *_bytes integers, durations *_ms.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "spillctl.h"
+
+static void human_size(uint64_t b, char *buf, size_t cap)
+{
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)b;
+	int u = 0;
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, cap, "%" PRIu64 " B", b);
+	else
+		snprintf(buf, cap, "%.1f %s", v, unit[u]);
+}
+
+static void json_string(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			fprintf(out, "\\%c", ch);
+		else if (ch < 0x20)
+			fprintf(out, "\\u%04x", ch);
+		else
+			fputc(ch, out);
+	}
+	fputc('"', out);
+}
+
+static void json_client(FILE *out, const Spillway__ClientStats *c)
+{
+	fprintf(out, "{\"name\":");
+	json_string(out, c->name);
+	fprintf(out,
+		",\"client_id\":%" PRIu64 ",\"priority\":%d,\"reservation_bytes\":%" PRIu64
+		",\"limit_bytes\":%" PRIu64 ",\"used_bytes\":%" PRIu64 ",\"extents\":%u"
+		",\"connections\":%u,\"grace_left_ms\":%" PRIu64 ",\"pages_read\":%" PRIu64
+		",\"pages_written\":%" PRIu64 "}",
+		c->client_id, c->priority, c->reservation_bytes, c->limit_bytes, c->used_bytes,
+		c->extents, c->connections, c->grace_left_ms, c->pages_read, c->pages_written);
+}
+
+static void client_state(const Spillway__ClientStats *c, char *buf, size_t cap)
+{
+	if (c->connections)
+		snprintf(buf, cap, "connected");
+	else if (c->client_id)
+		snprintf(buf, cap, "grace %" PRIu64 "s", (c->grace_left_ms + 999) / 1000);
+	else
+		snprintf(buf, cap, "not connected");
+}
+
+static void json_clients(FILE *out, Spillway__ClientStats *const *c, size_t n)
+{
+	fputc('[', out);
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			fputc(',', out);
+		json_client(out, c[i]);
+	}
+	fputc(']', out);
+}
+
+void print_clients(FILE *out, Spillway__ClientStats *const *c, size_t n, int json)
+{
+	if (json) {
+		json_clients(out, c, n);
+		fputc('\n', out);
+		return;
+	}
+	fprintf(out, "%-24s %6s %5s %10s %10s %10s %7s %5s  %s\n", "NAME", "ID", "PRIO",
+		"RESERVED", "LIMIT", "USED", "EXTENTS", "CONNS", "STATE");
+	for (size_t i = 0; i < n; i++) {
+		char res[32], lim[32], used[32], state[32];
+		human_size(c[i]->reservation_bytes, res, sizeof(res));
+		if (c[i]->limit_bytes)
+			human_size(c[i]->limit_bytes, lim, sizeof(lim));
+		else
+			snprintf(lim, sizeof(lim), "-");
+		human_size(c[i]->used_bytes, used, sizeof(used));
+		client_state(c[i], state, sizeof(state));
+		fprintf(out, "%-24s %6" PRIu64 " %5d %10s %10s %10s %7u %5u  %s\n", c[i]->name,
+			c[i]->client_id, c[i]->priority, res, lim, used, c[i]->extents,
+			c[i]->connections, state);
+	}
+}
+
+void print_client(FILE *out, const Spillway__ClientStats *c, int json)
+{
+	if (json) {
+		json_client(out, c);
+		fputc('\n', out);
+	} else {
+		print_clients(out, (Spillway__ClientStats *const *)&c, 1, 0);
+	}
+}
+
+void print_status(FILE *out, const Spillway__AdminStatusReply *r, int json)
+{
+	if (json) {
+		fprintf(out, "{\"server_id\":");
+		json_string(out, r->server_id);
+		fprintf(out, ",\"version\":");
+		json_string(out, r->version);
+		fprintf(out,
+			",\"uptime_ms\":%" PRIu64 ",\"capacity_bytes\":%" PRIu64
+			",\"used_bytes\":%" PRIu64 ",\"reserved_bytes\":%" PRIu64
+			",\"extent_bytes\":%" PRIu64 ",\"nodes\":[",
+			r->uptime_ms, r->capacity_bytes, r->used_bytes, r->reserved_bytes,
+			r->extent_bytes);
+		for (size_t i = 0; i < r->n_nodes; i++)
+			fprintf(out, "%s{\"node\":%u,\"capacity_bytes\":%" PRIu64 ",\"used_bytes\":%" PRIu64 "}",
+				i ? "," : "", r->nodes[i]->node, r->nodes[i]->capacity_bytes,
+				r->nodes[i]->used_bytes);
+		fprintf(out, "],\"clients\":");
+		json_clients(out, r->clients, r->n_clients);
+		fputs("}\n", out);
+		return;
+	}
+	char cap[32], used[32], res[32], ext[32];
+	human_size(r->capacity_bytes, cap, sizeof(cap));
+	human_size(r->used_bytes, used, sizeof(used));
+	human_size(r->reserved_bytes, res, sizeof(res));
+	human_size(r->extent_bytes, ext, sizeof(ext));
+	uint64_t up = r->uptime_ms / 1000;
+	fprintf(out, "server    %s (spillwayd %s, up %" PRIu64 "h%02" PRIu64 "m%02" PRIu64 "s)\n",
+		r->server_id, r->version, up / 3600, up / 60 % 60, up % 60);
+	fprintf(out, "capacity  %s, used %s (%.1f%%), reserved %s, extents of %s\n", cap, used,
+		r->capacity_bytes ? 100.0 * (double)r->used_bytes / (double)r->capacity_bytes : 0.0,
+		res, ext);
+	fprintf(out, "\n%-6s %12s %12s %7s\n", "NODE", "CAPACITY", "USED", "USE%");
+	for (size_t i = 0; i < r->n_nodes; i++) {
+		human_size(r->nodes[i]->capacity_bytes, cap, sizeof(cap));
+		human_size(r->nodes[i]->used_bytes, used, sizeof(used));
+		fprintf(out, "%-6u %12s %12s %6.1f%%\n", r->nodes[i]->node, cap, used,
+			r->nodes[i]->capacity_bytes
+				? 100.0 * (double)r->nodes[i]->used_bytes / (double)r->nodes[i]->capacity_bytes
+				: 0.0);
+	}
+	fprintf(out, "\n");
+	if (r->n_clients)
+		print_clients(out, r->clients, r->n_clients, 0);
+	else
+		fprintf(out, "no clients\n");
+}

@@ -1,0 +1,821 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Core client: framing over a non-blocking transport, the request window,
+ * and the handshake. The receive side is a two-state machine (header, then
+ * payload) fed from a 64 KiB staging buffer; a long payload is received
+ * straight into the caller's pages instead, so a 2 MiB READ costs no copy.
+ */
+#include "client.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "frame.h"
+#include "transport.h"
+
+#define STAGE_BYTES   (64 * 1024)
+#define DIRECT_MIN    (16 * 1024) /* payload left to receive without staging */
+#define SLOT_BITS     16
+#define SLOT_MASK     ((1u << SLOT_BITS) - 1)
+#define WINDOW_MAX    4096
+
+enum slot_kind { SLOT_FREE, SLOT_DATA, SLOT_CTRL };
+
+struct slot {
+	enum slot_kind kind;
+	uint32_t gen;
+	struct client_req *req;   /* SLOT_DATA */
+	Spillway__Ctrl *reply;    /* SLOT_CTRL: unpacked reply */
+	int status;               /* SLOT_CTRL: -errno from the frame */
+	int done;                 /* SLOT_CTRL */
+};
+
+struct notify {
+	struct notify *next;
+	Spillway__Ctrl *msg;
+};
+
+struct client {
+	struct transport *t;
+	char url[300];
+	int timeout_ms;
+	int dead;                 /* -errno once the stream is unusable */
+	unsigned window;
+	int inflight;
+	uint64_t extent_bytes;
+
+	struct slot *slots;
+	unsigned *free_slots;     /* stack of free slot indexes */
+	unsigned nfree;
+	struct client_req **ready; /* completed async requests, FIFO ring */
+	unsigned ready_head, ready_count;
+
+	/* Receive state machine. */
+	uint8_t *stage;
+	size_t stage_off, stage_len;
+	uint8_t hdr_raw[SPILL_WIRE_HDR_SIZE];
+	size_t hdr_have;
+	int in_payload;
+	struct frame_hdr h;
+	int rx_slot;              /* -1: unsolicited control message */
+	struct iovec seg[2];
+	int nseg, seg_idx;
+	size_t seg_off;
+	uint8_t map_scratch[SPILL_PRESENT_MAP_BYTES];
+	uint8_t *ctrl_buf;
+
+	struct notify *notify_head, **notify_tail;
+	client_notify_fn notify_fn;
+	void *notify_arg;
+	int depth;                /* nesting of public calls; notify at depth 0 */
+
+	uint64_t id;
+	uint8_t token[CTRL_TOKEN_BYTES];
+	int resumed;
+	struct client_extent *resumed_extents;
+	size_t n_resumed;
+};
+
+static int fail(struct client *c, int err)
+{
+	if (!c->dead)
+		c->dead = err;
+	return c->dead;
+}
+
+/* --- receive ------------------------------------------------------------- */
+
+static void complete_slot(struct client *c, unsigned idx, int status)
+{
+	struct slot *s = &c->slots[idx];
+	if (s->kind == SLOT_DATA) {
+		struct client_req *r = s->req;
+		r->status = status;
+		r->done = 1;
+		if (!r->sync) {
+			unsigned tail = (c->ready_head + c->ready_count) % c->window;
+			c->ready[tail] = r;
+			c->ready_count++;
+		}
+		s->kind = SLOT_FREE;
+		c->free_slots[c->nfree++] = idx;
+		c->inflight--;
+	} else {
+		s->status = status;
+		s->done = 1; /* freed by the waiting client_ctrl */
+	}
+}
+
+/* Header complete: decide where its payload goes. */
+static int start_frame(struct client *c)
+{
+	const char *why;
+	if (frame_hdr_unpack((const struct spill_wire_hdr *)c->hdr_raw, &c->h, &why))
+		return -EPROTO;
+	struct frame_hdr *h = &c->h;
+	c->nseg = 0;
+	c->seg_idx = 0;
+	c->seg_off = 0;
+	c->rx_slot = -1;
+
+	if (!(h->op & SPILL_OP_REPLY)) {
+		/* The server may start a control exchange (Reclaim). */
+		if (h->op != SPILL_OP_CTRL)
+			return -EPROTO;
+	} else {
+		unsigned idx = (unsigned)(h->req_id & SLOT_MASK);
+		if (idx >= c->window || c->slots[idx].kind == SLOT_FREE ||
+		    c->slots[idx].gen != (uint32_t)(h->req_id >> SLOT_BITS))
+			return -EPROTO;
+		struct slot *s = &c->slots[idx];
+		uint16_t op = h->op & ~SPILL_OP_REPLY;
+		if ((s->kind == SLOT_CTRL) != (op == SPILL_OP_CTRL))
+			return -EPROTO;
+		if (s->kind == SLOT_DATA && op != s->req->op)
+			return -EPROTO;
+		c->rx_slot = (int)idx;
+		if (s->kind == SLOT_DATA && h->payload_len) {
+			struct client_req *r = s->req;
+			/* The codec tied payload_len to npages; tie npages to our buffer. */
+			if (h->npages != r->npages)
+				return -EPROTO;
+			if (h->flags & SPILL_WF_PRESENT_MAP) {
+				c->seg[c->nseg].iov_base = r->present ? r->present : c->map_scratch;
+				c->seg[c->nseg++].iov_len = SPILL_PRESENT_MAP_BYTES;
+			}
+			c->seg[c->nseg].iov_base = r->buf;
+			c->seg[c->nseg++].iov_len = (size_t)r->npages * SPILL_PAGE_SIZE;
+		}
+	}
+	if (h->op == SPILL_OP_CTRL || h->op == (SPILL_OP_CTRL | SPILL_OP_REPLY)) {
+		if (h->payload_len) {
+			c->ctrl_buf = malloc(h->payload_len);
+			if (!c->ctrl_buf)
+				return -ENOMEM;
+			c->seg[0].iov_base = c->ctrl_buf;
+			c->seg[0].iov_len = h->payload_len;
+			c->nseg = 1;
+		}
+	}
+	c->in_payload = 1;
+	return 0;
+}
+
+static void queue_notify(struct client *c, Spillway__Ctrl *msg)
+{
+	struct notify *n = malloc(sizeof(*n));
+	if (!n) {
+		ctrl_free(msg);
+		return;
+	}
+	n->next = NULL;
+	n->msg = msg;
+	*c->notify_tail = n;
+	c->notify_tail = &n->next;
+}
+
+/* Payload complete: check it and complete the request. */
+static int finish_frame(struct client *c)
+{
+	struct frame_hdr *h = &c->h;
+	c->in_payload = 0;
+	c->hdr_have = 0;
+	int crc_ok = frame_verify((const struct spill_wire_hdr *)c->hdr_raw, c->seg, c->nseg) == 0;
+	int status = h->status == SPILL_ST_OK ? 0 : -frame_status_to_errno(h->status);
+
+	if ((h->op & ~SPILL_OP_REPLY) == SPILL_OP_CTRL) {
+		Spillway__Ctrl *msg = NULL;
+		const char *why;
+		int err = 0;
+		if (crc_ok && h->payload_len)
+			msg = ctrl_unpack(c->ctrl_buf, h->payload_len, &err, &why);
+		free(c->ctrl_buf);
+		c->ctrl_buf = NULL;
+		if (!crc_ok)
+			return -EBADMSG;
+		if (c->rx_slot < 0) {
+			if (!msg)
+				return -EPROTO;
+			queue_notify(c, msg);
+			return 0;
+		}
+		if (!msg && status == 0)
+			return -EPROTO;
+		c->slots[c->rx_slot].reply = msg;
+		complete_slot(c, (unsigned)c->rx_slot, status);
+		return 0;
+	}
+	if (!crc_ok)
+		status = -EBADMSG;
+	complete_slot(c, (unsigned)c->rx_slot, status);
+	return 0;
+}
+
+/* Feed staged bytes through the state machine. */
+static int consume_stage(struct client *c)
+{
+	while (c->stage_off < c->stage_len) {
+		size_t avail = c->stage_len - c->stage_off;
+		const uint8_t *p = c->stage + c->stage_off;
+		if (!c->in_payload) {
+			size_t n = SPILL_WIRE_HDR_SIZE - c->hdr_have;
+			if (n > avail)
+				n = avail;
+			memcpy(c->hdr_raw + c->hdr_have, p, n);
+			c->hdr_have += n;
+			c->stage_off += n;
+			if (c->hdr_have < SPILL_WIRE_HDR_SIZE)
+				continue;
+			int rc = start_frame(c);
+			if (rc)
+				return rc;
+		} else {
+			struct iovec *s = &c->seg[c->seg_idx];
+			size_t n = s->iov_len - c->seg_off;
+			if (n > avail)
+				n = avail;
+			memcpy((uint8_t *)s->iov_base + c->seg_off, p, n);
+			c->seg_off += n;
+			c->stage_off += n;
+		}
+		while (c->in_payload && c->seg_idx < c->nseg &&
+		       c->seg_off == c->seg[c->seg_idx].iov_len) {
+			c->seg_idx++;
+			c->seg_off = 0;
+		}
+		if (c->in_payload && c->seg_idx == c->nseg) {
+			int rc = finish_frame(c);
+			if (rc)
+				return rc;
+		}
+	}
+	c->stage_off = c->stage_len = 0;
+	return 0;
+}
+
+/* Read whatever is available without blocking. Returns 0 or -errno. */
+static int pump_rx(struct client *c)
+{
+	for (;;) {
+		int rc = consume_stage(c);
+		if (rc)
+			return fail(c, rc);
+		ssize_t n;
+		size_t left = c->in_payload && c->seg_idx < c->nseg
+				      ? c->seg[c->seg_idx].iov_len - c->seg_off : 0;
+		if (left >= DIRECT_MIN) {
+			/* Large payload: straight into its destination. */
+			n = transport_recv(c->t, (uint8_t *)c->seg[c->seg_idx].iov_base + c->seg_off, left);
+			if (n > 0) {
+				c->seg_off += (size_t)n;
+				if (c->seg_off == c->seg[c->seg_idx].iov_len) {
+					c->seg_idx++;
+					c->seg_off = 0;
+					if (c->seg_idx == c->nseg && (rc = finish_frame(c)))
+						return fail(c, rc);
+				}
+				continue;
+			}
+		} else {
+			n = transport_recv(c->t, c->stage, STAGE_BYTES);
+			if (n > 0) {
+				c->stage_off = 0;
+				c->stage_len = (size_t)n;
+				continue;
+			}
+		}
+		if (n == -EAGAIN)
+			return 0;
+		return fail(c, n == 0 ? -ECONNRESET : (int)n);
+	}
+}
+
+/* Block until the socket is readable (or writable if want_out), then pump. */
+static int wait_io(struct client *c, int want_out)
+{
+	if (c->dead)
+		return c->dead;
+	struct pollfd p = { .fd = transport_fd(c->t), .events = POLLIN };
+	if (want_out)
+		p.events |= POLLOUT;
+	int r = poll(&p, 1, c->timeout_ms);
+	if (r < 0)
+		return errno == EINTR ? 0 : fail(c, -errno);
+	if (r == 0)
+		return fail(c, -ETIMEDOUT);
+	if (p.revents & (POLLIN | POLLHUP | POLLERR))
+		return pump_rx(c);
+	return 0;
+}
+
+/* --- send ---------------------------------------------------------------- */
+
+static int send_all(struct client *c, struct iovec *iov, int n)
+{
+	while (n > 0) {
+		if (c->dead)
+			return c->dead;
+		ssize_t w = transport_sendv(c->t, iov, n);
+		if (w == -EAGAIN) {
+			/* Keep reading replies while we wait, or both sides could
+			 * block on full socket buffers. */
+			int rc = wait_io(c, 1);
+			if (rc)
+				return rc;
+			continue;
+		}
+		if (w < 0)
+			return fail(c, (int)w);
+		size_t done = (size_t)w;
+		while (n > 0 && done >= iov->iov_len) {
+			done -= iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n > 0) {
+			iov->iov_base = (uint8_t *)iov->iov_base + done;
+			iov->iov_len -= done;
+		}
+	}
+	return 0;
+}
+
+static int send_frame(struct client *c, struct frame_hdr *h, const void *payload)
+{
+	struct spill_wire_hdr w;
+	struct iovec iov[2] = {
+		{ &w, sizeof(w) },
+		{ (void *)payload, h->payload_len },
+	};
+	frame_hdr_pack(h, &w);
+	frame_seal(&w, &iov[1], h->payload_len ? 1 : 0);
+	return send_all(c, iov, h->payload_len ? 2 : 1);
+}
+
+/* Wait for a free slot; returns its index or -errno. */
+static int take_slot(struct client *c, enum slot_kind kind)
+{
+	while (c->nfree == 0) {
+		int rc = wait_io(c, 0);
+		if (rc)
+			return rc;
+	}
+	unsigned idx = c->free_slots[--c->nfree];
+	struct slot *s = &c->slots[idx];
+	s->kind = kind;
+	s->gen++;
+	s->req = NULL;
+	s->reply = NULL;
+	s->done = 0;
+	s->status = 0;
+	if (kind == SLOT_DATA)
+		c->inflight++;
+	return (int)idx;
+}
+
+static uint64_t slot_req_id(const struct client *c, unsigned idx)
+{
+	return ((uint64_t)c->slots[idx].gen << SLOT_BITS) | idx;
+}
+
+/* --- notifications ------------------------------------------------------- */
+
+static void enter(struct client *c)
+{
+	c->depth++;
+}
+
+static int leave(struct client *c, int rc)
+{
+	if (--c->depth == 0) {
+		while (c->notify_head) {
+			struct notify *n = c->notify_head;
+			c->notify_head = n->next;
+			if (!c->notify_head)
+				c->notify_tail = &c->notify_head;
+			if (c->notify_fn)
+				c->notify_fn(c, n->msg, c->notify_arg);
+			else
+				ctrl_free(n->msg);
+			free(n);
+		}
+	}
+	return rc;
+}
+
+void client_set_notify(struct client *c, client_notify_fn fn, void *arg)
+{
+	c->notify_fn = fn;
+	c->notify_arg = arg;
+}
+
+/* --- data requests ------------------------------------------------------- */
+
+int client_submit(struct client *c, struct client_req *r)
+{
+	if (c->dead)
+		return c->dead;
+	uint32_t payload = 0;
+	switch (r->op) {
+	case SPILL_OP_WRITE:
+		payload = (uint32_t)r->npages * SPILL_PAGE_SIZE;
+		/* fall through */
+	case SPILL_OP_READ:
+	case SPILL_OP_INVALIDATE:
+		if (r->npages == 0 || r->npages > SPILL_MAX_BATCH_PAGES)
+			return -EINVAL;
+		if (r->op != SPILL_OP_INVALIDATE && !r->buf)
+			return -EINVAL;
+		break;
+	case SPILL_OP_PING:
+		break;
+	default:
+		return -EINVAL;
+	}
+	enter(c);
+	int idx = take_slot(c, SLOT_DATA);
+	if (idx < 0)
+		return leave(c, idx);
+	c->slots[idx].req = r;
+	r->done = 0;
+	r->status = 0;
+	r->req_id = slot_req_id(c, (unsigned)idx);
+	struct frame_hdr h = {
+		.op = r->op, .req_id = r->req_id, .extent_id = r->extent,
+		.page = r->page, .npages = r->op == SPILL_OP_PING ? 0 : r->npages,
+		.payload_len = payload,
+	};
+	return leave(c, send_frame(c, &h, r->buf));
+}
+
+int client_reap(struct client *c, struct client_req **done, int max, int min)
+{
+	enter(c);
+	if (min > max)
+		min = max;
+	if (c->ready_count == 0 && !c->dead) {
+		int rc = pump_rx(c);
+		if (rc)
+			return leave(c, rc);
+	}
+	while ((int)c->ready_count < min) {
+		if (c->inflight == 0)
+			break;
+		int rc = wait_io(c, 0);
+		if (rc)
+			return leave(c, rc);
+	}
+	int n = 0;
+	while (n < max && c->ready_count) {
+		done[n++] = c->ready[c->ready_head];
+		c->ready_head = (c->ready_head + 1) % c->window;
+		c->ready_count--;
+	}
+	if (n == 0 && c->dead)
+		return leave(c, c->dead);
+	return leave(c, n);
+}
+
+int client_inflight(const struct client *c)
+{
+	return c->inflight;
+}
+
+static int run_sync(struct client *c, struct client_req *r)
+{
+	r->sync = 1;
+	int rc = client_submit(c, r);
+	if (rc)
+		return rc;
+	enter(c);
+	while (!r->done) {
+		rc = wait_io(c, 0);
+		if (rc)
+			return leave(c, rc);
+	}
+	return leave(c, r->status);
+}
+
+int client_read(struct client *c, uint64_t extent, uint32_t page, uint16_t npages,
+		void *buf, uint8_t *present)
+{
+	struct client_req r = { .op = SPILL_OP_READ, .extent = extent, .page = page,
+				.npages = npages, .buf = buf, .present = present };
+	return run_sync(c, &r);
+}
+
+int client_write(struct client *c, uint64_t extent, uint32_t page, uint16_t npages,
+		 const void *buf)
+{
+	struct client_req r = { .op = SPILL_OP_WRITE, .extent = extent, .page = page,
+				.npages = npages, .buf = (void *)buf };
+	return run_sync(c, &r);
+}
+
+int client_invalidate(struct client *c, uint64_t extent, uint32_t page, uint16_t npages)
+{
+	struct client_req r = { .op = SPILL_OP_INVALIDATE, .extent = extent, .page = page,
+				.npages = npages };
+	return run_sync(c, &r);
+}
+
+int client_ping(struct client *c)
+{
+	struct client_req r = { .op = SPILL_OP_PING };
+	return run_sync(c, &r);
+}
+
+/* --- control ------------------------------------------------------------- */
+
+static int send_ctrl(struct client *c, const Spillway__Ctrl *msg, uint64_t req_id,
+		     uint16_t op)
+{
+	size_t len = ctrl_packed_size(msg);
+	if (len > SPILL_MAX_CTRL_PAYLOAD)
+		return -EMSGSIZE;
+	uint8_t *buf = malloc(len ? len : 1);
+	if (!buf)
+		return -ENOMEM;
+	ctrl_pack(msg, buf, len);
+	struct frame_hdr h = { .op = op, .req_id = req_id, .payload_len = (uint32_t)len };
+	int rc = send_frame(c, &h, buf);
+	free(buf);
+	return rc;
+}
+
+int client_send_ctrl(struct client *c, const Spillway__Ctrl *msg)
+{
+	if (c->dead)
+		return c->dead;
+	enter(c);
+	return leave(c, send_ctrl(c, msg, 0, SPILL_OP_CTRL));
+}
+
+int client_ctrl(struct client *c, const Spillway__Ctrl *req, Spillway__Ctrl **reply,
+		char *err_text, size_t err_cap)
+{
+	*reply = NULL;
+	if (c->dead)
+		return c->dead;
+	enter(c);
+	int idx = take_slot(c, SLOT_CTRL);
+	if (idx < 0)
+		return leave(c, idx);
+	struct slot *s = &c->slots[idx];
+	int rc = send_ctrl(c, req, slot_req_id(c, (unsigned)idx), SPILL_OP_CTRL);
+	while (!rc && !s->done)
+		rc = wait_io(c, 0);
+	if (!rc) {
+		rc = s->status;
+		if (s->reply && s->reply->msg_case == SPILLWAY__CTRL__MSG_ERROR) {
+			if (err_text)
+				snprintf(err_text, err_cap, "%s", s->reply->error->message);
+			if (!rc)
+				rc = -frame_status_to_errno((uint16_t)s->reply->error->status);
+			ctrl_free(s->reply);
+		} else if (!rc) {
+			*reply = s->reply;
+		} else {
+			ctrl_free(s->reply);
+		}
+	}
+	s->reply = NULL;
+	if (s->kind == SLOT_CTRL && (s->done || !c->dead)) {
+		s->kind = SLOT_FREE;
+		c->free_slots[c->nfree++] = (unsigned)idx;
+	}
+	return leave(c, rc);
+}
+
+int client_alloc_extents(struct client *c, unsigned count, int node,
+			 struct client_extent *out)
+{
+	Spillway__AllocExtent a = SPILLWAY__ALLOC_EXTENT__INIT;
+	a.count = count;
+	a.node = node;
+	Spillway__Ctrl req = SPILLWAY__CTRL__INIT, *rep;
+	req.msg_case = SPILLWAY__CTRL__MSG_ALLOC_EXTENT;
+	req.alloc_extent = &a;
+	int rc = client_ctrl(c, &req, &rep, NULL, 0);
+	if (rc)
+		return rc;
+	if (rep->msg_case != SPILLWAY__CTRL__MSG_ALLOC_EXTENT_REPLY ||
+	    rep->alloc_extent_reply->n_extents != count) {
+		ctrl_free(rep);
+		return fail(c, -EPROTO);
+	}
+	for (unsigned i = 0; i < count; i++) {
+		Spillway__ExtentInfo *e = rep->alloc_extent_reply->extents[i];
+		out[i] = (struct client_extent){ e->extent_id, e->npages, e->node };
+	}
+	ctrl_free(rep);
+	return 0;
+}
+
+int client_free_extents(struct client *c, const uint64_t *ids, unsigned count)
+{
+	Spillway__FreeExtent f = SPILLWAY__FREE_EXTENT__INIT;
+	f.n_extent_ids = count;
+	f.extent_ids = (uint64_t *)ids;
+	Spillway__Ctrl req = SPILLWAY__CTRL__INIT, *rep;
+	req.msg_case = SPILLWAY__CTRL__MSG_FREE_EXTENT;
+	req.free_extent = &f;
+	int rc = client_ctrl(c, &req, &rep, NULL, 0);
+	if (rc)
+		return rc;
+	ctrl_free(rep);
+	return 0;
+}
+
+/* --- connection set-up --------------------------------------------------- */
+
+static int handshake(struct client *c, const struct client_opts *o, unsigned max_window,
+		     char *err_text, size_t err_cap)
+{
+	uint8_t cn[AUTH_NONCE_BYTES];
+	if (auth_random(cn, sizeof(cn)))
+		return -EIO;
+	Spillway__Hello hello = SPILLWAY__HELLO__INIT;
+	hello.version = SPILL_WIRE_VERSION;
+	hello.software = "spillway-client " SPILL_VERSION;
+	hello.client_nonce.data = cn;
+	hello.client_nonce.len = sizeof(cn);
+	Spillway__Ctrl req = SPILLWAY__CTRL__INIT, *rep;
+	req.msg_case = SPILLWAY__CTRL__MSG_HELLO;
+	req.hello = &hello;
+	int rc = client_ctrl(c, &req, &rep, err_text, err_cap);
+	if (rc)
+		return rc;
+	if (rep->msg_case != SPILLWAY__CTRL__MSG_HELLO_REPLY) {
+		ctrl_free(rep);
+		return -EPROTO;
+	}
+	Spillway__HelloReply *hr = rep->hello_reply;
+	uint8_t sn[AUTH_NONCE_BYTES];
+	memcpy(sn, hr->server_nonce.data, sizeof(sn));
+	int need_auth = hr->auth_required;
+	unsigned w = hr->max_inflight;
+	c->extent_bytes = hr->extent_bytes;
+	ctrl_free(rep);
+	if (o->window && o->window < w)
+		w = o->window;
+	if (w > max_window)
+		w = max_window;
+	c->window = w;
+
+	if (need_auth) {
+		if (!o->psk) {
+			snprintf(err_text, err_cap, "server requires a pre-shared key (--psk-file)");
+			return -EACCES;
+		}
+		uint8_t mac[AUTH_MAC_BYTES];
+		auth_mac(o->psk, AUTH_ROLE_CLIENT, sn, cn, mac);
+		Spillway__Auth a = SPILLWAY__AUTH__INIT;
+		a.mac.data = mac;
+		a.mac.len = sizeof(mac);
+		req.msg_case = SPILLWAY__CTRL__MSG_AUTH;
+		req.auth = &a;
+		rc = client_ctrl(c, &req, &rep, err_text, err_cap);
+		if (rc)
+			return rc;
+		int ok = rep->msg_case == SPILLWAY__CTRL__MSG_AUTH_REPLY &&
+			 auth_check(o->psk, AUTH_ROLE_SERVER, sn, cn, rep->auth_reply->mac.data) == 0;
+		ctrl_free(rep);
+		if (!ok) {
+			snprintf(err_text, err_cap, "server could not prove it holds the key");
+			return -EACCES;
+		}
+	}
+	if (!o->name)
+		return 0;
+
+	Spillway__Register reg = SPILLWAY__REGISTER__INIT;
+	reg.name = (char *)o->name;
+	reg.priority = o->priority;
+	reg.reservation_bytes = o->reservation;
+	reg.limit_bytes = o->limit;
+	if (o->token) {
+		reg.token.data = (uint8_t *)o->token;
+		reg.token.len = CTRL_TOKEN_BYTES;
+	}
+	req.msg_case = SPILLWAY__CTRL__MSG_REGISTER;
+	req.register_ = &reg;
+	rc = client_ctrl(c, &req, &rep, err_text, err_cap);
+	if (rc)
+		return rc;
+	if (rep->msg_case != SPILLWAY__CTRL__MSG_REGISTER_REPLY) {
+		ctrl_free(rep);
+		return -EPROTO;
+	}
+	Spillway__RegisterReply *rr = rep->register_reply;
+	c->id = rr->client_id;
+	memcpy(c->token, rr->token.data, CTRL_TOKEN_BYTES);
+	c->resumed = rr->resumed;
+	if (rr->n_extents) {
+		c->resumed_extents = calloc(rr->n_extents, sizeof(*c->resumed_extents));
+		if (!c->resumed_extents) {
+			ctrl_free(rep);
+			return -ENOMEM;
+		}
+		for (size_t i = 0; i < rr->n_extents; i++)
+			c->resumed_extents[i] = (struct client_extent){
+				rr->extents[i]->extent_id, rr->extents[i]->npages,
+				rr->extents[i]->node };
+		c->n_resumed = rr->n_extents;
+	}
+	ctrl_free(rep);
+	return 0;
+}
+
+int client_connect(const char *url, const struct client_opts *opts,
+		   struct client **out, char *err_text, size_t err_cap)
+{
+	static const struct client_opts none;
+	const struct client_opts *o = opts ? opts : &none;
+	char scratch[8];
+	if (!err_text) {
+		err_text = scratch;
+		err_cap = sizeof(scratch);
+	}
+	err_text[0] = '\0';
+	*out = NULL;
+	struct client *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	snprintf(c->url, sizeof(c->url), "%s", url);
+	c->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 10000;
+	c->notify_tail = &c->notify_head;
+	/* Until the server states its limit, allow enough slots for the handshake. */
+	c->window = WINDOW_MAX;
+	c->slots = calloc(WINDOW_MAX, sizeof(*c->slots));
+	c->free_slots = calloc(WINDOW_MAX, sizeof(*c->free_slots));
+	c->ready = calloc(WINDOW_MAX, sizeof(*c->ready));
+	c->stage = malloc(STAGE_BYTES);
+	int rc = -ENOMEM;
+	if (!c->slots || !c->free_slots || !c->ready || !c->stage)
+		goto fail;
+	for (unsigned i = 0; i < WINDOW_MAX; i++)
+		c->free_slots[i] = WINDOW_MAX - 1 - i;
+	c->nfree = WINDOW_MAX;
+	rc = transport_connect(url, c->timeout_ms, &c->t);
+	if (rc) {
+		snprintf(err_text, err_cap, "cannot connect to %s: %s", url, strerror(-rc));
+		goto fail;
+	}
+	rc = handshake(c, o, WINDOW_MAX, err_text, err_cap);
+	if (rc)
+		goto fail;
+	/* Shrink the window: keep only slot indexes below it on the free stack. */
+	unsigned n = 0;
+	for (unsigned i = 0; i < c->nfree; i++)
+		if (c->free_slots[i] < c->window)
+			c->free_slots[n++] = c->free_slots[i];
+	c->nfree = n;
+	*out = c;
+	return 0;
+fail:
+	if (!err_text[0])
+		snprintf(err_text, err_cap, "%s", strerror(-rc));
+	client_close(c);
+	return rc;
+}
+
+void client_close(struct client *c)
+{
+	if (!c)
+		return;
+	transport_close(c->t);
+	while (c->notify_head) {
+		struct notify *n = c->notify_head;
+		c->notify_head = n->next;
+		ctrl_free(n->msg);
+		free(n);
+	}
+	for (unsigned i = 0; c->slots && i < WINDOW_MAX; i++)
+		ctrl_free(c->slots[i].reply);
+	free(c->ctrl_buf);
+	free(c->slots);
+	free(c->free_slots);
+	free(c->ready);
+	free(c->stage);
+	free(c->resumed_extents);
+	free(c);
+}
+
+uint64_t client_id(const struct client *c) { return c->id; }
+const uint8_t *client_token(const struct client *c) { return c->token; }
+int client_resumed(const struct client *c) { return c->resumed; }
+uint64_t client_extent_bytes(const struct client *c) { return c->extent_bytes; }
+unsigned client_window(const struct client *c) { return c->window; }
+int client_fd(const struct client *c) { return transport_fd(c->t); }
+const char *client_url(const struct client *c) { return c->url; }
+
+const struct client_extent *client_resumed_extents(const struct client *c, size_t *n)
+{
+	*n = c->n_resumed;
+	return c->resumed_extents;
+}

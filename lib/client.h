@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The core client library: one authenticated connection to one spillwayd,
+ * with many requests in flight. spillctl, the tests, the benchmark and the
+ * pager library all talk to servers through it.
+ *
+ * A struct client is used by one thread at a time (callers serialise). Data
+ * requests are asynchronous: client_submit() queues and sends, client_reap()
+ * collects completions in the order replies arrive. Page buffers belong to the
+ * caller and must stay valid until the request completes; READ payloads land
+ * directly in them. Every wait is bounded by opts.timeout_ms; on a timeout,
+ * a protocol violation or a broken stream the connection is marked dead and
+ * every later call returns -ENOTCONN (or the original error).
+ *
+ * Functions return 0 (or a count) on success and -errno on failure; a server
+ * refusal maps from its wire status through frame_status_to_errno().
+ */
+#ifndef SPILLWAY_CLIENT_H
+#define SPILLWAY_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "auth.h"
+#include "ctrl.h"
+#include "wire.h"
+
+struct client_opts {
+	const struct auth_psk *psk; /* NULL: connect without authenticating */
+	const char *name;           /* NULL: do not register (admin sessions) */
+	int priority;               /* -1000..1000 */
+	uint64_t reservation;
+	uint64_t limit;             /* 0: no limit */
+	/* To resume an identity (or add a connection to it): the token from an
+	 * earlier registration, CTRL_TOKEN_BYTES long. NULL for a new identity. */
+	const uint8_t *token;
+	int timeout_ms;             /* 0: 10 s */
+	unsigned window;            /* max requests in flight; 0: server's max */
+};
+
+struct client_req {
+	/* Filled by the caller. */
+	uint16_t op;        /* SPILL_OP_READ, _WRITE, _INVALIDATE or _PING */
+	uint64_t extent;
+	uint32_t page;
+	uint16_t npages;
+	void *buf;          /* WRITE source / READ destination: npages pages */
+	uint8_t *present;   /* READ: optional SPILL_PRESENT_MAP_BYTES map out */
+	void *user;
+	/* Set on completion. 0, or -errno: -ENODATA when a READ found absent
+	 * pages (present tells which; absent pages are zeroed in buf). */
+	int status;
+	/* Private to the library. */
+	uint64_t req_id;
+	int done;
+	int sync;
+};
+
+struct client_extent {
+	uint64_t id;
+	uint32_t npages;
+	uint32_t node;
+};
+
+struct client;
+
+/* Connect, Hello, authenticate if psk, register if name. 0 or -errno;
+ * *err_text (if non-NULL) gets the server's explanation when it refused. */
+int client_connect(const char *url, const struct client_opts *opts,
+		   struct client **out, char *err_text, size_t err_cap);
+void client_close(struct client *c);
+
+/* After a successful registration. */
+uint64_t client_id(const struct client *c);
+const uint8_t *client_token(const struct client *c);
+int client_resumed(const struct client *c);
+/* Extents the server says this identity owned when it resumed. */
+const struct client_extent *client_resumed_extents(const struct client *c, size_t *n);
+uint64_t client_extent_bytes(const struct client *c);
+unsigned client_window(const struct client *c);
+int client_fd(const struct client *c);
+const char *client_url(const struct client *c);
+
+/* Queue and send one data request; waits for window space if needed.
+ * 0 or -errno (the request is not queued on error). */
+int client_submit(struct client *c, struct client_req *req);
+/* Collect up to max completed requests, waiting until at least min are done
+ * (min 0: only what has already arrived). Returns the count or -errno. */
+int client_reap(struct client *c, struct client_req **done, int max, int min);
+int client_inflight(const struct client *c);
+
+/* Synchronous helpers (submit + wait for that request). */
+int client_read(struct client *c, uint64_t extent, uint32_t page, uint16_t npages,
+		void *buf, uint8_t *present);
+int client_write(struct client *c, uint64_t extent, uint32_t page, uint16_t npages,
+		 const void *buf);
+int client_invalidate(struct client *c, uint64_t extent, uint32_t page, uint16_t npages);
+int client_ping(struct client *c);
+
+/* Control requests. */
+int client_alloc_extents(struct client *c, unsigned count, int node,
+			 struct client_extent *out);
+int client_free_extents(struct client *c, const uint64_t *ids, unsigned count);
+
+/*
+ * Generic control round trip: send req, wait for its reply. On success *reply
+ * holds the reply (free with ctrl_free). A server Error reply returns its
+ * mapped -errno with the message copied to err_text.
+ */
+int client_ctrl(struct client *c, const Spillway__Ctrl *req, Spillway__Ctrl **reply,
+		char *err_text, size_t err_cap);
+
+/*
+ * Control messages the server sends unasked (Reclaim) are handed to this
+ * callback from inside whichever call is reading replies. It owns msg.
+ */
+typedef void (*client_notify_fn)(struct client *c, Spillway__Ctrl *msg, void *arg);
+void client_set_notify(struct client *c, client_notify_fn fn, void *arg);
+/* Send a control message that expects no reply (ReclaimReply). */
+int client_send_ctrl(struct client *c, const Spillway__Ctrl *msg);
+
+#endif

@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * CRC32C with the SSE4.2 crc32 instruction when the CPU has it, else a table.
+ *
+ * The hardware path runs three independent streams over thirds of each large
+ * block and folds them together with a carry-less combine, because a single
+ * stream is bound by the instruction's 3-cycle latency (about 8 bytes per
+ * 3 cycles) while three streams fill its 1-per-cycle throughput. A 2 MiB batch
+ * is checksummed on both ends of every transfer, so this matters.
+ */
+#include "crc32c.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#define POLY 0x82f63b78u /* reflected Castagnoli polynomial */
+
+static uint32_t table[8][256];
+static pthread_once_t table_once = PTHREAD_ONCE_INIT;
+
+static void table_init(void)
+{
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t c = i;
+		for (int k = 0; k < 8; k++)
+			c = c & 1 ? (c >> 1) ^ POLY : c >> 1;
+		table[0][i] = c;
+	}
+	for (uint32_t i = 0; i < 256; i++)
+		for (int t = 1; t < 8; t++)
+			table[t][i] = (table[t - 1][i] >> 8) ^ table[0][table[t - 1][i] & 0xff];
+}
+
+static uint32_t crc32c_sw(uint32_t crc, const unsigned char *p, size_t len)
+{
+	pthread_once(&table_once, table_init);
+	while (len >= 8) {
+		uint64_t v;
+		memcpy(&v, p, 8);
+		v ^= crc;
+		crc = table[7][v & 0xff] ^ table[6][(v >> 8) & 0xff] ^
+		      table[5][(v >> 16) & 0xff] ^ table[4][(v >> 24) & 0xff] ^
+		      table[3][(v >> 32) & 0xff] ^ table[2][(v >> 40) & 0xff] ^
+		      table[1][(v >> 48) & 0xff] ^ table[0][v >> 56];
+		p += 8;
+		len -= 8;
+	}
+	while (len--)
+		crc = (crc >> 8) ^ table[0][(crc ^ *p++) & 0xff];
+	return crc;
+}
+
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#include <wmmintrin.h>
+
+/* Multiply a by x^(8*len) mod P in the reflected domain: shifts a CRC
+ * forward over len zero bytes. Used only to build the combine constants. */
+static uint32_t gf2_shift(uint32_t crc, size_t len)
+{
+	/* Square-and-multiply over the operator "append one zero bit". */
+	uint32_t odd[32], even[32];
+	odd[0] = POLY;
+	for (int i = 1; i < 32; i++)
+		odd[i] = 1u << (i - 1);
+	for (int n = 0; n < 2; n++) {
+		uint32_t *src = n ? even : odd, *dst = n ? odd : even;
+		for (int i = 0; i < 32; i++) {
+			uint32_t v = src[i], sum = 0;
+			for (const uint32_t *m = src; v; v >>= 1, m++)
+				if (v & 1)
+					sum ^= *m;
+			dst[i] = sum;
+		}
+	}
+	/* odd now = 4 zero bits operator; step to bytes. */
+	size_t bits = len * 8;
+	uint32_t op[32], tmp[32];
+	memcpy(op, odd, sizeof(op)); /* advances 4 bits */
+	bits /= 4;
+	while (bits) {
+		if (bits & 1) {
+			uint32_t v = crc, sum = 0;
+			for (const uint32_t *m = op; v; v >>= 1, m++)
+				if (v & 1)
+					sum ^= *m;
+			crc = sum;
+		}
+		bits >>= 1;
+		if (!bits)
+			break;
+		for (int i = 0; i < 32; i++) {
+			uint32_t v = op[i], sum = 0;
+			for (const uint32_t *m = op; v; v >>= 1, m++)
+				if (v & 1)
+					sum ^= *m;
+			tmp[i] = sum;
+		}
+		memcpy(op, tmp, sizeof(op));
+	}
+	return crc;
+}
+
+#define STRIDE 4096 /* bytes per stream per round: 3 * 4 KiB = 12 KiB */
+static uint32_t shift_table[4][256]; /* advance a CRC over STRIDE zero bytes */
+static pthread_once_t hw_once = PTHREAD_ONCE_INIT;
+static int have_hw;
+
+static void hw_init(void)
+{
+	__builtin_cpu_init();
+	have_hw = __builtin_cpu_supports("sse4.2");
+	for (int b = 0; b < 4 && have_hw; b++)
+		for (uint32_t i = 0; i < 256; i++)
+			shift_table[b][i] = gf2_shift(i << (8 * b), STRIDE);
+}
+
+static inline uint32_t shift_stride(uint32_t crc)
+{
+	return shift_table[0][crc & 0xff] ^ shift_table[1][(crc >> 8) & 0xff] ^
+	       shift_table[2][(crc >> 16) & 0xff] ^ shift_table[3][crc >> 24];
+}
+
+__attribute__((target("sse4.2")))
+static uint32_t crc32c_hw(uint32_t crc, const unsigned char *p, size_t len)
+{
+	uint64_t c0 = crc;
+	while (len >= 3 * STRIDE) {
+		uint64_t c1 = 0, c2 = 0;
+		const unsigned char *p1 = p + STRIDE, *p2 = p + 2 * STRIDE;
+		for (size_t i = 0; i < STRIDE; i += 8) {
+			uint64_t v0, v1, v2;
+			memcpy(&v0, p + i, 8);
+			memcpy(&v1, p1 + i, 8);
+			memcpy(&v2, p2 + i, 8);
+			c0 = _mm_crc32_u64(c0, v0);
+			c1 = _mm_crc32_u64(c1, v1);
+			c2 = _mm_crc32_u64(c2, v2);
+		}
+		/* crc(a||b||c) = shift(shift(ca) ^ cb) ^ cc, with zero-init b, c. */
+		c0 = shift_stride((uint32_t)c0) ^ (uint32_t)c1;
+		c0 = shift_stride((uint32_t)c0) ^ (uint32_t)c2;
+		p += 3 * STRIDE;
+		len -= 3 * STRIDE;
+	}
+	while (len >= 8) {
+		uint64_t v;
+		memcpy(&v, p, 8);
+		c0 = _mm_crc32_u64(c0, v);
+		p += 8;
+		len -= 8;
+	}
+	while (len--)
+		c0 = _mm_crc32_u8((uint32_t)c0, *p++);
+	return (uint32_t)c0;
+}
+
+uint32_t crc32c(uint32_t crc, const void *buf, size_t len)
+{
+	pthread_once(&hw_once, hw_init);
+	/* The standard CRC32C pre- and post-inverts. */
+	crc = ~crc;
+	crc = have_hw ? crc32c_hw(crc, buf, len) : crc32c_sw(crc, buf, len);
+	return ~crc;
+}
+#else
+uint32_t crc32c(uint32_t crc, const void *buf, size_t len)
+{
+	return ~crc32c_sw(~crc, buf, len);
+}
+#endif

@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: MIT */
+#include "ctrl.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "wire.h"
+
+int ctrl_pack(const Spillway__Ctrl *msg, void *buf, size_t cap)
+{
+	size_t n = spillway__ctrl__get_packed_size(msg);
+	if (n > cap || n > SPILL_MAX_CTRL_PAYLOAD)
+		return -EMSGSIZE;
+	return (int)spillway__ctrl__pack(msg, buf);
+}
+
+size_t ctrl_packed_size(const Spillway__Ctrl *msg)
+{
+	return spillway__ctrl__get_packed_size(msg);
+}
+
+int ctrl_name_valid(const char *name)
+{
+	size_t n = strlen(name);
+	if (n == 0 || n > CTRL_NAME_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '_' || c == ':' ||
+		      c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+static int bad(const char **why, const char *rule)
+{
+	if (why)
+		*why = rule;
+	return -EPROTO;
+}
+
+static int priority_ok(int32_t p)
+{
+	return p >= CTRL_PRIORITY_MIN && p <= CTRL_PRIORITY_MAX;
+}
+
+static int text_ok(const char *s, size_t max)
+{
+	return s && strnlen(s, max + 1) <= max;
+}
+
+static int client_stats_ok(const Spillway__ClientStats *c)
+{
+	return c && ctrl_name_valid(c->name) && priority_ok(c->priority);
+}
+
+int ctrl_validate(const Spillway__Ctrl *m, const char **why)
+{
+	switch (m->msg_case) {
+	case SPILLWAY__CTRL__MSG__NOT_SET:
+		return bad(why, "no message set");
+	case SPILLWAY__CTRL__MSG_HELLO:
+		if (m->hello->client_nonce.len != CTRL_NONCE_BYTES)
+			return bad(why, "hello nonce must be 32 bytes");
+		if (!text_ok(m->hello->software, 256))
+			return bad(why, "hello software string too long");
+		return 0;
+	case SPILLWAY__CTRL__MSG_HELLO_REPLY: {
+		const Spillway__HelloReply *r = m->hello_reply;
+		if (r->server_nonce.len != CTRL_NONCE_BYTES)
+			return bad(why, "server nonce must be 32 bytes");
+		if (r->max_inflight == 0 || r->max_batch_pages == 0 ||
+		    r->max_batch_pages > SPILL_MAX_BATCH_PAGES)
+			return bad(why, "hello reply limits out of range");
+		if (r->extent_bytes == 0 || r->extent_bytes % SPILL_PAGE_SIZE ||
+		    r->extent_bytes / SPILL_PAGE_SIZE > UINT32_MAX)
+			return bad(why, "extent size not a page multiple");
+		if (!text_ok(r->server_id, 256))
+			return bad(why, "server id too long");
+		return 0;
+	}
+	case SPILLWAY__CTRL__MSG_AUTH:
+		return m->auth->mac.len == CTRL_MAC_BYTES ? 0 : bad(why, "MAC must be 32 bytes");
+	case SPILLWAY__CTRL__MSG_AUTH_REPLY:
+		return m->auth_reply->mac.len == CTRL_MAC_BYTES ? 0 : bad(why, "MAC must be 32 bytes");
+	case SPILLWAY__CTRL__MSG_REGISTER: {
+		const Spillway__Register *r = m->register_;
+		if (!ctrl_name_valid(r->name))
+			return bad(why, "client name must be 1-64 of [A-Za-z0-9._:-]");
+		if (!priority_ok(r->priority))
+			return bad(why, "priority outside -1000..1000");
+		if (r->token.len != 0 && r->token.len != CTRL_TOKEN_BYTES)
+			return bad(why, "token must be empty or 16 bytes");
+		if (r->limit_bytes && r->reservation_bytes > r->limit_bytes)
+			return bad(why, "reservation above limit");
+		return 0;
+	}
+	case SPILLWAY__CTRL__MSG_REGISTER_REPLY:
+		if (m->register_reply->token.len != CTRL_TOKEN_BYTES)
+			return bad(why, "token must be 16 bytes");
+		return priority_ok(m->register_reply->priority) ? 0 : bad(why, "priority out of range");
+	case SPILLWAY__CTRL__MSG_ALLOC_EXTENT:
+		if (m->alloc_extent->count == 0 || m->alloc_extent->count > CTRL_ALLOC_MAX)
+			return bad(why, "extent count outside 1..64");
+		if (m->alloc_extent->node < -1 || m->alloc_extent->node > 1023)
+			return bad(why, "node out of range");
+		return 0;
+	case SPILLWAY__CTRL__MSG_ALLOC_EXTENT_REPLY:
+		return m->alloc_extent_reply->n_extents <= CTRL_ALLOC_MAX ? 0 : bad(why, "too many extents");
+	case SPILLWAY__CTRL__MSG_FREE_EXTENT:
+		if (m->free_extent->n_extent_ids == 0 || m->free_extent->n_extent_ids > 1024)
+			return bad(why, "extent id count outside 1..1024");
+		return 0;
+	case SPILLWAY__CTRL__MSG_STATS_REPLY:
+		if (m->stats_reply->self && !client_stats_ok(m->stats_reply->self))
+			return bad(why, "bad client stats");
+		return 0;
+	case SPILLWAY__CTRL__MSG_ADMIN_STATUS_REPLY:
+		for (size_t i = 0; i < m->admin_status_reply->n_clients; i++)
+			if (!client_stats_ok(m->admin_status_reply->clients[i]))
+				return bad(why, "bad client stats");
+		return 0;
+	case SPILLWAY__CTRL__MSG_ADMIN_CLIENT_SET: {
+		const Spillway__AdminClientSet *s = m->admin_client_set;
+		if (!ctrl_name_valid(s->name))
+			return bad(why, "client name must be 1-64 of [A-Za-z0-9._:-]");
+		if (s->set_priority && !priority_ok(s->priority))
+			return bad(why, "priority outside -1000..1000");
+		return 0;
+	}
+	case SPILLWAY__CTRL__MSG_ADMIN_CLIENT_SET_REPLY:
+		return client_stats_ok(m->admin_client_set_reply->client) ? 0 : bad(why, "bad client stats");
+	case SPILLWAY__CTRL__MSG_ERROR:
+		if (m->error->status == 0 || m->error->status >= SPILL_ST_MAX)
+			return bad(why, "error status out of range");
+		return text_ok(m->error->message, 1024) ? 0 : bad(why, "error message too long");
+	case SPILLWAY__CTRL__MSG_STATS:
+	case SPILLWAY__CTRL__MSG_ADMIN_STATUS:
+	case SPILLWAY__CTRL__MSG_FREE_EXTENT_REPLY:
+	case SPILLWAY__CTRL__MSG_RECLAIM:
+	case SPILLWAY__CTRL__MSG_RECLAIM_REPLY:
+		return 0;
+	default:
+		return bad(why, "unknown message");
+	}
+}
+
+Spillway__Ctrl *ctrl_unpack(const void *buf, size_t len, int *err, const char **why)
+{
+	Spillway__Ctrl *m = NULL;
+	if (len == 0 || len > SPILL_MAX_CTRL_PAYLOAD) {
+		bad(why, "control payload size out of bounds");
+		goto fail;
+	}
+	m = spillway__ctrl__unpack(NULL, len, buf);
+	if (!m) {
+		bad(why, "undecodable protobuf");
+		goto fail;
+	}
+	if (ctrl_validate(m, why))
+		goto fail;
+	return m;
+fail:
+	if (m)
+		spillway__ctrl__free_unpacked(m, NULL);
+	if (err)
+		*err = -EPROTO;
+	return NULL;
+}
+
+void ctrl_free(Spillway__Ctrl *msg)
+{
+	if (msg)
+		spillway__ctrl__free_unpacked(msg, NULL);
+}
+
+const char *ctrl_msg_name(const Spillway__Ctrl *m)
+{
+	const ProtobufCFieldDescriptor *f =
+		protobuf_c_message_descriptor_get_field(&spillway__ctrl__descriptor,
+							(unsigned)m->msg_case);
+	return f ? f->name : "none";
+}

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Control-plane codec: Spillway__Ctrl (proto/spillway.proto) to and from the
+ * payload of a SPILL_OP_CTRL frame, with the semantic rules protobuf cannot
+ * express (a message must be set, names are short and printable, nonces and
+ * MACs have their exact sizes, priorities are in range).
+ */
+#ifndef SPILLWAY_CTRL_H
+#define SPILLWAY_CTRL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "spillway.pb-c.h"
+
+#define CTRL_NONCE_BYTES  32
+#define CTRL_MAC_BYTES    32
+#define CTRL_TOKEN_BYTES  16
+#define CTRL_NAME_MAX     64
+#define CTRL_PRIORITY_MIN (-1000)
+#define CTRL_PRIORITY_MAX 1000
+#define CTRL_ALLOC_MAX    64 /* extents per AllocExtent */
+
+/* Pack into buf (cap bytes). Returns the length, or -EMSGSIZE. */
+int ctrl_pack(const Spillway__Ctrl *msg, void *buf, size_t cap);
+size_t ctrl_packed_size(const Spillway__Ctrl *msg);
+
+/*
+ * Unpack and validate. Returns the message (free with ctrl_free) or NULL with
+ * *err = -EPROTO and *why naming the rule broken.
+ */
+Spillway__Ctrl *ctrl_unpack(const void *buf, size_t len, int *err, const char **why);
+void ctrl_free(Spillway__Ctrl *msg);
+
+/* The semantic checks alone (ctrl_unpack calls it). 0 or -EPROTO. */
+int ctrl_validate(const Spillway__Ctrl *msg, const char **why);
+
+/* A client name is 1..64 of [A-Za-z0-9._:-]. */
+int ctrl_name_valid(const char *name);
+
+const char *ctrl_msg_name(const Spillway__Ctrl *msg);
+
+#endif

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Client-side byte transports behind one small ops struct, chosen by URL
+ * scheme. All calls are non-blocking; callers wait on transport_fd() with
+ * poll(). Return values: bytes moved, 0 for end of stream (recv), -EAGAIN when
+ * the call would block, or another -errno.
+ */
+#ifndef SPILLWAY_TRANSPORT_H
+#define SPILLWAY_TRANSPORT_H
+
+#include <stddef.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "url.h"
+
+struct transport;
+
+struct transport_ops {
+	const char *scheme;
+	int (*connect)(const struct url *u, int timeout_ms, struct transport **out);
+	int (*fd)(struct transport *t);
+	ssize_t (*sendv)(struct transport *t, const struct iovec *iov, int iovcnt);
+	ssize_t (*recv)(struct transport *t, void *buf, size_t len);
+	void (*close)(struct transport *t);
+};
+
+struct transport {
+	const struct transport_ops *ops;
+};
+
+extern const struct transport_ops transport_tcp_ops;
+
+/* Parse url, pick the transport for its scheme, connect. 0 or -errno
+ * (-EPROTONOSUPPORT for a scheme this build lacks). */
+int transport_connect(const char *url, int timeout_ms, struct transport **out);
+
+static inline int transport_fd(struct transport *t) { return t->ops->fd(t); }
+static inline ssize_t transport_sendv(struct transport *t, const struct iovec *iov, int n)
+{
+	return t->ops->sendv(t, iov, n);
+}
+static inline ssize_t transport_recv(struct transport *t, void *buf, size_t len)
+{
+	return t->ops->recv(t, buf, len);
+}
+static inline void transport_close(struct transport *t)
+{
+	if (t)
+		t->ops->close(t);
+}
+
+#endif

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "transport.h"
+
+struct tcp_transport {
+	struct transport base;
+	int fd;
+};
+
+/* Non-blocking connect bounded by timeout_ms. */
+static int connect_one(const struct addrinfo *ai, int timeout_ms)
+{
+	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			ai->ai_protocol);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+	int r = poll(&p, 1, timeout_ms);
+	if (r <= 0) {
+		close(fd);
+		return r == 0 ? -ETIMEDOUT : -errno;
+	}
+	int err = 0;
+	socklen_t len = sizeof(err);
+	getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+	if (err) {
+		close(fd);
+		return -err;
+	}
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+static int tcp_connect(const struct url *u, int timeout_ms, struct transport **out)
+{
+	char port[16];
+	snprintf(port, sizeof(port), "%d", u->port);
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res;
+	if (getaddrinfo(u->host, port, &hints, &res))
+		return -EHOSTUNREACH;
+	int fd = -ENOENT;
+	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		fd = connect_one(ai, timeout_ms);
+		if (fd >= 0)
+			break;
+	}
+	freeaddrinfo(res);
+	if (fd < 0)
+		return fd;
+	struct tcp_transport *t = calloc(1, sizeof(*t));
+	if (!t) {
+		close(fd);
+		return -ENOMEM;
+	}
+	t->base.ops = &transport_tcp_ops;
+	t->fd = fd;
+	*out = &t->base;
+	return 0;
+}
+
+static int tcp_fd(struct transport *t)
+{
+	return ((struct tcp_transport *)t)->fd;
+}
+
+static ssize_t tcp_sendv(struct transport *t, const struct iovec *iov, int iovcnt)
+{
+	struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
+	ssize_t n = sendmsg(tcp_fd(t), &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	return n;
+}
+
+static ssize_t tcp_recv(struct transport *t, void *buf, size_t len)
+{
+	ssize_t n = recv(tcp_fd(t), buf, len, MSG_DONTWAIT);
+	if (n < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	return n;
+}
+
+static void tcp_close(struct transport *t)
+{
+	close(tcp_fd(t));
+	free(t);
+}
+
+const struct transport_ops transport_tcp_ops = {
+	.scheme = "tcp",
+	.connect = tcp_connect,
+	.fd = tcp_fd,
+	.sendv = tcp_sendv,
+	.recv = tcp_recv,
+	.close = tcp_close,
+};

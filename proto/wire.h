@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Spillway data-plane frame layout.
+ *
+ * This header is the single source of truth for the bytes on the wire. It is
+ * included by userspace (lib/frame.c) and by the kernel module, so it uses only
+ * <linux/types.h> fixed-width little-endian types: no libc types, no functions.
+ *
+ * Every message, data or control, is one frame: a 40-byte header followed by
+ * payload_len bytes. Control messages (protobuf-c, proto/spillway.proto) travel
+ * as op SPILL_OP_CTRL with the packed message as payload.
+ *
+ * crc is a CRC32C (Castagnoli) over the header with the crc field zeroed, then
+ * over the payload. A frame whose crc does not match is never acted upon.
+ */
+#ifndef SPILLWAY_WIRE_H
+#define SPILLWAY_WIRE_H
+
+#include <linux/types.h>
+
+#define SPILL_WIRE_MAGIC        0x4c495053u /* "SPIL" read as little-endian */
+#define SPILL_WIRE_VERSION      1
+#define SPILL_PAGE_SHIFT        12
+#define SPILL_PAGE_SIZE         (1u << SPILL_PAGE_SHIFT)
+#define SPILL_MAX_BATCH_PAGES   512u        /* one 2 MiB huge page */
+#define SPILL_PRESENT_MAP_BYTES (SPILL_MAX_BATCH_PAGES / 8u)
+#define SPILL_MAX_CTRL_PAYLOAD  (64u * 1024u)
+/* Largest payload any frame may carry: a full batch plus its presence map. */
+#define SPILL_MAX_PAYLOAD \
+	(SPILL_MAX_BATCH_PAGES * SPILL_PAGE_SIZE + SPILL_PRESENT_MAP_BYTES)
+
+/* Operations. Replies carry the request's op with SPILL_OP_REPLY set. */
+enum spill_wire_op {
+	SPILL_OP_PING       = 1, /* no payload; reply echoes req_id            */
+	SPILL_OP_READ       = 2, /* pages [page, page+npages) of extent        */
+	SPILL_OP_WRITE      = 3, /* payload: npages * SPILL_PAGE_SIZE bytes    */
+	SPILL_OP_INVALIDATE = 4, /* forget pages; later READs report absent    */
+	SPILL_OP_CTRL       = 5, /* payload: packed SpillCtrl protobuf message */
+	SPILL_OP_REPLY      = 0x8000,
+};
+
+/* Header flags. */
+enum spill_wire_flag {
+	/*
+	 * On a READ reply: the payload starts with SPILL_PRESENT_MAP_BYTES of
+	 * bitmap (bit i set = page i present), then the pages, with absent pages
+	 * sent as zeros. Without this flag every page in the range was present.
+	 */
+	SPILL_WF_PRESENT_MAP = 1u << 0,
+};
+
+/*
+ * Status codes carried in replies. Stable on the wire; userspace maps them to
+ * errno values in one place (frame_status_to_errno).
+ */
+enum spill_wire_status {
+	SPILL_ST_OK          = 0,
+	SPILL_ST_EPROTO      = 1,  /* malformed frame or message               */
+	SPILL_ST_EAUTH       = 2,  /* not authenticated, or bad credentials    */
+	SPILL_ST_ENOREG      = 3,  /* data op before REGISTER                  */
+	SPILL_ST_ENOEXTENT   = 4,  /* no such extent                           */
+	SPILL_ST_EACCES      = 5,  /* extent belongs to another client         */
+	SPILL_ST_ERANGE      = 6,  /* pages outside the extent                 */
+	SPILL_ST_ENOSPC      = 7,  /* pool (or unreserved part of it) is full  */
+	SPILL_ST_EDQUOT      = 8,  /* client over its limit                    */
+	SPILL_ST_ABSENT      = 9,  /* some pages were never written or invalidated */
+	SPILL_ST_EBUSY       = 10, /* identity in use, or server shutting down */
+	SPILL_ST_EINVAL      = 11, /* well-formed but invalid argument         */
+	SPILL_ST_ENOTSUP     = 12, /* unknown op or request                    */
+	SPILL_ST_EINTERNAL   = 13, /* server fault; logged server-side         */
+	SPILL_ST_MAX,
+};
+
+struct spill_wire_hdr {
+	__le32 magic;       /* SPILL_WIRE_MAGIC                            */
+	__u8   version;     /* SPILL_WIRE_VERSION                          */
+	__u8   flags;       /* enum spill_wire_flag                        */
+	__le16 op;          /* enum spill_wire_op                          */
+	__le64 req_id;      /* chosen by the requester, echoed in reply    */
+	__le64 extent_id;   /* data ops: target extent                     */
+	__le32 page;        /* data ops: first page within the extent      */
+	__le16 npages;      /* data ops: 1..SPILL_MAX_BATCH_PAGES          */
+	__le16 status;      /* replies: enum spill_wire_status             */
+	__le32 payload_len; /* bytes following the header                  */
+	__le32 crc;         /* CRC32C of header (crc = 0) and payload      */
+};
+
+#define SPILL_WIRE_HDR_SIZE 40
+
+/* C11 in userspace, BUILD_BUG_ON in the kernel: pin the layout on both sides. */
+#ifdef __KERNEL__
+#define SPILL_WIRE_ASSERT_LAYOUT() \
+	BUILD_BUG_ON(sizeof(struct spill_wire_hdr) != SPILL_WIRE_HDR_SIZE)
+#else
+_Static_assert(sizeof(struct spill_wire_hdr) == SPILL_WIRE_HDR_SIZE,
+	       "spill_wire_hdr must be 40 bytes");
+_Static_assert(__builtin_offsetof(struct spill_wire_hdr, crc) == 36,
+	       "crc must be the last header field");
+#endif
+
+#endif /* SPILLWAY_WIRE_H */

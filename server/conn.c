@@ -1,0 +1,406 @@
+/* SPDX-License-Identifier: MIT */
+#include "conn.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "log.h"
+#include "registry.h"
+#include "server.h"
+#include "worker.h"
+
+#define STAGE_BYTES   (64 * 1024)
+#define DIRECT_MIN    (16 * 1024)        /* receive a payload tail without staging */
+#define DIRECT_SEND   (64 * 1024)        /* write a large reply without copying */
+#define OUT_HIGH      (16u << 20)        /* stop reading above this much output */
+#define OUT_LOW       (4u << 20)         /* resume below this */
+#define READ_ROUNDS   16                 /* fairness: yield to other connections */
+
+static void on_read(evutil_socket_t fd, short what, void *arg);
+static void on_write(evutil_socket_t fd, short what, void *arg);
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void conn_free(struct conn *c)
+{
+	if (c->client)
+		registry_disconnect(c->srv->reg, c->client);
+	if (c->rev)
+		event_free(c->rev);
+	if (c->wev)
+		event_free(c->wev);
+	if (c->out)
+		evbuffer_free(c->out);
+	close(c->fd);
+	atomic_fetch_sub(&server_stats.connections_open, 1);
+	worker_conn_closed(c->w, c);
+	free(c->stage);
+	free(c->payload);
+	free(c->reply_end);
+	free(c);
+}
+
+void conn_start(struct worker *w, int fd, const char *peer)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return;
+	}
+	c->w = w;
+	c->srv = w->srv;
+	c->fd = fd;
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	c->state = CONN_HELLO;
+	c->ring_cap = c->srv->opt.max_inflight;
+	c->stage = malloc(STAGE_BYTES);
+	c->reply_end = calloc(c->ring_cap, sizeof(*c->reply_end));
+	c->out = evbuffer_new();
+	c->rev = event_new(w->base, fd, EV_READ | EV_PERSIST, on_read, c);
+	c->wev = event_new(w->base, fd, EV_WRITE, on_write, c);
+	atomic_fetch_add(&server_stats.connections_open, 1);
+	metrics_inc(&server_stats.connections_total, 1);
+	/* Link first, so conn_free's unlink is always balanced. */
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	w->nconns++;
+	if (!c->stage || !c->reply_end || !c->out || !c->rev || !c->wev) {
+		log_error("%s: out of memory setting up connection", peer);
+		conn_free(c);
+		return;
+	}
+	c->reading = 1;
+	event_add(c->rev, NULL);
+	log_debug("%s: connected", c->peer);
+}
+
+static void set_reading(struct conn *c, int on)
+{
+	if (on == c->reading)
+		return;
+	c->reading = on;
+	if (on)
+		event_add(c->rev, NULL);
+	else
+		event_del(c->rev);
+}
+
+/* Retire replies that have left in full. */
+static void account_sent(struct conn *c, size_t n)
+{
+	c->sent_bytes += n;
+	while (c->ring_count && c->reply_end[c->ring_head] <= c->sent_bytes) {
+		c->ring_head = (c->ring_head + 1) % c->ring_cap;
+		c->ring_count--;
+	}
+}
+
+/* Write what the socket takes; returns -1 if the connection was freed. */
+static int flush(struct conn *c)
+{
+	while (evbuffer_get_length(c->out)) {
+		int n = evbuffer_write(c->out, c->fd);
+		if (n > 0) {
+			account_sent(c, (size_t)n);
+			continue;
+		}
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			break;
+		log_debug("%s: write failed: %s", c->peer, n < 0 ? strerror(errno) : "closed");
+		conn_free(c);
+		return -1;
+	}
+	size_t pending = evbuffer_get_length(c->out);
+	if (pending == 0 && c->state == CONN_CLOSING) {
+		conn_free(c);
+		return -1;
+	}
+	if (pending)
+		event_add(c->wev, NULL);
+	if (c->state != CONN_CLOSING) {
+		if (pending > OUT_HIGH)
+			set_reading(c, 0);
+		else if (pending < OUT_LOW)
+			set_reading(c, 1);
+	}
+	return 0;
+}
+
+static void on_write(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct conn *c = arg;
+	int was_reading = c->reading;
+	if (flush(c) < 0)
+		return;
+	/* Reading resumed: input may already be buffered in the kernel. */
+	if (!was_reading && c->reading)
+		on_read(c->fd, EV_READ, c);
+}
+
+/* Queue bytes of one reply; large ones go out directly while the queue is empty. */
+static void queue_reply(struct conn *c, const struct iovec *iov, int iovcnt, int is_reply)
+{
+	size_t total = 0;
+	for (int i = 0; i < iovcnt; i++)
+		total += iov[i].iov_len;
+	size_t sent = 0;
+	if (total >= DIRECT_SEND && evbuffer_get_length(c->out) == 0) {
+		struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
+		ssize_t n = sendmsg(c->fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n > 0)
+			sent = (size_t)n;
+	}
+	/* Copy what is left now: the pages may change once we return. */
+	size_t skip = sent;
+	for (int i = 0; i < iovcnt; i++) {
+		if (skip >= iov[i].iov_len) {
+			skip -= iov[i].iov_len;
+			continue;
+		}
+		evbuffer_add(c->out, (const uint8_t *)iov[i].iov_base + skip, iov[i].iov_len - skip);
+		skip = 0;
+	}
+	c->queued_bytes += total;
+	if (is_reply && c->ring_count < c->ring_cap) {
+		c->reply_end[(c->ring_head + c->ring_count) % c->ring_cap] = c->queued_bytes;
+		c->ring_count++;
+	}
+	account_sent(c, sent);
+}
+
+void conn_reply(struct conn *c, const struct frame_hdr *req, uint16_t status, uint8_t flags,
+		const struct iovec *iov, int iovcnt)
+{
+	struct iovec v[SPILL_MAX_BATCH_PAGES + 2];
+	struct spill_wire_hdr w;
+	struct frame_hdr h;
+	uint32_t len = 0;
+	for (int i = 0; i < iovcnt; i++)
+		len += (uint32_t)iov[i].iov_len;
+	frame_reply_hdr(req, status, len, &h);
+	h.flags = flags;
+	frame_hdr_pack(&h, &w);
+	frame_seal(&w, iov, iovcnt);
+	v[0] = (struct iovec){ &w, sizeof(w) };
+	memcpy(&v[1], iov, (size_t)iovcnt * sizeof(*iov));
+	queue_reply(c, v, iovcnt + 1, 1);
+}
+
+void conn_reply_ctrl(struct conn *c, const struct frame_hdr *req, const Spillway__Ctrl *msg)
+{
+	uint8_t stack[4096], *buf = stack;
+	size_t len = ctrl_packed_size(msg);
+	if (len > sizeof(stack) && !(buf = malloc(len))) {
+		conn_fail(c, STATS_ERR_PROTOCOL, "out of memory for a control reply");
+		return;
+	}
+	ctrl_pack(msg, buf, len);
+	struct iovec iov = { buf, len };
+	if (req) {
+		conn_reply(c, req, SPILL_ST_OK, 0, &iov, 1);
+	} else {
+		struct frame_hdr h = { .op = SPILL_OP_CTRL, .payload_len = (uint32_t)len };
+		struct spill_wire_hdr w;
+		frame_hdr_pack(&h, &w);
+		frame_seal(&w, &iov, 1);
+		struct iovec v[2] = { { &w, sizeof(w) }, iov };
+		queue_reply(c, v, 2, 0);
+	}
+	if (buf != stack)
+		free(buf);
+}
+
+void conn_reply_error(struct conn *c, const struct frame_hdr *req, uint16_t status,
+		      const char *message)
+{
+	if ((req->op & ~SPILL_OP_REPLY) != SPILL_OP_CTRL) {
+		conn_reply(c, req, status, 0, NULL, 0);
+		return;
+	}
+	Spillway__Error e = SPILLWAY__ERROR__INIT;
+	e.status = status;
+	e.message = (char *)message;
+	Spillway__Ctrl m = SPILLWAY__CTRL__INIT;
+	m.msg_case = SPILLWAY__CTRL__MSG_ERROR;
+	m.error = &e;
+	uint8_t buf[1200];
+	int len = ctrl_pack(&m, buf, sizeof(buf));
+	struct iovec iov = { buf, len > 0 ? (size_t)len : 0 };
+	conn_reply(c, req, status, 0, &iov, len > 0 ? 1 : 0);
+}
+
+void conn_fail(struct conn *c, enum stats_err kind, const char *why)
+{
+	if (c->state == CONN_CLOSING)
+		return;
+	log_warn("%s: closing connection: %s", c->peer, why);
+	metrics_inc(&server_stats.errors[kind], 1);
+	c->state = CONN_CLOSING;
+	set_reading(c, 0);
+}
+
+void conn_drain(struct conn *c)
+{
+	c->state = CONN_CLOSING;
+	set_reading(c, 0);
+	flush(c);
+}
+
+void conn_abort(struct conn *c)
+{
+	conn_free(c);
+}
+
+static enum stats_op op_index(uint16_t op)
+{
+	switch (op) {
+	case SPILL_OP_READ: return STATS_OP_READ;
+	case SPILL_OP_WRITE: return STATS_OP_WRITE;
+	case SPILL_OP_INVALIDATE: return STATS_OP_INVALIDATE;
+	case SPILL_OP_CTRL: return STATS_OP_CTRL;
+	default: return STATS_OP_PING;
+	}
+}
+
+/* A whole, checked frame: act on it. */
+static void dispatch(struct conn *c)
+{
+	struct frame_hdr *h = &c->h;
+	struct iovec iov = { c->payload, h->payload_len };
+	if (frame_verify((const struct spill_wire_hdr *)c->hdr_raw, &iov, h->payload_len ? 1 : 0)) {
+		conn_fail(c, STATS_ERR_CRC, "frame checksum mismatch");
+		return;
+	}
+	if (c->ring_count >= c->ring_cap) {
+		conn_fail(c, STATS_ERR_INFLIGHT, "too many requests in flight");
+		return;
+	}
+	uint64_t t0 = now_ns();
+	if (h->op == SPILL_OP_CTRL)
+		control_handle(c, h, c->payload);
+	else
+		dataplane_handle(c, h, c->payload);
+	enum stats_op op = op_index(h->op);
+	metrics_inc(&server_stats.ops[op], 1);
+	metrics_hist_observe(&server_stats.latency[op], now_ns() - t0);
+}
+
+/* Header complete: check it and make room for the payload. */
+static int start_frame(struct conn *c)
+{
+	const char *why;
+	if (frame_hdr_unpack((const struct spill_wire_hdr *)c->hdr_raw, &c->h, &why)) {
+		conn_fail(c, STATS_ERR_PROTOCOL, why);
+		return -1;
+	}
+	if (c->h.op & SPILL_OP_REPLY) {
+		conn_fail(c, STATS_ERR_PROTOCOL, "client sent a reply frame");
+		return -1;
+	}
+	if (c->h.payload_len > c->payload_cap) {
+		uint8_t *p = realloc(c->payload, c->h.payload_len);
+		if (!p) {
+			conn_fail(c, STATS_ERR_PROTOCOL, "out of memory for a frame");
+			return -1;
+		}
+		c->payload = p;
+		c->payload_cap = c->h.payload_len;
+	}
+	c->payload_have = 0;
+	c->in_payload = 1;
+	return 0;
+}
+
+static void end_frame(struct conn *c)
+{
+	c->in_payload = 0;
+	c->hdr_have = 0;
+	dispatch(c);
+}
+
+/* Run staged bytes through the reader. */
+static void consume(struct conn *c)
+{
+	while (c->stage_off < c->stage_len && c->state != CONN_CLOSING) {
+		size_t avail = c->stage_len - c->stage_off;
+		const uint8_t *p = c->stage + c->stage_off;
+		if (!c->in_payload) {
+			size_t n = SPILL_WIRE_HDR_SIZE - c->hdr_have;
+			if (n > avail)
+				n = avail;
+			memcpy(c->hdr_raw + c->hdr_have, p, n);
+			c->hdr_have += n;
+			c->stage_off += n;
+			if (c->hdr_have < SPILL_WIRE_HDR_SIZE || start_frame(c))
+				continue;
+		} else {
+			size_t n = c->h.payload_len - c->payload_have;
+			if (n > avail)
+				n = avail;
+			memcpy(c->payload + c->payload_have, p, n);
+			c->payload_have += n;
+			c->stage_off += n;
+		}
+		if (c->in_payload && c->payload_have == c->h.payload_len)
+			end_frame(c);
+	}
+	if (c->stage_off == c->stage_len)
+		c->stage_off = c->stage_len = 0;
+}
+
+static void on_read(evutil_socket_t fd, short what, void *arg)
+{
+	(void)what;
+	struct conn *c = arg;
+	for (int round = 0; round < READ_ROUNDS && c->reading; round++) {
+		ssize_t n;
+		size_t left = c->in_payload ? c->h.payload_len - c->payload_have : 0;
+		if (left >= DIRECT_MIN) {
+			n = recv(fd, c->payload + c->payload_have, left, MSG_DONTWAIT);
+			if (n > 0) {
+				c->payload_have += (size_t)n;
+				if (c->payload_have == c->h.payload_len)
+					end_frame(c);
+				if (flush(c) < 0)
+					return;
+				continue;
+			}
+		} else {
+			n = recv(fd, c->stage, STAGE_BYTES, MSG_DONTWAIT);
+			if (n > 0) {
+				c->stage_off = 0;
+				c->stage_len = (size_t)n;
+				consume(c);
+				/* Send this batch's replies together. */
+				if (flush(c) < 0)
+					return;
+				continue;
+			}
+		}
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			break;
+		if (n == 0 && (c->hdr_have || c->in_payload))
+			conn_fail(c, STATS_ERR_PROTOCOL, "connection closed inside a frame");
+		else
+			log_debug("%s: disconnected", c->peer);
+		conn_free(c);
+		return;
+	}
+	flush(c);
+}

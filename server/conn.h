@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One client connection, owned by one worker thread.
+ *
+ * Input is a two-state frame reader (header, then payload) over a 64 KiB
+ * staging buffer; long payloads are received straight into the frame buffer.
+ * A frame is checked (codec rules, CRC) before anything acts on it, and any
+ * violation closes this connection alone, with one log line naming the peer.
+ *
+ * Replies queue on an evbuffer, flushed after each batch of input. The
+ * connection stops reading while its queued output is large (backpressure),
+ * and closes if a client keeps more requests outstanding than it was told
+ * it may (HelloReply.max_inflight).
+ */
+#ifndef SPILLWAY_CONN_H
+#define SPILLWAY_CONN_H
+
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "ctrl.h"
+#include "frame.h"
+#include "stats.h"
+
+struct worker;
+struct server;
+struct reg_client;
+
+enum conn_state {
+	CONN_HELLO,      /* waiting for Hello; nothing else is accepted          */
+	CONN_AUTH,       /* Hello answered; waiting for Auth (a PSK is set)      */
+	CONN_READY,      /* authenticated: Register or admin requests            */
+	CONN_REGISTERED, /* an identity is bound: data and extent requests too   */
+	CONN_CLOSING,    /* no more input; close once queued replies are sent    */
+};
+
+struct conn {
+	struct worker *w;
+	struct server *srv;
+	int fd;
+	char peer[64];
+	enum conn_state state;
+	struct event *rev, *wev;
+	struct evbuffer *out;
+	int reading;
+
+	/* Frame reader. */
+	uint8_t *stage;
+	size_t stage_off, stage_len;
+	uint8_t hdr_raw[SPILL_WIRE_HDR_SIZE];
+	size_t hdr_have;
+	int in_payload;
+	struct frame_hdr h;
+	uint8_t *payload;
+	size_t payload_cap, payload_have;
+
+	/* Outstanding requests: end offsets of queued replies in the output
+	 * stream; a reply is done once sent_bytes passes its end. */
+	uint64_t queued_bytes, sent_bytes;
+	uint64_t *reply_end;
+	unsigned ring_head, ring_count, ring_cap;
+
+	uint8_t server_nonce[32], client_nonce[32];
+	struct reg_client *client;
+	struct conn *prev, *next;
+};
+
+/* Take over an accepted socket on worker w. */
+void conn_start(struct worker *w, int fd, const char *peer);
+/* Stop reading; close once the queued replies are out. */
+void conn_drain(struct conn *c);
+/* Close now, dropping unsent replies. */
+void conn_abort(struct conn *c);
+
+/* Queue a reply to req with payload pieces (data replies). */
+void conn_reply(struct conn *c, const struct frame_hdr *req, uint16_t status, uint8_t flags,
+		const struct iovec *iov, int iovcnt);
+/* Queue a control reply, or an unsolicited control message when req is NULL. */
+void conn_reply_ctrl(struct conn *c, const struct frame_hdr *req, const Spillway__Ctrl *msg);
+/* Queue an Error control reply. */
+void conn_reply_error(struct conn *c, const struct frame_hdr *req, uint16_t status,
+		      const char *message);
+/* Log one line naming the peer, count it, and close once replies are out. */
+void conn_fail(struct conn *c, enum stats_err kind, const char *why);
+
+/* Implemented in dataplane.c and control.c. */
+void dataplane_handle(struct conn *c, const struct frame_hdr *h, uint8_t *payload);
+void control_handle(struct conn *c, const struct frame_hdr *h, const uint8_t *payload);
+
+#endif

@@ -1,0 +1,309 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Control messages, checked against the connection's state:
+ *   HELLO      -> Hello
+ *   AUTH       -> Auth
+ *   READY      -> Register, AdminStatus, AdminClientSet
+ *   REGISTERED -> AllocExtent, FreeExtent, Stats, ReclaimReply, admin requests
+ * Anything before authentication other than the handshake closes the
+ * connection; a misplaced request afterwards gets an Error reply.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "conn.h"
+#include "log.h"
+#include "registry.h"
+#include "server.h"
+
+static uint16_t status_of(int err)
+{
+	return frame_errno_to_status(err);
+}
+
+static void send_reply(struct conn *c, const struct frame_hdr *h,
+		       Spillway__Ctrl__MsgCase kind, void *msg)
+{
+	Spillway__Ctrl m = SPILLWAY__CTRL__INIT;
+	m.msg_case = kind;
+	m.hello = msg; /* every case is a pointer in the same union */
+	conn_reply_ctrl(c, h, &m);
+}
+
+static void on_hello(struct conn *c, const struct frame_hdr *h, const Spillway__Hello *m)
+{
+	struct server *s = c->srv;
+	if (m->version != SPILL_WIRE_VERSION) {
+		conn_reply_error(c, h, SPILL_ST_EPROTO, "unsupported protocol version");
+		conn_fail(c, STATS_ERR_PROTOCOL, "unsupported protocol version");
+		return;
+	}
+	memcpy(c->client_nonce, m->client_nonce.data, sizeof(c->client_nonce));
+	if (auth_random(c->server_nonce, sizeof(c->server_nonce))) {
+		conn_reply_error(c, h, SPILL_ST_EINTERNAL, "no randomness");
+		conn_fail(c, STATS_ERR_PROTOCOL, "no randomness for a nonce");
+		return;
+	}
+	Spillway__HelloReply r = SPILLWAY__HELLO_REPLY__INIT;
+	r.version = SPILL_WIRE_VERSION;
+	r.auth_required = s->have_psk;
+	r.server_nonce.data = c->server_nonce;
+	r.server_nonce.len = sizeof(c->server_nonce);
+	r.max_inflight = s->opt.max_inflight;
+	r.max_batch_pages = SPILL_MAX_BATCH_PAGES;
+	r.extent_bytes = s->opt.extent_size;
+	r.server_id = s->server_id;
+	send_reply(c, h, SPILLWAY__CTRL__MSG_HELLO_REPLY, &r);
+	c->state = s->have_psk ? CONN_AUTH : CONN_READY;
+}
+
+static void on_auth(struct conn *c, const struct frame_hdr *h, const Spillway__Auth *m)
+{
+	struct server *s = c->srv;
+	if (auth_check(&s->psk, AUTH_ROLE_CLIENT, c->server_nonce, c->client_nonce, m->mac.data)) {
+		conn_reply_error(c, h, SPILL_ST_EAUTH, "authentication failed");
+		conn_fail(c, STATS_ERR_AUTH, "authentication failed (wrong pre-shared key)");
+		return;
+	}
+	uint8_t mac[AUTH_MAC_BYTES];
+	auth_mac(&s->psk, AUTH_ROLE_SERVER, c->server_nonce, c->client_nonce, mac);
+	Spillway__AuthReply r = SPILLWAY__AUTH_REPLY__INIT;
+	r.mac.data = mac;
+	r.mac.len = sizeof(mac);
+	send_reply(c, h, SPILLWAY__CTRL__MSG_AUTH_REPLY, &r);
+	c->state = CONN_READY;
+}
+
+static void on_register(struct conn *c, const struct frame_hdr *h, const Spillway__Register *m)
+{
+	if (c->state == CONN_REGISTERED) {
+		conn_reply_error(c, h, SPILL_ST_EINVAL, "connection already registered");
+		return;
+	}
+	const char *why = NULL;
+	int resumed = 0;
+	struct reg_client *rc_client;
+	int rc = registry_register(c->srv->reg, m, &rc_client, &resumed, &why);
+	if (rc) {
+		conn_reply_error(c, h, status_of(rc), why ? why : strerror(-rc));
+		return;
+	}
+	c->client = rc_client;
+	c->state = CONN_REGISTERED;
+
+	struct reg_extent_info *ext = NULL;
+	size_t n = 0;
+	if (resumed && registry_extents_of(c->srv->reg, rc_client, &ext, &n))
+		n = 0;
+	Spillway__ExtentInfo *infos = calloc(n ? n : 1, sizeof(*infos));
+	Spillway__ExtentInfo **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
+	if (!infos || !ptrs)
+		n = 0;
+	for (size_t i = 0; i < n; i++) {
+		spillway__extent_info__init(&infos[i]);
+		infos[i].extent_id = ext[i].id;
+		infos[i].npages = ext[i].npages;
+		infos[i].node = ext[i].node;
+		ptrs[i] = &infos[i];
+	}
+	Spillway__RegisterReply r = SPILLWAY__REGISTER_REPLY__INIT;
+	r.client_id = rc_client->id;
+	r.token.data = rc_client->token;
+	r.token.len = sizeof(rc_client->token);
+	r.resumed = resumed;
+	r.n_extents = n;
+	r.extents = ptrs;
+	r.priority = rc_client->priority;
+	r.reservation_bytes = rc_client->reservation;
+	r.limit_bytes = rc_client->limit;
+	send_reply(c, h, SPILLWAY__CTRL__MSG_REGISTER_REPLY, &r);
+	log_info("%s: client '%s' %s (id %llu, %zu extents)", c->peer, rc_client->name,
+		 resumed ? "resumed" : "registered", (unsigned long long)rc_client->id, n);
+	free(infos);
+	free(ptrs);
+	free(ext);
+}
+
+static void on_alloc(struct conn *c, const struct frame_hdr *h, const Spillway__AllocExtent *m)
+{
+	struct reg_extent_info out[CTRL_ALLOC_MAX];
+	int rc = registry_alloc(c->srv->reg, c->client, m->count, m->node, out);
+	if (rc) {
+		enum stats_err kind = rc == -EDQUOT ? STATS_ERR_OVER_LIMIT : STATS_ERR_POOL_FULL;
+		metrics_inc(&server_stats.errors[kind], 1);
+		conn_reply_error(c, h, status_of(rc),
+				 rc == -EDQUOT ? "client limit reached"
+				 : rc == -ENOSPC ? "pool full (or only reserved memory left)"
+						 : strerror(-rc));
+		return;
+	}
+	Spillway__ExtentInfo infos[CTRL_ALLOC_MAX], *ptrs[CTRL_ALLOC_MAX];
+	for (unsigned i = 0; i < m->count; i++) {
+		spillway__extent_info__init(&infos[i]);
+		infos[i].extent_id = out[i].id;
+		infos[i].npages = out[i].npages;
+		infos[i].node = out[i].node;
+		ptrs[i] = &infos[i];
+	}
+	Spillway__AllocExtentReply r = SPILLWAY__ALLOC_EXTENT_REPLY__INIT;
+	r.n_extents = m->count;
+	r.extents = ptrs;
+	send_reply(c, h, SPILLWAY__CTRL__MSG_ALLOC_EXTENT_REPLY, &r);
+}
+
+static void on_free(struct conn *c, const struct frame_hdr *h, const Spillway__FreeExtent *m)
+{
+	Spillway__FreeExtentReply r = SPILLWAY__FREE_EXTENT_REPLY__INIT;
+	r.freed = (uint32_t)registry_free(c->srv->reg, c->client, m->extent_ids, m->n_extent_ids);
+	send_reply(c, h, SPILLWAY__CTRL__MSG_FREE_EXTENT_REPLY, &r);
+}
+
+/* Per-node figures shared by Stats and AdminStatus. */
+static Spillway__NodeStats **node_stats(struct server *s, Spillway__NodeStats *store)
+{
+	Spillway__NodeStats **v = calloc((size_t)s->pools->npools, sizeof(*v));
+	if (!v)
+		return NULL;
+	for (int i = 0; i < s->pools->npools; i++) {
+		spillway__node_stats__init(&store[i]);
+		store[i].node = (uint32_t)s->pools->pools[i].node;
+		store[i].capacity_bytes = s->pools->pools[i].bytes;
+		store[i].used_bytes = atomic_load(&s->pools->pools[i].used);
+		v[i] = &store[i];
+	}
+	return v;
+}
+
+static void on_stats(struct conn *c, const struct frame_hdr *h)
+{
+	struct server *s = c->srv;
+	Spillway__NodeStats store[s->pools->npools];
+	Spillway__StatsReply r = SPILLWAY__STATS_REPLY__INIT;
+	uint64_t reserved;
+	unsigned nclients;
+	registry_totals(s->reg, &r.used_bytes, &reserved, &nclients);
+	r.capacity_bytes = s->pools->capacity;
+	r.nodes = node_stats(s, store);
+	r.n_nodes = r.nodes ? (size_t)s->pools->npools : 0;
+	r.self = registry_one_client_stats(s->reg, c->client->name);
+	send_reply(c, h, SPILLWAY__CTRL__MSG_STATS_REPLY, &r);
+	registry_free_client_stats(r.self);
+	free(r.nodes);
+}
+
+static void on_admin_status(struct conn *c, const struct frame_hdr *h)
+{
+	struct server *s = c->srv;
+	Spillway__NodeStats store[s->pools->npools];
+	Spillway__AdminStatusReply r = SPILLWAY__ADMIN_STATUS_REPLY__INIT;
+	unsigned nclients;
+	r.server_id = s->server_id;
+	r.version = SPILL_VERSION;
+	r.uptime_ms = registry_now_ms() - s->start_ms;
+	r.capacity_bytes = s->pools->capacity;
+	r.extent_bytes = s->opt.extent_size;
+	registry_totals(s->reg, &r.used_bytes, &r.reserved_bytes, &nclients);
+	r.nodes = node_stats(s, store);
+	r.n_nodes = r.nodes ? (size_t)s->pools->npools : 0;
+	r.clients = registry_all_client_stats(s->reg, &r.n_clients);
+	send_reply(c, h, SPILLWAY__CTRL__MSG_ADMIN_STATUS_REPLY, &r);
+	for (size_t i = 0; i < r.n_clients; i++)
+		registry_free_client_stats(r.clients[i]);
+	free(r.clients);
+	free(r.nodes);
+}
+
+static void on_admin_client_set(struct conn *c, const struct frame_hdr *h,
+				const Spillway__AdminClientSet *m)
+{
+	struct reg_quota q = {
+		.has_priority = m->set_priority, .priority = m->priority,
+		.has_reservation = m->set_reservation, .reservation = m->reservation_bytes,
+		.has_limit = m->set_limit, .limit = m->limit_bytes,
+	};
+	const char *why = NULL;
+	int rc = registry_set_quota(c->srv->reg, m->name, &q, &why);
+	if (rc) {
+		conn_reply_error(c, h, status_of(rc), why ? why : strerror(-rc));
+		return;
+	}
+	log_info("%s: quota for '%s' set by operator", c->peer, m->name);
+	Spillway__AdminClientSetReply r = SPILLWAY__ADMIN_CLIENT_SET_REPLY__INIT;
+	Spillway__ClientStats pending = SPILLWAY__CLIENT_STATS__INIT;
+	r.client = registry_one_client_stats(c->srv->reg, m->name);
+	if (!r.client) {
+		/* Not connected yet: report the quota it will get. */
+		pending.name = m->name;
+		pending.priority = m->priority;
+		pending.reservation_bytes = m->reservation_bytes;
+		pending.limit_bytes = m->limit_bytes;
+		r.client = &pending;
+	}
+	send_reply(c, h, SPILLWAY__CTRL__MSG_ADMIN_CLIENT_SET_REPLY, &r);
+	if (r.client != &pending)
+		registry_free_client_stats(r.client);
+}
+
+void control_handle(struct conn *c, const struct frame_hdr *h, const uint8_t *payload)
+{
+	int err;
+	const char *why;
+	Spillway__Ctrl *m = ctrl_unpack(payload, h->payload_len, &err, &why);
+	if (!m) {
+		conn_reply_error(c, h, SPILL_ST_EPROTO, why);
+		conn_fail(c, STATS_ERR_PROTOCOL, why);
+		return;
+	}
+	Spillway__Ctrl__MsgCase k = m->msg_case;
+	if (c->state == CONN_HELLO || c->state == CONN_AUTH) {
+		if (c->state == CONN_HELLO && k == SPILLWAY__CTRL__MSG_HELLO)
+			on_hello(c, h, m->hello);
+		else if (c->state == CONN_AUTH && k == SPILLWAY__CTRL__MSG_AUTH)
+			on_auth(c, h, m->auth);
+		else {
+			conn_reply_error(c, h, SPILL_ST_EAUTH, "handshake first (Hello, then Auth)");
+			conn_fail(c, STATS_ERR_AUTH, "request before the handshake finished");
+		}
+		ctrl_free(m);
+		return;
+	}
+	int registered = c->state == CONN_REGISTERED;
+	switch (k) {
+	case SPILLWAY__CTRL__MSG_REGISTER:
+		on_register(c, h, m->register_);
+		break;
+	case SPILLWAY__CTRL__MSG_ADMIN_STATUS:
+		on_admin_status(c, h);
+		break;
+	case SPILLWAY__CTRL__MSG_ADMIN_CLIENT_SET:
+		on_admin_client_set(c, h, m->admin_client_set);
+		break;
+	case SPILLWAY__CTRL__MSG_ALLOC_EXTENT:
+	case SPILLWAY__CTRL__MSG_FREE_EXTENT:
+	case SPILLWAY__CTRL__MSG_STATS:
+		if (!registered) {
+			metrics_inc(&server_stats.errors[STATS_ERR_UNREGISTERED], 1);
+			conn_reply_error(c, h, SPILL_ST_ENOREG, "register first");
+		} else if (k == SPILLWAY__CTRL__MSG_ALLOC_EXTENT) {
+			on_alloc(c, h, m->alloc_extent);
+		} else if (k == SPILLWAY__CTRL__MSG_FREE_EXTENT) {
+			on_free(c, h, m->free_extent);
+		} else {
+			on_stats(c, h);
+		}
+		break;
+	case SPILLWAY__CTRL__MSG_RECLAIM_REPLY:
+		/* Answers to Reclaim; the arbiter that sends those comes later. */
+		log_debug("%s: reclaim %llu: client freed %llu bytes", c->peer,
+			  (unsigned long long)m->reclaim_reply->reclaim_id,
+			  (unsigned long long)m->reclaim_reply->freed_bytes);
+		break;
+	default:
+		conn_reply_error(c, h, SPILL_ST_ENOTSUP, "not a request this server accepts here");
+		break;
+	}
+	ctrl_free(m);
+}

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * READ, WRITE, INVALIDATE and PING. The extent is found in the RCU hash table
+ * and pinned by a reference for the copy; no lock is taken. Ownership and
+ * range are checked before any byte moves.
+ */
+#include <string.h>
+
+#include "conn.h"
+#include "registry.h"
+#include "server.h"
+
+static const uint8_t zero_page[SPILL_PAGE_SIZE];
+
+static int page_present(struct reg_extent *e, uint32_t page)
+{
+	uint64_t word = atomic_load_explicit(&e->present[page / 64], memory_order_acquire);
+	return (word >> (page % 64)) & 1;
+}
+
+/* Set (on) or clear the presence bits of [page, page + n). */
+static void mark_pages(struct reg_extent *e, uint32_t page, uint32_t n, int on)
+{
+	while (n) {
+		uint32_t bit = page % 64, take = 64 - bit < n ? 64 - bit : n;
+		uint64_t mask = take == 64 ? ~0ull : ((1ull << take) - 1) << bit;
+		if (on)
+			atomic_fetch_or_explicit(&e->present[page / 64], mask, memory_order_release);
+		else
+			atomic_fetch_and_explicit(&e->present[page / 64], ~mask, memory_order_release);
+		page += take;
+		n -= take;
+	}
+}
+
+static void do_read(struct conn *c, const struct frame_hdr *h, struct reg_extent *e)
+{
+	uint8_t *mem = e->block.mem + (size_t)h->page * SPILL_PAGE_SIZE;
+	uint8_t map[SPILL_PRESENT_MAP_BYTES] = { 0 };
+	int absent = 0;
+	for (uint32_t i = 0; i < h->npages; i++) {
+		if (page_present(e, h->page + i))
+			map[i / 8] |= (uint8_t)(1u << (i % 8));
+		else
+			absent++;
+	}
+	if (!absent) {
+		struct iovec iov = { mem, (size_t)h->npages * SPILL_PAGE_SIZE };
+		conn_reply(c, h, SPILL_ST_OK, 0, &iov, 1);
+	} else {
+		/* Absent pages go out as zeros, and the map says which they are,
+		 * so the client can never take them for data. */
+		struct iovec iov[SPILL_MAX_BATCH_PAGES + 1];
+		iov[0] = (struct iovec){ map, sizeof(map) };
+		for (uint32_t i = 0; i < h->npages; i++)
+			iov[i + 1] = (struct iovec){
+				map[i / 8] & (1u << (i % 8)) ? mem + (size_t)i * SPILL_PAGE_SIZE
+							     : (void *)zero_page,
+				SPILL_PAGE_SIZE };
+		metrics_inc(&server_stats.errors[STATS_ERR_ABSENT], 1);
+		conn_reply(c, h, SPILL_ST_ABSENT, SPILL_WF_PRESENT_MAP, iov, (int)h->npages + 1);
+	}
+	metrics_inc(&server_stats.bytes[STATS_OP_READ], (uint64_t)h->npages * SPILL_PAGE_SIZE);
+	metrics_inc(&c->client->pages_read, h->npages);
+}
+
+static void refuse(struct conn *c, const struct frame_hdr *h, uint16_t status,
+		   enum stats_err kind)
+{
+	metrics_inc(&server_stats.errors[kind], 1);
+	conn_reply(c, h, status, 0, NULL, 0);
+}
+
+void dataplane_handle(struct conn *c, const struct frame_hdr *h, uint8_t *payload)
+{
+	if (h->op == SPILL_OP_PING) {
+		conn_reply(c, h, SPILL_ST_OK, 0, NULL, 0);
+		return;
+	}
+	if (c->state != CONN_REGISTERED) {
+		refuse(c, h, SPILL_ST_ENOREG, STATS_ERR_UNREGISTERED);
+		return;
+	}
+	rcu_read_lock();
+	struct reg_extent *e = registry_extent_get(c->srv->reg, h->extent_id);
+	rcu_read_unlock();
+	if (!e) {
+		refuse(c, h, SPILL_ST_ENOEXTENT, STATS_ERR_NO_EXTENT);
+		return;
+	}
+	if (e->owner_id != c->client->id) {
+		refuse(c, h, SPILL_ST_EACCES, STATS_ERR_NOT_OWNED);
+		goto out;
+	}
+	if ((uint64_t)h->page + h->npages > e->npages) {
+		refuse(c, h, SPILL_ST_ERANGE, STATS_ERR_RANGE);
+		goto out;
+	}
+	switch (h->op) {
+	case SPILL_OP_WRITE:
+		memcpy(e->block.mem + (size_t)h->page * SPILL_PAGE_SIZE, payload,
+		       (size_t)h->npages * SPILL_PAGE_SIZE);
+		mark_pages(e, h->page, h->npages, 1);
+		metrics_inc(&server_stats.bytes[STATS_OP_WRITE],
+			    (uint64_t)h->npages * SPILL_PAGE_SIZE);
+		metrics_inc(&c->client->pages_written, h->npages);
+		conn_reply(c, h, SPILL_ST_OK, 0, NULL, 0);
+		break;
+	case SPILL_OP_READ:
+		do_read(c, h, e);
+		break;
+	case SPILL_OP_INVALIDATE:
+		mark_pages(e, h->page, h->npages, 0);
+		conn_reply(c, h, SPILL_ST_OK, 0, NULL, 0);
+		break;
+	}
+out:
+	registry_extent_put(e);
+}

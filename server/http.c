@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT */
+#include "http.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <urcu.h>
+
+#include "log.h"
+#include "server.h"
+#include "url.h"
+
+struct http {
+	struct server *srv;
+	struct event_base *base;
+	struct evhttp *http;
+	pthread_t thread;
+};
+
+static void send_text(struct evhttp_request *req, int code, const char *reason,
+		      const char *type, const char *body, size_t len)
+{
+	struct evbuffer *b = evbuffer_new();
+	if (!b) {
+		evhttp_send_error(req, 500, "out of memory");
+		return;
+	}
+	evbuffer_add(b, body, len);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", type);
+	evhttp_send_reply(req, code, reason, b);
+	evbuffer_free(b);
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+	struct http *h = arg;
+	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+		evhttp_send_error(req, 405, "only GET");
+		return;
+	}
+	if (path && !strcmp(path, "/metrics")) {
+		size_t len;
+		char *text = metrics_render(h->srv->metrics, &len);
+		if (!text) {
+			evhttp_send_error(req, 500, "out of memory");
+			return;
+		}
+		send_text(req, 200, "OK", "text/plain; version=0.0.4", text, len);
+		free(text);
+	} else if (path && !strcmp(path, "/healthz")) {
+		send_text(req, 200, "OK", "text/plain", "ok\n", 3);
+	} else {
+		evhttp_send_error(req, 404, "try /metrics or /healthz");
+	}
+}
+
+static void *http_main(void *arg)
+{
+	struct http *h = arg;
+	/* Gauges read registry totals, which use RCU read-side sections. */
+	rcu_register_thread();
+	event_base_dispatch(h->base);
+	rcu_unregister_thread();
+	return NULL;
+}
+
+int http_start(struct server *s, const char *addr, struct http **out, int *port)
+{
+	struct url u;
+	if (url_parse(addr, 9707, &u) || strcmp(u.scheme, "tcp"))
+		return -EINVAL;
+	struct http *h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	h->srv = s;
+	h->base = event_base_new();
+	h->http = h->base ? evhttp_new(h->base) : NULL;
+	if (!h->http)
+		goto fail;
+	evhttp_set_gencb(h->http, on_request, h);
+	struct evhttp_bound_socket *sock =
+		evhttp_bind_socket_with_handle(h->http, u.host, (uint16_t)u.port);
+	if (!sock) {
+		log_error("metrics: cannot listen on %s", addr);
+		goto fail;
+	}
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	if (getsockname(evhttp_bound_socket_get_fd(sock), (struct sockaddr *)&ss, &len) == 0)
+		*port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+						     : ((struct sockaddr_in *)&ss)->sin_port);
+	if (pthread_create(&h->thread, NULL, http_main, h))
+		goto fail;
+	*out = h;
+	return 0;
+fail:
+	if (h->http)
+		evhttp_free(h->http);
+	if (h->base)
+		event_base_free(h->base);
+	free(h);
+	return -EADDRINUSE;
+}
+
+void http_stop(struct http *h)
+{
+	if (!h)
+		return;
+	event_base_loopbreak(h->base);
+	pthread_join(h->thread, NULL);
+	evhttp_free(h->http);
+	event_base_free(h->base);
+	free(h);
+}

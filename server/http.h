@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The HTTP endpoint (libevent evhttp, its own thread): GET /metrics in the
+ * Prometheus text format, GET /healthz.
+ */
+#ifndef SPILLWAY_HTTP_H
+#define SPILLWAY_HTTP_H
+
+struct server;
+struct http;
+
+/* addr "HOST:PORT" (port 0 picks one). 0 or -errno; *port gets the bound port. */
+int http_start(struct server *s, const char *addr, struct http **out, int *port);
+void http_stop(struct http *h);
+
+#endif

@@ -1,0 +1,327 @@
+/* SPDX-License-Identifier: MIT */
+#include "options.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "wire.h"
+
+void options_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: spillwayd [options]\n"
+		"  --listen tcp://HOST:PORT   where clients connect (repeatable; default tcp://127.0.0.1:7707)\n"
+		"  --capacity SIZE            pool size across the chosen nodes (default 1G)\n"
+		"  --numa-nodes all|LIST      nodes to pool, e.g. 0,1 or 0-3 (default all)\n"
+		"  --psk-file FILE            pre-shared key clients must prove (mode 0600)\n"
+		"  --insecure                 allow a non-loopback listener without a key\n"
+		"  --metrics HOST:PORT|none   Prometheus endpoint (default 127.0.0.1:9707)\n"
+		"  --extent-size SIZE         allocation unit, a power of two (default 2M)\n"
+		"  --mlock                    lock the pool in RAM\n"
+		"  --hugetlb                  back pools with reserved huge pages when available\n"
+		"  --grace SECONDS            keep a disconnected client's pages this long (default 60)\n"
+		"  --workers N                event-loop threads (default: one per CPU)\n"
+		"  --max-inflight N           requests one connection may have outstanding (default 1024)\n"
+		"  --log-level LEVEL          error, warn, info or debug (default info)\n"
+		"  --config FILE              read the same keys (key = value) from FILE\n"
+		"  --ready-fd FD              write \"tcp=PORT metrics=PORT\" to FD once serving\n"
+		"  --help, --version\n");
+}
+
+static void defaults(struct server_options *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->capacity = 1ull << 30;
+	strcpy(o->numa_nodes, "all");
+	strcpy(o->metrics, "127.0.0.1:9707");
+	o->extent_size = 2u << 20;
+	o->grace_s = 60;
+	strcpy(o->log_level, "info");
+	o->max_inflight = 1024;
+	o->ready_fd = -1;
+}
+
+static int set_text(char *dst, size_t cap, const char *v, const char **why)
+{
+	if (strlen(v) >= cap) {
+		*why = "value too long";
+		return -EINVAL;
+	}
+	strcpy(dst, v);
+	return 0;
+}
+
+static int set_bool(int *dst, const char *v, const char **why)
+{
+	if (!v || !strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "1"))
+		*dst = 1;
+	else if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "0"))
+		*dst = 0;
+	else {
+		*why = "expected true or false";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* One key, from a flag (value NULL for a bare boolean flag) or the file. */
+static int set_key(struct server_options *o, const char *key, const char *v, const char **why)
+{
+	long n;
+	if (!strcmp(key, "listen")) {
+		if (o->nlisten == OPT_MAX_LISTEN) {
+			*why = "too many listeners";
+			return -EINVAL;
+		}
+		return set_text(o->listen[o->nlisten++], OPT_TEXT, v, why);
+	}
+	if (!strcmp(key, "capacity") || !strcmp(key, "extent-size")) {
+		uint64_t sz;
+		if (config_parse_size(v, &sz)) {
+			*why = "expected a size such as 512M or 4G";
+			return -EINVAL;
+		}
+		if (!strcmp(key, "capacity"))
+			o->capacity = sz;
+		else
+			o->extent_size = sz;
+		return 0;
+	}
+	if (!strcmp(key, "numa-nodes"))
+		return set_text(o->numa_nodes, sizeof(o->numa_nodes), v, why);
+	if (!strcmp(key, "psk-file"))
+		return set_text(o->psk_file, sizeof(o->psk_file), v, why);
+	if (!strcmp(key, "metrics"))
+		return set_text(o->metrics, sizeof(o->metrics), v, why);
+	if (!strcmp(key, "log-level")) {
+		if (log_set_level_name(v)) {
+			*why = "expected error, warn, info or debug";
+			return -EINVAL;
+		}
+		return set_text(o->log_level, sizeof(o->log_level), v, why);
+	}
+	if (!strcmp(key, "insecure"))
+		return set_bool(&o->insecure, v, why);
+	if (!strcmp(key, "mlock"))
+		return set_bool(&o->mlock, v, why);
+	if (!strcmp(key, "hugetlb"))
+		return set_bool(&o->hugetlb, v, why);
+	if (!strcmp(key, "grace") || !strcmp(key, "workers") || !strcmp(key, "max-inflight") ||
+	    !strcmp(key, "ready-fd")) {
+		if (config_parse_int(v, 0, 1000000, &n)) {
+			*why = "expected a whole number";
+			return -EINVAL;
+		}
+		if (!strcmp(key, "grace"))
+			o->grace_s = (uint64_t)n;
+		else if (!strcmp(key, "workers"))
+			o->workers = (int)n;
+		else if (!strcmp(key, "ready-fd"))
+			o->ready_fd = (int)n;
+		else if (n < 1 || n > 4096) {
+			*why = "max-inflight must be 1..4096";
+			return -EINVAL;
+		} else
+			o->max_inflight = (unsigned)n;
+		return 0;
+	}
+	*why = "unknown key";
+	return -EINVAL;
+}
+
+static int file_entry(void *arg, const char *section, const char *key, const char *value,
+		      const char **why)
+{
+	if (section[0])
+		return 0; /* quota sections: options_load_quotas */
+	return set_key(arg, key, value, why);
+}
+
+static int check(struct server_options *o, char *err, size_t cap)
+{
+	uint64_t e = o->extent_size;
+	if (e < SPILL_PAGE_SIZE || (e & (e - 1)) || e > (1ull << 30)) {
+		snprintf(err, cap, "--extent-size must be a power of two from 4K to 1G");
+		return -EINVAL;
+	}
+	if (o->capacity < e) {
+		snprintf(err, cap, "--capacity must hold at least one extent");
+		return -EINVAL;
+	}
+	if (o->nlisten == 0)
+		strcpy(o->listen[o->nlisten++], "tcp://127.0.0.1:7707");
+	return 0;
+}
+
+int options_parse(int argc, char **argv, struct server_options *o, char *err, size_t cap)
+{
+	static const struct option longopts[] = {
+		{ "listen", required_argument, NULL, 0 },
+		{ "capacity", required_argument, NULL, 0 },
+		{ "numa-nodes", required_argument, NULL, 0 },
+		{ "psk-file", required_argument, NULL, 0 },
+		{ "insecure", no_argument, NULL, 0 },
+		{ "metrics", required_argument, NULL, 0 },
+		{ "extent-size", required_argument, NULL, 0 },
+		{ "mlock", no_argument, NULL, 0 },
+		{ "hugetlb", no_argument, NULL, 0 },
+		{ "grace", required_argument, NULL, 0 },
+		{ "workers", required_argument, NULL, 0 },
+		{ "max-inflight", required_argument, NULL, 0 },
+		{ "log-level", required_argument, NULL, 0 },
+		{ "config", required_argument, NULL, 0 },
+		{ "ready-fd", required_argument, NULL, 0 },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	defaults(o);
+	/* The file first, so that flags override it. */
+	for (int i = 1; i < argc; i++) {
+		const char *path = NULL;
+		if (!strcmp(argv[i], "--config") && i + 1 < argc)
+			path = argv[i + 1];
+		else if (!strncmp(argv[i], "--config=", 9))
+			path = argv[i] + 9;
+		if (!path)
+			continue;
+		if (strlen(path) >= sizeof(o->config)) {
+			snprintf(err, cap, "--config path too long");
+			return -EINVAL;
+		}
+		strcpy(o->config, path);
+		int rc = config_parse_file(path, file_entry, o, err, cap);
+		if (rc)
+			return -EINVAL;
+	}
+	int nlisten_file = o->nlisten;
+	int idx, c;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", longopts, &idx)) != -1) {
+		if (c == 'h') {
+			options_usage(stdout);
+			return 1;
+		}
+		if (c == 'V') {
+			printf("spillwayd %s\n", SPILL_VERSION);
+			return 1;
+		}
+		if (c != 0) {
+			snprintf(err, cap, "unknown or incomplete option '%s' (see --help)",
+				 argv[optind - 1]);
+			return -EINVAL;
+		}
+		const char *name = longopts[idx].name;
+		if (!strcmp(name, "config"))
+			continue;
+		if (!strcmp(name, "listen") && nlisten_file) {
+			o->nlisten = 0; /* flags replace the file's listeners */
+			nlisten_file = 0;
+		}
+		const char *why = NULL;
+		if (set_key(o, name, optarg, &why)) {
+			snprintf(err, cap, "--%s: %s", name, why);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		snprintf(err, cap, "unexpected argument '%s'", argv[optind]);
+		return -EINVAL;
+	}
+	return check(o, err, cap);
+}
+
+struct quota_load {
+	char **names;
+	struct reg_quota *q;
+	size_t n, cap;
+};
+
+static int quota_entry(void *arg, const char *section, const char *key, const char *value,
+		       const char **why)
+{
+	struct quota_load *l = arg;
+	if (!section[0])
+		return 0;
+	if (strncmp(section, "client ", 7) || !ctrl_name_valid(section + 7)) {
+		*why = "sections are [client NAME]";
+		return -EINVAL;
+	}
+	const char *name = section + 7;
+	size_t i = 0;
+	while (i < l->n && strcmp(l->names[i], name))
+		i++;
+	if (i == l->n) {
+		if (l->n == l->cap) {
+			size_t cap = l->cap ? l->cap * 2 : 8;
+			char **nn = realloc(l->names, cap * sizeof(*nn));
+			if (!nn)
+				return -ENOMEM;
+			l->names = nn;
+			struct reg_quota *nq = realloc(l->q, cap * sizeof(*nq));
+			if (!nq)
+				return -ENOMEM;
+			l->q = nq;
+			l->cap = cap;
+		}
+		l->names[i] = strdup(name);
+		if (!l->names[i])
+			return -ENOMEM;
+		memset(&l->q[i], 0, sizeof(l->q[i]));
+		l->n++;
+	}
+	struct reg_quota *q = &l->q[i];
+	long p;
+	if (!strcmp(key, "priority")) {
+		if (config_parse_int(value, -1000, 1000, &p)) {
+			*why = "priority must be -1000..1000";
+			return -EINVAL;
+		}
+		q->has_priority = 1;
+		q->priority = (int)p;
+	} else if (!strcmp(key, "reservation")) {
+		if (config_parse_size(value, &q->reservation)) {
+			*why = "expected a size";
+			return -EINVAL;
+		}
+		q->has_reservation = 1;
+	} else if (!strcmp(key, "limit")) {
+		if (config_parse_size(value, &q->limit)) {
+			*why = "expected a size";
+			return -EINVAL;
+		}
+		q->has_limit = 1;
+	} else {
+		*why = "client keys are priority, reservation, limit";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int options_load_quotas(const char *path, char ***names, struct reg_quota **quotas,
+			size_t *n, char *err, size_t cap)
+{
+	struct quota_load l = { 0 };
+	int rc = config_parse_file(path, quota_entry, &l, err, cap);
+	if (rc) {
+		options_free_quotas(l.names, l.q, l.n);
+		return rc;
+	}
+	*names = l.names;
+	*quotas = l.q;
+	*n = l.n;
+	return 0;
+}
+
+void options_free_quotas(char **names, struct reg_quota *quotas, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	free(quotas);
+}

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * spillwayd options: command-line flags, and the same keys in a config file
+ * (--config FILE). Flags override the file. [client NAME] sections in the
+ * file hold quotas; SIGHUP reloads them.
+ */
+#ifndef SPILLWAY_SERVER_OPTIONS_H
+#define SPILLWAY_SERVER_OPTIONS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "registry.h"
+
+#define OPT_MAX_LISTEN 8
+#define OPT_TEXT 512
+
+struct server_options {
+	char listen[OPT_MAX_LISTEN][OPT_TEXT];
+	int nlisten;
+	uint64_t capacity;
+	char numa_nodes[128];
+	char psk_file[OPT_TEXT];
+	int insecure;
+	char metrics[OPT_TEXT];    /* HOST:PORT, or "none" */
+	uint64_t extent_size;
+	int mlock;
+	int hugetlb;
+	uint64_t grace_s;
+	char log_level[16];
+	int workers;               /* 0: one per CPU */
+	unsigned max_inflight;
+	int ready_fd;              /* -1: none */
+	char config[OPT_TEXT];
+};
+
+/* 0 to run, 1 when --help or --version was printed, -EINVAL with err set. */
+int options_parse(int argc, char **argv, struct server_options *o, char *err, size_t cap);
+
+/* The [client NAME] sections of a config file. Caller frees with options_free_quotas. */
+int options_load_quotas(const char *path, char ***names, struct reg_quota **quotas,
+			size_t *n, char *err, size_t cap);
+void options_free_quotas(char **names, struct reg_quota *quotas, size_t n);
+
+void options_usage(FILE *out);
+
+#endif

@@ -1,0 +1,613 @@
+/* SPDX-License-Identifier: MIT */
+#include "registry.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+
+#include "auth.h"
+#include "buddy.h"
+#include "log.h"
+#include "slab.h"
+
+struct quota_entry {
+	struct quota_entry *next;
+	char name[CTRL_NAME_MAX + 1];
+	struct reg_quota q;
+};
+
+struct registry {
+	pthread_mutex_t lock;
+	struct pool_set *pools;
+	uint64_t extent_bytes;
+	unsigned extent_order;
+	uint64_t grace_ms;
+	struct cds_lfht *clients;   /* by name */
+	struct cds_lfht *extents;   /* by id */
+	struct slab_cache *client_cache, *extent_cache;
+	uint64_t next_client_id, next_extent_id;
+	uint64_t reserved;          /* sum of reservations of live identities */
+	uint64_t beyond_reserved;   /* sum over clients of max(0, used - reservation) */
+	uint64_t used;
+	unsigned nclients;
+	struct quota_entry *quotas;
+};
+
+uint64_t registry_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static unsigned long hash_u64(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return (unsigned long)(x ^ (x >> 31));
+}
+
+static unsigned long hash_str(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	while (*s)
+		h = (h ^ (uint8_t)*s++) * 0x100000001b3ull;
+	return hash_u64(h);
+}
+
+static int match_name(struct cds_lfht_node *n, const void *key)
+{
+	return !strcmp(caa_container_of(n, struct reg_client, by_name)->name, key);
+}
+
+static int match_id(struct cds_lfht_node *n, const void *key)
+{
+	return caa_container_of(n, struct reg_extent, by_id)->id == *(const uint64_t *)key;
+}
+
+struct registry *registry_create(struct pool_set *pools, uint64_t extent_bytes,
+				 uint64_t grace_ms)
+{
+	struct registry *r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	pthread_mutex_init(&r->lock, NULL);
+	r->pools = pools;
+	r->extent_bytes = extent_bytes;
+	r->extent_order = buddy_order_for(extent_bytes / BUDDY_FRAME_SIZE);
+	r->grace_ms = grace_ms;
+	r->next_client_id = 1;
+	r->next_extent_id = 1;
+	uint32_t npages = (uint32_t)(extent_bytes / BUDDY_FRAME_SIZE);
+	size_t words = (npages + 63) / 64;
+	r->clients = cds_lfht_new(64, 64, 0, CDS_LFHT_AUTO_RESIZE, NULL);
+	r->extents = cds_lfht_new(1024, 1024, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
+	r->client_cache = slab_cache_create("client", sizeof(struct reg_client), 64);
+	r->extent_cache = slab_cache_create("extent", sizeof(struct reg_extent) +
+					    words * sizeof(atomic_uint_fast64_t), 64);
+	if (!r->clients || !r->extents || !r->client_cache || !r->extent_cache) {
+		registry_destroy(r);
+		return NULL;
+	}
+	return r;
+}
+
+static void extent_free_rcu(struct rcu_head *head)
+{
+	struct reg_extent *e = caa_container_of(head, struct reg_extent, rcu);
+	slab_free(e->reg->extent_cache, e);
+}
+
+void registry_extent_put(struct reg_extent *e)
+{
+	if (atomic_fetch_sub(&e->refs, 1) == 1) {
+		/* Nobody can reach the memory any more; the struct waits for
+		 * readers that may still be testing its refcount. */
+		pool_free(e->reg->pools, &e->block);
+		call_rcu(&e->rcu, extent_free_rcu);
+	}
+}
+
+struct reg_extent *registry_extent_get(struct registry *r, uint64_t id)
+{
+	struct cds_lfht_iter it;
+	cds_lfht_lookup(r->extents, hash_u64(id), match_id, &id, &it);
+	struct cds_lfht_node *n = cds_lfht_iter_get_node(&it);
+	if (!n)
+		return NULL;
+	struct reg_extent *e = caa_container_of(n, struct reg_extent, by_id);
+	int refs = atomic_load(&e->refs);
+	do {
+		if (refs == 0)
+			return NULL; /* being freed */
+	} while (!atomic_compare_exchange_weak(&e->refs, &refs, refs + 1));
+	return e;
+}
+
+/* --- accounting ---------------------------------------------------------- */
+
+static uint64_t beyond(uint64_t used, uint64_t reservation)
+{
+	return used > reservation ? used - reservation : 0;
+}
+
+/* Change c's use by delta bytes, keeping the totals in step. */
+static void account_locked(struct registry *r, struct reg_client *c, int64_t delta)
+{
+	r->beyond_reserved -= beyond(c->used, c->reservation);
+	c->used = (uint64_t)((int64_t)c->used + delta);
+	r->beyond_reserved += beyond(c->used, c->reservation);
+	r->used = (uint64_t)((int64_t)r->used + delta);
+}
+
+static void set_reservation_locked(struct registry *r, struct reg_client *c, uint64_t res)
+{
+	r->beyond_reserved -= beyond(c->used, c->reservation);
+	r->reserved -= c->reservation;
+	c->reservation = res;
+	r->reserved += res;
+	r->beyond_reserved += beyond(c->used, c->reservation);
+}
+
+/*
+ * May c grow by bytes? Its reservation is guaranteed: growth inside it always
+ * fits, because unreserved growth is held to capacity minus all reservations.
+ */
+static int admit_locked(struct registry *r, const struct reg_client *c, uint64_t bytes)
+{
+	if (c->limit && c->used + bytes > c->limit)
+		return -EDQUOT;
+	uint64_t extra = beyond(c->used + bytes, c->reservation) - beyond(c->used, c->reservation);
+	if (r->beyond_reserved + extra > r->pools->capacity - r->reserved)
+		return -ENOSPC;
+	return 0;
+}
+
+/* --- quotas -------------------------------------------------------------- */
+
+static struct quota_entry *quota_find_locked(struct registry *r, const char *name)
+{
+	for (struct quota_entry *q = r->quotas; q; q = q->next)
+		if (!strcmp(q->name, name))
+			return q;
+	return NULL;
+}
+
+static struct reg_client *client_find_locked(struct registry *r, const char *name)
+{
+	struct cds_lfht_iter it;
+	rcu_read_lock();
+	cds_lfht_lookup(r->clients, hash_str(name), match_name, name, &it);
+	struct cds_lfht_node *n = cds_lfht_iter_get_node(&it);
+	rcu_read_unlock();
+	/* Safe after unlock: removal also takes the mutex we hold. */
+	return n ? caa_container_of(n, struct reg_client, by_name) : NULL;
+}
+
+/* Apply q to c; refuses a reservation that does not fit. */
+static int apply_quota_locked(struct registry *r, struct reg_client *c,
+			      const struct reg_quota *q, const char **why)
+{
+	uint64_t res = q->has_reservation ? q->reservation : c->reservation;
+	uint64_t limit = q->has_limit ? q->limit : c->limit;
+	if (limit && res > limit) {
+		*why = "reservation above limit";
+		return -EINVAL;
+	}
+	if (r->reserved - c->reservation + res > r->pools->capacity) {
+		*why = "reservations would exceed the pool's capacity";
+		return -ENOSPC;
+	}
+	if (q->has_priority)
+		c->priority = q->priority;
+	c->limit = limit;
+	set_reservation_locked(r, c, res);
+	return 0;
+}
+
+int registry_set_quota(struct registry *r, const char *name, const struct reg_quota *q,
+		       const char **why)
+{
+	pthread_mutex_lock(&r->lock);
+	int rc = 0;
+	struct reg_client *c = client_find_locked(r, name);
+	if (c)
+		rc = apply_quota_locked(r, c, q, why);
+	if (rc == 0) {
+		struct quota_entry *e = quota_find_locked(r, name);
+		if (!e) {
+			e = calloc(1, sizeof(*e));
+			if (!e) {
+				pthread_mutex_unlock(&r->lock);
+				return -ENOMEM;
+			}
+			strcpy(e->name, name);
+			e->next = r->quotas;
+			r->quotas = e;
+		}
+		if (q->has_priority) {
+			e->q.has_priority = 1;
+			e->q.priority = q->priority;
+		}
+		if (q->has_reservation) {
+			e->q.has_reservation = 1;
+			e->q.reservation = q->reservation;
+		}
+		if (q->has_limit) {
+			e->q.has_limit = 1;
+			e->q.limit = q->limit;
+		}
+	}
+	pthread_mutex_unlock(&r->lock);
+	return rc;
+}
+
+int registry_load_quotas(struct registry *r, char **names, const struct reg_quota *q, size_t n)
+{
+	pthread_mutex_lock(&r->lock);
+	while (r->quotas) {
+		struct quota_entry *e = r->quotas;
+		r->quotas = e->next;
+		free(e);
+	}
+	pthread_mutex_unlock(&r->lock);
+	int rc = 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *why = NULL;
+		int e = registry_set_quota(r, names[i], &q[i], &why);
+		if (e) {
+			log_warn("quota for '%s' not applied: %s", names[i], why ? why : strerror(-e));
+			rc = e;
+		}
+	}
+	return rc;
+}
+
+/* --- identities ---------------------------------------------------------- */
+
+static void client_free_rcu(struct rcu_head *head)
+{
+	struct reg_client *c = caa_container_of(head, struct reg_client, rcu);
+	slab_free(c->reg->client_cache, c);
+}
+
+/* Unlink one extent from the table and its owner's books. */
+static void extent_release_locked(struct registry *r, struct reg_client *c,
+				  struct reg_extent *e)
+{
+	cds_lfht_del(r->extents, &e->by_id);
+	account_locked(r, c, -(int64_t)r->extent_bytes);
+	c->nextents--;
+	registry_extent_put(e);
+}
+
+static void client_destroy_locked(struct registry *r, struct reg_client *c)
+{
+	rcu_read_lock();
+	while (c->extents) {
+		struct reg_extent *e = c->extents;
+		c->extents = e->next_of_owner;
+		extent_release_locked(r, c, e);
+	}
+	set_reservation_locked(r, c, 0);
+	cds_lfht_del(r->clients, &c->by_name);
+	rcu_read_unlock();
+	r->nclients--;
+	call_rcu(&c->rcu, client_free_rcu);
+}
+
+int registry_register(struct registry *r, const Spillway__Register *req,
+		      struct reg_client **out, int *resumed, const char **why)
+{
+	pthread_mutex_lock(&r->lock);
+	struct reg_client *c = client_find_locked(r, req->name);
+	int rc = 0;
+	if (c) {
+		/* An existing identity: only its token may join or resume it. */
+		if (req->token.len != CTRL_TOKEN_BYTES ||
+		    CRYPTO_memcmp(req->token.data, c->token, CTRL_TOKEN_BYTES)) {
+			*why = "client name in use (resume needs its token)";
+			rc = -EBUSY;
+			goto out;
+		}
+		c->nconn++;
+		c->disconnected_ms = 0;
+		*resumed = 1;
+		*out = c;
+		goto out;
+	}
+	if (req->token.len) {
+		*why = "unknown identity for this token (grace period over?)";
+		rc = -ENOENT;
+		goto out;
+	}
+	c = slab_zalloc(r->client_cache);
+	if (!c) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	c->reg = r;
+	c->id = r->next_client_id++;
+	strcpy(c->name, req->name);
+	if (auth_random(c->token, sizeof(c->token))) {
+		slab_free(r->client_cache, c);
+		rc = -EIO;
+		goto out;
+	}
+	c->priority = req->priority;
+	c->limit = req->limit_bytes;
+	struct reg_quota q = { .has_reservation = 1, .reservation = req->reservation_bytes };
+	struct quota_entry *cfg = quota_find_locked(r, req->name);
+	if (cfg) {
+		/* The operator's quota wins over what the client asks for. */
+		if (cfg->q.has_priority)
+			c->priority = cfg->q.priority;
+		if (cfg->q.has_limit)
+			c->limit = cfg->q.limit;
+		if (cfg->q.has_reservation)
+			q.reservation = cfg->q.reservation;
+	}
+	rc = apply_quota_locked(r, c, &q, why);
+	if (rc) {
+		slab_free(r->client_cache, c);
+		goto out;
+	}
+	c->nconn = 1;
+	cds_lfht_node_init(&c->by_name);
+	rcu_read_lock();
+	cds_lfht_add(r->clients, hash_str(c->name), &c->by_name);
+	rcu_read_unlock();
+	r->nclients++;
+	*resumed = 0;
+	*out = c;
+out:
+	pthread_mutex_unlock(&r->lock);
+	return rc;
+}
+
+void registry_disconnect(struct registry *r, struct reg_client *c)
+{
+	pthread_mutex_lock(&r->lock);
+	if (--c->nconn == 0) {
+		c->disconnected_ms = registry_now_ms();
+		if (r->grace_ms == 0)
+			client_destroy_locked(r, c);
+	}
+	pthread_mutex_unlock(&r->lock);
+}
+
+int registry_expire(struct registry *r, uint64_t now_ms)
+{
+	int n = 0;
+	pthread_mutex_lock(&r->lock);
+	struct cds_lfht_iter it;
+	struct reg_client *c;
+	rcu_read_lock();
+	cds_lfht_for_each_entry(r->clients, &it, c, by_name) {
+		if (c->nconn == 0 && now_ms - c->disconnected_ms >= r->grace_ms) {
+			log_info("client '%s' did not return within %llu s: reclaiming %u extents",
+				 c->name, (unsigned long long)(r->grace_ms / 1000), c->nextents);
+			client_destroy_locked(r, c);
+			n++;
+		}
+	}
+	rcu_read_unlock();
+	pthread_mutex_unlock(&r->lock);
+	return n;
+}
+
+/* --- extents ------------------------------------------------------------- */
+
+int registry_alloc(struct registry *r, struct reg_client *c, unsigned count, int node,
+		   struct reg_extent_info *out)
+{
+	pthread_mutex_lock(&r->lock);
+	int rc = admit_locked(r, c, (uint64_t)count * r->extent_bytes);
+	unsigned done = 0;
+	struct reg_extent *made[CTRL_ALLOC_MAX];
+	for (; rc == 0 && done < count; done++) {
+		struct reg_extent *e = slab_zalloc(r->extent_cache);
+		if (!e) {
+			rc = -ENOMEM;
+			break;
+		}
+		if (pool_alloc(r->pools, node, r->extent_order, &e->block)) {
+			slab_free(r->extent_cache, e);
+			rc = -ENOSPC;
+			break;
+		}
+		e->id = r->next_extent_id++;
+		e->owner_id = c->id;
+		e->npages = (uint32_t)(r->extent_bytes / BUDDY_FRAME_SIZE);
+		e->reg = r;
+		atomic_init(&e->refs, 1);
+		made[done] = e;
+	}
+	if (rc) {
+		/* All or nothing: hand back what this call took. */
+		for (unsigned i = 0; i < done; i++) {
+			pool_free(r->pools, &made[i]->block);
+			slab_free(r->extent_cache, made[i]);
+		}
+		pthread_mutex_unlock(&r->lock);
+		return rc;
+	}
+	rcu_read_lock();
+	for (unsigned i = 0; i < count; i++) {
+		struct reg_extent *e = made[i];
+		e->next_of_owner = c->extents;
+		c->extents = e;
+		c->nextents++;
+		account_locked(r, c, (int64_t)r->extent_bytes);
+		cds_lfht_node_init(&e->by_id);
+		cds_lfht_add(r->extents, hash_u64(e->id), &e->by_id);
+		out[i] = (struct reg_extent_info){ e->id, e->npages,
+						   (uint32_t)r->pools->pools[e->block.pool].node };
+	}
+	rcu_read_unlock();
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
+int registry_free(struct registry *r, struct reg_client *c, const uint64_t *ids, size_t n)
+{
+	int freed = 0;
+	pthread_mutex_lock(&r->lock);
+	rcu_read_lock();
+	for (size_t i = 0; i < n; i++) {
+		for (struct reg_extent **pp = &c->extents; *pp; pp = &(*pp)->next_of_owner) {
+			if ((*pp)->id != ids[i])
+				continue;
+			struct reg_extent *e = *pp;
+			*pp = e->next_of_owner;
+			extent_release_locked(r, c, e);
+			freed++;
+			break;
+		}
+	}
+	rcu_read_unlock();
+	pthread_mutex_unlock(&r->lock);
+	return freed;
+}
+
+int registry_extents_of(struct registry *r, struct reg_client *c,
+			struct reg_extent_info **out, size_t *n)
+{
+	pthread_mutex_lock(&r->lock);
+	*n = 0;
+	*out = calloc(c->nextents ? c->nextents : 1, sizeof(**out));
+	if (!*out) {
+		pthread_mutex_unlock(&r->lock);
+		return -ENOMEM;
+	}
+	for (struct reg_extent *e = c->extents; e; e = e->next_of_owner)
+		(*out)[(*n)++] = (struct reg_extent_info){
+			e->id, e->npages, (uint32_t)r->pools->pools[e->block.pool].node };
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
+/* --- reports ------------------------------------------------------------- */
+
+Spillway__ClientStats *registry_client_stats_locked(struct registry *r, const struct reg_client *c,
+						    uint64_t now_ms)
+{
+	Spillway__ClientStats *s = malloc(sizeof(*s));
+	if (!s)
+		return NULL;
+	spillway__client_stats__init(s);
+	s->name = strdup(c->name);
+	if (!s->name) {
+		free(s);
+		return NULL;
+	}
+	s->client_id = c->id;
+	s->priority = c->priority;
+	s->reservation_bytes = c->reservation;
+	s->limit_bytes = c->limit;
+	s->used_bytes = c->used;
+	s->extents = c->nextents;
+	s->connections = c->nconn;
+	if (c->nconn == 0) {
+		uint64_t gone = now_ms - c->disconnected_ms;
+		s->grace_left_ms = gone < r->grace_ms ? r->grace_ms - gone : 0;
+	}
+	s->pages_read = atomic_load(&c->pages_read);
+	s->pages_written = atomic_load(&c->pages_written);
+	return s;
+}
+
+void registry_free_client_stats(Spillway__ClientStats *s)
+{
+	if (!s)
+		return;
+	free(s->name);
+	free(s);
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp((*(Spillway__ClientStats *const *)a)->name,
+		      (*(Spillway__ClientStats *const *)b)->name);
+}
+
+Spillway__ClientStats **registry_all_client_stats(struct registry *r, size_t *n)
+{
+	pthread_mutex_lock(&r->lock);
+	uint64_t now = registry_now_ms();
+	Spillway__ClientStats **v = calloc(r->nclients ? r->nclients : 1, sizeof(*v));
+	size_t k = 0;
+	struct cds_lfht_iter it;
+	struct reg_client *c;
+	rcu_read_lock();
+	cds_lfht_for_each_entry(r->clients, &it, c, by_name) {
+		if (v && k < r->nclients)
+			v[k++] = registry_client_stats_locked(r, c, now);
+	}
+	rcu_read_unlock();
+	pthread_mutex_unlock(&r->lock);
+	/* A failed allocation leaves a NULL entry; drop them. */
+	size_t m = 0;
+	for (size_t i = 0; i < k; i++)
+		if (v[i])
+			v[m++] = v[i];
+	if (v)
+		qsort(v, m, sizeof(*v), by_name);
+	*n = m;
+	return v;
+}
+
+Spillway__ClientStats *registry_one_client_stats(struct registry *r, const char *name)
+{
+	pthread_mutex_lock(&r->lock);
+	struct reg_client *c = client_find_locked(r, name);
+	Spillway__ClientStats *s = c ? registry_client_stats_locked(r, c, registry_now_ms()) : NULL;
+	pthread_mutex_unlock(&r->lock);
+	return s;
+}
+
+void registry_totals(struct registry *r, uint64_t *used, uint64_t *reserved, unsigned *clients)
+{
+	pthread_mutex_lock(&r->lock);
+	*used = r->used;
+	*reserved = r->reserved;
+	*clients = r->nclients;
+	pthread_mutex_unlock(&r->lock);
+}
+
+void registry_destroy(struct registry *r)
+{
+	if (!r)
+		return;
+	if (r->clients) {
+		pthread_mutex_lock(&r->lock);
+		struct cds_lfht_iter it;
+		struct reg_client *c;
+		rcu_read_lock();
+		cds_lfht_for_each_entry(r->clients, &it, c, by_name)
+			client_destroy_locked(r, c);
+		rcu_read_unlock();
+		pthread_mutex_unlock(&r->lock);
+	}
+	rcu_barrier(); /* every deferred free has run */
+	if (r->clients)
+		cds_lfht_destroy(r->clients, NULL);
+	if (r->extents)
+		cds_lfht_destroy(r->extents, NULL);
+	while (r->quotas) {
+		struct quota_entry *e = r->quotas;
+		r->quotas = e->next;
+		free(e);
+	}
+	if (r->client_cache)
+		slab_cache_destroy(r->client_cache);
+	if (r->extent_cache)
+		slab_cache_destroy(r->extent_cache);
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Client identities, their extents, quotas and accounting.
+ *
+ * Both tables are liburcu lock-free hash tables: the data path looks extents
+ * up under rcu_read_lock() and takes no lock. Every change (register,
+ * allocate, free, quota, grace expiry) happens under the registry mutex,
+ * which is only ever taken by control-plane work.
+ *
+ * Lifetimes: an extent holds one reference for the table; the data path takes
+ * another while it copies. The pool block is returned when the last reference
+ * goes, the struct itself after an RCU grace period (a reader may still be
+ * looking at its refcount). A client lives while it has connections, then
+ * for the grace period; after that its extents are reclaimed.
+ *
+ * Functions take the mutex themselves unless their name ends in _locked.
+ */
+#ifndef SPILLWAY_REGISTRY_H
+#define SPILLWAY_REGISTRY_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <urcu.h>
+#include <urcu/rculfhash.h>
+
+#include "ctrl.h"
+#include "pool.h"
+
+struct reg_client {
+	struct cds_lfht_node by_name;
+	uint64_t id;
+	char name[CTRL_NAME_MAX + 1];
+	uint8_t token[CTRL_TOKEN_BYTES];
+	int priority;
+	uint64_t reservation;
+	uint64_t limit;            /* 0: none */
+	uint64_t used;             /* bytes in extents; under the mutex */
+	unsigned nextents;
+	unsigned nconn;
+	uint64_t disconnected_ms;  /* monotonic ms of the last disconnect */
+	struct reg_extent *extents; /* list through reg_extent.next_of_owner */
+	atomic_uint_fast64_t pages_read, pages_written;
+	struct registry *reg;
+	struct rcu_head rcu;
+};
+
+struct reg_extent {
+	struct cds_lfht_node by_id;
+	uint64_t id;
+	uint64_t owner_id;
+	uint32_t npages;
+	atomic_int refs;
+	struct pool_block block;
+	struct reg_extent *next_of_owner;
+	struct registry *reg;
+	struct rcu_head rcu;
+	/* Bit i set: page i holds data written by its owner. */
+	atomic_uint_fast64_t present[];
+};
+
+struct reg_quota {
+	int has_priority, has_reservation, has_limit;
+	int priority;
+	uint64_t reservation, limit;
+};
+
+struct registry;
+
+/* extent_bytes: a power-of-two multiple of 4 KiB. grace_ms: how long a
+ * disconnected identity keeps its pages. */
+struct registry *registry_create(struct pool_set *pools, uint64_t extent_bytes,
+				 uint64_t grace_ms);
+void registry_destroy(struct registry *r);
+
+/* Register on a connection (new identity, or resume/join with its token).
+ * -EBUSY: name taken and token absent or wrong; -ENOSPC: reservation does not
+ * fit; -EDQUOT: limit below current use. why gets a message for the client. */
+int registry_register(struct registry *r, const Spillway__Register *req,
+		      struct reg_client **out, int *resumed, const char **why);
+/* A connection of c closed. */
+void registry_disconnect(struct registry *r, struct reg_client *c);
+/* Reclaim identities whose grace has run out; returns how many. */
+int registry_expire(struct registry *r, uint64_t now_ms);
+
+/* Allocate count extents for c. -EDQUOT over its limit, -ENOSPC when the
+ * pool, or its unreserved part, cannot hold them. Nothing is allocated on
+ * failure. out gets count entries. */
+struct reg_extent_info {
+	uint64_t id;
+	uint32_t npages;
+	uint32_t node;
+};
+int registry_alloc(struct registry *r, struct reg_client *c, unsigned count, int node,
+		   struct reg_extent_info *out);
+/* Free extents c owns; ids it does not own are skipped. Returns the number freed. */
+int registry_free(struct registry *r, struct reg_client *c, const uint64_t *ids, size_t n);
+
+/* The extents c owns (malloc'ed array in *out, count in *n). 0 or -ENOMEM. */
+int registry_extents_of(struct registry *r, struct reg_client *c,
+			struct reg_extent_info **out, size_t *n);
+
+/* Data path: a referenced extent, or NULL. Call under rcu_read_lock. */
+struct reg_extent *registry_extent_get(struct registry *r, uint64_t id);
+void registry_extent_put(struct reg_extent *e);
+
+/* Quotas from the operator (spillctl client set, config file). Applies to a
+ * live identity at once and to one registering later. */
+int registry_set_quota(struct registry *r, const char *name, const struct reg_quota *q,
+		       const char **why);
+/* Replace all configured quotas (SIGHUP). Entries are name/quota pairs. */
+int registry_load_quotas(struct registry *r, char **names, const struct reg_quota *q, size_t n);
+
+/* Reports. Fill protobuf messages; free with registry_free_client_stats. */
+Spillway__ClientStats *registry_client_stats_locked(struct registry *r, const struct reg_client *c,
+						    uint64_t now_ms);
+void registry_free_client_stats(Spillway__ClientStats *s);
+/* Every identity, sorted by name; *n set. Caller frees each and the array. */
+Spillway__ClientStats **registry_all_client_stats(struct registry *r, size_t *n);
+Spillway__ClientStats *registry_one_client_stats(struct registry *r, const char *name);
+void registry_totals(struct registry *r, uint64_t *used, uint64_t *reserved,
+		     unsigned *clients);
+
+uint64_t registry_now_ms(void);
+
+#endif

@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: MIT */
+#include "worker.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <urcu.h>
+
+#include "conn.h"
+#include "log.h"
+#include "server.h"
+#include "slab.h"
+
+#define DRAIN_SECONDS 5
+
+struct pending_fd {
+	struct pending_fd *next;
+	int fd;
+	char peer[64];
+};
+
+static void maybe_finish(struct worker *w)
+{
+	if (w->stopping && w->nconns == 0)
+		event_base_loopbreak(w->base);
+}
+
+void worker_conn_closed(struct worker *w, struct conn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	w->nconns--;
+	maybe_finish(w);
+}
+
+static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct worker *w = arg;
+	if (w->nconns)
+		log_warn("worker %d: %d connections still busy after %d s; closing them",
+			 w->index, w->nconns, DRAIN_SECONDS);
+	event_base_loopbreak(w->base);
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+	(void)what;
+	struct worker *w = arg;
+	uint64_t v;
+	if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		log_warn("worker %d: eventfd read: %s", w->index, strerror(errno));
+	pthread_mutex_lock(&w->lock);
+	struct pending_fd *q = w->queue;
+	w->queue = NULL;
+	int stopping = w->stopping;
+	pthread_mutex_unlock(&w->lock);
+	while (q) {
+		struct pending_fd *next = q->next;
+		if (stopping)
+			close(q->fd);
+		else
+			conn_start(w, q->fd, q->peer);
+		free(q);
+		q = next;
+	}
+	if (stopping && !w->drain_timer) {
+		struct timeval tv = { DRAIN_SECONDS, 0 };
+		w->drain_timer = evtimer_new(w->base, on_drain_timeout, w);
+		if (w->drain_timer)
+			evtimer_add(w->drain_timer, &tv);
+		for (struct conn *c = w->conns, *next; c; c = next) {
+			next = c->next;
+			conn_drain(c); /* may free c */
+		}
+		maybe_finish(w);
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	rcu_register_thread();
+	event_base_dispatch(w->base);
+	/* Whatever is left after the drain deadline. */
+	while (w->conns) {
+		conn_abort(w->conns);
+	}
+	slab_thread_flush();
+	rcu_unregister_thread();
+	return NULL;
+}
+
+int workers_start(struct server *s, int n)
+{
+	s->workers = calloc((size_t)n, sizeof(*s->workers));
+	if (!s->workers)
+		return -ENOMEM;
+	for (int i = 0; i < n; i++) {
+		struct worker *w = &s->workers[i];
+		w->srv = s;
+		w->index = i;
+		pthread_mutex_init(&w->lock, NULL);
+		w->base = event_base_new();
+		w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (!w->base || w->wake_fd < 0)
+			return -ENOMEM;
+		w->wake_ev = event_new(w->base, w->wake_fd, EV_READ | EV_PERSIST, on_wake, w);
+		if (!w->wake_ev || event_add(w->wake_ev, NULL))
+			return -ENOMEM;
+		if (pthread_create(&w->thread, NULL, worker_main, w))
+			return -EAGAIN;
+		s->nworkers++;
+	}
+	return 0;
+}
+
+static void wake(struct worker *w)
+{
+	uint64_t one = 1;
+	if (write(w->wake_fd, &one, sizeof(one)) < 0)
+		log_warn("worker %d: eventfd write: %s", w->index, strerror(errno));
+}
+
+void workers_hand_off(struct server *s, int fd, const char *peer)
+{
+	struct worker *w = &s->workers[s->next_worker++ % (unsigned)s->nworkers];
+	struct pending_fd *p = malloc(sizeof(*p));
+	if (!p) {
+		close(fd);
+		return;
+	}
+	p->fd = fd;
+	snprintf(p->peer, sizeof(p->peer), "%s", peer);
+	pthread_mutex_lock(&w->lock);
+	p->next = w->queue;
+	w->queue = p;
+	pthread_mutex_unlock(&w->lock);
+	wake(w);
+}
+
+void workers_stop(struct server *s)
+{
+	for (int i = 0; i < s->nworkers; i++) {
+		struct worker *w = &s->workers[i];
+		pthread_mutex_lock(&w->lock);
+		w->stopping = 1;
+		pthread_mutex_unlock(&w->lock);
+		wake(w);
+	}
+	for (int i = 0; i < s->nworkers; i++) {
+		struct worker *w = &s->workers[i];
+		pthread_join(w->thread, NULL);
+		if (w->drain_timer)
+			event_free(w->drain_timer);
+		event_free(w->wake_ev);
+		event_base_free(w->base);
+		close(w->wake_fd);
+		pthread_mutex_destroy(&w->lock);
+	}
+	free(s->workers);
+	s->workers = NULL;
+	s->nworkers = 0;
+}

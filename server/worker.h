@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Worker threads: each owns one libevent loop and the connections handed to
+ * it. The accepting thread passes a new socket through the worker's queue and
+ * wakes it with an eventfd; from then on only that worker touches the
+ * connection, so connection state needs no lock.
+ */
+#ifndef SPILLWAY_WORKER_H
+#define SPILLWAY_WORKER_H
+
+#include <pthread.h>
+
+struct server;
+struct conn;
+
+struct worker {
+	struct server *srv;
+	int index;
+	pthread_t thread;
+	struct event_base *base;
+	int wake_fd;
+	struct event *wake_ev;
+	pthread_mutex_t lock;      /* guards the hand-off queue and stopping */
+	struct pending_fd *queue;
+	int stopping;
+	struct conn *conns;        /* open connections, for draining at shutdown */
+	int nconns;
+	struct event *drain_timer;
+};
+
+int workers_start(struct server *s, int n);
+/* Give an accepted socket to the next worker (round robin). */
+void workers_hand_off(struct server *s, int fd, const char *peer);
+/* Stop: every worker finishes the requests it has read, flushes replies
+ * (at most 5 s), closes its connections and exits; then join them. */
+void workers_stop(struct server *s);
+
+/* Called by conn.c when a connection closes. */
+void worker_conn_closed(struct worker *w, struct conn *c);
+
+#endif
