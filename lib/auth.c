@@ -25,14 +25,17 @@ int auth_psk_load(const char *path, struct auth_psk *psk)
 		close(fd);
 		return -EPERM;
 	}
-	ssize_t n = read(fd, psk->key, sizeof(psk->key));
+	/* One byte more than fits, so an over-long key is seen, not cut. */
+	unsigned char buf[AUTH_PSK_MAX + 2];
+	ssize_t n = read(fd, buf, sizeof(buf));
 	close(fd);
 	if (n < 0)
 		return -errno;
-	if (n > 0 && psk->key[n - 1] == '\n')
+	if (n > 0 && buf[n - 1] == '\n')
 		n--;
-	if (n < AUTH_PSK_MIN)
+	if (n < AUTH_PSK_MIN || n > AUTH_PSK_MAX)
 		return -EINVAL;
+	memcpy(psk->key, buf, (size_t)n);
 	psk->len = (size_t)n;
 	return 0;
 }

@@ -26,7 +26,8 @@ struct auth_psk {
 
 /*
  * Read a key file: its bytes, less one trailing newline. Refuses a file that
- * group or others can read (-EPERM), a key shorter than 16 bytes (-EINVAL).
+ * group or others can read (-EPERM), a key shorter than 16 or longer than
+ * 256 bytes (-EINVAL).
  */
 int auth_psk_load(const char *path, struct auth_psk *psk);
 

@@ -71,6 +71,16 @@ static char *trim(char *s)
 	return s;
 }
 
+/* True at end of file; peeks one character without consuming it. */
+static int at_eof(FILE *f)
+{
+	int ch = getc(f);
+	if (ch == EOF)
+		return 1;
+	ungetc(ch, f);
+	return 0;
+}
+
 int config_parse_file(const char *path, config_entry_fn fn, void *arg,
 		      char *err, size_t cap)
 {
@@ -86,7 +96,7 @@ int config_parse_file(const char *path, config_entry_fn fn, void *arg,
 	while (fgets(line, sizeof(line), f)) {
 		lineno++;
 		why = NULL;
-		if (!strchr(line, '\n') && !feof(f)) {
+		if (!strchr(line, '\n') && !at_eof(f)) {
 			why = "line too long";
 			rc = -EINVAL;
 			goto fail;

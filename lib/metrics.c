@@ -105,7 +105,7 @@ int metrics_add_hist(struct metrics *m, const char *name, const char *labels,
 
 void metrics_hist_observe(struct metrics_hist *h, uint64_t ns)
 {
-	uint64_t us = ns / 1000;
+	uint64_t us = ns / 1000 + (ns % 1000 != 0); /* round up: le is inclusive */
 	int b = 0;
 	while (b < METRICS_HIST_BUCKETS - 1 && us > hist_bounds_us[b])
 		b++;

@@ -24,7 +24,8 @@
 #define SPILL_PAGE_SIZE         (1u << SPILL_PAGE_SHIFT)
 #define SPILL_MAX_BATCH_PAGES   512u        /* one 2 MiB huge page */
 #define SPILL_PRESENT_MAP_BYTES (SPILL_MAX_BATCH_PAGES / 8u)
-#define SPILL_MAX_CTRL_PAYLOAD  (64u * 1024u)
+/* Control frames: room for a RegisterReply listing ~100k extents. */
+#define SPILL_MAX_CTRL_PAYLOAD  (1024u * 1024u)
 /* Largest payload any frame may carry: a full batch plus its presence map. */
 #define SPILL_MAX_PAYLOAD \
 	(SPILL_MAX_BATCH_PAGES * SPILL_PAGE_SIZE + SPILL_PRESENT_MAP_BYTES)
