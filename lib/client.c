@@ -494,7 +494,7 @@ static int run_sync(struct client *c, struct client_req *r)
 	enter(c);
 	while (!r->done) {
 		rc = wait_io(c, 0);
-		if (rc)
+		if (rc && !r->done)
 			return leave(c, rc);
 	}
 	return leave(c, r->status);
@@ -569,6 +569,10 @@ int client_ctrl(struct client *c, const Spillway__Ctrl *req, Spillway__Ctrl **re
 	int rc = send_ctrl(c, req, slot_req_id(c, (unsigned)idx), SPILL_OP_CTRL);
 	while (!rc && !s->done)
 		rc = wait_io(c, 0);
+	/* A reply that arrived just before the server closed still counts:
+	 * it usually says why the server closed. */
+	if (s->done)
+		rc = 0;
 	if (!rc) {
 		rc = s->status;
 		if (s->reply && s->reply->msg_case == SPILLWAY__CTRL__MSG_ERROR) {

@@ -198,7 +198,8 @@ void conn_reply(struct conn *c, const struct frame_hdr *req, uint16_t status, ui
 	frame_hdr_pack(&h, &w);
 	frame_seal(&w, iov, iovcnt);
 	v[0] = (struct iovec){ &w, sizeof(w) };
-	memcpy(&v[1], iov, (size_t)iovcnt * sizeof(*iov));
+	if (iovcnt)
+		memcpy(&v[1], iov, (size_t)iovcnt * sizeof(*iov));
 	queue_reply(c, v, iovcnt + 1, 1);
 }
 
@@ -210,7 +211,14 @@ void conn_reply_ctrl(struct conn *c, const struct frame_hdr *req, const Spillway
 		conn_fail(c, STATS_ERR_PROTOCOL, "out of memory for a control reply");
 		return;
 	}
-	ctrl_pack(msg, buf, len);
+	if (ctrl_pack(msg, buf, len) < 0) {
+		/* Larger than a control frame may be: say so, send nothing else. */
+		if (buf != stack)
+			free(buf);
+		if (req)
+			conn_reply_error(c, req, SPILL_ST_EINTERNAL, "reply too large for one control frame");
+		return;
+	}
 	struct iovec iov = { buf, len };
 	if (req) {
 		conn_reply(c, req, SPILL_ST_OK, 0, &iov, 1);

@@ -248,7 +248,7 @@ static int start(struct server *s, int *metrics_port)
 		rc = http_start(s, s->opt.metrics, &s->http, metrics_port);
 		if (rc)
 			return rc;
-		log_info("metrics on http://%s/metrics", s->opt.metrics);
+		log_info("metrics on port %d: GET /metrics", *metrics_port);
 	}
 	return 0;
 }

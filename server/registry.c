@@ -213,6 +213,14 @@ static int apply_quota_locked(struct registry *r, struct reg_client *c,
 int registry_set_quota(struct registry *r, const char *name, const struct reg_quota *q,
 		       const char **why)
 {
+	if (q->has_reservation && q->reservation > r->pools->capacity) {
+		*why = "reservation exceeds the pool's capacity";
+		return -ENOSPC;
+	}
+	if (q->has_reservation && q->has_limit && q->limit && q->reservation > q->limit) {
+		*why = "reservation above limit";
+		return -EINVAL;
+	}
 	pthread_mutex_lock(&r->lock);
 	int rc = 0;
 	struct reg_client *c = client_find_locked(r, name);

@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: MIT */
+/* Pre-shared-key authentication: the right key works, anything else is
+ * refused with one log line naming the peer, and the server keeps serving. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <sys/stat.h>
+
+#include "harness.h"
+
+#define KEY "correct horse battery staple 42"
+
+static struct srv server;
+static struct auth_psk good;
+
+static void right_key_is_accepted(void **state)
+{
+	(void)state;
+	struct client *c = connect_as(&server, "authed", &good);
+	struct client_extent e;
+	assert_int_equal(client_alloc_extents(c, 1, -1, &e), 0);
+	client_close(c);
+}
+
+static void wrong_key_is_refused(void **state)
+{
+	(void)state;
+	struct auth_psk bad = good;
+	bad.key[0] ^= 1;
+	struct client_opts o = { .psk = &bad, .name = "intruder", .timeout_ms = 5000 };
+	struct client *c = NULL;
+	char err[256];
+	assert_int_equal(client_connect(server.url, &o, &c, err, sizeof(err)), -EACCES);
+	assert_null(c);
+	assert_true(srv_log_has(&server, "authentication failed"));
+	assert_true(srv_log_has(&server, "127.0.0.1:"));
+	assert_int_equal(srv_metric(&server, "spillway_errors_total{kind=\"auth\"}"), 1);
+	/* Still serving the right key. */
+	struct client *ok = connect_as(&server, "after-intruder", &good);
+	assert_int_equal(client_ping(ok), 0);
+	client_close(ok);
+}
+
+static void missing_key_is_refused(void **state)
+{
+	(void)state;
+	struct client_opts o = { .name = "keyless", .timeout_ms = 5000 };
+	struct client *c = NULL;
+	char err[256];
+	assert_int_equal(client_connect(server.url, &o, &c, err, sizeof(err)), -EACCES);
+	assert_non_null(strstr(err, "pre-shared key"));
+}
+
+static void requests_before_auth_close_the_connection(void **state)
+{
+	(void)state;
+	/* A client with no key cannot skip Auth and go straight to admin. */
+	struct client_opts o = { .timeout_ms = 5000 };
+	struct client *c = NULL;
+	char err[256];
+	assert_int_equal(client_connect(server.url, &o, &c, err, sizeof(err)), -EACCES);
+	assert_true(srv_log_has(&server, "request before the handshake finished") ||
+		    srv_log_has(&server, "authentication failed"));
+}
+
+static void key_file_readable_by_others_is_refused_at_start(void **state)
+{
+	(void)state;
+	struct srv s2 = { 0 };
+	srv_write_psk(&s2, KEY);
+	chmod(s2.psk_path, 0644);
+	assert_int_not_equal(srv_start(&s2, "--capacity", "8M", "--psk-file", s2.psk_path, NULL), 0);
+	assert_true(srv_log_has(&s2, "chmod 600"));
+	unlink(s2.psk_path);
+}
+
+static void non_loopback_listener_needs_key_or_insecure(void **state)
+{
+	(void)state;
+	struct srv s2 = { 0 };
+	/* The harness's own --listen is loopback; add a wildcard listener. */
+	assert_int_not_equal(srv_start(&s2, "--capacity", "8M", "--listen", "tcp://127.0.0.1:0",
+				       "--listen", "tcp://0.0.0.0:0", NULL), 0);
+	assert_true(srv_log_has(&s2, "without --psk-file"));
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	srv_write_psk(&server, KEY "\n");
+	if (auth_psk_load(server.psk_path, &good))
+		return -1;
+	return srv_start(&server, "--capacity", "32M", "--psk-file", server.psk_path, NULL);
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	unlink(server.psk_path);
+	return srv_stop(&server) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(right_key_is_accepted),
+		cmocka_unit_test(wrong_key_is_refused),
+		cmocka_unit_test(missing_key_is_refused),
+		cmocka_unit_test(requests_before_auth_close_the_connection),
+		cmocka_unit_test(key_file_readable_by_others_is_refused_at_start),
+		cmocka_unit_test(non_loopback_listener_needs_key_or_insecure),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
