@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * spillway-bench: `server` measures spillwayd against the machine's limits
+ * and memcached; `demo` is the README walk-through. Exit 0 success, 1 failure,
+ * 2 usage error.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+FILE *bench_info;
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: spillway-bench server [--json] [--ops N] [--seconds S]\n"
+		"       spillway-bench demo [--server URL] [--size SIZE] [--psk-file FILE]\n"
+		"spillwayd and spillctl are looked for next to this program, then in\n"
+		"$SPILLWAYD / $SPILLCTL, then on PATH; memcached is $MEMCACHED if set\n"
+		"(MEMCACHED=none skips it), else found on PATH.\n");
+}
+
+/* Stop the children before dying of a signal. */
+static void on_fatal(int sig)
+{
+	spawn_kill_all();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void install_handlers(void)
+{
+	struct sigaction sa = { .sa_handler = on_fatal };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	atexit(spawn_kill_all);
+}
+
+int main(int argc, char **argv)
+{
+	bench_info = stdout;
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		usage(stdout);
+		return 0;
+	}
+	install_handlers();
+	if (!strcmp(argv[1], "server"))
+		return cmd_server(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "demo"))
+		return cmd_demo(argc - 1, argv + 1);
+	fprintf(stderr, "spillway-bench: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return 2;
+}
