@@ -101,7 +101,8 @@ static int cmd_status(struct client *c, const struct ctl *ctl, int clients_only)
 	return 0;
 }
 
-static int cmd_client_set(struct client *c, const struct ctl *ctl, int argc, char **argv)
+/* Parse "client set NAME [options]" into s; 0 or EXIT_USAGE. */
+static int parse_client_set(int argc, char **argv, Spillway__AdminClientSet *s)
 {
 	static const struct option opts[] = {
 		{ "priority", required_argument, NULL, 'p' },
@@ -109,8 +110,9 @@ static int cmd_client_set(struct client *c, const struct ctl *ctl, int argc, cha
 		{ "limit", required_argument, NULL, 'l' },
 		{ NULL, 0, NULL, 0 },
 	};
-	Spillway__AdminClientSet s = SPILLWAY__ADMIN_CLIENT_SET__INIT;
-	s.name = argv[0];
+	s->name = argv[0];
+	if (!ctrl_name_valid(s->name))
+		return usage_error("bad client name '%s'", s->name);
 	int opt;
 	long prio;
 	optind = 1;
@@ -119,18 +121,18 @@ static int cmd_client_set(struct client *c, const struct ctl *ctl, int argc, cha
 		case 'p':
 			if (config_parse_int(optarg, -1000, 1000, &prio))
 				return usage_error("--priority must be -1000..1000, not '%s'", optarg);
-			s.set_priority = 1;
-			s.priority = (int32_t)prio;
+			s->set_priority = 1;
+			s->priority = (int32_t)prio;
 			break;
 		case 'r':
-			if (config_parse_size(optarg, &s.reservation_bytes))
+			if (config_parse_size(optarg, &s->reservation_bytes))
 				return usage_error("--reservation: bad size '%s'", optarg);
-			s.set_reservation = 1;
+			s->set_reservation = 1;
 			break;
 		case 'l':
-			if (config_parse_size(optarg, &s.limit_bytes))
+			if (config_parse_size(optarg, &s->limit_bytes))
 				return usage_error("--limit: bad size '%s'", optarg);
-			s.set_limit = 1;
+			s->set_limit = 1;
 			break;
 		default:
 			return usage_error("client set: unknown option '%s'", argv[optind - 1]);
@@ -138,15 +140,20 @@ static int cmd_client_set(struct client *c, const struct ctl *ctl, int argc, cha
 	}
 	if (optind != argc)
 		return usage_error("client set: unexpected argument '%s'", argv[optind]);
-	if (!s.set_priority && !s.set_reservation && !s.set_limit)
-		return usage_error("client set %s: give --priority, --reservation or --limit", s.name);
+	if (!s->set_priority && !s->set_reservation && !s->set_limit)
+		return usage_error("client set %s: give --priority, --reservation or --limit", s->name);
+	return 0;
+}
+
+static int cmd_client_set(struct client *c, const struct ctl *ctl, Spillway__AdminClientSet *s)
+{
 	Spillway__Ctrl req = SPILLWAY__CTRL__INIT, *rep;
 	req.msg_case = SPILLWAY__CTRL__MSG_ADMIN_CLIENT_SET;
-	req.admin_client_set = &s;
+	req.admin_client_set = s;
 	char err[256] = "";
 	int rc = client_ctrl(c, &req, &rep, err, sizeof(err));
 	if (rc) {
-		fprintf(stderr, "spillctl: client set %s: %s\n", s.name, err[0] ? err : strerror(-rc));
+		fprintf(stderr, "spillctl: client set %s: %s\n", s->name, err[0] ? err : strerror(-rc));
 		return 1;
 	}
 	if (rep->msg_case == SPILLWAY__CTRL__MSG_ADMIN_CLIENT_SET_REPLY)
@@ -195,14 +202,14 @@ int main(int argc, char **argv)
 		kind = 2;
 	else
 		return usage_error("unknown command or wrong arguments: '%s'", cmd);
-	if (kind == 2 && !ctrl_name_valid(args[1]))
-		return usage_error("bad client name '%s'", args[1]);
+	Spillway__AdminClientSet set = SPILLWAY__ADMIN_CLIENT_SET__INIT;
+	if (kind == 2 && parse_client_set(rest - 1, args + 1, &set))
+		return EXIT_USAGE;
 
 	struct client *c;
 	if (connect_admin(&ctl, &c))
 		return 1;
-	int rc = kind == 2 ? cmd_client_set(c, &ctl, rest - 1, args + 1)
-			   : cmd_status(c, &ctl, kind == 1);
+	int rc = kind == 2 ? cmd_client_set(c, &ctl, &set) : cmd_status(c, &ctl, kind == 1);
 	client_close(c);
 	return rc;
 }

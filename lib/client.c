@@ -257,7 +257,11 @@ static int consume_stage(struct client *c)
 	return 0;
 }
 
-/* Read whatever is available without blocking. Returns 0 or -errno. */
+/*
+ * Read whatever is available without blocking. Returns 0 or -errno. A short
+ * read means the socket is drained: stop there rather than pay for a recv
+ * that can only say EAGAIN.
+ */
 static int pump_rx(struct client *c)
 {
 	for (;;) {
@@ -265,10 +269,12 @@ static int pump_rx(struct client *c)
 		if (rc)
 			return fail(c, rc);
 		ssize_t n;
+		size_t want;
 		size_t left = c->in_payload && c->seg_idx < c->nseg
 				      ? c->seg[c->seg_idx].iov_len - c->seg_off : 0;
 		if (left >= DIRECT_MIN) {
 			/* Large payload: straight into its destination. */
+			want = left;
 			n = transport_recv(c->t, (uint8_t *)c->seg[c->seg_idx].iov_base + c->seg_off, left);
 			if (n > 0) {
 				c->seg_off += (size_t)n;
@@ -278,15 +284,21 @@ static int pump_rx(struct client *c)
 					if (c->seg_idx == c->nseg && (rc = finish_frame(c)))
 						return fail(c, rc);
 				}
-				continue;
 			}
 		} else {
+			want = STAGE_BYTES;
 			n = transport_recv(c->t, c->stage, STAGE_BYTES);
 			if (n > 0) {
 				c->stage_off = 0;
 				c->stage_len = (size_t)n;
-				continue;
 			}
+		}
+		if (n > 0) {
+			if ((size_t)n < want) {
+				rc = consume_stage(c);
+				return rc ? fail(c, rc) : 0;
+			}
+			continue;
 		}
 		if (n == -EAGAIN)
 			return 0;

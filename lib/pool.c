@@ -151,24 +151,26 @@ int pool_set_create(const struct pool_options *o, struct pool_set **out,
 	/* Pre-fault every pool at once, each from its own node. */
 	pthread_t *th = calloc((size_t)n, sizeof(*th));
 	struct prefault_job *jobs = calloc((size_t)n, sizeof(*jobs));
-	if (!th || !jobs) {
+	char *started = calloc((size_t)n, 1);
+	if (!th || !jobs || !started) {
 		free(th);
 		free(jobs);
+		free(started);
 		rc = -ENOMEM;
 		goto fail;
 	}
 	for (int i = 0; i < n; i++) {
 		jobs[i] = (struct prefault_job){ &s->pools[i], have_numa };
-		if (pthread_create(&th[i], NULL, prefault, &jobs[i]))
-			prefault(&jobs[i]);
-		else
-			jobs[i].have_numa = -1; /* mark: joined below */
+		started[i] = pthread_create(&th[i], NULL, prefault, &jobs[i]) == 0;
+		if (!started[i])
+			prefault(&jobs[i]); /* no thread: do it here, off-node */
 	}
 	for (int i = 0; i < n; i++)
-		if (jobs[i].have_numa == -1)
+		if (started[i])
 			pthread_join(th[i], NULL);
 	free(th);
 	free(jobs);
+	free(started);
 	*out = s;
 	return 0;
 fail:

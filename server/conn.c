@@ -22,8 +22,10 @@
 #define OUT_HIGH      (16u << 20)        /* stop reading above this much output */
 #define OUT_LOW       (4u << 20)         /* resume below this */
 #define READ_ROUNDS   16                 /* fairness: yield to other connections */
+#define CLOSING_KEEP  (64 * 1024)        /* output still sent after a fatal error */
 
 static void on_read(evutil_socket_t fd, short what, void *arg);
+static int read_input(struct conn *c);
 static void on_write(evutil_socket_t fd, short what, void *arg);
 
 static uint64_t now_ns(void)
@@ -261,10 +263,17 @@ void conn_fail(struct conn *c, enum stats_err kind, const char *why)
 	metrics_inc(&server_stats.errors[kind], 1);
 	c->state = CONN_CLOSING;
 	set_reading(c, 0);
+	/* Keep a short error reply; a backlog a broken client will not read
+	 * would only pin memory. */
+	if (evbuffer_get_length(c->out) > CLOSING_KEEP)
+		evbuffer_drain(c->out, evbuffer_get_length(c->out));
 }
 
 void conn_drain(struct conn *c)
 {
+	/* Requests the client has already sent sit in the socket: serve them. */
+	if (c->state != CONN_CLOSING && read_input(c) < 0)
+		return;
 	c->state = CONN_CLOSING;
 	set_reading(c, 0);
 	flush(c);
@@ -372,34 +381,41 @@ static void consume(struct conn *c)
 		c->stage_off = c->stage_len = 0;
 }
 
-static void on_read(evutil_socket_t fd, short what, void *arg)
+/*
+ * Read and act on what the socket holds. Returns -1 if the connection was
+ * freed. A short read means the socket is drained, which saves the extra
+ * recv that would only say EAGAIN.
+ */
+static int read_input(struct conn *c)
 {
-	(void)what;
-	struct conn *c = arg;
 	for (int round = 0; round < READ_ROUNDS && c->reading; round++) {
 		ssize_t n;
+		size_t want;
 		size_t left = c->in_payload ? c->h.payload_len - c->payload_have : 0;
 		if (left >= DIRECT_MIN) {
-			n = recv(fd, c->payload + c->payload_have, left, MSG_DONTWAIT);
+			want = left;
+			n = recv(c->fd, c->payload + c->payload_have, left, MSG_DONTWAIT);
 			if (n > 0) {
 				c->payload_have += (size_t)n;
 				if (c->payload_have == c->h.payload_len)
 					end_frame(c);
-				if (flush(c) < 0)
-					return;
-				continue;
 			}
 		} else {
-			n = recv(fd, c->stage, STAGE_BYTES, MSG_DONTWAIT);
+			want = STAGE_BYTES;
+			n = recv(c->fd, c->stage, STAGE_BYTES, MSG_DONTWAIT);
 			if (n > 0) {
 				c->stage_off = 0;
 				c->stage_len = (size_t)n;
 				consume(c);
-				/* Send this batch's replies together. */
-				if (flush(c) < 0)
-					return;
-				continue;
 			}
+		}
+		if (n > 0) {
+			/* Send this batch's replies together. */
+			if (flush(c) < 0)
+				return -1;
+			if ((size_t)n < want)
+				break;
+			continue;
 		}
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 			break;
@@ -408,7 +424,14 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 		else
 			log_debug("%s: disconnected", c->peer);
 		conn_free(c);
-		return;
+		return -1;
 	}
-	flush(c);
+	return flush(c);
+}
+
+static void on_read(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	read_input(arg);
 }

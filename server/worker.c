@@ -25,7 +25,7 @@ struct pending_fd {
 
 static void maybe_finish(struct worker *w)
 {
-	if (w->stopping && w->nconns == 0)
+	if (w->draining && w->nconns == 0)
 		event_base_loopbreak(w->base);
 }
 
@@ -73,7 +73,8 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 		free(q);
 		q = next;
 	}
-	if (stopping && !w->drain_timer) {
+	if (stopping && !w->draining) {
+		w->draining = 1;
 		struct timeval tv = { DRAIN_SECONDS, 0 };
 		w->drain_timer = evtimer_new(w->base, on_drain_timeout, w);
 		if (w->drain_timer)

@@ -22,7 +22,8 @@ struct worker {
 	struct event *wake_ev;
 	pthread_mutex_t lock;      /* guards the hand-off queue and stopping */
 	struct pending_fd *queue;
-	int stopping;
+	int stopping;              /* set by workers_stop, under lock */
+	int draining;              /* the worker's own view of it: worker thread only */
 	struct conn *conns;        /* open connections, for draining at shutdown */
 	int nconns;
 	struct event *drain_timer;
