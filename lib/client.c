@@ -18,6 +18,8 @@
 #include "transport.h"
 
 #define STAGE_BYTES   (64 * 1024)
+#define OUT_BYTES     (256 * 1024) /* small frames queue here until a wait */
+#define OUT_SMALL     (16 * 1024)  /* payloads up to this are queued, not sent */
 #define DIRECT_MIN    (16 * 1024) /* payload left to receive without staging */
 #define SLOT_BITS     16
 #define SLOT_MASK     ((1u << SLOT_BITS) - 1)
@@ -53,6 +55,10 @@ struct client {
 	unsigned nfree;
 	struct client_req **ready; /* completed async requests, FIFO ring */
 	unsigned ready_head, ready_count;
+
+	/* Small frames waiting to be sent in one write. */
+	uint8_t *out;
+	size_t out_len;
 
 	/* Receive state machine. */
 	uint8_t *stage;
@@ -324,6 +330,31 @@ static int wait_io(struct client *c, int want_out)
 	return 0;
 }
 
+/* --- notifications ------------------------------------------------------- */
+
+static void enter(struct client *c)
+{
+	c->depth++;
+}
+
+static int leave(struct client *c, int rc)
+{
+	if (--c->depth == 0) {
+		while (c->notify_head) {
+			struct notify *n = c->notify_head;
+			c->notify_head = n->next;
+			if (!c->notify_head)
+				c->notify_tail = &c->notify_head;
+			if (c->notify_fn)
+				c->notify_fn(c, n->msg, c->notify_arg);
+			else
+				ctrl_free(n->msg);
+			free(n);
+		}
+	}
+	return rc;
+}
+
 /* --- send ---------------------------------------------------------------- */
 
 static int send_all(struct client *c, struct iovec *iov, int n)
@@ -356,6 +387,20 @@ static int send_all(struct client *c, struct iovec *iov, int n)
 	return 0;
 }
 
+static int flush_out(struct client *c)
+{
+	if (!c->out_len)
+		return 0;
+	struct iovec iov = { c->out, c->out_len };
+	c->out_len = 0;
+	return send_all(c, &iov, 1);
+}
+
+/*
+ * Small frames are queued and leave together at the next wait (one write for
+ * many requests); a large payload flushes the queue and goes out directly,
+ * without a copy.
+ */
 static int send_frame(struct client *c, struct frame_hdr *h, const void *payload)
 {
 	struct spill_wire_hdr w;
@@ -365,14 +410,41 @@ static int send_frame(struct client *c, struct frame_hdr *h, const void *payload
 	};
 	frame_hdr_pack(h, &w);
 	frame_seal(&w, &iov[1], h->payload_len ? 1 : 0);
+	size_t total = sizeof(w) + h->payload_len;
+	if (h->payload_len <= OUT_SMALL) {
+		if (c->out_len + total > OUT_BYTES) {
+			int rc = flush_out(c);
+			if (rc)
+				return rc;
+		}
+		memcpy(c->out + c->out_len, &w, sizeof(w));
+		if (h->payload_len)
+			memcpy(c->out + c->out_len + sizeof(w), payload, h->payload_len);
+		c->out_len += total;
+		return 0;
+	}
+	int rc = flush_out(c);
+	if (rc)
+		return rc;
 	return send_all(c, iov, h->payload_len ? 2 : 1);
+}
+
+int client_flush(struct client *c)
+{
+	if (c->dead)
+		return c->dead;
+	enter(c);
+	return leave(c, flush_out(c));
 }
 
 /* Wait for a free slot; returns its index or -errno. */
 static int take_slot(struct client *c, enum slot_kind kind)
 {
 	while (c->nfree == 0) {
-		int rc = wait_io(c, 0);
+		/* Replies only come for requests that have left. */
+		int rc = flush_out(c);
+		if (!rc)
+			rc = wait_io(c, 0);
 		if (rc)
 			return rc;
 	}
@@ -392,31 +464,6 @@ static int take_slot(struct client *c, enum slot_kind kind)
 static uint64_t slot_req_id(const struct client *c, unsigned idx)
 {
 	return ((uint64_t)c->slots[idx].gen << SLOT_BITS) | idx;
-}
-
-/* --- notifications ------------------------------------------------------- */
-
-static void enter(struct client *c)
-{
-	c->depth++;
-}
-
-static int leave(struct client *c, int rc)
-{
-	if (--c->depth == 0) {
-		while (c->notify_head) {
-			struct notify *n = c->notify_head;
-			c->notify_head = n->next;
-			if (!c->notify_head)
-				c->notify_tail = &c->notify_head;
-			if (c->notify_fn)
-				c->notify_fn(c, n->msg, c->notify_arg);
-			else
-				ctrl_free(n->msg);
-			free(n);
-		}
-	}
-	return rc;
 }
 
 void client_set_notify(struct client *c, client_notify_fn fn, void *arg)
@@ -469,6 +516,9 @@ int client_reap(struct client *c, struct client_req **done, int max, int min)
 	enter(c);
 	if (min > max)
 		min = max;
+	int frc = flush_out(c);
+	if (frc)
+		return leave(c, frc);
 	if (c->ready_count == 0 && !c->dead) {
 		int rc = pump_rx(c);
 		if (rc)
@@ -504,11 +554,11 @@ static int run_sync(struct client *c, struct client_req *r)
 	if (rc)
 		return rc;
 	enter(c);
-	while (!r->done) {
+	rc = flush_out(c);
+	while (!rc && !r->done)
 		rc = wait_io(c, 0);
-		if (rc && !r->done)
-			return leave(c, rc);
-	}
+	if (rc && !r->done)
+		return leave(c, rc);
 	return leave(c, r->status);
 }
 
@@ -564,7 +614,8 @@ int client_send_ctrl(struct client *c, const Spillway__Ctrl *msg)
 	if (c->dead)
 		return c->dead;
 	enter(c);
-	return leave(c, send_ctrl(c, msg, 0, SPILL_OP_CTRL));
+	int rc = send_ctrl(c, msg, 0, SPILL_OP_CTRL);
+	return leave(c, rc ? rc : flush_out(c));
 }
 
 int client_ctrl(struct client *c, const Spillway__Ctrl *req, Spillway__Ctrl **reply,
@@ -579,6 +630,8 @@ int client_ctrl(struct client *c, const Spillway__Ctrl *req, Spillway__Ctrl **re
 		return leave(c, idx);
 	struct slot *s = &c->slots[idx];
 	int rc = send_ctrl(c, req, slot_req_id(c, (unsigned)idx), SPILL_OP_CTRL);
+	if (!rc)
+		rc = flush_out(c);
 	while (!rc && !s->done)
 		rc = wait_io(c, 0);
 	/* A reply that arrived just before the server closed still counts:
@@ -771,8 +824,9 @@ int client_connect(const char *url, const struct client_opts *opts,
 	c->free_slots = calloc(WINDOW_MAX, sizeof(*c->free_slots));
 	c->ready = calloc(WINDOW_MAX, sizeof(*c->ready));
 	c->stage = malloc(STAGE_BYTES);
+	c->out = malloc(OUT_BYTES);
 	int rc = -ENOMEM;
-	if (!c->slots || !c->free_slots || !c->ready || !c->stage)
+	if (!c->slots || !c->free_slots || !c->ready || !c->stage || !c->out)
 		goto fail;
 	for (unsigned i = 0; i < WINDOW_MAX; i++)
 		c->free_slots[i] = WINDOW_MAX - 1 - i;
@@ -818,6 +872,7 @@ void client_close(struct client *c)
 	free(c->free_slots);
 	free(c->ready);
 	free(c->stage);
+	free(c->out);
 	free(c->resumed_extents);
 	free(c);
 }

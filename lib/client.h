@@ -81,9 +81,15 @@ unsigned client_window(const struct client *c);
 int client_fd(const struct client *c);
 const char *client_url(const struct client *c);
 
-/* Queue and send one data request; waits for window space if needed.
- * 0 or -errno (the request is not queued on error). */
+/*
+ * Queue one data request; waits for window space if needed. Small requests
+ * are batched: they leave at the latest when the caller waits (client_reap,
+ * a synchronous call) or calls client_flush. 0 or -errno (the request is not
+ * queued on error).
+ */
 int client_submit(struct client *c, struct client_req *req);
+/* Send every queued request now. */
+int client_flush(struct client *c);
 /* Collect up to max completed requests, waiting until at least min are done
  * (min 0: only what has already arrived). Returns the count or -errno. */
 int client_reap(struct client *c, struct client_req **done, int max, int min);

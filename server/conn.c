@@ -35,8 +35,25 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+static void release_rx(struct conn *c)
+{
+	if (c->rx_ext)
+		registry_extent_put(c->rx_ext);
+	c->rx_ext = NULL;
+}
+
+static void release_tx(struct conn *c)
+{
+	if (c->tx_ext)
+		registry_extent_put(c->tx_ext);
+	c->tx_ext = NULL;
+	c->tx_left = 0;
+}
+
 static void conn_free(struct conn *c)
 {
+	release_rx(c);
+	release_tx(c);
 	if (c->client)
 		registry_disconnect(c->srv->reg, c->client);
 	if (c->rev)
@@ -111,12 +128,28 @@ static void account_sent(struct conn *c, size_t n)
 	}
 }
 
-/* Write what the socket takes; returns -1 if the connection was freed. */
+/* Write what the socket takes; returns -1 if the connection was freed.
+ * The queue goes first: it holds what precedes any pending pages. */
 static int flush(struct conn *c)
 {
-	while (evbuffer_get_length(c->out)) {
-		int n = evbuffer_write(c->out, c->fd);
+	for (;;) {
+		ssize_t n;
+		int from_pages = 0;
+		if (evbuffer_get_length(c->out)) {
+			n = evbuffer_write(c->out, c->fd);
+		} else if (c->tx_left) {
+			n = send(c->fd, c->tx_ptr, c->tx_left, MSG_DONTWAIT | MSG_NOSIGNAL);
+			from_pages = 1;
+		} else {
+			break;
+		}
 		if (n > 0) {
+			if (from_pages) {
+				c->tx_ptr += n;
+				c->tx_left -= (size_t)n;
+				if (!c->tx_left)
+					release_tx(c);
+			}
 			account_sent(c, (size_t)n);
 			continue;
 		}
@@ -126,7 +159,7 @@ static int flush(struct conn *c)
 		conn_free(c);
 		return -1;
 	}
-	size_t pending = evbuffer_get_length(c->out);
+	size_t pending = evbuffer_get_length(c->out) + c->tx_left;
 	if (pending == 0 && c->state == CONN_CLOSING) {
 		conn_free(c);
 		return -1;
@@ -134,7 +167,7 @@ static int flush(struct conn *c)
 	if (pending)
 		event_add(c->wev, NULL);
 	if (c->state != CONN_CLOSING) {
-		if (pending > OUT_HIGH)
+		if (c->tx_left || pending > OUT_HIGH)
 			set_reading(c, 0);
 		else if (pending < OUT_LOW)
 			set_reading(c, 1);
@@ -205,6 +238,45 @@ void conn_reply(struct conn *c, const struct frame_hdr *req, uint16_t status, ui
 	queue_reply(c, v, iovcnt + 1, 1);
 }
 
+void conn_reply_pages(struct conn *c, const struct frame_hdr *req, struct reg_extent *e,
+		      const uint8_t *mem, size_t len)
+{
+	struct iovec data = { (void *)mem, len };
+	/* Zero copy only at the head of the output: anything queued goes first. */
+	if (len < DIRECT_SEND || c->tx_left || c->state == CONN_CLOSING ||
+	    evbuffer_get_length(c->out)) {
+		conn_reply(c, req, SPILL_ST_OK, 0, &data, 1);
+		return;
+	}
+	struct spill_wire_hdr w;
+	struct frame_hdr h;
+	frame_reply_hdr(req, SPILL_ST_OK, (uint32_t)len, &h);
+	frame_hdr_pack(&h, &w);
+	frame_seal(&w, &data, 1);
+	struct iovec v[2] = { { &w, sizeof(w) }, data };
+	struct msghdr m = { .msg_iov = v, .msg_iovlen = 2 };
+	ssize_t n = sendmsg(c->fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+	size_t sent = n > 0 ? (size_t)n : 0;
+	if (sent < sizeof(w))
+		evbuffer_add(c->out, (uint8_t *)&w + sent, sizeof(w) - sent);
+	size_t data_sent = sent > sizeof(w) ? sent - sizeof(w) : 0;
+	if (data_sent < len) {
+		/* The rest leaves from the extent itself; pin it until then. */
+		registry_extent_hold(e);
+		c->tx_ext = e;
+		c->tx_ptr = mem + data_sent;
+		c->tx_left = len - data_sent;
+	}
+	c->queued_bytes += sizeof(w) + len;
+	if (c->ring_count < c->ring_cap) {
+		c->reply_end[(c->ring_head + c->ring_count) % c->ring_cap] = c->queued_bytes;
+		c->ring_count++;
+	}
+	account_sent(c, sent);
+	if (c->tx_left)
+		set_reading(c, 0);
+}
+
 void conn_reply_ctrl(struct conn *c, const struct frame_hdr *req, const Spillway__Ctrl *msg)
 {
 	uint8_t stack[4096], *buf = stack;
@@ -265,8 +337,10 @@ void conn_fail(struct conn *c, enum stats_err kind, const char *why)
 	set_reading(c, 0);
 	/* Keep a short error reply; a backlog a broken client will not read
 	 * would only pin memory. */
-	if (evbuffer_get_length(c->out) > CLOSING_KEEP)
+	if (evbuffer_get_length(c->out) + c->tx_left > CLOSING_KEEP) {
 		evbuffer_drain(c->out, evbuffer_get_length(c->out));
+		release_tx(c);
+	}
 }
 
 void conn_drain(struct conn *c)
@@ -299,20 +373,27 @@ static enum stats_op op_index(uint16_t op)
 static void dispatch(struct conn *c)
 {
 	struct frame_hdr *h = &c->h;
-	struct iovec iov = { c->payload, h->payload_len };
+	struct iovec iov = { c->rx, h->payload_len };
 	if (frame_verify((const struct spill_wire_hdr *)c->hdr_raw, &iov, h->payload_len ? 1 : 0)) {
+		/* Received in place: those pages now hold garbage, so they hold
+		 * nothing; a read reports them absent, never wrong. */
+		if (c->rx_ext)
+			dataplane_forget(c->rx_ext, h);
+		release_rx(c);
 		conn_fail(c, STATS_ERR_CRC, "frame checksum mismatch");
 		return;
 	}
 	if (c->ring_count >= c->ring_cap) {
+		release_rx(c);
 		conn_fail(c, STATS_ERR_INFLIGHT, "too many requests in flight");
 		return;
 	}
 	uint64_t t0 = now_ns();
 	if (h->op == SPILL_OP_CTRL)
-		control_handle(c, h, c->payload);
+		control_handle(c, h, c->rx);
 	else
-		dataplane_handle(c, h, c->payload);
+		dataplane_handle(c, h, c->rx);
+	release_rx(c);
 	enum stats_op op = op_index(h->op);
 	metrics_inc(&server_stats.ops[op], 1);
 	metrics_hist_observe(&server_stats.latency[op], now_ns() - t0);
@@ -330,13 +411,16 @@ static int start_frame(struct conn *c)
 		conn_fail(c, STATS_ERR_PROTOCOL, "client sent a reply frame");
 		return -1;
 	}
-	if (c->h.payload_len > c->payload_cap) {
+	c->rx = c->payload;
+	if (c->h.op == SPILL_OP_WRITE && c->h.payload_len >= DIRECT_MIN)
+		c->rx_ext = dataplane_write_target(c, &c->h, &c->rx);
+	if (!c->rx_ext && c->h.payload_len > c->payload_cap) {
 		uint8_t *p = realloc(c->payload, c->h.payload_len);
 		if (!p) {
 			conn_fail(c, STATS_ERR_PROTOCOL, "out of memory for a frame");
 			return -1;
 		}
-		c->payload = p;
+		c->payload = c->rx = p;
 		c->payload_cap = c->h.payload_len;
 	}
 	c->payload_have = 0;
@@ -354,7 +438,9 @@ static void end_frame(struct conn *c)
 /* Run staged bytes through the reader. */
 static void consume(struct conn *c)
 {
-	while (c->stage_off < c->stage_len && c->state != CONN_CLOSING) {
+	/* While a reply's pages are still leaving, dispatch nothing more: a
+	 * later WRITE must not change them, and later replies go after them. */
+	while (c->stage_off < c->stage_len && c->state != CONN_CLOSING && !c->tx_left) {
 		size_t avail = c->stage_len - c->stage_off;
 		const uint8_t *p = c->stage + c->stage_off;
 		if (!c->in_payload) {
@@ -370,7 +456,7 @@ static void consume(struct conn *c)
 			size_t n = c->h.payload_len - c->payload_have;
 			if (n > avail)
 				n = avail;
-			memcpy(c->payload + c->payload_have, p, n);
+			memcpy(c->rx + c->payload_have, p, n);
 			c->payload_have += n;
 			c->stage_off += n;
 		}
@@ -388,13 +474,20 @@ static void consume(struct conn *c)
  */
 static int read_input(struct conn *c)
 {
-	for (int round = 0; round < READ_ROUNDS && c->reading; round++) {
+	/* Frames left over from before a pause come first. */
+	if (c->stage_off < c->stage_len) {
+		consume(c);
+		if (flush(c) < 0)
+			return -1;
+	}
+	for (int round = 0; round < READ_ROUNDS && c->reading && c->stage_off == c->stage_len;
+	     round++) {
 		ssize_t n;
 		size_t want;
 		size_t left = c->in_payload ? c->h.payload_len - c->payload_have : 0;
 		if (left >= DIRECT_MIN) {
 			want = left;
-			n = recv(c->fd, c->payload + c->payload_have, left, MSG_DONTWAIT);
+			n = recv(c->fd, c->rx + c->payload_have, left, MSG_DONTWAIT);
 			if (n > 0) {
 				c->payload_have += (size_t)n;
 				if (c->payload_have == c->h.payload_len)

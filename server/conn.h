@@ -53,6 +53,17 @@ struct conn {
 	struct frame_hdr h;
 	uint8_t *payload;
 	size_t payload_cap, payload_have;
+	/* Where this frame's payload lands: the payload buffer, or for a large
+	 * WRITE the extent's pages themselves (rx_ext pinned meanwhile). */
+	uint8_t *rx;
+	struct reg_extent *rx_ext;
+
+	/* The pages of a large READ reply still to send, straight from the
+	 * extent. While any remain, nothing else is dispatched, so a later
+	 * request on this connection cannot change them first. */
+	struct reg_extent *tx_ext;
+	const uint8_t *tx_ptr;
+	size_t tx_left;
 
 	/* Outstanding requests: end offsets of queued replies in the output
 	 * stream; a reply is done once sent_bytes passes its end. */
@@ -75,6 +86,10 @@ void conn_abort(struct conn *c);
 /* Queue a reply to req with payload pieces (data replies). */
 void conn_reply(struct conn *c, const struct frame_hdr *req, uint16_t status, uint8_t flags,
 		const struct iovec *iov, int iovcnt);
+/* Reply to a READ with len bytes of an extent's pages, without copying them
+ * when the socket takes them (the extent stays pinned until they are out). */
+void conn_reply_pages(struct conn *c, const struct frame_hdr *req, struct reg_extent *e,
+		      const uint8_t *mem, size_t len);
 /* Queue a control reply, or an unsolicited control message when req is NULL. */
 void conn_reply_ctrl(struct conn *c, const struct frame_hdr *req, const Spillway__Ctrl *msg);
 /* Queue an Error control reply. */
@@ -85,6 +100,12 @@ void conn_fail(struct conn *c, enum stats_err kind, const char *why);
 
 /* Implemented in dataplane.c and control.c. */
 void dataplane_handle(struct conn *c, const struct frame_hdr *h, uint8_t *payload);
+/* A WRITE this connection may receive straight into its pages: the pinned
+ * extent, with *dst set, or NULL (then it lands in the payload buffer and
+ * dataplane_handle refuses it as usual). */
+struct reg_extent *dataplane_write_target(struct conn *c, const struct frame_hdr *h, uint8_t **dst);
+/* A WRITE received in place failed its checksum: its pages hold nothing. */
+void dataplane_forget(struct reg_extent *e, const struct frame_hdr *h);
 void control_handle(struct conn *c, const struct frame_hdr *h, const uint8_t *payload);
 
 #endif

@@ -33,6 +33,28 @@ static void mark_pages(struct reg_extent *e, uint32_t page, uint32_t n, int on)
 	}
 }
 
+struct reg_extent *dataplane_write_target(struct conn *c, const struct frame_hdr *h, uint8_t **dst)
+{
+	if (c->state != CONN_REGISTERED)
+		return NULL;
+	rcu_read_lock();
+	struct reg_extent *e = registry_extent_get(c->srv->reg, h->extent_id);
+	rcu_read_unlock();
+	if (!e)
+		return NULL;
+	if (e->owner_id != c->client->id || (uint64_t)h->page + h->npages > e->npages) {
+		registry_extent_put(e);
+		return NULL;
+	}
+	*dst = e->block.mem + (size_t)h->page * SPILL_PAGE_SIZE;
+	return e;
+}
+
+void dataplane_forget(struct reg_extent *e, const struct frame_hdr *h)
+{
+	mark_pages(e, h->page, h->npages, 0);
+}
+
 static void do_read(struct conn *c, const struct frame_hdr *h, struct reg_extent *e)
 {
 	uint8_t *mem = e->block.mem + (size_t)h->page * SPILL_PAGE_SIZE;
@@ -45,8 +67,7 @@ static void do_read(struct conn *c, const struct frame_hdr *h, struct reg_extent
 			absent++;
 	}
 	if (!absent) {
-		struct iovec iov = { mem, (size_t)h->npages * SPILL_PAGE_SIZE };
-		conn_reply(c, h, SPILL_ST_OK, 0, &iov, 1);
+		conn_reply_pages(c, h, e, mem, (size_t)h->npages * SPILL_PAGE_SIZE);
 	} else {
 		/* Absent pages go out as zeros, and the map says which they are,
 		 * so the client can never take them for data. */
@@ -97,15 +118,17 @@ void dataplane_handle(struct conn *c, const struct frame_hdr *h, uint8_t *payloa
 		goto out;
 	}
 	switch (h->op) {
-	case SPILL_OP_WRITE:
-		memcpy(e->block.mem + (size_t)h->page * SPILL_PAGE_SIZE, payload,
-		       (size_t)h->npages * SPILL_PAGE_SIZE);
+	case SPILL_OP_WRITE: {
+		uint8_t *dst = e->block.mem + (size_t)h->page * SPILL_PAGE_SIZE;
+		if (payload != dst) /* else it was received in place */
+			memcpy(dst, payload, (size_t)h->npages * SPILL_PAGE_SIZE);
 		mark_pages(e, h->page, h->npages, 1);
 		metrics_inc(&server_stats.bytes[STATS_OP_WRITE],
 			    (uint64_t)h->npages * SPILL_PAGE_SIZE);
 		metrics_inc(&c->client->pages_written, h->npages);
 		conn_reply(c, h, SPILL_ST_OK, 0, NULL, 0);
 		break;
+	}
 	case SPILL_OP_READ:
 		do_read(c, h, e);
 		break;

@@ -291,6 +291,10 @@ int main(int argc, char **argv)
 	struct event *sighup = evsignal_new(s.base, SIGHUP, on_hup, &s);
 	struct event *tick = event_new(s.base, -1, EV_PERSIST, on_tick, &s);
 	struct timeval second = { 1, 0 };
+	/* libevent restores the disposition it found when the event is freed:
+	 * make that "ignore", so a repeated SIGTERM cannot cut a drain short
+	 * (a second Ctrl-C still does). */
+	signal(SIGTERM, SIG_IGN);
 	evsignal_add(sigterm, NULL);
 	evsignal_add(sigint, NULL);
 	evsignal_add(sighup, NULL);

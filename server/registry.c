@@ -113,6 +113,11 @@ void registry_extent_put(struct reg_extent *e)
 	}
 }
 
+void registry_extent_hold(struct reg_extent *e)
+{
+	atomic_fetch_add(&e->refs, 1);
+}
+
 struct reg_extent *registry_extent_get(struct registry *r, uint64_t id)
 {
 	struct cds_lfht_iter it;

@@ -103,6 +103,8 @@ int registry_extents_of(struct registry *r, struct reg_client *c,
 /* Data path: a referenced extent, or NULL. Call under rcu_read_lock. */
 struct reg_extent *registry_extent_get(struct registry *r, uint64_t id);
 void registry_extent_put(struct reg_extent *e);
+/* Another reference to an extent the caller already holds one to. */
+void registry_extent_hold(struct reg_extent *e);
 
 /* Quotas from the operator (spillctl client set, config file). Applies to a
  * live identity at once and to one registering later. */

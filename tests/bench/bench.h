@@ -105,7 +105,7 @@ struct netio {
 
 int netio_init(struct netio *n, int fd, size_t tx_cap, size_t rx_cap);
 void netio_free(struct netio *n); /* the caller closes fd */
-/* Append to the send queue and send what the socket takes now. */
+/* Append to the send queue; it leaves at the next netio_fill. */
 int netio_queue(struct netio *n, const struct iovec *iov, int cnt);
 /* Wait for more received bytes, sending queued ones meanwhile. */
 int netio_fill(struct netio *n);

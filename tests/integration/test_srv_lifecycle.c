@@ -102,6 +102,7 @@ static void sigterm_finishes_requests_in_flight_and_exits_zero(void **state)
 					       .buf = pages + (size_t)i * SPILL_PAGE_SIZE };
 		assert_int_equal(client_submit(c, &reqs[i]), 0);
 	}
+	assert_int_equal(client_flush(c), 0);
 	kill(s.pid, SIGTERM);
 	int got = 0;
 	while (got < N) {
