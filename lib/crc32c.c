@@ -54,51 +54,40 @@ static uint32_t crc32c_sw(uint32_t crc, const unsigned char *p, size_t len)
 #include <nmmintrin.h>
 #include <wmmintrin.h>
 
-/* Multiply a by x^(8*len) mod P in the reflected domain: shifts a CRC
- * forward over len zero bytes. Used only to build the combine constants. */
-static uint32_t gf2_shift(uint32_t crc, size_t len)
+/* A 32x32 matrix over GF(2), one column per input bit, applied to a CRC. */
+static uint32_t gf2_apply(const uint32_t *mat, uint32_t vec)
 {
-	/* Square-and-multiply over the operator "append one zero bit". */
-	uint32_t odd[32], even[32];
-	odd[0] = POLY;
+	uint32_t sum = 0;
+	for (; vec; vec >>= 1, mat++)
+		if (vec & 1)
+			sum ^= *mat;
+	return sum;
+}
+
+static void gf2_square(uint32_t *sq, const uint32_t *mat)
+{
+	for (int i = 0; i < 32; i++)
+		sq[i] = gf2_apply(mat, mat[i]);
+}
+
+/* The operator that advances a reflected CRC register over len zero bytes. */
+static void gf2_zeros_operator(size_t len, uint32_t *op)
+{
+	uint32_t m[32], tmp[32];
+	m[0] = POLY; /* one zero bit */
 	for (int i = 1; i < 32; i++)
-		odd[i] = 1u << (i - 1);
-	for (int n = 0; n < 2; n++) {
-		uint32_t *src = n ? even : odd, *dst = n ? odd : even;
-		for (int i = 0; i < 32; i++) {
-			uint32_t v = src[i], sum = 0;
-			for (const uint32_t *m = src; v; v >>= 1, m++)
-				if (v & 1)
-					sum ^= *m;
-			dst[i] = sum;
-		}
-	}
-	/* odd now = 4 zero bits operator; step to bytes. */
-	size_t bits = len * 8;
-	uint32_t op[32], tmp[32];
-	memcpy(op, odd, sizeof(op)); /* advances 4 bits */
-	bits /= 4;
-	while (bits) {
+		m[i] = 1u << (i - 1);
+	for (int i = 0; i < 32; i++)
+		op[i] = 1u << i; /* identity */
+	for (size_t bits = len * 8; bits; bits >>= 1) {
 		if (bits & 1) {
-			uint32_t v = crc, sum = 0;
-			for (const uint32_t *m = op; v; v >>= 1, m++)
-				if (v & 1)
-					sum ^= *m;
-			crc = sum;
+			for (int i = 0; i < 32; i++)
+				tmp[i] = gf2_apply(m, op[i]);
+			memcpy(op, tmp, sizeof(tmp));
 		}
-		bits >>= 1;
-		if (!bits)
-			break;
-		for (int i = 0; i < 32; i++) {
-			uint32_t v = op[i], sum = 0;
-			for (const uint32_t *m = op; v; v >>= 1, m++)
-				if (v & 1)
-					sum ^= *m;
-			tmp[i] = sum;
-		}
-		memcpy(op, tmp, sizeof(op));
+		gf2_square(tmp, m);
+		memcpy(m, tmp, sizeof(tmp));
 	}
-	return crc;
 }
 
 #define STRIDE 4096 /* bytes per stream per round: 3 * 4 KiB = 12 KiB */
@@ -110,9 +99,13 @@ static void hw_init(void)
 {
 	__builtin_cpu_init();
 	have_hw = __builtin_cpu_supports("sse4.2");
-	for (int b = 0; b < 4 && have_hw; b++)
+	if (!have_hw)
+		return;
+	uint32_t op[32];
+	gf2_zeros_operator(STRIDE, op);
+	for (int b = 0; b < 4; b++)
 		for (uint32_t i = 0; i < 256; i++)
-			shift_table[b][i] = gf2_shift(i << (8 * b), STRIDE);
+			shift_table[b][i] = gf2_apply(op, i << (8 * b));
 }
 
 static inline uint32_t shift_stride(uint32_t crc)
