@@ -215,8 +215,10 @@ static int finish_frame(struct client *c)
 		complete_slot(c, (unsigned)c->rx_slot, status);
 		return 0;
 	}
+	/* The checksum covers the header too: with it wrong, even req_id is
+	 * suspect, so nothing on this stream can be trusted any more. */
 	if (!crc_ok)
-		status = -EBADMSG;
+		return -EBADMSG;
 	complete_slot(c, (unsigned)c->rx_slot, status);
 	return 0;
 }

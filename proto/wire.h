@@ -11,7 +11,9 @@
  * as op SPILL_OP_CTRL with the packed message as payload.
  *
  * crc is a CRC32C (Castagnoli) over the header with the crc field zeroed, then
- * over the payload. A frame whose crc does not match is never acted upon.
+ * over the payload. A frame whose crc does not match is never acted upon or
+ * acknowledged; a large WRITE received straight into its pages leaves them
+ * absent (never stale or mixed) if its check fails or the stream is cut.
  */
 #ifndef SPILLWAY_WIRE_H
 #define SPILLWAY_WIRE_H

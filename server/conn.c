@@ -375,10 +375,8 @@ static void dispatch(struct conn *c)
 	struct frame_hdr *h = &c->h;
 	struct iovec iov = { c->rx, h->payload_len };
 	if (frame_verify((const struct spill_wire_hdr *)c->hdr_raw, &iov, h->payload_len ? 1 : 0)) {
-		/* Received in place: those pages now hold garbage, so they hold
-		 * nothing; a read reports them absent, never wrong. */
-		if (c->rx_ext)
-			dataplane_forget(c->rx_ext, h);
+		/* Received in place: its pages were marked absent when it began,
+		 * and stay so. */
 		release_rx(c);
 		conn_fail(c, STATS_ERR_CRC, "frame checksum mismatch");
 		return;
@@ -440,7 +438,8 @@ static void consume(struct conn *c)
 {
 	/* While a reply's pages are still leaving, dispatch nothing more: a
 	 * later WRITE must not change them, and later replies go after them. */
-	while (c->stage_off < c->stage_len && c->state != CONN_CLOSING && !c->tx_left) {
+	while (c->stage_off < c->stage_len && c->state != CONN_CLOSING && !c->tx_left &&
+	       evbuffer_get_length(c->out) <= OUT_HIGH) {
 		size_t avail = c->stage_len - c->stage_off;
 		const uint8_t *p = c->stage + c->stage_off;
 		if (!c->in_payload) {

@@ -104,8 +104,7 @@ void dataplane_handle(struct conn *c, const struct frame_hdr *h, uint8_t *payloa
  * extent, with *dst set, or NULL (then it lands in the payload buffer and
  * dataplane_handle refuses it as usual). */
 struct reg_extent *dataplane_write_target(struct conn *c, const struct frame_hdr *h, uint8_t **dst);
-/* A WRITE received in place failed its checksum: its pages hold nothing. */
-void dataplane_forget(struct reg_extent *e, const struct frame_hdr *h);
+
 void control_handle(struct conn *c, const struct frame_hdr *h, const uint8_t *payload);
 
 #endif

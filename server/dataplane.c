@@ -46,13 +46,12 @@ struct reg_extent *dataplane_write_target(struct conn *c, const struct frame_hdr
 		registry_extent_put(e);
 		return NULL;
 	}
+	/* Until the whole frame is in and checked, these pages hold nothing: a
+	 * cut connection or a bad checksum leaves them absent, never a mix of
+	 * old and new bytes served as data. */
+	mark_pages(e, h->page, h->npages, 0);
 	*dst = e->block.mem + (size_t)h->page * SPILL_PAGE_SIZE;
 	return e;
-}
-
-void dataplane_forget(struct reg_extent *e, const struct frame_hdr *h)
-{
-	mark_pages(e, h->page, h->npages, 0);
 }
 
 static void do_read(struct conn *c, const struct frame_hdr *h, struct reg_extent *e)
@@ -94,6 +93,10 @@ static void refuse(struct conn *c, const struct frame_hdr *h, uint16_t status,
 
 void dataplane_handle(struct conn *c, const struct frame_hdr *h, uint8_t *payload)
 {
+	if (c->state == CONN_HELLO || c->state == CONN_AUTH) {
+		conn_fail(c, STATS_ERR_AUTH, "data frame before the handshake finished");
+		return;
+	}
 	if (h->op == SPILL_OP_PING) {
 		conn_reply(c, h, SPILL_ST_OK, 0, NULL, 0);
 		return;

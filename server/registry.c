@@ -204,8 +204,13 @@ static int apply_quota_locked(struct registry *r, struct reg_client *c,
 		*why = "reservation above limit";
 		return -EINVAL;
 	}
-	if (r->reserved - c->reservation + res > r->pools->capacity) {
-		*why = "reservations would exceed the pool's capacity";
+	/* Guaranteed means the memory is there when asked for: reservations plus
+	 * what is lent beyond them must fit the pool. */
+	uint64_t reserved = r->reserved - c->reservation + res;
+	uint64_t lent_beyond = r->beyond_reserved - beyond(c->used, c->reservation) +
+			       beyond(c->used, res);
+	if (reserved + lent_beyond > r->pools->capacity) {
+		*why = "reservation does not fit: the pool is already lent out";
 		return -ENOSPC;
 	}
 	if (q->has_priority)

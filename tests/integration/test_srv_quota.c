@@ -92,6 +92,11 @@ static void reservation_holds_against_a_greedy_neighbour(void **state)
 	/* The database gets its whole reservation, and no more. */
 	assert_int_equal(alloc_until_refused(db, &err), 6);
 	assert_int_equal(err, -ENOSPC);
+	/* A reservation is only promised from memory nobody holds: with the
+	 * pool now full, even a small one is refused. */
+	struct client *late = connect_quota(&s, "late-reserver", 2 * MB, 0, &err);
+	assert_null(late);
+	assert_int_equal(err, -ENOSPC);
 	/* A reservation beyond what is left is refused at registration. */
 	struct client *big = connect_quota(&s, "big", 24 * MB, 0, &err);
 	assert_null(big);
