@@ -56,7 +56,8 @@ static int connect_admin(const struct ctl *ctl, struct client **c)
 		if (rc) {
 			fprintf(stderr, "spillctl: %s: %s\n", ctl->psk_file,
 				rc == -EPERM ? "readable by group or others (chmod 600)"
-				: rc == -EINVAL ? "key must be at least 16 bytes" : strerror(-rc));
+				: rc == -EINVAL ? "not a regular file holding a key of 16 to 256 bytes"
+						: strerror(-rc));
 			return 1;
 		}
 		o.psk = &psk;
@@ -176,6 +177,7 @@ int main(int argc, char **argv)
 		.psk_file = getenv("SPILLWAY_PSK_FILE"),
 	};
 	int opt;
+	opterr = 0; /* our own one-line messages only */
 	/* '+': stop at the command; its own options are parsed after it. */
 	while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
 		switch (opt) {

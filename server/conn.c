@@ -14,6 +14,7 @@
 #include "log.h"
 #include "registry.h"
 #include "server.h"
+#include "slab.h"
 #include "worker.h"
 
 #define STAGE_BYTES   (64 * 1024)
@@ -68,12 +69,12 @@ static void conn_free(struct conn *c)
 	free(c->stage);
 	free(c->payload);
 	free(c->reply_end);
-	free(c);
+	slab_free(c->srv->conn_cache, c);
 }
 
 void conn_start(struct worker *w, int fd, const char *peer)
 {
-	struct conn *c = calloc(1, sizeof(*c));
+	struct conn *c = slab_zalloc(w->srv->conn_cache);
 	if (!c) {
 		close(fd);
 		return;

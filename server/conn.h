@@ -72,6 +72,7 @@ struct conn {
 	unsigned ring_head, ring_count, ring_cap;
 
 	uint8_t server_nonce[32], client_nonce[32];
+	int admin;                 /* may change quotas (see control.c) */
 	struct reg_client *client;
 	struct conn *prev, *next;
 };

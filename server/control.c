@@ -7,6 +7,10 @@
  *   REGISTERED -> AllocExtent, FreeExtent, Stats, ReclaimReply, admin requests
  * Anything before authentication other than the handshake closes the
  * connection; a misplaced request afterwards gets an Error reply.
+ *
+ * Changing quotas needs operator privilege: with --admin-psk-file, only a
+ * session that proved the admin key has it; otherwise every session that
+ * proved the one key (or, with no key, every loopback session) does.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -58,18 +62,28 @@ static void on_hello(struct conn *c, const struct frame_hdr *h, const Spillway__
 	r.server_id = s->server_id;
 	send_reply(c, h, SPILLWAY__CTRL__MSG_HELLO_REPLY, &r);
 	c->state = s->have_psk ? CONN_AUTH : CONN_READY;
+	c->admin = !s->have_psk;
 }
 
 static void on_auth(struct conn *c, const struct frame_hdr *h, const Spillway__Auth *m)
 {
 	struct server *s = c->srv;
-	if (auth_check(&s->psk, AUTH_ROLE_CLIENT, c->server_nonce, c->client_nonce, m->mac.data)) {
+	const struct auth_psk *key = NULL;
+	if (!auth_check(&s->psk, AUTH_ROLE_CLIENT, c->server_nonce, c->client_nonce, m->mac.data)) {
+		key = &s->psk;
+		c->admin = !s->have_admin_psk;
+	} else if (s->have_admin_psk && !auth_check(&s->admin_psk, AUTH_ROLE_CLIENT, c->server_nonce,
+						     c->client_nonce, m->mac.data)) {
+		key = &s->admin_psk;
+		c->admin = 1;
+	}
+	if (!key) {
 		conn_reply_error(c, h, SPILL_ST_EAUTH, "authentication failed");
 		conn_fail(c, STATS_ERR_AUTH, "authentication failed (wrong pre-shared key)");
 		return;
 	}
 	uint8_t mac[AUTH_MAC_BYTES];
-	auth_mac(&s->psk, AUTH_ROLE_SERVER, c->server_nonce, c->client_nonce, mac);
+	auth_mac(key, AUTH_ROLE_SERVER, c->server_nonce, c->client_nonce, mac);
 	Spillway__AuthReply r = SPILLWAY__AUTH_REPLY__INIT;
 	r.mac.data = mac;
 	r.mac.len = sizeof(mac);
@@ -232,19 +246,15 @@ static void on_admin_client_set(struct conn *c, const struct frame_hdr *h,
 	}
 	log_info("%s: quota for '%s' set by operator", c->peer, m->name);
 	Spillway__AdminClientSetReply r = SPILLWAY__ADMIN_CLIENT_SET_REPLY__INIT;
-	Spillway__ClientStats pending = SPILLWAY__CLIENT_STATS__INIT;
 	r.client = registry_one_client_stats(c->srv->reg, m->name);
+	if (!r.client) /* not connected yet: the quota it will get */
+		r.client = registry_quota_stats(c->srv->reg, m->name);
 	if (!r.client) {
-		/* Not connected yet: report the quota it will get. */
-		pending.name = m->name;
-		pending.priority = m->priority;
-		pending.reservation_bytes = m->reservation_bytes;
-		pending.limit_bytes = m->limit_bytes;
-		r.client = &pending;
+		conn_reply_error(c, h, SPILL_ST_EINTERNAL, "out of memory");
+		return;
 	}
 	send_reply(c, h, SPILLWAY__CTRL__MSG_ADMIN_CLIENT_SET_REPLY, &r);
-	if (r.client != &pending)
-		registry_free_client_stats(r.client);
+	registry_free_client_stats(r.client);
 }
 
 void control_handle(struct conn *c, const struct frame_hdr *h, const uint8_t *payload)
@@ -279,6 +289,11 @@ void control_handle(struct conn *c, const struct frame_hdr *h, const uint8_t *pa
 		on_admin_status(c, h);
 		break;
 	case SPILLWAY__CTRL__MSG_ADMIN_CLIENT_SET:
+		if (!c->admin) {
+			metrics_inc(&server_stats.errors[STATS_ERR_AUTH], 1);
+			conn_reply_error(c, h, SPILL_ST_EAUTH, "changing quotas needs the admin key");
+			break;
+		}
 		on_admin_client_set(c, h, m->admin_client_set);
 		break;
 	case SPILLWAY__CTRL__MSG_ALLOC_EXTENT:

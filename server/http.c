@@ -73,8 +73,10 @@ static void *http_main(void *arg)
 int http_start(struct server *s, const char *addr, struct http **out, int *port)
 {
 	struct url u;
-	if (url_parse(addr, 9707, &u) || strcmp(u.scheme, "tcp"))
+	if (url_parse(addr, 9707, &u) || strcmp(u.scheme, "tcp")) {
+		log_error("--metrics %s: expected HOST:PORT or none", addr);
 		return -EINVAL;
+	}
 	struct http *h = calloc(1, sizeof(*h));
 	if (!h)
 		return -ENOMEM;

@@ -19,7 +19,9 @@
 #include <event2/thread.h>
 #include <urcu.h>
 
+#include "conn.h"
 #include "http.h"
+#include "slab.h"
 #include "log.h"
 #include "server.h"
 #include "stats.h"
@@ -136,12 +138,13 @@ static int reload_quotas(struct server *s)
 		return 0;
 	int rc = options_load_quotas(s->opt.config, &names, &q, &n, err, sizeof(err));
 	if (rc) {
-		log_error("quotas not reloaded: %s", err);
+		log_error("quotas not loaded, the previous ones stay: %s", err);
 		return rc;
 	}
 	rc = registry_load_quotas(s->reg, names, q, n);
 	options_free_quotas(names, q, n);
-	log_info("loaded %zu client quotas from %s", n, s->opt.config);
+	if (rc == 0)
+		log_info("loaded %zu client quotas from %s", n, s->opt.config);
 	return rc;
 }
 
@@ -201,6 +204,13 @@ static int register_metrics(struct server *s)
 	return rc ? -ENOMEM : 0;
 }
 
+static const char *psk_problem(int rc)
+{
+	return rc == -EPERM    ? "readable by group or others (chmod 600)"
+	       : rc == -EINVAL ? "not a regular file holding a key of 16 to 256 bytes"
+			       : strerror(-rc);
+}
+
 static int start(struct server *s, int *metrics_port)
 {
 	char err[512];
@@ -208,13 +218,23 @@ static int start(struct server *s, int *metrics_port)
 	if (s->opt.psk_file[0]) {
 		rc = auth_psk_load(s->opt.psk_file, &s->psk);
 		if (rc) {
-			log_error("--psk-file %s: %s", s->opt.psk_file,
-				  rc == -EPERM ? "readable by group or others (chmod 600)"
-				  : rc == -EINVAL ? "key must be at least 16 bytes"
-						  : strerror(-rc));
+			log_error("--psk-file %s: %s", s->opt.psk_file, psk_problem(rc));
 			return rc;
 		}
 		s->have_psk = 1;
+	}
+	if (s->opt.admin_psk_file[0]) {
+		rc = auth_psk_load(s->opt.admin_psk_file, &s->admin_psk);
+		if (rc) {
+			log_error("--admin-psk-file %s: %s", s->opt.admin_psk_file, psk_problem(rc));
+			return rc;
+		}
+		if (s->admin_psk.len == s->psk.len &&
+		    !memcmp(s->admin_psk.key, s->psk.key, s->psk.len)) {
+			log_error("--admin-psk-file must differ from --psk-file");
+			return -EINVAL;
+		}
+		s->have_admin_psk = 1;
 	}
 	struct pool_options po = {
 		.capacity = s->opt.capacity, .nodes = s->opt.numa_nodes,
@@ -232,7 +252,8 @@ static int start(struct server *s, int *metrics_port)
 			 s->opt.mlock ? ", locked" : "");
 	s->reg = registry_create(s->pools, s->opt.extent_size, s->opt.grace_s * 1000);
 	s->metrics = metrics_create();
-	if (!s->reg || !s->metrics || register_metrics(s))
+	s->conn_cache = slab_cache_create("conn", sizeof(struct conn), 64);
+	if (!s->reg || !s->metrics || !s->conn_cache || register_metrics(s))
 		return -ENOMEM;
 	if ((rc = reload_quotas(s)))
 		return rc;
@@ -292,8 +313,7 @@ int main(int argc, char **argv)
 	struct event *tick = event_new(s.base, -1, EV_PERSIST, on_tick, &s);
 	struct timeval second = { 1, 0 };
 	/* libevent restores the disposition it found when the event is freed:
-	 * make that "ignore", so a repeated SIGTERM cannot cut a drain short
-	 * (a second Ctrl-C still does). */
+	 * make that "ignore", so a repeated SIGTERM cannot cut a drain short. */
 	signal(SIGTERM, SIG_IGN);
 	evsignal_add(sigterm, NULL);
 	evsignal_add(sigint, NULL);
@@ -322,6 +342,7 @@ int main(int argc, char **argv)
 	event_free(tick);
 	event_base_free(s.base);
 	registry_destroy(s.reg);
+	slab_cache_destroy(s.conn_cache);
 	metrics_destroy(s.metrics);
 	pool_set_destroy(s.pools);
 	rcu_unregister_thread();

@@ -18,6 +18,7 @@ void options_usage(FILE *out)
 		"  --capacity SIZE            pool size across the chosen nodes (default 1G)\n"
 		"  --numa-nodes all|LIST      nodes to pool, e.g. 0,1 or 0-3 (default all)\n"
 		"  --psk-file FILE            pre-shared key clients must prove (mode 0600)\n"
+		"  --admin-psk-file FILE      a second key; only its holders may change quotas\n"
 		"  --insecure                 allow a non-loopback listener without a key\n"
 		"  --metrics HOST:PORT|none   Prometheus endpoint (default 127.0.0.1:9707)\n"
 		"  --extent-size SIZE         allocation unit, a power of two (default 2M)\n"
@@ -95,6 +96,8 @@ static int set_key(struct server_options *o, const char *key, const char *v, con
 		return set_text(o->numa_nodes, sizeof(o->numa_nodes), v, why);
 	if (!strcmp(key, "psk-file"))
 		return set_text(o->psk_file, sizeof(o->psk_file), v, why);
+	if (!strcmp(key, "admin-psk-file"))
+		return set_text(o->admin_psk_file, sizeof(o->admin_psk_file), v, why);
 	if (!strcmp(key, "metrics"))
 		return set_text(o->metrics, sizeof(o->metrics), v, why);
 	if (!strcmp(key, "log-level")) {
@@ -152,6 +155,10 @@ static int check(struct server_options *o, char *err, size_t cap)
 		snprintf(err, cap, "--capacity must hold at least one extent");
 		return -EINVAL;
 	}
+	if (o->admin_psk_file[0] && !o->psk_file[0]) {
+		snprintf(err, cap, "--admin-psk-file needs --psk-file (the clients' key)");
+		return -EINVAL;
+	}
 	if (o->nlisten == 0)
 		strcpy(o->listen[o->nlisten++], "tcp://127.0.0.1:7707");
 	return 0;
@@ -164,6 +171,7 @@ int options_parse(int argc, char **argv, struct server_options *o, char *err, si
 		{ "capacity", required_argument, NULL, 0 },
 		{ "numa-nodes", required_argument, NULL, 0 },
 		{ "psk-file", required_argument, NULL, 0 },
+		{ "admin-psk-file", required_argument, NULL, 0 },
 		{ "insecure", no_argument, NULL, 0 },
 		{ "metrics", required_argument, NULL, 0 },
 		{ "extent-size", required_argument, NULL, 0 },
@@ -217,8 +225,14 @@ int options_parse(int argc, char **argv, struct server_options *o, char *err, si
 			return -EINVAL;
 		}
 		const char *name = longopts[idx].name;
-		if (!strcmp(name, "config"))
+		if (!strcmp(name, "config")) {
+			/* getopt takes abbreviations the pre-scan did not read. */
+			if (strcmp(optarg, o->config)) {
+				snprintf(err, cap, "spell out --config FILE");
+				return -EINVAL;
+			}
 			continue;
+		}
 		if (!strcmp(name, "listen") && nlisten_file) {
 			o->nlisten = 0; /* flags replace the file's listeners */
 			nlisten_file = 0;
@@ -232,6 +246,15 @@ int options_parse(int argc, char **argv, struct server_options *o, char *err, si
 	if (optind < argc) {
 		snprintf(err, cap, "unexpected argument '%s'", argv[optind]);
 		return -EINVAL;
+	}
+	if (o->config[0]) {
+		/* Check the quota sections now, so a mistake is a usage error. */
+		char **names;
+		struct reg_quota *q;
+		size_t n;
+		if (options_load_quotas(o->config, &names, &q, &n, err, cap))
+			return -EINVAL;
+		options_free_quotas(names, q, n);
 	}
 	return check(o, err, cap);
 }

@@ -22,6 +22,7 @@ struct server_options {
 	uint64_t capacity;
 	char numa_nodes[128];
 	char psk_file[OPT_TEXT];
+	char admin_psk_file[OPT_TEXT]; /* key whose holders may change quotas */
 	int insecure;
 	char metrics[OPT_TEXT];    /* HOST:PORT, or "none" */
 	uint64_t extent_size;

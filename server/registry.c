@@ -589,6 +589,26 @@ Spillway__ClientStats *registry_one_client_stats(struct registry *r, const char 
 	return s;
 }
 
+Spillway__ClientStats *registry_quota_stats(struct registry *r, const char *name)
+{
+	pthread_mutex_lock(&r->lock);
+	struct quota_entry *q = quota_find_locked(r, name);
+	Spillway__ClientStats *s = q ? malloc(sizeof(*s)) : NULL;
+	if (s) {
+		spillway__client_stats__init(s);
+		s->name = strdup(name);
+		s->priority = q->q.priority;
+		s->reservation_bytes = q->q.reservation;
+		s->limit_bytes = q->q.limit;
+		if (!s->name) {
+			free(s);
+			s = NULL;
+		}
+	}
+	pthread_mutex_unlock(&r->lock);
+	return s;
+}
+
 void registry_totals(struct registry *r, uint64_t *used, uint64_t *reserved, unsigned *clients)
 {
 	pthread_mutex_lock(&r->lock);

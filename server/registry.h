@@ -75,7 +75,8 @@ void registry_destroy(struct registry *r);
 
 /* Register on a connection (new identity, or resume/join with its token).
  * -EBUSY: name taken and token absent or wrong; -ENOSPC: reservation does not
- * fit; -EDQUOT: limit below current use. why gets a message for the client. */
+ * fit; -ENOENT: a token for an identity that no longer exists. why gets a
+ * message for the client. */
 int registry_register(struct registry *r, const Spillway__Register *req,
 		      struct reg_client **out, int *resumed, const char **why);
 /* A connection of c closed. */
@@ -120,6 +121,9 @@ void registry_free_client_stats(Spillway__ClientStats *s);
 /* Every identity, sorted by name; *n set. Caller frees each and the array. */
 Spillway__ClientStats **registry_all_client_stats(struct registry *r, size_t *n);
 Spillway__ClientStats *registry_one_client_stats(struct registry *r, const char *name);
+/* The operator quota stored for a name with no identity yet (unset fields
+ * read 0), or NULL. */
+Spillway__ClientStats *registry_quota_stats(struct registry *r, const char *name);
 void registry_totals(struct registry *r, uint64_t *used, uint64_t *reserved,
 		     unsigned *clients);
 

@@ -23,7 +23,10 @@ struct server {
 	struct registry *reg;
 	struct auth_psk psk;
 	int have_psk;
+	struct auth_psk admin_psk;
+	int have_admin_psk;
 	struct metrics *metrics;
+	struct slab_cache *conn_cache;     /* struct conn */
 	struct http *http;
 	struct worker *workers;
 	int nworkers;

@@ -17,7 +17,7 @@ FILE *bench_info;
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: spillway-bench server [--json] [--ops N] [--seconds S]\n"
+		"usage: spillway-bench server [--json] [--ops N] [--seconds S] [--pin same|split|none]\n"
 		"       spillway-bench demo [--server URL] [--size SIZE] [--psk-file FILE]\n"
 		"spillwayd and spillctl are looked for next to this program, then in\n"
 		"$SPILLWAYD / $SPILLCTL, then on PATH; memcached is $MEMCACHED if set\n"

@@ -86,6 +86,46 @@ static void non_loopback_listener_needs_key_or_insecure(void **state)
 	assert_true(srv_log_has(&s2, "without --psk-file"));
 }
 
+static void only_the_admin_key_changes_quotas(void **state)
+{
+	(void)state;
+	struct srv s2 = { 0 }, admin = { 0 };
+	srv_write_psk(&s2, KEY);
+	srv_write_psk(&admin, "a different key for operators only");
+	assert_int_equal(srv_start(&s2, "--capacity", "16M", "--psk-file", s2.psk_path,
+				   "--admin-psk-file", admin.psk_path, NULL), 0);
+	char out[4096];
+	/* Holders of the clients' key may look, not change. */
+	assert_int_equal(run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s2.url,
+				     "--psk-file", s2.psk_path, "status", NULL), 0);
+	assert_int_equal(run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s2.url,
+				     "--psk-file", s2.psk_path, "client", "set", "db", "--limit",
+				     "1G", NULL), 1);
+	assert_non_null(strstr(run_stderr, "admin key"));
+	/* A data client cannot raise its own limit either. */
+	struct auth_psk data_key;
+	assert_int_equal(auth_psk_load(s2.psk_path, &data_key), 0);
+	struct client *c = connect_as(&s2, "db", &data_key);
+	Spillway__AdminClientSet set = SPILLWAY__ADMIN_CLIENT_SET__INIT;
+	set.name = "db";
+	set.set_limit = 1;
+	set.limit_bytes = 1ull << 30;
+	Spillway__Ctrl req = SPILLWAY__CTRL__INIT, *rep = NULL;
+	req.msg_case = SPILLWAY__CTRL__MSG_ADMIN_CLIENT_SET;
+	req.admin_client_set = &set;
+	assert_int_equal(client_ctrl(c, &req, &rep, NULL, 0), -EACCES);
+	assert_int_equal(client_ping(c), 0); /* refused, not disconnected */
+	/* The admin key may. */
+	assert_int_equal(run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s2.url,
+				     "--psk-file", admin.psk_path, "--json", "client", "set", "db",
+				     "--limit", "8M", NULL), 0);
+	assert_non_null(strstr(out, "\"limit_bytes\":8388608"));
+	client_close(c);
+	assert_int_equal(srv_stop(&s2), 0);
+	unlink(s2.psk_path);
+	unlink(admin.psk_path);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -111,6 +151,7 @@ int main(void)
 		cmocka_unit_test(requests_before_auth_close_the_connection),
 		cmocka_unit_test(key_file_readable_by_others_is_refused_at_start),
 		cmocka_unit_test(non_loopback_listener_needs_key_or_insecure),
+		cmocka_unit_test(only_the_admin_key_changes_quotas),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -157,6 +157,14 @@ static void impossible_quota_is_refused_with_a_message(void **state)
 	struct srv s = { 0 };
 	assert_int_equal(srv_start(&s, "--capacity", "16M", NULL), 0);
 	char out[4096];
+	/* A name not yet connected: the reply is the stored quota, built up
+	 * over several calls. */
+	assert_int_equal(run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s.url, "--json",
+				     "client", "set", "future", "--limit", "8M", NULL), 0);
+	assert_int_equal(run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s.url, "--json",
+				     "client", "set", "future", "--priority", "-3", NULL), 0);
+	assert_non_null(strstr(out, "\"limit_bytes\":8388608"));
+	assert_non_null(strstr(out, "\"priority\":-3"));
 	assert_int_equal(run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s.url, "client",
 				     "set", "x", "--reservation", "1G", NULL), 1);
 	assert_non_null(strstr(run_stderr, "capacity"));
