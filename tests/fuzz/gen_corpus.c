@@ -2,19 +2,12 @@
 /*
  * Seed corpus for fuzz_frame and fuzz_ctrl: one valid, sealed frame per op
  * and reply shape, one valid packed message per Ctrl type, plus a few
- * near-misses. Not built by CMake (only fuzz_*.c are); build it against a
- * configured tree and run it once:
+ * near-misses. The fuzz build (-DSPILL_FUZZ=ON) builds it; tests/run runs it
+ * once and hands each fuzzer its seeds:
  *
- *   cc -std=c11 -D_GNU_SOURCE -Ilib -Iproto -Ibuild-fuzz/proto \
- *      tests/fuzz/gen_corpus.c build-fuzz/libspillway-core.a \
- *      build-fuzz/libspillway_proto.a -lprotobuf-c -fsanitize=address,undefined \
- *      -o build-fuzz/gen_corpus
- *   build-fuzz/gen_corpus tests/fuzz/corpus-frame tests/fuzz/corpus-ctrl
- *   build-fuzz/fuzz_frame -max_len=8300 tests/fuzz/corpus-frame
- *   build-fuzz/fuzz_ctrl tests/fuzz/corpus-ctrl
- *
- * (The corpus-frame and corpus-ctrl directories are git-ignored. Drop
- * -fsanitize if the tree was built without it.)
+ *   build-fuzz/gen_corpus seeds-frame seeds-ctrl
+ *   build-fuzz/fuzz_frame -max_len=8300 corpus-frame seeds-frame
+ *   build-fuzz/fuzz_ctrl corpus-ctrl seeds-ctrl
  */
 #include <errno.h>
 #include <stdio.h>

@@ -10,21 +10,13 @@
 
 #include <cmocka.h>
 
+#include "test_rng.h"
+
 #include "buddy.h"
 
 #define TOP_FRAMES (UINT64_C(1) << BUDDY_MAX_ORDER)
 
-static uint64_t rng_state;
 
-static uint64_t rng(void)
-{
-	uint64_t x = rng_state;
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	rng_state = x;
-	return x * UINT64_C(2685821657736338717);
-}
 
 /* Reference model: one bit per frame, set while the frame is allocated. */
 struct model {

@@ -14,6 +14,8 @@
 
 #include <cmocka.h>
 
+#include "test_rng.h"
+
 #include "crc32c.h"
 
 /* Bit-at-a-time CRC32C, the definition, with the same continuation rule. */
@@ -29,17 +31,7 @@ static uint32_t ref_crc32c(uint32_t crc, const void *buf, size_t len)
 	return ~crc;
 }
 
-static uint64_t rng_state = UINT64_C(0x243f6a8885a308d3);
 
-static uint64_t rng(void)
-{
-	uint64_t x = rng_state;
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	rng_state = x;
-	return x * UINT64_C(2685821657736338717);
-}
 
 static uint8_t *random_buf(size_t n)
 {
@@ -219,6 +211,7 @@ static void test_deterministic(void **state)
 
 int main(void)
 {
+	rng_state = UINT64_C(0x243f6a8885a308d3);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_known_vectors),
 		cmocka_unit_test(test_large_constant_blocks),

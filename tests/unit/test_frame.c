@@ -19,6 +19,8 @@
 
 #include <cmocka.h>
 
+#include "test_rng.h"
+
 #include "crc32c.h"
 #include "frame.h"
 
@@ -444,17 +446,7 @@ static void test_reject_read_reply_mismatch(void **state)
 
 /* ---- CRC ---------------------------------------------------------------- */
 
-static uint64_t rng_state = UINT64_C(0x9e3779b97f4a7c15);
 
-static uint64_t rng(void)
-{
-	uint64_t x = rng_state;
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	rng_state = x;
-	return x * UINT64_C(2685821657736338717);
-}
 
 static void fill_random(void *buf, size_t n)
 {
@@ -678,6 +670,7 @@ static void test_names(void **state)
 
 int main(void)
 {
+	rng_state = UINT64_C(0x9e3779b97f4a7c15);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip_requests),
 		cmocka_unit_test(test_roundtrip_replies),
