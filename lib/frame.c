@@ -127,6 +127,19 @@ uint32_t frame_crc(const struct spill_wire_hdr *w, const struct iovec *iov, int 
 	return crc;
 }
 
+uint32_t frame_crc_from_pages(const struct spill_wire_hdr *w, const void *prefix,
+			      size_t prefix_len, const uint32_t *page_raw, size_t npages)
+{
+	struct spill_wire_hdr tmp = *w;
+	tmp.crc = 0;
+	uint32_t s = crc32c_raw(~0u, &tmp, sizeof(tmp));
+	if (prefix_len)
+		s = crc32c_raw(s, prefix, prefix_len);
+	for (size_t i = 0; i < npages; i++)
+		s = crc32c_shift_page(s) ^ page_raw[i];
+	return ~s;
+}
+
 void frame_seal(struct spill_wire_hdr *w, const struct iovec *iov, int iovcnt)
 {
 	w->crc = htole32(frame_crc(w, iov, iovcnt));

@@ -40,6 +40,10 @@ int frame_hdr_unpack(const struct spill_wire_hdr *w, struct frame_hdr *h,
 
 /* CRC32C over header (crc field as zero) and payload pieces. */
 uint32_t frame_crc(const struct spill_wire_hdr *w, const struct iovec *iov, int iovcnt);
+/* The same CRC from the header, an optional prefix, and the raw CRCs of
+ * npages whole pages (crc32c_raw(0, page) each), without reading the pages. */
+uint32_t frame_crc_from_pages(const struct spill_wire_hdr *w, const void *prefix,
+			      size_t prefix_len, const uint32_t *page_raw, size_t npages);
 /* Compute and store the CRC into w. */
 void frame_seal(struct spill_wire_hdr *w, const struct iovec *iov, int iovcnt);
 /* 0 if the stored CRC matches, -EBADMSG otherwise. */

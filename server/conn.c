@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "conn.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "crc32c.h"
 #include "log.h"
 #include "registry.h"
 #include "server.h"
@@ -220,8 +222,11 @@ static void queue_reply(struct conn *c, const struct iovec *iov, int iovcnt, int
 	account_sent(c, sent);
 }
 
-void conn_reply(struct conn *c, const struct frame_hdr *req, uint16_t status, uint8_t flags,
-		const struct iovec *iov, int iovcnt)
+/* Queue a reply; its CRC is computed over iov unless page_raw gives the raw
+ * CRCs of the pages that follow an optional first piece of prefix_len bytes. */
+static void reply(struct conn *c, const struct frame_hdr *req, uint16_t status, uint8_t flags,
+		  const struct iovec *iov, int iovcnt, const uint32_t *page_raw,
+		  size_t prefix_len)
 {
 	struct iovec v[SPILL_MAX_BATCH_PAGES + 2];
 	struct spill_wire_hdr w;
@@ -232,28 +237,47 @@ void conn_reply(struct conn *c, const struct frame_hdr *req, uint16_t status, ui
 	frame_reply_hdr(req, status, len, &h);
 	h.flags = flags;
 	frame_hdr_pack(&h, &w);
-	frame_seal(&w, iov, iovcnt);
+	if (page_raw)
+		w.crc = htole32(frame_crc_from_pages(&w, prefix_len ? iov[0].iov_base : NULL,
+						     prefix_len, page_raw,
+						     (len - prefix_len) / SPILL_PAGE_SIZE));
+	else
+		frame_seal(&w, iov, iovcnt);
 	v[0] = (struct iovec){ &w, sizeof(w) };
 	if (iovcnt)
 		memcpy(&v[1], iov, (size_t)iovcnt * sizeof(*iov));
 	queue_reply(c, v, iovcnt + 1, 1);
 }
 
+void conn_reply(struct conn *c, const struct frame_hdr *req, uint16_t status, uint8_t flags,
+		const struct iovec *iov, int iovcnt)
+{
+	reply(c, req, status, flags, iov, iovcnt, NULL, 0);
+}
+
+void conn_reply_absent(struct conn *c, const struct frame_hdr *req, const struct iovec *iov,
+		       int iovcnt, const uint32_t *page_raw)
+{
+	reply(c, req, SPILL_ST_ABSENT, SPILL_WF_PRESENT_MAP, iov, iovcnt, page_raw,
+	      SPILL_PRESENT_MAP_BYTES);
+}
+
 void conn_reply_pages(struct conn *c, const struct frame_hdr *req, struct reg_extent *e,
 		      const uint8_t *mem, size_t len)
 {
+	const uint32_t *page_raw = e->page_crc + req->page;
 	struct iovec data = { (void *)mem, len };
 	/* Zero copy only at the head of the output: anything queued goes first. */
 	if (len < DIRECT_SEND || c->tx_left || c->state == CONN_CLOSING ||
 	    evbuffer_get_length(c->out)) {
-		conn_reply(c, req, SPILL_ST_OK, 0, &data, 1);
+		reply(c, req, SPILL_ST_OK, 0, &data, 1, page_raw, 0);
 		return;
 	}
 	struct spill_wire_hdr w;
 	struct frame_hdr h;
 	frame_reply_hdr(req, SPILL_ST_OK, (uint32_t)len, &h);
 	frame_hdr_pack(&h, &w);
-	frame_seal(&w, &data, 1);
+	w.crc = htole32(frame_crc_from_pages(&w, NULL, 0, page_raw, len / SPILL_PAGE_SIZE));
 	struct iovec v[2] = { { &w, sizeof(w) }, data };
 	struct msghdr m = { .msg_iov = v, .msg_iovlen = 2 };
 	ssize_t n = sendmsg(c->fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -375,7 +399,17 @@ static void dispatch(struct conn *c)
 {
 	struct frame_hdr *h = &c->h;
 	struct iovec iov = { c->rx, h->payload_len };
-	if (frame_verify((const struct spill_wire_hdr *)c->hdr_raw, &iov, h->payload_len ? 1 : 0)) {
+	const struct spill_wire_hdr *w = (const struct spill_wire_hdr *)c->hdr_raw;
+	int bad;
+	if (h->op == SPILL_OP_WRITE) {
+		/* One pass over the pages gives both the check and the CRCs the
+		 * extent keeps for later READs. */
+		crc32c_pages(c->rx, h->npages, c->rx_page_crc);
+		bad = frame_crc_from_pages(w, NULL, 0, c->rx_page_crc, h->npages) != le32toh(w->crc);
+	} else {
+		bad = frame_verify(w, &iov, h->payload_len ? 1 : 0) != 0;
+	}
+	if (bad) {
 		/* Received in place: its pages were marked absent when it began,
 		 * and stay so. */
 		release_rx(c);

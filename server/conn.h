@@ -57,6 +57,9 @@ struct conn {
 	 * WRITE the extent's pages themselves (rx_ext pinned meanwhile). */
 	uint8_t *rx;
 	struct reg_extent *rx_ext;
+	/* A WRITE's page CRCs, computed while checking the frame and kept by
+	 * the extent (see reg_extent.page_crc). */
+	uint32_t rx_page_crc[SPILL_MAX_BATCH_PAGES];
 
 	/* The pages of a large READ reply still to send, straight from the
 	 * extent. While any remain, nothing else is dispatched, so a later
@@ -87,8 +90,13 @@ void conn_abort(struct conn *c);
 /* Queue a reply to req with payload pieces (data replies). */
 void conn_reply(struct conn *c, const struct frame_hdr *req, uint16_t status, uint8_t flags,
 		const struct iovec *iov, int iovcnt);
-/* Reply to a READ with len bytes of an extent's pages, without copying them
- * when the socket takes them (the extent stays pinned until they are out). */
+/* Reply ABSENT to a READ: iov is the presence map then the pages; page_raw
+ * the raw CRCs of those pages (stored ones, or a zero page's). */
+void conn_reply_absent(struct conn *c, const struct frame_hdr *req, const struct iovec *iov,
+		       int iovcnt, const uint32_t *page_raw);
+/* Reply to a READ with len bytes of an extent's pages, checksummed from the
+ * CRCs stored when they were written, and without copying them when the
+ * socket takes them (the extent stays pinned until they are out). */
 void conn_reply_pages(struct conn *c, const struct frame_hdr *req, struct reg_extent *e,
 		      const uint8_t *mem, size_t len);
 /* Queue a control reply, or an unsolicited control message when req is NULL. */

@@ -4,13 +4,30 @@
  * and pinned by a reference for the copy; no lock is taken. Ownership and
  * range are checked before any byte moves.
  */
+#include <pthread.h>
 #include <string.h>
+
+#include "crc32c.h"
 
 #include "conn.h"
 #include "registry.h"
 #include "server.h"
 
 static const uint8_t zero_page[SPILL_PAGE_SIZE];
+
+static uint32_t zero_crc;
+static pthread_once_t zero_once = PTHREAD_ONCE_INIT;
+
+static void zero_crc_init(void)
+{
+	zero_crc = crc32c_raw(0, zero_page, sizeof(zero_page));
+}
+
+static uint32_t zero_page_crc(void)
+{
+	pthread_once(&zero_once, zero_crc_init);
+	return zero_crc;
+}
 
 static int page_present(struct reg_extent *e, uint32_t page)
 {
@@ -71,14 +88,17 @@ static void do_read(struct conn *c, const struct frame_hdr *h, struct reg_extent
 		/* Absent pages go out as zeros, and the map says which they are,
 		 * so the client can never take them for data. */
 		struct iovec iov[SPILL_MAX_BATCH_PAGES + 1];
+		uint32_t raw[SPILL_MAX_BATCH_PAGES];
 		iov[0] = (struct iovec){ map, sizeof(map) };
-		for (uint32_t i = 0; i < h->npages; i++)
+		for (uint32_t i = 0; i < h->npages; i++) {
+			int here = map[i / 8] & (1u << (i % 8));
 			iov[i + 1] = (struct iovec){
-				map[i / 8] & (1u << (i % 8)) ? mem + (size_t)i * SPILL_PAGE_SIZE
-							     : (void *)zero_page,
+				here ? mem + (size_t)i * SPILL_PAGE_SIZE : (void *)zero_page,
 				SPILL_PAGE_SIZE };
+			raw[i] = here ? e->page_crc[h->page + i] : zero_page_crc();
+		}
 		metrics_inc(&server_stats.errors[STATS_ERR_ABSENT], 1);
-		conn_reply(c, h, SPILL_ST_ABSENT, SPILL_WF_PRESENT_MAP, iov, (int)h->npages + 1);
+		conn_reply_absent(c, h, iov, (int)h->npages + 1, raw);
 	}
 	metrics_inc(&server_stats.bytes[STATS_OP_READ], (uint64_t)h->npages * SPILL_PAGE_SIZE);
 	metrics_inc(&c->client->pages_read, h->npages);
@@ -125,6 +145,8 @@ void dataplane_handle(struct conn *c, const struct frame_hdr *h, uint8_t *payloa
 		uint8_t *dst = e->block.mem + (size_t)h->page * SPILL_PAGE_SIZE;
 		if (payload != dst) /* else it was received in place */
 			memcpy(dst, payload, (size_t)h->npages * SPILL_PAGE_SIZE);
+		/* The CRCs first: a reader that sees a page present reads its CRC. */
+		memcpy(e->page_crc + h->page, c->rx_page_crc, (size_t)h->npages * sizeof(uint32_t));
 		mark_pages(e, h->page, h->npages, 1);
 		metrics_inc(&server_stats.bytes[STATS_OP_WRITE],
 			    (uint64_t)h->npages * SPILL_PAGE_SIZE);

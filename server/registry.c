@@ -30,6 +30,7 @@ struct registry {
 	struct cds_lfht *extents;   /* by id */
 	struct slab_cache *client_cache, *extent_cache;
 	uint64_t next_client_id, next_extent_id;
+	size_t present_words;       /* bitmap words per extent */
 	uint64_t reserved;          /* sum of reservations of live identities */
 	uint64_t beyond_reserved;   /* sum over clients of max(0, used - reservation) */
 	uint64_t used;
@@ -88,8 +89,10 @@ struct registry *registry_create(struct pool_set *pools, uint64_t extent_bytes,
 	r->clients = cds_lfht_new(64, 64, 0, CDS_LFHT_AUTO_RESIZE, NULL);
 	r->extents = cds_lfht_new(1024, 1024, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
 	r->client_cache = slab_cache_create("client", sizeof(struct reg_client), 64);
+	r->present_words = words;
 	r->extent_cache = slab_cache_create("extent", sizeof(struct reg_extent) +
-					    words * sizeof(atomic_uint_fast64_t), 64);
+					    words * sizeof(atomic_uint_fast64_t) +
+					    npages * sizeof(uint32_t), 64);
 	if (!r->clients || !r->extents || !r->client_cache || !r->extent_cache) {
 		registry_destroy(r);
 		return NULL;
@@ -443,6 +446,7 @@ int registry_alloc(struct registry *r, struct reg_client *c, unsigned count, int
 		e->owner_id = c->id;
 		e->npages = (uint32_t)(r->extent_bytes / BUDDY_FRAME_SIZE);
 		e->reg = r;
+		e->page_crc = (uint32_t *)&e->present[r->present_words];
 		atomic_init(&e->refs, 1);
 		made[done] = e;
 	}
