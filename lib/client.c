@@ -270,9 +270,9 @@ static int consume_stage(struct client *c)
  * read means the socket is drained: stop there rather than pay for a recv
  * that can only say EAGAIN.
  */
-static int pump_rx(struct client *c)
+static int pump_rx(struct client *c, int block)
 {
-	for (;;) {
+	for (;; block = 0) {
 		int rc = consume_stage(c);
 		if (rc)
 			return fail(c, rc);
@@ -283,7 +283,8 @@ static int pump_rx(struct client *c)
 		if (left >= DIRECT_MIN) {
 			/* Large payload: straight into its destination. */
 			want = left;
-			n = transport_recv(c->t, (uint8_t *)c->seg[c->seg_idx].iov_base + c->seg_off, left);
+			void *dst = (uint8_t *)c->seg[c->seg_idx].iov_base + c->seg_off;
+			n = block ? transport_recv_wait(c->t, dst, left) : transport_recv(c->t, dst, left);
 			if (n > 0) {
 				c->seg_off += (size_t)n;
 				if (c->seg_off == c->seg[c->seg_idx].iov_len) {
@@ -295,7 +296,8 @@ static int pump_rx(struct client *c)
 			}
 		} else {
 			want = STAGE_BYTES;
-			n = transport_recv(c->t, c->stage, STAGE_BYTES);
+			n = block ? transport_recv_wait(c->t, c->stage, STAGE_BYTES)
+				  : transport_recv(c->t, c->stage, STAGE_BYTES);
 			if (n > 0) {
 				c->stage_off = 0;
 				c->stage_len = (size_t)n;
@@ -309,6 +311,8 @@ static int pump_rx(struct client *c)
 			continue;
 		}
 		if (n == -EAGAIN)
+			return block ? fail(c, -ETIMEDOUT) : 0;
+		if (n == -EINTR)
 			return 0;
 		return fail(c, n == 0 ? -ECONNRESET : (int)n);
 	}
@@ -319,16 +323,16 @@ static int wait_io(struct client *c, int want_out)
 {
 	if (c->dead)
 		return c->dead;
-	struct pollfd p = { .fd = transport_fd(c->t), .events = POLLIN };
-	if (want_out)
-		p.events |= POLLOUT;
+	if (!want_out)
+		return pump_rx(c, 1); /* one blocking receive, bounded by the timeout */
+	struct pollfd p = { .fd = transport_fd(c->t), .events = POLLIN | POLLOUT };
 	int r = poll(&p, 1, c->timeout_ms);
 	if (r < 0)
 		return errno == EINTR ? 0 : fail(c, -errno);
 	if (r == 0)
 		return fail(c, -ETIMEDOUT);
 	if (p.revents & (POLLIN | POLLHUP | POLLERR))
-		return pump_rx(c);
+		return pump_rx(c, 0);
 	return 0;
 }
 
@@ -522,7 +526,7 @@ int client_reap(struct client *c, struct client_req **done, int max, int min)
 	if (frc)
 		return leave(c, frc);
 	if (c->ready_count == 0 && !c->dead) {
-		int rc = pump_rx(c);
+		int rc = pump_rx(c, 0);
 		if (rc)
 			return leave(c, rc);
 	}

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Client-side byte transports behind one small ops struct, chosen by URL
- * scheme. All calls are non-blocking; callers wait on transport_fd() with
- * poll(). Return values: bytes moved, 0 for end of stream (recv), -EAGAIN when
- * the call would block, or another -errno.
+ * scheme. sendv and recv never block; callers wait on transport_fd() with
+ * poll(), or, when they wait for input only, with recv_wait, which blocks
+ * for at most the connect timeout (one system call instead of two on the
+ * latency path). Return values: bytes moved, 0 for end of stream (recv),
+ * -EAGAIN when the call would block (or recv_wait timed out), or -errno.
  */
 #ifndef SPILLWAY_TRANSPORT_H
 #define SPILLWAY_TRANSPORT_H
@@ -22,6 +24,7 @@ struct transport_ops {
 	int (*fd)(struct transport *t);
 	ssize_t (*sendv)(struct transport *t, const struct iovec *iov, int iovcnt);
 	ssize_t (*recv)(struct transport *t, void *buf, size_t len);
+	ssize_t (*recv_wait)(struct transport *t, void *buf, size_t len);
 	void (*close)(struct transport *t);
 };
 
@@ -43,6 +46,10 @@ static inline ssize_t transport_sendv(struct transport *t, const struct iovec *i
 static inline ssize_t transport_recv(struct transport *t, void *buf, size_t len)
 {
 	return t->ops->recv(t, buf, len);
+}
+static inline ssize_t transport_recv_wait(struct transport *t, void *buf, size_t len)
+{
+	return t->ops->recv_wait(t, buf, len);
 }
 static inline void transport_close(struct transport *t)
 {

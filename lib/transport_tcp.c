@@ -45,6 +45,13 @@ static int connect_one(const struct addrinfo *ai, int timeout_ms)
 	}
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* Blocking from here on, bounded by the timeout; every call that must
+	 * not wait says MSG_DONTWAIT instead. */
+	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
 	return fd;
 }
 
@@ -97,6 +104,14 @@ static ssize_t tcp_recv(struct transport *t, void *buf, size_t len)
 	return n;
 }
 
+static ssize_t tcp_recv_wait(struct transport *t, void *buf, size_t len)
+{
+	ssize_t n = recv(tcp_fd(t), buf, len, 0);
+	if (n < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	return n;
+}
+
 static void tcp_close(struct transport *t)
 {
 	close(tcp_fd(t));
@@ -109,5 +124,6 @@ const struct transport_ops transport_tcp_ops = {
 	.fd = tcp_fd,
 	.sendv = tcp_sendv,
 	.recv = tcp_recv,
+	.recv_wait = tcp_recv_wait,
 	.close = tcp_close,
 };
