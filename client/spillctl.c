@@ -117,7 +117,7 @@ static int parse_client_set(int argc, char **argv, Spillway__AdminClientSet *s)
 	int opt;
 	long prio;
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'p':
 			if (config_parse_int(optarg, -1000, 1000, &prio))
@@ -135,6 +135,8 @@ static int parse_client_set(int argc, char **argv, Spillway__AdminClientSet *s)
 				return usage_error("--limit: bad size '%s'", optarg);
 			s->set_limit = 1;
 			break;
+		case ':':
+			return usage_error("client set: '%s' needs a value", argv[optind - 1]);
 		default:
 			return usage_error("client set: unknown option '%s'", argv[optind - 1]);
 		}
@@ -179,12 +181,13 @@ int main(int argc, char **argv)
 	int opt;
 	opterr = 0; /* our own one-line messages only */
 	/* '+': stop at the command; its own options are parsed after it. */
-	while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 's': ctl.server = optarg; break;
 		case 'k': ctl.psk_file = optarg; break;
 		case 'j': ctl.json = 1; break;
 		case 'h': usage(stdout); return 0;
+		case ':': return usage_error("'%s' needs a value", argv[optind - 1]);
 		default: return usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}

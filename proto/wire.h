@@ -67,7 +67,7 @@ enum spill_wire_status {
 	SPILL_ST_ENOSPC      = 7,  /* pool (or unreserved part of it) is full  */
 	SPILL_ST_EDQUOT      = 8,  /* client over its limit                    */
 	SPILL_ST_ABSENT      = 9,  /* some pages were never written or invalidated */
-	SPILL_ST_EBUSY       = 10, /* identity in use by a live client         */
+	SPILL_ST_EBUSY       = 10, /* identity exists: resuming needs its token */
 	SPILL_ST_EINVAL      = 11, /* well-formed but invalid argument         */
 	SPILL_ST_ENOTSUP     = 12, /* unknown op or request                    */
 	SPILL_ST_EINTERNAL   = 13, /* server fault; logged server-side         */

@@ -29,6 +29,7 @@
 
 static void on_read(evutil_socket_t fd, short what, void *arg);
 static int read_input(struct conn *c);
+static int can_dispatch(struct conn *c);
 static void on_write(evutil_socket_t fd, short what, void *arg);
 
 static uint64_t now_ns(void)
@@ -186,9 +187,11 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 	int was_reading = c->reading;
 	if (flush(c) < 0)
 		return;
-	/* Reading resumed: input may already be buffered in the kernel. */
-	if (!was_reading && c->reading)
-		on_read(c->fd, EV_READ, c);
+	/* Output drained: serve what dispatch held back (frames left in the
+	 * stage, or input waiting in the kernel since reading paused). The
+	 * client may have sent everything already and be waiting on us. */
+	if ((c->reading && !was_reading) || c->stage_off < c->stage_len)
+		read_input(c);
 }
 
 /* Queue bytes of one reply; large ones go out directly while the queue is empty. */
@@ -265,7 +268,9 @@ void conn_reply_absent(struct conn *c, const struct frame_hdr *req, const struct
 void conn_reply_pages(struct conn *c, const struct frame_hdr *req, struct reg_extent *e,
 		      const uint8_t *mem, size_t len)
 {
-	const uint32_t *page_raw = e->page_crc + req->page;
+	uint32_t page_raw[SPILL_MAX_BATCH_PAGES];
+	for (size_t i = 0; i < len / SPILL_PAGE_SIZE; i++)
+		page_raw[i] = atomic_load_explicit(&e->page_crc[req->page + i], memory_order_relaxed);
 	struct iovec data = { (void *)mem, len };
 	/* Zero copy only at the head of the output: anything queued goes first. */
 	if (len < DIRECT_SEND || c->tx_left || c->state == CONN_CLOSING ||
@@ -473,8 +478,7 @@ static void consume(struct conn *c)
 {
 	/* While a reply's pages are still leaving, dispatch nothing more: a
 	 * later WRITE must not change them, and later replies go after them. */
-	while (c->stage_off < c->stage_len && c->state != CONN_CLOSING && !c->tx_left &&
-	       evbuffer_get_length(c->out) <= OUT_HIGH) {
+	while (c->stage_off < c->stage_len && can_dispatch(c)) {
 		size_t avail = c->stage_len - c->stage_off;
 		const uint8_t *p = c->stage + c->stage_off;
 		if (!c->in_payload) {
@@ -501,21 +505,40 @@ static void consume(struct conn *c)
 		c->stage_off = c->stage_len = 0;
 }
 
-/*
- * Read and act on what the socket holds. Returns -1 if the connection was
- * freed. A short read means the socket is drained, which saves the extra
- * recv that would only say EAGAIN.
- */
-static int read_input(struct conn *c)
+/* May more frames be acted on now? Not while a reply's pages are still
+ * leaving, nor while the copied output is over its bound. */
+static int can_dispatch(struct conn *c)
 {
-	/* Frames left over from before a pause come first. */
-	if (c->stage_off < c->stage_len) {
+	return c->state != CONN_CLOSING && !c->tx_left && evbuffer_get_length(c->out) <= OUT_HIGH;
+}
+
+/* Act on staged frames as far as output room allows. -1 if freed. */
+static int drain_stage(struct conn *c)
+{
+	while (c->stage_off < c->stage_len && can_dispatch(c)) {
+		size_t before = c->stage_off;
 		consume(c);
 		if (flush(c) < 0)
 			return -1;
+		if (c->stage_off == before)
+			break;
 	}
-	for (int round = 0; round < READ_ROUNDS && c->reading && c->stage_off == c->stage_len;
-	     round++) {
+	return 0;
+}
+
+/*
+ * Read and act on what the socket holds. Returns -1 if the connection was
+ * freed. Frames already staged go first; while some are held back no more is
+ * read, and on_write resumes once output drains. A short read means the
+ * socket is drained, which saves the extra recv that would only say EAGAIN.
+ */
+static int read_input(struct conn *c)
+{
+	for (int round = 0; round < READ_ROUNDS; round++) {
+		if (drain_stage(c) < 0)
+			return -1;
+		if (c->stage_off < c->stage_len || !c->reading)
+			break;
 		ssize_t n;
 		size_t want;
 		size_t left = c->in_payload ? c->h.payload_len - c->payload_have : 0;
@@ -533,12 +556,11 @@ static int read_input(struct conn *c)
 			if (n > 0) {
 				c->stage_off = 0;
 				c->stage_len = (size_t)n;
-				consume(c);
 			}
 		}
 		if (n > 0) {
-			/* Send this batch's replies together. */
-			if (flush(c) < 0)
+			/* Act on it now, sending this batch's replies together. */
+			if (drain_stage(c) < 0 || flush(c) < 0)
 				return -1;
 			if ((size_t)n < want)
 				break;

@@ -95,7 +95,9 @@ static void do_read(struct conn *c, const struct frame_hdr *h, struct reg_extent
 			iov[i + 1] = (struct iovec){
 				here ? mem + (size_t)i * SPILL_PAGE_SIZE : (void *)zero_page,
 				SPILL_PAGE_SIZE };
-			raw[i] = here ? e->page_crc[h->page + i] : zero_page_crc();
+			raw[i] = here ? atomic_load_explicit(&e->page_crc[h->page + i],
+							     memory_order_relaxed)
+				      : zero_page_crc();
 		}
 		metrics_inc(&server_stats.errors[STATS_ERR_ABSENT], 1);
 		conn_reply_absent(c, h, iov, (int)h->npages + 1, raw);
@@ -145,8 +147,13 @@ void dataplane_handle(struct conn *c, const struct frame_hdr *h, uint8_t *payloa
 		uint8_t *dst = e->block.mem + (size_t)h->page * SPILL_PAGE_SIZE;
 		if (payload != dst) /* else it was received in place */
 			memcpy(dst, payload, (size_t)h->npages * SPILL_PAGE_SIZE);
-		/* The CRCs first: a reader that sees a page present reads its CRC. */
-		memcpy(e->page_crc + h->page, c->rx_page_crc, (size_t)h->npages * sizeof(uint32_t));
+		/* The CRCs first: a reader that sees a page present reads its CRC.
+		 * A READ racing this WRITE (another connection of the same client)
+		 * may pair old and new: its client sees a checksum error, never
+		 * silently wrong bytes. */
+		for (uint32_t i = 0; i < h->npages; i++)
+			atomic_store_explicit(&e->page_crc[h->page + i], c->rx_page_crc[i],
+					      memory_order_relaxed);
 		mark_pages(e, h->page, h->npages, 1);
 		metrics_inc(&server_stats.bytes[STATS_OP_WRITE],
 			    (uint64_t)h->npages * SPILL_PAGE_SIZE);

@@ -255,8 +255,10 @@ static int start(struct server *s, int *metrics_port)
 	s->conn_cache = slab_cache_create("conn", sizeof(struct conn), 64);
 	if (!s->reg || !s->metrics || !s->conn_cache || register_metrics(s))
 		return -ENOMEM;
-	if ((rc = reload_quotas(s)))
+	if ((rc = reload_quotas(s))) {
+		log_error("%s: client quotas cannot be applied (see above)", s->opt.config);
 		return rc;
+	}
 	int nworkers = s->opt.workers > 0 ? s->opt.workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	if ((rc = workers_start(s, nworkers > 0 ? nworkers : 1))) {
 		log_error("cannot start workers: %s", strerror(-rc));

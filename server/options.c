@@ -197,6 +197,10 @@ int options_parse(int argc, char **argv, struct server_options *o, char *err, si
 			path = argv[i] + 9;
 		if (!path)
 			continue;
+		if (o->config[0]) {
+			snprintf(err, cap, "give --config once");
+			return -EINVAL;
+		}
 		if (strlen(path) >= sizeof(o->config)) {
 			snprintf(err, cap, "--config path too long");
 			return -EINVAL;

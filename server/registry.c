@@ -207,6 +207,10 @@ static int apply_quota_locked(struct registry *r, struct reg_client *c,
 		*why = "reservation above limit";
 		return -EINVAL;
 	}
+	if (res > r->pools->capacity) {
+		*why = "reservation exceeds the pool's capacity";
+		return -ENOSPC;
+	}
 	/* Guaranteed means the memory is there when asked for: reservations plus
 	 * what is lent beyond them must fit the pool. */
 	uint64_t reserved = r->reserved - c->reservation + res;
@@ -446,7 +450,7 @@ int registry_alloc(struct registry *r, struct reg_client *c, unsigned count, int
 		e->owner_id = c->id;
 		e->npages = (uint32_t)(r->extent_bytes / BUDDY_FRAME_SIZE);
 		e->reg = r;
-		e->page_crc = (uint32_t *)&e->present[r->present_words];
+		e->page_crc = (atomic_uint_least32_t *)&e->present[r->present_words];
 		atomic_init(&e->refs, 1);
 		made[done] = e;
 	}

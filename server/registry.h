@@ -58,7 +58,7 @@ struct reg_extent {
 	/* crc32c_raw(0, page) of each page as its owner wrote it (valid while
 	 * present): READ replies are checksummed from these, so a client checks
 	 * its bytes against what it wrote, not against what memory holds now. */
-	uint32_t *page_crc;
+	atomic_uint_least32_t *page_crc;
 	/* Bit i set: page i holds data written by its owner. */
 	atomic_uint_fast64_t present[];
 };

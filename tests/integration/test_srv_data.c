@@ -214,6 +214,45 @@ static void pipelined_requests_complete_out_of_submission_order_safely(void **st
 	client_close(c);
 }
 
+/* Deep pipelines of large copied replies (ranges with an absent page are
+ * queued by copy) must all complete: output draining below its bound has to
+ * restart requests already read, even when the client sends nothing more. */
+static void deep_pipeline_of_copied_batches_completes(void **state)
+{
+	(void)state;
+	struct client_opts o = { .name = "deep", .timeout_ms = 20000, .window = 32 };
+	struct client *c;
+	assert_int_equal(client_connect(server.url, &o, &c, NULL, 0), 0);
+	struct client_extent e;
+	assert_int_equal(client_alloc_extents(c, 1, -1, &e), 0);
+	uint8_t *src = calloc(SPILL_MAX_BATCH_PAGES, SPILL_PAGE_SIZE);
+	assert_int_equal(client_write(c, e.id, 1, SPILL_MAX_BATCH_PAGES - 1, src), 0);
+	free(src);
+	/* All at once, then nothing more: the server reads every request in
+	 * one go and must serve the ones it had to hold back on its own. */
+	enum { DEPTH = 32, ROUNDS = 3 };
+	uint8_t *bufs = malloc((size_t)DEPTH * SPILL_MAX_BATCH_PAGES * SPILL_PAGE_SIZE);
+	struct client_req reqs[DEPTH], *done[DEPTH];
+	for (int round = 0; round < ROUNDS; round++) {
+		for (int i = 0; i < DEPTH; i++) {
+			reqs[i] = (struct client_req){
+				.op = SPILL_OP_READ, .extent = e.id, .npages = SPILL_MAX_BATCH_PAGES,
+				.buf = bufs + (size_t)i * SPILL_MAX_BATCH_PAGES * SPILL_PAGE_SIZE };
+			assert_int_equal(client_submit(c, &reqs[i]), 0);
+		}
+		int completed = 0;
+		while (completed < DEPTH) {
+			int n = client_reap(c, done, DEPTH, DEPTH - completed);
+			assert_true(n > 0);
+			for (int i = 0; i < n; i++)
+				assert_int_equal(done[i]->status, -ENODATA); /* page 0 absent */
+			completed += n;
+		}
+	}
+	free(bufs);
+	client_close(c);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -233,6 +272,7 @@ int main(void)
 		cmocka_unit_test(invalidate_reports_absent_never_stale),
 		cmocka_unit_test(out_of_range_and_unknown_extents_are_refused),
 		cmocka_unit_test(pipelined_requests_complete_out_of_submission_order_safely),
+		cmocka_unit_test(deep_pipeline_of_copied_batches_completes),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
