@@ -43,7 +43,6 @@ struct notify {
 
 struct client {
 	struct transport *t;
-	char url[300];
 	int timeout_ms;
 	int dead;                 /* -errno once the stream is unusable */
 	unsigned window;
@@ -821,7 +820,6 @@ int client_connect(const char *url, const struct client_opts *opts,
 	struct client *c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
-	snprintf(c->url, sizeof(c->url), "%s", url);
 	c->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 10000;
 	c->notify_tail = &c->notify_head;
 	/* Until the server states its limit, allow enough slots for the handshake. */
@@ -889,7 +887,6 @@ int client_resumed(const struct client *c) { return c->resumed; }
 uint64_t client_extent_bytes(const struct client *c) { return c->extent_bytes; }
 unsigned client_window(const struct client *c) { return c->window; }
 int client_fd(const struct client *c) { return transport_fd(c->t); }
-const char *client_url(const struct client *c) { return c->url; }
 
 const struct client_extent *client_resumed_extents(const struct client *c, size_t *n)
 {

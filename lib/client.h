@@ -79,7 +79,6 @@ const struct client_extent *client_resumed_extents(const struct client *c, size_
 uint64_t client_extent_bytes(const struct client *c);
 unsigned client_window(const struct client *c);
 int client_fd(const struct client *c);
-const char *client_url(const struct client *c);
 
 /*
  * Queue one data request; waits for window space if needed. Small requests

@@ -244,11 +244,3 @@ void pool_free(struct pool_set *s, const struct pool_block *b)
 	if (rc == 0)
 		atomic_fetch_sub(&p->used, (uint64_t)BUDDY_FRAME_SIZE << b->order);
 }
-
-size_t pool_set_metadata_bytes(const struct pool_set *s)
-{
-	size_t n = 0;
-	for (int i = 0; i < s->npools; i++)
-		n += buddy_metadata_bytes(s->pools[i].buddy);
-	return n;
-}

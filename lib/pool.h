@@ -60,7 +60,4 @@ void pool_free(struct pool_set *s, const struct pool_block *b);
  * Fills nodes[] (at most max) and returns the count, or -EINVAL. */
 int pool_parse_nodes(const char *spec, int *nodes, int max);
 
-/* Bytes of bookkeeping (buddy metadata) beyond the pools themselves. */
-size_t pool_set_metadata_bytes(const struct pool_set *s);
-
 #endif

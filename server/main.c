@@ -236,6 +236,11 @@ static int start(struct server *s, int *metrics_port)
 		}
 		s->have_admin_psk = 1;
 	}
+	/* Bind first: a busy port should fail in a moment, not after a large
+	 * pool has been pre-faulted. Nothing is accepted before the loop runs. */
+	for (int i = 0; i < s->opt.nlisten; i++)
+		if ((rc = listen_on(s, s->opt.listen[i])))
+			return rc;
 	struct pool_options po = {
 		.capacity = s->opt.capacity, .nodes = s->opt.numa_nodes,
 		.unit = s->opt.extent_size, .mlock = s->opt.mlock, .hugetlb = s->opt.hugetlb,
@@ -264,9 +269,6 @@ static int start(struct server *s, int *metrics_port)
 		log_error("cannot start workers: %s", strerror(-rc));
 		return rc;
 	}
-	for (int i = 0; i < s->opt.nlisten; i++)
-		if ((rc = listen_on(s, s->opt.listen[i])))
-			return rc;
 	if (strcmp(s->opt.metrics, "none")) {
 		rc = http_start(s, s->opt.metrics, &s->http, metrics_port);
 		if (rc)

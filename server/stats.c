@@ -15,8 +15,6 @@ static const char *const err_names[STATS_ERR_COUNT] = {
 	"pool_full", "over_limit", "absent", "inflight", "unregistered",
 };
 
-const char *stats_op_name(enum stats_op op) { return op_names[op]; }
-const char *stats_err_name(enum stats_err err) { return err_names[err]; }
 
 static uint64_t read_counter(void *arg)
 {

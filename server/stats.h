@@ -35,8 +35,6 @@ struct stats {
 
 extern struct stats server_stats;
 
-const char *stats_op_name(enum stats_op op);
-const char *stats_err_name(enum stats_err err);
 /* Register every counter above with m. 0 or -ENOMEM. */
 int stats_register(struct metrics *m);
 
