@@ -22,16 +22,8 @@
 #include <string.h>
 
 #include "ctrl.h"
+#include "fuzz_check.h"
 #include "wire.h"
-
-#define CHECK(cond)                                                            \
-	do {                                                                   \
-		if (!(cond)) {                                                 \
-			fprintf(stderr, "%s:%d: invariant broken: %s\n",       \
-				__FILE__, __LINE__, #cond);                    \
-			abort();                                               \
-		}                                                              \
-	} while (0)
 
 /* True if m or any message inside it holds an unknown field numbered 0. */
 static int has_unknown_tag0(const ProtobufCMessage *m)

@@ -113,6 +113,22 @@ static void expect_reject(const Spillway__Ctrl *m)
 	free(buf);
 }
 
+/* A text field of exactly max bytes is valid; one byte more is not. */
+static void expect_text_limit(Spillway__Ctrl *m, char **field, size_t max)
+{
+	char *text = malloc(max + 2);
+	assert_non_null(text);
+	memset(text, 't', max + 1);
+	text[max] = '\0';
+	*field = text;
+	expect_valid(m);
+	text[max] = 't';
+	text[max + 1] = '\0';
+	expect_reject(m);
+	free(text);
+	*field = "";
+}
+
 static Spillway__ClientStats make_client_stats(const char *name)
 {
 	Spillway__ClientStats c = SPILLWAY__CLIENT_STATS__INIT;
@@ -576,14 +592,7 @@ static void test_reject_hello(void **state)
 		expect_reject(&m);
 	}
 	h.client_nonce = bin(nonce_a, CTRL_NONCE_BYTES);
-	char sw[258];
-	memset(sw, 'v', sizeof(sw));
-	sw[256] = '\0';
-	h.software = sw;
-	expect_valid(&m);
-	sw[256] = 'v';
-	sw[257] = '\0';
-	expect_reject(&m);
+	expect_text_limit(&m, &h.software, 256);
 }
 
 static void test_reject_hello_reply(void **state)
@@ -887,14 +896,7 @@ static void test_reject_error(void **state)
 	e.status = UINT32_MAX;
 	expect_reject(&m);
 	e.status = SPILL_ST_MAX - 1;
-	char msg[1026];
-	memset(msg, 'm', sizeof(msg));
-	msg[1024] = '\0';
-	e.message = msg;
-	expect_valid(&m);
-	msg[1024] = 'm';
-	msg[1025] = '\0';
-	expect_reject(&m);
+	expect_text_limit(&m, &e.message, 1024);
 }
 
 static void test_reject_garbage(void **state)
