@@ -194,6 +194,18 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 		read_input(c);
 }
 
+/* Book a queued frame of total bytes, sent of them already written: a reply
+ * also takes its place in the in-flight window until its last byte leaves. */
+static void track_queued(struct conn *c, size_t total, size_t sent, int is_reply)
+{
+	c->queued_bytes += total;
+	if (is_reply && c->ring_count < c->ring_cap) {
+		c->reply_end[(c->ring_head + c->ring_count) % c->ring_cap] = c->queued_bytes;
+		c->ring_count++;
+	}
+	account_sent(c, sent);
+}
+
 /* Queue bytes of one reply; large ones go out directly while the queue is empty. */
 static void queue_reply(struct conn *c, const struct iovec *iov, int iovcnt, int is_reply)
 {
@@ -217,12 +229,7 @@ static void queue_reply(struct conn *c, const struct iovec *iov, int iovcnt, int
 		evbuffer_add(c->out, (const uint8_t *)iov[i].iov_base + skip, iov[i].iov_len - skip);
 		skip = 0;
 	}
-	c->queued_bytes += total;
-	if (is_reply && c->ring_count < c->ring_cap) {
-		c->reply_end[(c->ring_head + c->ring_count) % c->ring_cap] = c->queued_bytes;
-		c->ring_count++;
-	}
-	account_sent(c, sent);
+	track_queued(c, total, sent, is_reply);
 }
 
 /* Queue a reply; its CRC is computed over iov unless page_raw gives the raw
@@ -297,12 +304,7 @@ void conn_reply_pages(struct conn *c, const struct frame_hdr *req, struct reg_ex
 		c->tx_ptr = mem + data_sent;
 		c->tx_left = len - data_sent;
 	}
-	c->queued_bytes += sizeof(w) + len;
-	if (c->ring_count < c->ring_cap) {
-		c->reply_end[(c->ring_head + c->ring_count) % c->ring_cap] = c->queued_bytes;
-		c->ring_count++;
-	}
-	account_sent(c, sent);
+	track_queued(c, sizeof(w) + len, sent, 1);
 	if (c->tx_left)
 		set_reading(c, 0);
 }
