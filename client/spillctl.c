@@ -54,10 +54,7 @@ static int connect_admin(const struct ctl *ctl, struct client **c)
 	if (ctl->psk_file) {
 		int rc = auth_psk_load(ctl->psk_file, &psk);
 		if (rc) {
-			fprintf(stderr, "spillctl: %s: %s\n", ctl->psk_file,
-				rc == -EPERM ? "readable by group or others (chmod 600)"
-				: rc == -EINVAL ? "not a regular file holding a key of 16 to 256 bytes"
-						: strerror(-rc));
+			fprintf(stderr, "spillctl: %s: %s\n", ctl->psk_file, auth_psk_strerror(rc));
 			return 1;
 		}
 		o.psk = &psk;

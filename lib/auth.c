@@ -40,6 +40,15 @@ int auth_psk_load(const char *path, struct auth_psk *psk)
 	return 0;
 }
 
+const char *auth_psk_strerror(int rc)
+{
+	if (rc == -EPERM)
+		return "readable by group or others (chmod 600)";
+	if (rc == -EINVAL)
+		return "not a regular file holding a key of 16 to 256 bytes";
+	return strerror(-rc);
+}
+
 int auth_random(void *buf, size_t n)
 {
 	return RAND_bytes(buf, (int)n) == 1 ? 0 : -EIO;

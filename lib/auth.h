@@ -31,6 +31,9 @@ struct auth_psk {
  */
 int auth_psk_load(const char *path, struct auth_psk *psk);
 
+/* What an auth_psk_load error means, for a message to the operator. */
+const char *auth_psk_strerror(int rc);
+
 /* Cryptographically random bytes; 0 or -EIO. */
 int auth_random(void *buf, size_t n);
 

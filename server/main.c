@@ -204,13 +204,6 @@ static int register_metrics(struct server *s)
 	return rc ? -ENOMEM : 0;
 }
 
-static const char *psk_problem(int rc)
-{
-	return rc == -EPERM    ? "readable by group or others (chmod 600)"
-	       : rc == -EINVAL ? "not a regular file holding a key of 16 to 256 bytes"
-			       : strerror(-rc);
-}
-
 static int start(struct server *s, int *metrics_port)
 {
 	char err[512];
@@ -218,7 +211,7 @@ static int start(struct server *s, int *metrics_port)
 	if (s->opt.psk_file[0]) {
 		rc = auth_psk_load(s->opt.psk_file, &s->psk);
 		if (rc) {
-			log_error("--psk-file %s: %s", s->opt.psk_file, psk_problem(rc));
+			log_error("--psk-file %s: %s", s->opt.psk_file, auth_psk_strerror(rc));
 			return rc;
 		}
 		s->have_psk = 1;
@@ -226,7 +219,7 @@ static int start(struct server *s, int *metrics_port)
 	if (s->opt.admin_psk_file[0]) {
 		rc = auth_psk_load(s->opt.admin_psk_file, &s->admin_psk);
 		if (rc) {
-			log_error("--admin-psk-file %s: %s", s->opt.admin_psk_file, psk_problem(rc));
+			log_error("--admin-psk-file %s: %s", s->opt.admin_psk_file, auth_psk_strerror(rc));
 			return rc;
 		}
 		if (s->admin_psk.len == s->psk.len &&
