@@ -218,6 +218,8 @@ static int finish_frame(struct client *c)
 	 * suspect, so nothing on this stream can be trusted any more. */
 	if (!crc_ok)
 		return -EBADMSG;
+	if ((h->op & ~SPILL_OP_REPLY) == SPILL_OP_ALLOC)
+		c->slots[c->rx_slot].req->extent = h->extent_id;
 	complete_slot(c, (unsigned)c->rx_slot, status);
 	return 0;
 }
@@ -496,6 +498,8 @@ int client_submit(struct client *c, struct client_req *r)
 			return -EINVAL;
 		break;
 	case SPILL_OP_PING:
+	case SPILL_OP_ALLOC:
+	case SPILL_OP_FREE:
 		break;
 	default:
 		return -EINVAL;
@@ -510,7 +514,9 @@ int client_submit(struct client *c, struct client_req *r)
 	r->req_id = slot_req_id(c, (unsigned)idx);
 	struct frame_hdr h = {
 		.op = r->op, .req_id = r->req_id, .extent_id = r->extent,
-		.page = r->page, .npages = r->op == SPILL_OP_PING ? 0 : r->npages,
+		.page = r->page,
+		.npages = (r->op == SPILL_OP_READ || r->op == SPILL_OP_WRITE ||
+			   r->op == SPILL_OP_INVALIDATE) ? r->npages : 0,
 		.payload_len = payload,
 	};
 	return leave(c, send_frame(c, &h, r->buf));

@@ -40,7 +40,8 @@ struct client_opts {
 
 struct client_req {
 	/* Filled by the caller. */
-	uint16_t op;        /* SPILL_OP_READ, _WRITE, _INVALIDATE or _PING */
+	uint16_t op;        /* SPILL_OP_READ, _WRITE, _INVALIDATE, _PING,
+			     * _ALLOC (page = node; extent set on reply) or _FREE */
 	uint64_t extent;
 	uint32_t page;
 	uint16_t npages;

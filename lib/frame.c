@@ -43,7 +43,9 @@ static int check_request(const struct frame_hdr *h, const char **why)
 		return reject(why, "status set on a request");
 	switch (h->op) {
 	case SPILL_OP_PING:
-		return h->payload_len ? reject(why, "payload on PING") : 0;
+	case SPILL_OP_ALLOC:
+	case SPILL_OP_FREE:
+		return h->payload_len ? reject(why, "payload on PING/ALLOC/FREE") : 0;
 	case SPILL_OP_READ:
 	case SPILL_OP_INVALIDATE:
 		if (h->payload_len)
@@ -74,7 +76,7 @@ static int check_reply(const struct frame_hdr *h, const char **why)
 		return 0;
 	}
 	if (op != SPILL_OP_PING && op != SPILL_OP_READ && op != SPILL_OP_WRITE &&
-	    op != SPILL_OP_INVALIDATE)
+	    op != SPILL_OP_INVALIDATE && op != SPILL_OP_ALLOC && op != SPILL_OP_FREE)
 		return reject(why, "unknown op");
 	if (op == SPILL_OP_READ && h->payload_len) {
 		uint32_t want = (uint32_t)h->npages * SPILL_PAGE_SIZE;
@@ -221,6 +223,8 @@ const char *frame_op_name(uint16_t op)
 	case SPILL_OP_WRITE: return "write";
 	case SPILL_OP_INVALIDATE: return "invalidate";
 	case SPILL_OP_CTRL: return "ctrl";
+	case SPILL_OP_ALLOC: return "alloc";
+	case SPILL_OP_FREE: return "free";
 	}
 	return "unknown";
 }

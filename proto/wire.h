@@ -28,6 +28,7 @@
 #define SPILL_PRESENT_MAP_BYTES (SPILL_MAX_BATCH_PAGES / 8u)
 /* Control frames: room for a RegisterReply listing ~100k extents. */
 #define SPILL_MAX_CTRL_PAYLOAD  (1024u * 1024u)
+#define SPILL_NODE_ANY          0xffffffffu
 /* Largest payload any frame may carry: a full batch plus its presence map. */
 #define SPILL_MAX_PAYLOAD \
 	(SPILL_MAX_BATCH_PAGES * SPILL_PAGE_SIZE + SPILL_PRESENT_MAP_BYTES)
@@ -39,6 +40,14 @@ enum spill_wire_op {
 	SPILL_OP_WRITE      = 3, /* payload: npages * SPILL_PAGE_SIZE bytes    */
 	SPILL_OP_INVALIDATE = 4, /* forget pages; later READs report absent    */
 	SPILL_OP_CTRL       = 5, /* payload: packed SpillCtrl protobuf message */
+	/*
+	 * Extent management without protobuf, for clients that cannot carry a
+	 * protobuf codec (the kernel module). ALLOC: page = preferred NUMA node
+	 * or SPILL_NODE_ANY, no payload; the reply's extent_id is the new extent
+	 * (its size is HelloReply.extent_bytes). FREE: extent_id, no payload.
+	 */
+	SPILL_OP_ALLOC      = 6,
+	SPILL_OP_FREE       = 7,
 	SPILL_OP_REPLY      = 0x8000,
 };
 

@@ -4,6 +4,7 @@
  * and pinned by a reference for the copy; no lock is taken. Ownership and
  * range are checked before any byte moves.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -113,6 +114,31 @@ static void refuse(struct conn *c, const struct frame_hdr *h, uint16_t status,
 	conn_reply(c, h, status, 0, NULL, 0);
 }
 
+/* The binary twins of AllocExtent/FreeExtent (see proto/wire.h). */
+static void do_alloc(struct conn *c, const struct frame_hdr *h)
+{
+	struct reg_extent_info info;
+	int node = h->page == SPILL_NODE_ANY ? -1 : (int)h->page;
+	int rc = registry_alloc(c->srv->reg, c->client, 1, node, &info);
+	if (rc) {
+		refuse(c, h, frame_errno_to_status(rc),
+		       rc == -EDQUOT ? STATS_ERR_OVER_LIMIT : STATS_ERR_POOL_FULL);
+		return;
+	}
+	struct frame_hdr r = *h;
+	r.extent_id = info.id;
+	conn_reply(c, &r, SPILL_ST_OK, 0, NULL, 0);
+}
+
+static void do_free(struct conn *c, const struct frame_hdr *h)
+{
+	uint64_t id = h->extent_id;
+	if (registry_free(c->srv->reg, c->client, &id, 1) == 1)
+		conn_reply(c, h, SPILL_ST_OK, 0, NULL, 0);
+	else
+		refuse(c, h, SPILL_ST_ENOEXTENT, STATS_ERR_NO_EXTENT);
+}
+
 void dataplane_handle(struct conn *c, const struct frame_hdr *h, uint8_t *payload)
 {
 	if (c->state == CONN_HELLO || c->state == CONN_AUTH) {
@@ -125,6 +151,14 @@ void dataplane_handle(struct conn *c, const struct frame_hdr *h, uint8_t *payloa
 	}
 	if (c->state != CONN_REGISTERED) {
 		refuse(c, h, SPILL_ST_ENOREG, STATS_ERR_UNREGISTERED);
+		return;
+	}
+	if (h->op == SPILL_OP_ALLOC) {
+		do_alloc(c, h);
+		return;
+	}
+	if (h->op == SPILL_OP_FREE) {
+		do_free(c, h);
 		return;
 	}
 	rcu_read_lock();

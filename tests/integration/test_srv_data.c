@@ -4,6 +4,7 @@
  * batches of 1 to 512 pages; invalidated and never-written pages are reported
  * absent and never come back as stale bytes.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +171,44 @@ static void out_of_range_and_unknown_extents_are_refused(void **state)
 	client_close(c);
 }
 
+static int run_op(struct client *c, struct client_req *r)
+{
+	struct client_req *done;
+	if (client_submit(c, r) || client_reap(c, &done, 1, 1) != 1)
+		return -EIO;
+	return r->status;
+}
+
+/* The binary ALLOC/FREE ops (what the kernel module uses) allocate, account
+ * and free exactly as AllocExtent/FreeExtent do. */
+static void binary_alloc_and_free_ops_manage_extents(void **state)
+{
+	(void)state;
+	struct client *c = connect_as(&server, "binary-ops", NULL);
+	struct client *other = connect_as(&server, "binary-other", NULL);
+	long long used0 = srv_metric(&server, "spillway_pool_used_bytes{node=\"0\"}");
+	struct client_req a = { .op = SPILL_OP_ALLOC, .page = SPILL_NODE_ANY };
+	assert_int_equal(run_op(c, &a), 0);
+	assert_true(a.extent != 0);
+	assert_true(srv_metric(&server, "spillway_pool_used_bytes{node=\"0\"}") > used0);
+	uint8_t *buf = calloc(1, SPILL_PAGE_SIZE);
+	memset(buf, 0x5a, SPILL_PAGE_SIZE);
+	assert_int_equal(client_write(c, a.extent, 3, 1, buf), 0);
+	/* Another client cannot free it. */
+	struct client_req f = { .op = SPILL_OP_FREE, .extent = a.extent };
+	assert_int_equal(run_op(other, &f), -ENOENT);
+	memset(buf, 0, SPILL_PAGE_SIZE);
+	assert_int_equal(client_read(c, a.extent, 3, 1, buf, NULL), 0);
+	assert_int_equal(buf[100], 0x5a);
+	f = (struct client_req){ .op = SPILL_OP_FREE, .extent = a.extent };
+	assert_int_equal(run_op(c, &f), 0);
+	assert_int_equal(srv_metric(&server, "spillway_pool_used_bytes{node=\"0\"}"), used0);
+	assert_int_equal(client_read(c, a.extent, 3, 1, buf, NULL), -ENOENT);
+	free(buf);
+	client_close(other);
+	client_close(c);
+}
+
 static void pipelined_requests_complete_out_of_submission_order_safely(void **state)
 {
 	(void)state;
@@ -271,6 +310,7 @@ int main(void)
 		cmocka_unit_test(several_clients_read_back_what_they_wrote),
 		cmocka_unit_test(invalidate_reports_absent_never_stale),
 		cmocka_unit_test(out_of_range_and_unknown_extents_are_refused),
+		cmocka_unit_test(binary_alloc_and_free_ops_manage_extents),
 		cmocka_unit_test(pipelined_requests_complete_out_of_submission_order_safely),
 		cmocka_unit_test(deep_pipeline_of_copied_batches_completes),
 	};
