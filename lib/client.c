@@ -893,6 +893,7 @@ int client_resumed(const struct client *c) { return c->resumed; }
 uint64_t client_extent_bytes(const struct client *c) { return c->extent_bytes; }
 unsigned client_window(const struct client *c) { return c->window; }
 int client_fd(const struct client *c) { return transport_fd(c->t); }
+int client_dead(const struct client *c) { return c->dead; }
 
 const struct client_extent *client_resumed_extents(const struct client *c, size_t *n)
 {

@@ -80,6 +80,8 @@ const struct client_extent *client_resumed_extents(const struct client *c, size_
 uint64_t client_extent_bytes(const struct client *c);
 unsigned client_window(const struct client *c);
 int client_fd(const struct client *c);
+/* 0 while usable; else the -errno that broke the connection. */
+int client_dead(const struct client *c);
 
 /*
  * Queue one data request; waits for window space if needed. Small requests

@@ -1,0 +1,374 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Resolving a fault, whichever thread serves it: a never-written page gets
+ * zeros (no network), a remote page is fetched (with whatever the prefetcher
+ * or the region's advice adds, a whole 2 MiB group at once when access is
+ * sequential), a first write to a clean page lifts its write protection and
+ * marks it dirty. A page whose copies are all gone is poisoned: SIGBUS.
+ *
+ * The caller holds regions_lock for reading, so the region stays mapped.
+ * BUSY on a page's word makes concurrent faults on it wait for one fetch.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "pager.h"
+
+/* A 2 MiB staging buffer, or NULL when all are in use. */
+static int bounce_get(spill_ctx *x)
+{
+	unsigned m = atomic_load(&x->bounce_free);
+	while (m) {
+		int i = __builtin_ctz(m);
+		if (atomic_compare_exchange_weak(&x->bounce_free, &m, m & ~(1u << i)))
+			return i;
+	}
+	return -1;
+}
+
+static void bounce_put(spill_ctx *x, int i)
+{
+	atomic_fetch_or(&x->bounce_free, 1u << i);
+}
+
+static void install_failed(spill_ctx *x, uint32_t gpn, uint64_t old)
+{
+	/* The range was unmapped under us (munmap outside spill_free): leave
+	 * the word as it was. */
+	pte_release(x, gpn, old);
+}
+
+/* Mark gpn lost for good and poison it: every later touch is SIGBUS. */
+static void mark_lost(spill_ctx *x, struct region *r, uint32_t gpn, uint64_t old)
+{
+	if (old & PTE_REMOTE)
+		atomic_fetch_sub(&x->st.remote_pages, 1);
+	atomic_fetch_add(&x->st.lost_pages, 1);
+	uffd_poison(x, page_addr(r, gpn), PG_SIZE);
+	pte_release(x, gpn, (old & ~(uint64_t)(PTE_REMOTE | PTE_DIRTY)) | PTE_LOST);
+}
+
+/* A resident page faulted: a write to a clean page, a fault that another
+ * thread resolved first, or a page the program dropped with madvise. */
+static int on_resident(spill_ctx *x, struct region *r, uint32_t gpn, int flags)
+{
+	uint64_t old;
+	if (!pte_try_claim(x, gpn, &old)) {
+		pte_wait(x, gpn);
+		return 0;
+	}
+	void *addr = page_addr(r, gpn);
+	if (!(old & PTE_RES) || (old & PTE_LOST)) {
+		pte_release(x, gpn, old);
+		return 0;
+	}
+	if ((old & PTE_WP) && !(flags & FAULT_MISSING) &&
+	    ((flags & (FAULT_WRITE | FAULT_WP)) || x->mode == SPILL_FAULT_INTHREAD)) {
+		/* In-thread, a fault on a resident write-protected page can only
+		 * be a write. */
+		if (uffd_wp(x, addr, PG_SIZE, 0)) {
+			pte_release(x, gpn, old);
+			return 0;
+		}
+		atomic_fetch_add(&x->st.wp_faults, 1);
+		pte_release(x, gpn, (old | PTE_DIRTY | PTE_REF) & ~(uint64_t)(PTE_WP | PTE_PREF));
+		return 0;
+	}
+	unsigned char vec = 1;
+	if (!(flags & FAULT_MISSING) && (mincore(addr, PG_SIZE, &vec) || (vec & 1))) {
+		pte_release(x, gpn, old); /* spurious: someone else resolved it */
+		return 0;
+	}
+	/* The program dropped the page (MADV_DONTNEED): it reads as zeros now,
+	 * as it would have without us. */
+	int wp = !(flags & FAULT_WRITE);
+	if (uffd_copy(x, addr, x->zeros, PG_SIZE, wp) && errno != EEXIST) {
+		install_failed(x, gpn, old);
+		return 0;
+	}
+	if (old & PTE_REMOTE)
+		atomic_fetch_sub(&x->st.remote_pages, 1);
+	pte_release(x, gpn, (old & ~(uint64_t)(PTE_REMOTE | PTE_DIRTY | PTE_WP)) |
+				    (wp ? PTE_WP : PTE_DIRTY));
+	return 0;
+}
+
+/* Claim gpn for fetching: not resident, not busy, not lost. */
+static int claim_missing(spill_ctx *x, uint32_t gpn, uint64_t *old)
+{
+	if (!pte_try_claim(x, gpn, old))
+		return 0;
+	if (*old & (PTE_RES | PTE_LOST)) {
+		pte_release(x, gpn, *old);
+		return 0;
+	}
+	return 1;
+}
+
+/* The fetch set: the faulting page plus what the plan adds, claimed. */
+struct fetch {
+	uint32_t gpn[CHUNK_PAGES];
+	uint64_t old[CHUNK_PAGES];
+	int n;
+};
+
+static void add_claimed(struct fetch *f, uint32_t gpn, uint64_t old)
+{
+	f->gpn[f->n] = gpn;
+	f->old[f->n] = old;
+	f->n++;
+}
+
+static void gather(spill_ctx *x, struct region *r, uint32_t gpn, uint64_t old,
+		   const struct pf_plan *plan, struct fetch *f)
+{
+	f->n = 0;
+	if (plan->group) {
+		uint32_t first = gpn & ~(CHUNK_PAGES - 1);
+		for (uint32_t g = first; g < first + CHUNK_PAGES; g++) {
+			uint64_t o;
+			if (g == gpn)
+				add_claimed(f, g, old);
+			else if (g - r->gpn0 < r->npages && claim_missing(x, g, &o))
+				add_claimed(f, g, o);
+		}
+		return;
+	}
+	add_claimed(f, gpn, old);
+	for (int i = 0; i < plan->n && f->n < PREFETCH_MAX + 1; i++) {
+		uint64_t o;
+		if (claim_missing(x, plan->gpn[i], &o))
+			add_claimed(f, plan->gpn[i], o);
+	}
+}
+
+/* Sort by page number (small n; insertion sort keeps old[] paired). */
+static void sort_fetch(struct fetch *f)
+{
+	for (int i = 1; i < f->n; i++) {
+		uint32_t g = f->gpn[i];
+		uint64_t o = f->old[i];
+		int j = i;
+		for (; j > 0 && f->gpn[j - 1] > g; j--) {
+			f->gpn[j] = f->gpn[j - 1];
+			f->old[j] = f->old[j - 1];
+		}
+		f->gpn[j] = g;
+		f->old[j] = o;
+	}
+}
+
+/* Install fetched pages [i, j) of f from src (contiguous pages), then
+ * publish their words. The faulting page becomes dirty if written. */
+static void install_run(spill_ctx *x, struct region *r, struct fetch *f, int i, int j,
+			const uint8_t *src, uint32_t fault_gpn, int write)
+{
+	void *dst = page_addr(r, f->gpn[i]);
+	size_t len = (size_t)(j - i) * PG_SIZE;
+	if (uffd_copy(x, dst, src, len, 1)) {
+		/* Some page got mapped behind our back: go page by page. */
+		for (int k = i; k < j; k++)
+			if (uffd_copy(x, page_addr(r, f->gpn[k]), src + (size_t)(k - i) * PG_SIZE,
+				      PG_SIZE, 1)) {
+				install_failed(x, f->gpn[k], f->old[k]);
+				f->old[k] = ~0ull; /* released */
+			}
+	}
+	int installed = 0;
+	for (int k = i; k < j; k++) {
+		if (f->old[k] == ~0ull)
+			continue;
+		uint32_t g = f->gpn[k];
+		uint64_t w = (f->old[k] | PTE_RES | PTE_WP) &
+			     ~(uint64_t)(PTE_DIRTY | PTE_REF | PTE_ACTIVE | PTE_PREF);
+		if (g == fault_gpn) {
+			if (write && !uffd_wp(x, page_addr(r, g), PG_SIZE, 0))
+				w = (w | PTE_DIRTY) & ~(uint64_t)PTE_WP;
+		} else {
+			w |= PTE_PREF;
+		}
+		lru_insert(x, g);
+		installed++;
+		pte_release(x, g, w);
+	}
+	atomic_fetch_add(&x->resident, (uint64_t)installed);
+}
+
+/* Read the claimed pages (some may be zero pages) and install them. A span
+ * is one READ: consecutive pages, or in group mode every claimed page of the
+ * 2 MiB group (resident pages in between are read and skipped). Returns 0
+ * when the faulting page could not be read from any replica. */
+static int fetch_and_install(spill_ctx *x, struct region *r, struct fetch *f,
+			     uint32_t fault_gpn, int write, int group, uint8_t *buf)
+{
+	struct read_run spans[PREFETCH_MAX + 1];
+	int first[PREFETCH_MAX + 1], last[PREFETCH_MAX + 1], nspans = 0;
+	size_t off = 0;
+	for (int i = 0; i < f->n;) {
+		int j = i + 1;
+		while (j < f->n && (f->gpn[j] >> CHUNK_SHIFT) == (f->gpn[i] >> CHUNK_SHIFT) &&
+		       (group || f->gpn[j] == f->gpn[j - 1] + 1))
+			j++;
+		struct read_run *sp = &spans[nspans];
+		memset(sp->need, 0, sizeof(sp->need));
+		int remote = 0;
+		for (int k = i; k < j; k++)
+			if (f->old[k] & PTE_REMOTE) {
+				uint32_t bit = f->gpn[k] - f->gpn[i];
+				sp->need[bit / 8] |= (uint8_t)(1u << (bit % 8));
+				remote = 1;
+			}
+		sp->gpn = f->gpn[i];
+		sp->n = (uint16_t)(f->gpn[j - 1] - f->gpn[i] + 1);
+		sp->buf = buf + off;
+		sp->status = remote ? -EAGAIN : 1; /* 1: zero pages only */
+		first[nspans] = i;
+		last[nspans] = j;
+		off += (size_t)sp->n * PG_SIZE;
+		nspans++;
+		i = j;
+	}
+	/* Read the spans that hold remote pages, pipelined. */
+	struct read_run reads[PREFETCH_MAX + 1];
+	int which[PREFETCH_MAX + 1], nreads = 0;
+	for (int i = 0; i < nspans; i++)
+		if (spans[i].status == -EAGAIN) {
+			reads[nreads] = spans[i];
+			which[nreads++] = i;
+		}
+	if (nreads) {
+		remote_read_runs(x, reads, nreads, CONN_FAULT0);
+		for (int i = 0; i < nreads; i++) {
+			spans[which[i]].status = reads[i].status;
+			if (reads[i].status == 0)
+				atomic_fetch_add(&x->st.remote_reads, reads[i].n);
+		}
+	}
+	int fault_ok = 1;
+	for (int i = 0; i < nspans; i++) {
+		struct read_run *sp = &spans[i];
+		if (sp->status == 1) {
+			memset(sp->buf, 0, (size_t)sp->n * PG_SIZE);
+			sp->status = 0;
+		}
+		if (sp->status == 0) {
+			/* Install each stretch of consecutive claimed pages. */
+			for (int k = first[i]; k < last[i];) {
+				int e = k + 1;
+				while (e < last[i] && f->gpn[e] == f->gpn[e - 1] + 1)
+					e++;
+				install_run(x, r, f, k, e,
+					    (uint8_t *)sp->buf + (size_t)(f->gpn[k] - sp->gpn) * PG_SIZE,
+					    fault_gpn, write);
+				k = e;
+			}
+			continue;
+		}
+		/* No replica answered for the whole span: release it; the
+		 * faulting page is retried alone by the caller. */
+		for (int k = first[i]; k < last[i]; k++) {
+			if (f->gpn[k] == fault_gpn)
+				fault_ok = 0;
+			else
+				pte_release(x, f->gpn[k], f->old[k]);
+		}
+	}
+	return fault_ok;
+}
+
+static int fetch_one(spill_ctx *x, struct region *r, uint32_t gpn, uint64_t old, int write)
+{
+	uint8_t buf[PG_SIZE] __attribute__((aligned(64)));
+	struct fetch f1;
+	f1.n = 0;
+	add_claimed(&f1, gpn, old);
+	if (fetch_and_install(x, r, &f1, gpn, write, 0, buf))
+		return 0;
+	mark_lost(x, r, gpn, old);
+	return -EFAULT;
+}
+
+int fault_resolve(spill_ctx *x, struct region *r, void *addr, int flags)
+{
+	uint32_t gpn = r->gpn0 + (uint32_t)(((uint8_t *)addr - r->base) / PG_SIZE);
+	uint64_t w = pte_load(x, gpn);
+	if (w & PTE_LOST)
+		return -EFAULT;
+	if (w & PTE_BUSY) {
+		pte_wait(x, gpn);
+		return 0;
+	}
+	if (w & PTE_RES)
+		return on_resident(x, r, gpn, flags);
+
+	evictor_wait_room(x, 1);
+	uint64_t old;
+	if (!claim_missing(x, gpn, &old)) {
+		pte_wait(x, gpn);
+		return (pte_load(x, gpn) & PTE_LOST) ? -EFAULT : 0;
+	}
+	int write = (flags & FAULT_WRITE) != 0;
+	atomic_fetch_add(&x->st.faults, 1);
+
+	struct pf_plan plan;
+	prefetch_plan(x, r, gpn, &plan);
+	if (!(old & PTE_REMOTE) && !plan.group && plan.n == 0) {
+		/* Never written: zeros, locally. */
+		atomic_fetch_add(&x->st.zero_fills, 1);
+		if (uffd_copy(x, page_addr(r, gpn), x->zeros, PG_SIZE, !write)) {
+			install_failed(x, gpn, old);
+			return 0;
+		}
+		lru_insert(x, gpn);
+		atomic_fetch_add(&x->resident, 1);
+		pte_release(x, gpn, (old | PTE_RES | (write ? PTE_DIRTY : PTE_WP)) &
+					    ~(uint64_t)(PTE_PREF | PTE_REF | PTE_ACTIVE));
+		evictor_kick(x);
+		return 0;
+	}
+	if (!(old & PTE_REMOTE))
+		atomic_fetch_add(&x->st.zero_fills, 1);
+	int b = (plan.group || plan.n) ? bounce_get(x) : -1;
+	if (b < 0)
+		return fetch_one(x, r, gpn, old, write);
+	static __thread struct fetch f;
+	gather(x, r, gpn, old, &plan, &f);
+	sort_fetch(&f);
+	if (plan.group && f.n > 1)
+		atomic_fetch_add(&x->st.group_fetches, 1);
+	atomic_fetch_add(&x->st.prefetched, (uint64_t)(f.n - 1));
+	int ok = fetch_and_install(x, r, &f, gpn, write, plan.group, x->bounce + (size_t)b * CHUNK_BYTES);
+	bounce_put(x, b);
+	evictor_kick(x);
+	if (ok)
+		return 0;
+	return fetch_one(x, r, gpn, old, write);
+}
+
+void fault_willneed(spill_ctx *x, struct region *r, uint32_t gpn, uint32_t n)
+{
+	/* Group by group, as a sequential fault would, up to the budget. */
+	for (uint32_t g = gpn & ~(CHUNK_PAGES - 1); g < gpn + n; g += CHUNK_PAGES) {
+		if (atomic_load(&x->resident) + CHUNK_PAGES > atomic_load(&x->budget))
+			break;
+		uint32_t first = g < gpn ? gpn : g;
+		uint64_t old;
+		if (!claim_missing(x, first, &old))
+			continue;
+		int b = bounce_get(x);
+		if (b < 0) {
+			pte_release(x, first, old);
+			break;
+		}
+		struct pf_plan plan = { .group = 1 };
+		static __thread struct fetch f;
+		gather(x, r, first, old, &plan, &f);
+		sort_fetch(&f);
+		atomic_fetch_add(&x->st.prefetched, (uint64_t)f.n);
+		if (!fetch_and_install(x, r, &f, ~0u, 0, 1, x->bounce + (size_t)b * CHUNK_BYTES))
+			pte_release(x, first, old);
+		bounce_put(x, b);
+	}
+	evictor_kick(x);
+}

@@ -1,0 +1,341 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libspillway internals: the context, regions, the page-location table and
+ * the pieces that share them. See docs/libspillway.md for the design.
+ *
+ * Global page numbers (gpn): every far page of every region has one, from a
+ * single 32-bit space; a region takes a 512-aligned range, so a 2 MiB group
+ * of a region is one "chunk" (gpn >> 9) and maps to one extent per replica.
+ * Tables indexed by gpn or chunk are reserved address space (MAP_NORESERVE),
+ * so memory is only spent on the part in use.
+ */
+#ifndef SPILL_PAGER_H
+#define SPILL_PAGER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "client.h"
+#include "spillway.h"
+
+#define PG_SIZE        4096u
+#define PG_SHIFT       12
+#define CHUNK_PAGES    512u          /* one 2 MiB group = one extent */
+#define CHUNK_SHIFT    9
+#define CHUNK_BYTES    ((size_t)CHUNK_PAGES * PG_SIZE)
+#define MAX_GPN_BITS   32            /* 16 TiB of far memory per context */
+#define MAX_REPLICAS   4
+#define MAX_REGIONS    4096
+#define CONNS_PER_SERVER 6           /* 0: control, 1: evictor, 2..: faults */
+#define CONN_CTRL      0
+#define CONN_EVICT     1
+#define CONN_FAULT0    2
+
+/*
+ * The page state word (pte), one per far page. The low 32 bits are the
+ * futex word a thread sleeps on while another moves the page.
+ */
+enum {
+	PTE_RES    = 1u << 0,  /* mapped locally                              */
+	PTE_DIRTY  = 1u << 1,  /* local bytes newer than any remote copy      */
+	PTE_REMOTE = 1u << 2,  /* a copy lives in the chunk's extents, at the
+				* page's slot (gpn & 511)                     */
+	PTE_BUSY   = 1u << 3,  /* being fetched, written back or dropped      */
+	PTE_REF    = 1u << 4,  /* referenced since it was last looked at      */
+	PTE_LOST   = 1u << 5,  /* no readable copy is left: SIGBUS on access  */
+	PTE_WAIT   = 1u << 6,  /* someone sleeps until BUSY clears            */
+	PTE_PREF   = 1u << 7,  /* installed by prefetch, not yet walked over  */
+	PTE_ACTIVE = 1u << 8,  /* on the active list (else inactive)          */
+	PTE_COLD   = 1u << 9,  /* advised cold: evict first                   */
+	PTE_WP     = 1u << 10, /* write-protected in the page tables          */
+};
+#define PTE_PIN_SHIFT 16       /* bits 16..31: pins held by system calls   */
+#define PTE_PIN_ONE   (1ull << PTE_PIN_SHIFT)
+#define PTE_PIN_MASK  (0xffffull << PTE_PIN_SHIFT)
+
+/* Where a chunk's copies live: one (server, extent) per replica. */
+struct chunk_loc {
+	atomic_uint_fast64_t ext[MAX_REPLICAS]; /* 0: not allocated */
+	atomic_uchar srv[MAX_REPLICAS];
+	atomic_uchar nrep;                      /* replicas allocated */
+	atomic_uchar busy;                      /* allocation or repair running */
+};
+
+struct region {
+	uint8_t *base;
+	size_t npages;
+	uint32_t gpn0;            /* first global page number */
+	int advice;               /* enum spill_advice for the whole region */
+	int live;
+};
+
+struct server;
+
+struct server_conn {
+	pthread_mutex_t lock;
+	struct client *c;
+};
+
+struct server {
+	char url[256];
+	struct server_conn conn[CONNS_PER_SERVER];
+	atomic_int up;
+	atomic_uint_fast64_t free_bytes;  /* last known, for placement */
+	uint64_t extent_bytes;
+	uint8_t token[32];
+	int index;
+};
+
+/* The recent-fault history the prefetcher votes over. */
+#define PREFETCH_HISTORY 8
+struct prefetch {
+	pthread_mutex_t lock;
+	int64_t last[PREFETCH_HISTORY]; /* gpn of recent faults, newest at pos-1 */
+	unsigned pos, count;
+	int64_t stride;                  /* trend that the window follows      */
+	unsigned window;                 /* pages fetched ahead next time      */
+	int64_t next_expected;           /* first gpn past the last window     */
+};
+
+/* A FIFO of gpns (the active or inactive list), capacity a power of two. */
+struct lru_ring {
+	uint32_t *slot;
+	uint64_t head, tail;      /* tail: oldest; head: next free */
+	uint64_t cap;
+};
+
+struct spill_ctx {
+	struct spill_config cfg;
+	char namebuf[80];
+	char *urls[SPILL_MAX_SERVERS];
+	struct auth_psk *psk;
+	int uffd;
+	int mode;                 /* SPILL_FAULT_INTHREAD or _HANDLER */
+	int has_poison;
+	int has_write_hint;       /* SIGBUS context tells writes from reads */
+
+	/* Page-location table and friends (see top comment). */
+	_Atomic uint64_t *pte;
+	struct chunk_loc *chunks;
+	struct region **chunk_region; /* chunk -> region, for list entries */
+
+	/* Regions, sorted by base address. */
+	pthread_rwlock_t regions_lock;
+	struct region *regions[MAX_REGIONS];
+	int nregions;
+	atomic_uint region_gen;   /* bumped on free: invalidates TLBs */
+	uint32_t gpn_next;        /* bump allocator for gpn ranges */
+	struct gpn_hole { uint32_t gpn, n; } holes[MAX_REGIONS];
+	int nholes;
+
+	/* Residency and the lists. */
+	pthread_mutex_t lru_lock;
+	struct lru_ring active, inactive;
+	atomic_uint_fast64_t resident;     /* pages */
+	atomic_uint_fast64_t budget;       /* pages */
+	atomic_uint evict_gen;             /* futex: bumped per eviction pass */
+	atomic_uint evict_kick;            /* futex: evictor sleeps on it */
+	atomic_int evict_stuck;            /* last pass freed nothing */
+	pthread_t evictor;
+
+	/* Servers. */
+	struct server servers[SPILL_MAX_SERVERS];
+	int nservers;
+	int replicas;
+	atomic_uint conn_rr;
+	pthread_mutex_t chunk_locks[256];  /* writers of a chunk's copies */
+
+	/* Service thread: reclaim requests, stats refresh, replica repair. */
+	pthread_t service;
+	atomic_int repair_needed;
+	spill_reclaim_fn reclaim_fn;
+	void *reclaim_arg;
+	pthread_mutex_t reclaim_lock;
+
+	/* Handler threads (SPILL_FAULT_HANDLER). */
+	pthread_t handlers[4];
+	int nhandlers;
+	int stop_fd;              /* eventfd: set once, at close          */
+	int wake_fd;              /* eventfd: wakes the service thread    */
+	uint8_t *repair_buf;      /* CHUNK_BYTES, service thread only     */
+	struct pending_reclaim {
+		int server;
+		uint64_t id, bytes;
+	} reclaim_q[16];
+	int reclaim_n;            /* under reclaim_lock */
+	atomic_int stopping;
+
+	struct prefetch pf;
+
+	/* Staging for multi-page fetches (2 MiB each) and a zero source. */
+#define NBOUNCE 8
+	uint8_t *bounce;
+	atomic_uint bounce_free;  /* bit i set: bounce buffer i is free */
+	uint8_t *zeros;           /* CHUNK_BYTES of zeros, never written */
+
+	/* Counters for spill_stats. */
+	struct {
+		atomic_uint_fast64_t faults, wp_faults, remote_reads, remote_writes,
+			evictions, clean_drops, zero_fills, prefetched, prefetch_hits,
+			group_fetches, failovers, rereplicated, lost_pages, reclaims,
+			reclaimed_bytes, remote_pages, region_pages;
+	} st;
+};
+
+/* The one context whose regions the fault handlers and wrappers serve. */
+extern spill_ctx *spill_active_ctx;
+
+/* Set while a thread runs library code: the system-call wrappers then go
+ * straight to the kernel (the library never passes far buffers it has not
+ * claimed itself, and may hold locks the wrappers would take). */
+extern __thread int spill_in_library;
+#define LIB_ENTER() int lib_saved_ = spill_in_library; spill_in_library = 1
+#define LIB_LEAVE() (spill_in_library = lib_saved_)
+
+/* munmap without going through our own wrapper (syscall_wrap.c). */
+int sys_munmap(void *addr, size_t len);
+
+static inline uint64_t pte_load(spill_ctx *x, uint32_t gpn)
+{
+	return atomic_load_explicit(&x->pte[gpn], memory_order_acquire);
+}
+
+static inline struct chunk_loc *chunk_of(spill_ctx *x, uint32_t gpn)
+{
+	return &x->chunks[gpn >> CHUNK_SHIFT];
+}
+
+static inline uint8_t *page_addr(const struct region *r, uint32_t gpn)
+{
+	return r->base + (size_t)(gpn - r->gpn0) * PG_SIZE;
+}
+
+/* region.c */
+int region_tables_init(spill_ctx *x);
+void region_tables_fini(spill_ctx *x);
+/* With regions_lock held (read): the region containing addr, or NULL. */
+struct region *region_find(spill_ctx *x, const void *addr);
+void *region_alloc(spill_ctx *x, size_t bytes);
+int region_free(spill_ctx *x, void *base);
+size_t region_metadata_bytes(spill_ctx *x);
+
+/* pte.c: state transitions shared by every path. */
+/* Set BUSY if the page is not busy; returns the word before, or 0 with
+ * *busy = 1 when someone else holds it. */
+int pte_try_claim(spill_ctx *x, uint32_t gpn, uint64_t *old);
+/* Replace the word (BUSY cleared by the caller's new value) and wake. */
+void pte_release(spill_ctx *x, uint32_t gpn, uint64_t new_word);
+/* Sleep until BUSY is clear. */
+void pte_wait(spill_ctx *x, uint32_t gpn);
+
+/* uffd_ops.c: thin wrappers; 0 or -errno. */
+int uffd_copy(spill_ctx *x, void *dst, const void *src, size_t len, int wp);
+int uffd_wp(spill_ctx *x, void *addr, size_t len, int on);
+int uffd_wake(spill_ctx *x, void *addr, size_t len);
+int uffd_poison(spill_ctx *x, void *addr, size_t len);
+int uffd_open(spill_ctx *x);
+
+/* fault.c: resolve a fault at addr (in region r, regions_lock held for
+ * reading). write: the access was a write. Returns 0 when the access can be
+ * retried, -EFAULT when the page is lost (caller raises SIGBUS). */
+enum { FAULT_WRITE = 1, FAULT_WP = 2, FAULT_MISSING = 4 };
+int fault_resolve(spill_ctx *x, struct region *r, void *addr, int flags);
+/* Make [addr, addr+len) resident (writable if write) and pin it against
+ * eviction; fault_unpin undoes. For system calls on far buffers. */
+int fault_pin(spill_ctx *x, void *addr, size_t len, int write);
+void fault_unpin(spill_ctx *x, void *addr, size_t len);
+/* Fetch a range now (SPILL_WILLNEED). */
+void fault_willneed(spill_ctx *x, struct region *r, uint32_t gpn, uint32_t n);
+
+/* fault_sigbus.c, fault_handler.c: the two ways faults reach fault_resolve. */
+int fault_sigbus_install(spill_ctx *x);
+void fault_sigbus_remove(spill_ctx *x);
+int fault_handlers_start(spill_ctx *x);
+void fault_handlers_stop(spill_ctx *x);
+
+/* prefetch.c: record a fault at gpn and plan what to fetch with it. */
+#define PREFETCH_MAX 64
+struct pf_plan {
+	uint32_t gpn[PREFETCH_MAX]; /* pages worth fetching ahead, in order */
+	int n;
+	int group;                  /* fetch gpn's whole 2 MiB group instead */
+};
+void prefetch_plan(spill_ctx *x, struct region *r, uint32_t gpn, struct pf_plan *plan);
+void prefetch_init(spill_ctx *x);
+
+/* lru.c */
+int lru_init(spill_ctx *x);
+void lru_fini(spill_ctx *x);
+int lru_reserve(spill_ctx *x, uint64_t total_pages);
+void lru_insert(spill_ctx *x, uint32_t gpn);
+/* Up to max victims, oldest first, second chance applied; BUSY claimed. */
+int lru_pick_victims(spill_ctx *x, uint32_t *out, int max);
+/* Put back a page that could not be evicted. */
+void lru_putback(spill_ctx *x, uint32_t gpn);
+void lru_forget_range(spill_ctx *x, uint32_t gpn0, uint32_t n);
+
+/* evict.c */
+int evictor_start(spill_ctx *x);
+void evictor_stop(spill_ctx *x);
+void evictor_kick(spill_ctx *x);
+/* Block until resident pages are under the budget (or eviction is stuck). */
+void evictor_wait_room(spill_ctx *x, unsigned pages);
+/* Write back and drop these claimed pages (BUSY held). Returns pages freed. */
+int evict_pages(spill_ctx *x, uint32_t *gpns, int n);
+
+/* servers.c */
+int servers_open(spill_ctx *x, char *err, size_t cap);
+void servers_close(spill_ctx *x);
+/* Lock a connection of server s for this kind of use. */
+struct server_conn *server_conn_get(spill_ctx *x, int s, int kind);
+void server_conn_put(struct server_conn *sc);
+/* Mark a server down after an I/O failure (starts repair). */
+void server_failed(spill_ctx *x, int s, int err);
+int servers_up(spill_ctx *x);
+/* Give chunk c its replicas (extents), if missing. 0 or -errno.
+ * _locked: the caller holds chunk_lock(chunk). */
+int placement_ensure(spill_ctx *x, uint32_t chunk);
+int placement_ensure_locked(spill_ctx *x, uint32_t chunk);
+pthread_mutex_t *chunk_lock(spill_ctx *x, uint32_t chunk);
+/* Drop a chunk's copies on dead servers from its list. Lock held. */
+void placement_prune(spill_ctx *x, uint32_t chunk);
+/* Release every extent of a chunk; _locked with its lock held. */
+void placement_release_locked(spill_ctx *x, uint32_t chunk);
+/* Add one replica on a server chosen by power of two choices; 0 or -errno.
+ * Lock held; the caller copies the pages. *srv gets the server. */
+int placement_add(spill_ctx *x, uint32_t chunk, int *srv, uint64_t *ext);
+/* Free a chunk's extents on every server. */
+void placement_release(spill_ctx *x, uint32_t chunk);
+/* A run of pages inside one chunk, read from any live replica. need: the
+ * pages that must be present (a bitmap); present: what the server had. */
+struct read_run {
+	uint32_t gpn;
+	uint16_t n;
+	void *buf;
+	uint8_t need[SPILL_PRESENT_MAP_BYTES];
+	uint8_t present[SPILL_PRESENT_MAP_BYTES];
+	int replica;
+	int status;    /* 0, or -EIO when no replica had every needed page */
+};
+int remote_read_runs(spill_ctx *x, struct read_run *runs, int nruns, int kind);
+
+/* A run of pages inside one chunk, written to every live replica. */
+struct write_run {
+	uint32_t gpn;
+	uint16_t n;
+	void *buf;
+	int copies;    /* replicas that took it */
+};
+int remote_write_runs(spill_ctx *x, struct write_run *runs, int nruns);
+
+/* service.c */
+int service_start(spill_ctx *x);
+void service_stop(spill_ctx *x);
+
+/* Futex helpers (futex.c). */
+void futex_wait_u32(void *addr, uint32_t val);
+void futex_wake_all(void *addr);
+
+#endif

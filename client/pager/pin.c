@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Pins: a system call that reads into or writes from a far buffer (read(2),
+ * write(2), ...) cannot take our SIGBUS fault in in-thread mode; the kernel
+ * returns EFAULT instead. The wrappers in syscall_wrap.c make the buffer
+ * resident (and writable, for reads into it) and pin it against eviction
+ * for the duration of the call.
+ */
+#include <errno.h>
+
+#include "pager.h"
+
+/* Pin one page if it is ready for this access; 0 if it needs a fault first. */
+static int try_pin(spill_ctx *x, uint32_t gpn, int write)
+{
+	uint64_t w = pte_load(x, gpn);
+	for (;;) {
+		if (!(w & PTE_RES) || (w & PTE_BUSY) || (write && (w & PTE_WP)))
+			return 0;
+		if ((w & PTE_PIN_MASK) == PTE_PIN_MASK)
+			return 0;
+		if (atomic_compare_exchange_weak(&x->pte[gpn], &w, w + PTE_PIN_ONE))
+			return 1;
+	}
+}
+
+int fault_pin(spill_ctx *x, void *addr, size_t len, int write)
+{
+	if (len == 0)
+		return 0;
+	uint8_t *start = (uint8_t *)((uintptr_t)addr & ~(uintptr_t)(PG_SIZE - 1));
+	uint8_t *end = (uint8_t *)addr + len, *p = start;
+	int rc = 0;
+	pthread_rwlock_rdlock(&x->regions_lock);
+	struct region *r = NULL;
+	for (; p < end; p += PG_SIZE) {
+		if (!r || p >= r->base + r->npages * PG_SIZE) {
+			r = region_find(x, p);
+			if (!r)
+				break; /* fault_unpin stops at the same place */
+		}
+		uint32_t gpn = r->gpn0 + (uint32_t)((p - r->base) / PG_SIZE);
+		while (!try_pin(x, gpn, write)) {
+			rc = fault_resolve(x, r, p, write ? FAULT_WRITE : 0);
+			if (rc)
+				goto out;
+		}
+	}
+out:
+	pthread_rwlock_unlock(&x->regions_lock);
+	if (rc)
+		fault_unpin(x, start, (size_t)(p - start));
+	return rc;
+}
+
+void fault_unpin(spill_ctx *x, void *addr, size_t len)
+{
+	if (len == 0)
+		return;
+	uint8_t *p = (uint8_t *)((uintptr_t)addr & ~(uintptr_t)(PG_SIZE - 1));
+	uint8_t *end = (uint8_t *)addr + len;
+	pthread_rwlock_rdlock(&x->regions_lock);
+	struct region *r = NULL;
+	for (; p < end; p += PG_SIZE) {
+		if (!r || p >= r->base + r->npages * PG_SIZE)
+			r = region_find(x, p);
+		if (!r)
+			break;
+		atomic_fetch_sub(&x->pte[r->gpn0 + (uint32_t)((p - r->base) / PG_SIZE)], PTE_PIN_ONE);
+	}
+	pthread_rwlock_unlock(&x->regions_lock);
+}

@@ -1,0 +1,440 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The servers a context lends from: their connections, where each 2 MiB
+ * group's copies go (power of two choices on free capacity), and reading and
+ * writing pages with failover between replicas.
+ *
+ * Each server gets CONNS_PER_SERVER connections of one identity: one for
+ * control (the service thread), one for the evictor and the rest for faulting
+ * threads, which take whichever is free. A connection that fails marks its
+ * server down; the service thread then restores the replica count.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "pager.h"
+
+/* Errors that are a server's answer, not a broken connection. */
+static int is_refusal(int rc)
+{
+	return rc == -ENODATA || rc == -ENOENT || rc == -EACCES || rc == -ERANGE ||
+	       rc == -ENOSPC || rc == -EDQUOT || rc == -EINVAL;
+}
+
+int servers_open(spill_ctx *x, char *err, size_t cap)
+{
+	for (int s = 0; s < x->nservers; s++) {
+		struct server *sv = &x->servers[s];
+		sv->index = s;
+		snprintf(sv->url, sizeof(sv->url), "%s", x->urls[s]);
+		struct client_opts o = {
+			.psk = x->psk, .name = x->cfg.name, .priority = x->cfg.priority,
+			.reservation = x->cfg.reservation, .limit = x->cfg.limit,
+			.timeout_ms = x->cfg.timeout_ms,
+		};
+		for (int i = 0; i < CONNS_PER_SERVER; i++) {
+			pthread_mutex_init(&sv->conn[i].lock, NULL);
+			char why[160] = "";
+			if (i > 0)
+				o.token = sv->token;
+			int rc = client_connect(sv->url, &o, &sv->conn[i].c, why, sizeof(why));
+			if (rc) {
+				snprintf(err, cap, "%s: %s%s%s", sv->url, strerror(-rc),
+					 why[0] ? ": " : "", why);
+				return rc;
+			}
+			if (i == 0) {
+				memcpy(sv->token, client_token(sv->conn[0].c), CTRL_TOKEN_BYTES);
+				sv->extent_bytes = client_extent_bytes(sv->conn[0].c);
+				if (sv->extent_bytes != CHUNK_BYTES) {
+					snprintf(err, cap, "%s: extents are %llu bytes; libspillway "
+						 "needs 2 MiB extents (spillwayd --extent-size 2M)",
+						 sv->url, (unsigned long long)sv->extent_bytes);
+					return -SPILL_EBADCONFIG;
+				}
+			}
+		}
+		atomic_store(&sv->up, 1);
+	}
+	return 0;
+}
+
+void servers_close(spill_ctx *x)
+{
+	for (int s = 0; s < x->nservers; s++)
+		for (int i = 0; i < CONNS_PER_SERVER; i++) {
+			if (x->servers[s].conn[i].c)
+				client_close(x->servers[s].conn[i].c);
+			x->servers[s].conn[i].c = NULL;
+			pthread_mutex_destroy(&x->servers[s].conn[i].lock);
+		}
+}
+
+struct server_conn *server_conn_get(spill_ctx *x, int s, int kind)
+{
+	struct server *sv = &x->servers[s];
+	if (kind == CONN_CTRL || kind == CONN_EVICT) {
+		pthread_mutex_lock(&sv->conn[kind].lock);
+		return &sv->conn[kind];
+	}
+	unsigned n = CONNS_PER_SERVER - CONN_FAULT0;
+	unsigned start = atomic_fetch_add_explicit(&x->conn_rr, 1, memory_order_relaxed);
+	for (unsigned i = 0; i < n; i++) {
+		struct server_conn *sc = &sv->conn[CONN_FAULT0 + (start + i) % n];
+		if (pthread_mutex_trylock(&sc->lock) == 0)
+			return sc;
+	}
+	struct server_conn *sc = &sv->conn[CONN_FAULT0 + start % n];
+	pthread_mutex_lock(&sc->lock);
+	return sc;
+}
+
+void server_conn_put(struct server_conn *sc)
+{
+	pthread_mutex_unlock(&sc->lock);
+}
+
+void server_failed(spill_ctx *x, int s, int err)
+{
+	if (atomic_exchange(&x->servers[s].up, 0)) {
+		log_msg(LOG_WARN, "libspillway: server %s failed (%s); serving from replicas",
+			x->servers[s].url, strerror(-err));
+		atomic_store(&x->repair_needed, 1);
+		uint64_t one = 1;
+		if (write(x->wake_fd, &one, sizeof(one)) < 0) {
+			/* the service thread also wakes on its timer */
+		}
+	}
+}
+
+int servers_up(spill_ctx *x)
+{
+	int n = 0;
+	for (int s = 0; s < x->nservers; s++)
+		n += atomic_load(&x->servers[s].up);
+	return n;
+}
+
+/* --- placement ------------------------------------------------------------- */
+
+static uint32_t rnd(void)
+{
+	static __thread uint64_t state;
+	if (!state)
+		state = (uint64_t)(uintptr_t)&state ^ 0x9e3779b97f4a7c15ull;
+	state ^= state << 13;
+	state ^= state >> 7;
+	state ^= state << 17;
+	return (uint32_t)state;
+}
+
+static int holds(const struct chunk_loc *l, int s)
+{
+	for (int i = 0; i < l->nrep; i++)
+		if (l->srv[i] == s && l->ext[i])
+			return 1;
+	return 0;
+}
+
+/* Power of two choices among live servers not holding this chunk yet. */
+static int choose_server(spill_ctx *x, const struct chunk_loc *l, uint32_t tried)
+{
+	int cand[SPILL_MAX_SERVERS], n = 0;
+	for (int s = 0; s < x->nservers; s++)
+		if (atomic_load(&x->servers[s].up) && !holds(l, s) && !(tried & (1u << s)))
+			cand[n++] = s;
+	if (n == 0)
+		return -1;
+	int a = cand[rnd() % (unsigned)n], b = cand[rnd() % (unsigned)n];
+	return atomic_load(&x->servers[a].free_bytes) >= atomic_load(&x->servers[b].free_bytes)
+		       ? a : b;
+}
+
+pthread_mutex_t *chunk_lock(spill_ctx *x, uint32_t chunk)
+{
+	return &x->chunk_locks[chunk % 256];
+}
+
+/* Drop replicas on dead servers from the list (their memory is gone). */
+static void prune_dead(spill_ctx *x, struct chunk_loc *l)
+{
+	if (l->nrep == 0)
+		return;
+	int k = 0;
+	for (int i = 0; i < l->nrep; i++) {
+		if (l->ext[i] && atomic_load(&x->servers[l->srv[i]].up)) {
+			l->srv[k] = l->srv[i];
+			l->ext[k] = l->ext[i];
+			k++;
+		}
+	}
+	for (int i = k; i < l->nrep; i++)
+		l->ext[i] = 0;
+	l->nrep = (unsigned char)k;
+}
+
+static int alloc_on(spill_ctx *x, int s, uint64_t *ext)
+{
+	struct server_conn *sc = server_conn_get(x, s, CONN_CTRL);
+	struct client_extent e;
+	int rc = client_alloc_extents(sc->c, 1, -1, &e);
+	server_conn_put(sc);
+	if (rc) {
+		if (!is_refusal(rc))
+			server_failed(x, s, rc);
+		return rc;
+	}
+	*ext = e.id;
+	uint64_t fb = atomic_load(&x->servers[s].free_bytes);
+	atomic_store(&x->servers[s].free_bytes, fb > CHUNK_BYTES ? fb - CHUNK_BYTES : 0);
+	return 0;
+}
+
+/* With the chunk lock held: add replicas until there are enough. */
+static int ensure_locked(spill_ctx *x, struct chunk_loc *l)
+{
+	int want = x->replicas, up = servers_up(x);
+	if (want > up)
+		want = up;
+	uint32_t tried = 0;
+	int last = -EIO;
+	while (l->nrep < want) {
+		int s = choose_server(x, l, tried);
+		if (s < 0)
+			break;
+		uint64_t ext;
+		int rc = alloc_on(x, s, &ext);
+		if (rc) {
+			tried |= 1u << s;
+			last = rc;
+			continue;
+		}
+		l->srv[l->nrep] = (unsigned char)s;
+		l->ext[l->nrep] = ext;
+		l->nrep++;
+	}
+	return l->nrep > 0 ? 0 : last;
+}
+
+int placement_ensure_locked(spill_ctx *x, uint32_t chunk)
+{
+	struct chunk_loc *l = &x->chunks[chunk];
+	prune_dead(x, l);
+	return ensure_locked(x, l);
+}
+
+int placement_ensure(spill_ctx *x, uint32_t chunk)
+{
+	pthread_mutex_t *m = chunk_lock(x, chunk);
+	pthread_mutex_lock(m);
+	int rc = placement_ensure_locked(x, chunk);
+	pthread_mutex_unlock(m);
+	return rc;
+}
+
+void placement_prune(spill_ctx *x, uint32_t chunk)
+{
+	prune_dead(x, &x->chunks[chunk]);
+}
+
+int placement_add(spill_ctx *x, uint32_t chunk, int *srv, uint64_t *ext)
+{
+	struct chunk_loc *l = &x->chunks[chunk];
+	uint32_t tried = 0;
+	for (;;) {
+		int s = choose_server(x, l, tried);
+		if (s < 0)
+			return -ENOSPC;
+		if (alloc_on(x, s, ext) == 0) {
+			*srv = s;
+			return 0;
+		}
+		tried |= 1u << s;
+	}
+}
+
+void placement_release_locked(spill_ctx *x, uint32_t chunk)
+{
+	struct chunk_loc *l = &x->chunks[chunk];
+	for (int i = 0; i < l->nrep; i++) {
+		int s = l->srv[i];
+		if (l->ext[i] && atomic_load(&x->servers[s].up)) {
+			uint64_t id = l->ext[i];
+			struct server_conn *sc = server_conn_get(x, s, CONN_CTRL);
+			int rc = client_free_extents(sc->c, &id, 1);
+			server_conn_put(sc);
+			if (rc && !is_refusal(rc))
+				server_failed(x, s, rc);
+			else
+				atomic_fetch_add(&x->servers[s].free_bytes, CHUNK_BYTES);
+		}
+		l->ext[i] = 0;
+	}
+	l->nrep = 0;
+}
+
+void placement_release(spill_ctx *x, uint32_t chunk)
+{
+	pthread_mutex_t *m = chunk_lock(x, chunk);
+	pthread_mutex_lock(m);
+	placement_release_locked(x, chunk);
+	pthread_mutex_unlock(m);
+}
+
+/* --- reads ----------------------------------------------------------------- */
+
+static int map_has_all(const uint8_t *present, const uint8_t *need, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if ((need[i / 8] >> (i % 8) & 1) && !(present[i / 8] >> (i % 8) & 1))
+			return 0;
+	return 1;
+}
+
+int remote_read_runs(spill_ctx *x, struct read_run *runs, int nruns, int kind)
+{
+	/* Each run starts at its first replica; failures move it to the next. */
+	int pending = nruns, failovers = 0;
+	for (int i = 0; i < nruns; i++) {
+		runs[i].replica = 0;
+		runs[i].status = -EAGAIN;
+	}
+	while (pending) {
+		/* Point every pending run at a live replica, or give up on it. */
+		for (int i = 0; i < nruns; i++) {
+			struct read_run *r = &runs[i];
+			if (r->status != -EAGAIN)
+				continue;
+			struct chunk_loc *l = chunk_of(x, r->gpn);
+			while (r->replica < l->nrep &&
+			       (!l->ext[r->replica] || !atomic_load(&x->servers[l->srv[r->replica]].up)))
+				r->replica++;
+			if (r->replica >= l->nrep) {
+				r->status = -EIO;
+				pending--;
+			}
+		}
+		/* One server at a time: submit its runs pipelined, then reap. */
+		for (int s = 0; s < x->nservers && pending; s++) {
+			struct client_req reqs[64];
+			int idx[64], n = 0;
+			for (int i = 0; i < nruns && n < 64; i++) {
+				struct read_run *r = &runs[i];
+				struct chunk_loc *l = chunk_of(x, r->gpn);
+				if (r->status != -EAGAIN || l->srv[r->replica] != s)
+					continue;
+				reqs[n] = (struct client_req){
+					.op = SPILL_OP_READ, .extent = l->ext[r->replica],
+					.page = r->gpn & (CHUNK_PAGES - 1), .npages = r->n,
+					.buf = r->buf, .present = r->present,
+				};
+				idx[n++] = i;
+			}
+			if (n == 0)
+				continue;
+			struct server_conn *sc = server_conn_get(x, s, kind);
+			int rc = 0, sent = 0;
+			for (; sent < n && !rc; sent++)
+				rc = client_submit(sc->c, &reqs[sent]);
+			if (rc)
+				sent--;
+			int got = 0;
+			while (got < sent) {
+				struct client_req *done[64];
+				int k = client_reap(sc->c, done, 64, 1);
+				if (k <= 0) {
+					rc = k ? k : -EIO;
+					break;
+				}
+				got += k;
+			}
+			server_conn_put(sc);
+			for (int j = 0; j < n; j++) {
+				struct read_run *r = &runs[idx[j]];
+				int st = j < sent && reqs[j].done ? reqs[j].status : (rc ? rc : -EIO);
+				if (st == -ENODATA || st == 0) {
+					if (st == 0)
+						memset(r->present, 0xff, SPILL_PRESENT_MAP_BYTES);
+					if (map_has_all(r->present, r->need, r->n)) {
+						r->status = 0;
+						pending--;
+						continue;
+					}
+					/* The server forgot pages we gave it: try a copy. */
+				} else if (!is_refusal(st)) {
+					server_failed(x, s, st);
+				}
+				r->replica++;
+				failovers++;
+			}
+		}
+	}
+	int failed = 0;
+	for (int i = 0; i < nruns; i++)
+		failed |= runs[i].status != 0;
+	if (failovers)
+		atomic_fetch_add(&x->st.failovers, (uint64_t)failovers);
+	return failed ? -EIO : 0;
+}
+
+/* --- writes ---------------------------------------------------------------- */
+
+int remote_write_runs(spill_ctx *x, struct write_run *runs, int nruns)
+{
+	for (int i = 0; i < nruns; i++)
+		runs[i].copies = 0;
+	for (int s = 0; s < x->nservers; s++) {
+		if (!atomic_load(&x->servers[s].up))
+			continue;
+		struct client_req reqs[128];
+		int idx[128], n = 0;
+		for (int i = 0; i < nruns && n < 128; i++) {
+			struct chunk_loc *l = chunk_of(x, runs[i].gpn);
+			for (int k = 0; k < l->nrep; k++) {
+				if (l->srv[k] != s || !l->ext[k])
+					continue;
+				reqs[n] = (struct client_req){
+					.op = SPILL_OP_WRITE, .extent = l->ext[k],
+					.page = runs[i].gpn & (CHUNK_PAGES - 1), .npages = runs[i].n,
+					.buf = runs[i].buf,
+				};
+				idx[n++] = i;
+			}
+		}
+		if (n == 0)
+			continue;
+		struct server_conn *sc = server_conn_get(x, s, CONN_EVICT);
+		int rc = 0, sent = 0;
+		for (; sent < n && !rc; sent++)
+			rc = client_submit(sc->c, &reqs[sent]);
+		if (rc)
+			sent--;
+		int got = 0;
+		while (got < sent) {
+			struct client_req *done[128];
+			int k = client_reap(sc->c, done, 128, 1);
+			if (k <= 0) {
+				rc = k ? k : -EIO;
+				break;
+			}
+			got += k;
+		}
+		server_conn_put(sc);
+		int broken = 0;
+		for (int j = 0; j < n; j++) {
+			if (j < sent && reqs[j].done && reqs[j].status == 0) {
+				runs[idx[j]].copies++;
+				atomic_fetch_add(&x->st.remote_writes, reqs[j].npages);
+			} else if (!(j < sent && reqs[j].done && is_refusal(reqs[j].status))) {
+				broken = 1;
+			}
+		}
+		if (broken)
+			server_failed(x, s, rc ? rc : -EIO);
+	}
+	return 0;
+}

@@ -1,0 +1,330 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The service thread: listens on each server's control connection for what
+ * servers send unasked (Reclaim), refreshes free capacity for placement, and
+ * restores the replica count after a server is lost.
+ *
+ * Reclaim: a server wants bytes back. Groups whose remote pages are all
+ * resident only hold duplicates: their extents are freed and the pages marked
+ * dirty (written again if evicted later). If that is not enough, remote pages
+ * are brought back while the local budget has room, and their groups freed
+ * the same way. Then the program's spill_on_reclaim callback runs, and the
+ * server gets a ReclaimReply with the bytes freed on it.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "pager.h"
+
+static uint64_t now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+/* --- reclaim --------------------------------------------------------------- */
+
+static int chunk_on_server(spill_ctx *x, uint32_t chunk, int s)
+{
+	struct chunk_loc *l = &x->chunks[chunk];
+	for (int i = 0; i < l->nrep; i++)
+		if (l->srv[i] == s && l->ext[i])
+			return 1;
+	return 0;
+}
+
+/* If every remote page of the group is resident, free its extents. Returns
+ * 1 when it did. regions_lock held for reading. */
+static int drop_duplicates(spill_ctx *x, struct region *r, uint32_t chunk)
+{
+	uint32_t first = chunk << CHUNK_SHIFT;
+	uint64_t old[CHUNK_PAGES];
+	int claimed = 0, ok = 1;
+	pthread_mutex_t *m = chunk_lock(x, chunk);
+	pthread_mutex_lock(m);
+	for (; claimed < (int)CHUNK_PAGES; claimed++) {
+		if (!pte_try_claim(x, first + (uint32_t)claimed, &old[claimed])) {
+			ok = 0;
+			break;
+		}
+		uint64_t w = old[claimed];
+		if ((w & PTE_REMOTE) && !(w & PTE_RES)) {
+			ok = 0;
+			claimed++;
+			break;
+		}
+	}
+	uint64_t dropped = 0;
+	for (int i = 0; i < claimed; i++) {
+		uint64_t w = old[i];
+		if (ok && (w & PTE_REMOTE)) {
+			w = (w & ~(uint64_t)PTE_REMOTE) | PTE_DIRTY;
+			dropped++;
+		}
+		pte_release(x, first + (uint32_t)i, w);
+	}
+	if (ok && x->chunks[chunk].nrep)
+		placement_release_locked(x, chunk);
+	pthread_mutex_unlock(m);
+	(void)r;
+	if (ok)
+		atomic_fetch_sub(&x->st.remote_pages, dropped);
+	return ok;
+}
+
+static uint64_t reclaim_from(spill_ctx *x, int s, uint64_t want)
+{
+	uint64_t freed = 0;
+	for (int pass = 0; pass < 2 && freed < want; pass++) {
+		pthread_rwlock_rdlock(&x->regions_lock);
+		for (int i = 0; i < x->nregions && freed < want; i++) {
+			struct region *r = x->regions[i];
+			for (uint32_t c = r->gpn0 >> CHUNK_SHIFT;
+			     c < (r->gpn0 + r->npages) >> CHUNK_SHIFT && freed < want; c++) {
+				if (!chunk_on_server(x, c, s))
+					continue;
+				if (pass == 1) {
+					/* Bring the group back if the budget has room. */
+					if (atomic_load(&x->resident) + CHUNK_PAGES >
+					    atomic_load(&x->budget))
+						break;
+					fault_willneed(x, r, c << CHUNK_SHIFT, CHUNK_PAGES);
+				}
+				if (drop_duplicates(x, r, c))
+					freed += CHUNK_BYTES;
+			}
+		}
+		pthread_rwlock_unlock(&x->regions_lock);
+	}
+	return freed;
+}
+
+static void answer_reclaim(spill_ctx *x, const struct pending_reclaim *q)
+{
+	uint64_t freed = reclaim_from(x, q->server, q->bytes);
+	atomic_fetch_add(&x->st.reclaims, 1);
+	atomic_fetch_add(&x->st.reclaimed_bytes, freed);
+	pthread_mutex_lock(&x->reclaim_lock);
+	spill_reclaim_fn fn = x->reclaim_fn;
+	void *arg = x->reclaim_arg;
+	pthread_mutex_unlock(&x->reclaim_lock);
+	if (fn)
+		fn(x, q->bytes, freed, arg);
+	Spillway__ReclaimReply rr = SPILLWAY__RECLAIM_REPLY__INIT;
+	rr.reclaim_id = q->id;
+	rr.freed_bytes = freed;
+	Spillway__Ctrl msg = SPILLWAY__CTRL__INIT;
+	msg.msg_case = SPILLWAY__CTRL__MSG_RECLAIM_REPLY;
+	msg.reclaim_reply = &rr;
+	if (!atomic_load(&x->servers[q->server].up))
+		return;
+	struct server_conn *sc = server_conn_get(x, q->server, CONN_CTRL);
+	int rc = client_send_ctrl(sc->c, &msg);
+	server_conn_put(sc);
+	if (rc)
+		server_failed(x, q->server, rc);
+	log_msg(LOG_INFO, "libspillway: reclaim %llu from %s: asked %llu bytes, freed %llu",
+		(unsigned long long)q->id, x->servers[q->server].url,
+		(unsigned long long)q->bytes, (unsigned long long)freed);
+}
+
+/* Called from inside client calls on a control connection: only queue. */
+static void on_notify(struct client *c, Spillway__Ctrl *msg, void *arg)
+{
+	spill_ctx *x = arg;
+	if (msg->msg_case == SPILLWAY__CTRL__MSG_RECLAIM) {
+		int s;
+		for (s = 0; s < x->nservers; s++)
+			if (x->servers[s].conn[CONN_CTRL].c == c)
+				break;
+		pthread_mutex_lock(&x->reclaim_lock);
+		if (s < x->nservers && x->reclaim_n < (int)(sizeof(x->reclaim_q) / sizeof(x->reclaim_q[0])))
+			x->reclaim_q[x->reclaim_n++] = (struct pending_reclaim){
+				s, msg->reclaim->reclaim_id, msg->reclaim->bytes };
+		pthread_mutex_unlock(&x->reclaim_lock);
+	}
+	ctrl_free(msg);
+}
+
+/* --- capacity --------------------------------------------------------------- */
+
+static void refresh_free(spill_ctx *x)
+{
+	for (int s = 0; s < x->nservers; s++) {
+		if (!atomic_load(&x->servers[s].up))
+			continue;
+		Spillway__Stats st = SPILLWAY__STATS__INIT;
+		Spillway__Ctrl req = SPILLWAY__CTRL__INIT, *rep = NULL;
+		req.msg_case = SPILLWAY__CTRL__MSG_STATS;
+		req.stats = &st;
+		struct server_conn *sc = server_conn_get(x, s, CONN_CTRL);
+		int rc = client_ctrl(sc->c, &req, &rep, NULL, 0);
+		server_conn_put(sc);
+		if (rc) {
+			if (client_dead(sc->c))
+				server_failed(x, s, rc);
+			continue;
+		}
+		if (rep->msg_case == SPILLWAY__CTRL__MSG_STATS_REPLY) {
+			uint64_t cap = rep->stats_reply->capacity_bytes;
+			uint64_t used = rep->stats_reply->used_bytes;
+			atomic_store(&x->servers[s].free_bytes, cap > used ? cap - used : 0);
+		}
+		ctrl_free(rep);
+	}
+}
+
+/* --- replica repair ----------------------------------------------------------- */
+
+/* Copy one group's pages from a live replica to a new one. Lock held. */
+static int repair_chunk(spill_ctx *x, uint32_t chunk)
+{
+	struct chunk_loc *l = &x->chunks[chunk];
+	placement_prune(x, chunk);
+	if (l->nrep == 0 || l->nrep >= x->replicas || l->nrep >= servers_up(x))
+		return 0;
+	int dst;
+	uint64_t ext;
+	if (placement_add(x, chunk, &dst, &ext))
+		return -ENOSPC;
+	struct read_run rr = { .gpn = chunk << CHUNK_SHIFT, .n = CHUNK_PAGES,
+			       .buf = x->repair_buf };
+	memset(rr.need, 0, sizeof(rr.need));
+	if (remote_read_runs(x, &rr, 1, CONN_CTRL))
+		return -EIO;
+	/* Write each present stretch to the new extent. */
+	struct server_conn *sc = server_conn_get(x, dst, CONN_CTRL);
+	int rc = 0;
+	uint64_t copied = 0;
+	for (uint32_t p = 0; p < CHUNK_PAGES && !rc;) {
+		if (!(rr.present[p / 8] >> (p % 8) & 1)) {
+			p++;
+			continue;
+		}
+		uint32_t e = p + 1;
+		while (e < CHUNK_PAGES && (rr.present[e / 8] >> (e % 8) & 1))
+			e++;
+		rc = client_write(sc->c, ext, p, (uint16_t)(e - p), x->repair_buf + (size_t)p * PG_SIZE);
+		copied += e - p;
+		p = e;
+	}
+	server_conn_put(sc);
+	if (rc) {
+		server_failed(x, dst, rc);
+		return rc;
+	}
+	l->srv[l->nrep] = (unsigned char)dst;
+	l->ext[l->nrep] = ext;
+	l->nrep++;
+	atomic_fetch_add(&x->st.rereplicated, copied);
+	return 0;
+}
+
+static void repair(spill_ctx *x)
+{
+	atomic_store(&x->repair_needed, 0);
+	int failed = 0;
+	pthread_rwlock_rdlock(&x->regions_lock);
+	for (int i = 0; i < x->nregions && !atomic_load(&x->stopping); i++) {
+		struct region *r = x->regions[i];
+		for (uint32_t c = r->gpn0 >> CHUNK_SHIFT; c < (r->gpn0 + r->npages) >> CHUNK_SHIFT; c++) {
+			if (x->chunks[c].nrep == 0)
+				continue;
+			pthread_mutex_t *m = chunk_lock(x, c);
+			pthread_mutex_lock(m);
+			failed |= repair_chunk(x, c) != 0;
+			pthread_mutex_unlock(m);
+		}
+	}
+	pthread_rwlock_unlock(&x->regions_lock);
+	if (failed)
+		atomic_store(&x->repair_needed, 1); /* try again on the next tick */
+}
+
+/* --- the thread ------------------------------------------------------------- */
+
+static void *service_main(void *arg)
+{
+	spill_ctx *x = arg;
+	spill_in_library = 1;
+	uint64_t next_refresh = 0;
+	while (!atomic_load(&x->stopping)) {
+		struct pollfd p[SPILL_MAX_SERVERS + 2];
+		int map[SPILL_MAX_SERVERS + 2], n = 0;
+		p[n] = (struct pollfd){ x->stop_fd, POLLIN, 0 };
+		map[n++] = -1;
+		p[n] = (struct pollfd){ x->wake_fd, POLLIN, 0 };
+		map[n++] = -2;
+		for (int s = 0; s < x->nservers; s++)
+			if (atomic_load(&x->servers[s].up)) {
+				p[n] = (struct pollfd){ client_fd(x->servers[s].conn[CONN_CTRL].c), POLLIN, 0 };
+				map[n++] = s;
+			}
+		poll(p, (nfds_t)n, 1000);
+		if (p[1].revents & POLLIN) {
+			uint64_t v;
+			if (read(x->wake_fd, &v, sizeof(v)) < 0) {
+				/* nothing to reset */
+			}
+		}
+		for (int i = 2; i < n; i++) {
+			if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			int s = map[i];
+			struct server_conn *sc = server_conn_get(x, s, CONN_CTRL);
+			struct client_req *done[4];
+			int rc = client_reap(sc->c, done, 4, 0);
+			server_conn_put(sc);
+			if (rc < 0)
+				server_failed(x, s, rc);
+		}
+		for (;;) {
+			pthread_mutex_lock(&x->reclaim_lock);
+			struct pending_reclaim q;
+			int have = x->reclaim_n > 0;
+			if (have) {
+				q = x->reclaim_q[0];
+				memmove(&x->reclaim_q[0], &x->reclaim_q[1],
+					(size_t)(--x->reclaim_n) * sizeof(q));
+			}
+			pthread_mutex_unlock(&x->reclaim_lock);
+			if (!have)
+				break;
+			answer_reclaim(x, &q);
+		}
+		if (atomic_load(&x->repair_needed) && x->replicas > 1)
+			repair(x);
+		if (now_ms() >= next_refresh) {
+			refresh_free(x);
+			next_refresh = now_ms() + 1000;
+		}
+	}
+	return NULL;
+}
+
+int service_start(spill_ctx *x)
+{
+	x->repair_buf = malloc(CHUNK_BYTES);
+	x->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!x->repair_buf || x->wake_fd < 0)
+		return -ENOMEM;
+	for (int s = 0; s < x->nservers; s++)
+		client_set_notify(x->servers[s].conn[CONN_CTRL].c, on_notify, x);
+	return -pthread_create(&x->service, NULL, service_main, x);
+}
+
+void service_stop(spill_ctx *x)
+{
+	pthread_join(x->service, NULL);
+	free(x->repair_buf);
+	if (x->wake_fd >= 0)
+		close(x->wake_fd);
+	x->wake_fd = -1;
+}
