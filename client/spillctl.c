@@ -35,6 +35,8 @@ static void usage(FILE *out)
 		"  clients                     every client identity and its quota\n"
 		"  client set NAME [--priority N] [--reservation SIZE] [--limit SIZE]\n"
 		"                              set a client's quota (applies now and on reconnect)\n"
+		"  client reclaim NAME --bytes SIZE [--deadline-ms N]\n"
+		"                              ask a connected client to give memory back\n"
 		"defaults: --server $SPILLWAY_SERVER or tcp://127.0.0.1:7707,\n"
 		"          --psk-file $SPILLWAY_PSK_FILE\n");
 }
@@ -162,6 +164,67 @@ static int cmd_client_set(struct client *c, const struct ctl *ctl, Spillway__Adm
 	return 0;
 }
 
+/* "client reclaim NAME --bytes SIZE [--deadline-ms N]"; 0 or EXIT_USAGE. */
+static int parse_client_reclaim(int argc, char **argv, Spillway__AdminReclaim *r)
+{
+	static const struct option opts[] = {
+		{ "bytes", required_argument, NULL, 'b' },
+		{ "deadline-ms", required_argument, NULL, 'd' },
+		{ NULL, 0, NULL, 0 },
+	};
+	r->name = argv[0];
+	if (!ctrl_name_valid(r->name))
+		return usage_error("bad client name '%s'", r->name);
+	int opt;
+	long ms;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'b':
+			if (config_parse_size(optarg, &r->bytes) || r->bytes == 0)
+				return usage_error("--bytes: bad size '%s'", optarg);
+			break;
+		case 'd':
+			if (config_parse_int(optarg, 0, 86400000, &ms))
+				return usage_error("--deadline-ms: bad value '%s'", optarg);
+			r->deadline_ms = (uint64_t)ms;
+			break;
+		case ':':
+			return usage_error("client reclaim: '%s' needs a value", argv[optind - 1]);
+		default:
+			return usage_error("client reclaim: unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind != argc)
+		return usage_error("client reclaim: unexpected argument '%s'", argv[optind]);
+	if (!r->bytes)
+		return usage_error("client reclaim %s: give --bytes", r->name);
+	return 0;
+}
+
+static int cmd_client_reclaim(struct client *c, const struct ctl *ctl, Spillway__AdminReclaim *r)
+{
+	Spillway__Ctrl req = SPILLWAY__CTRL__INIT, *rep;
+	req.msg_case = SPILLWAY__CTRL__MSG_ADMIN_RECLAIM;
+	req.admin_reclaim = r;
+	char err[256] = "";
+	int rc = client_ctrl(c, &req, &rep, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "spillctl: client reclaim %s: %s\n", r->name, err[0] ? err : strerror(-rc));
+		return 1;
+	}
+	uint64_t id = rep->msg_case == SPILLWAY__CTRL__MSG_ADMIN_RECLAIM_REPLY
+			      ? rep->admin_reclaim_reply->reclaim_id : 0;
+	if (ctl->json)
+		printf("{\"client\":\"%s\",\"reclaim_id\":%llu,\"bytes\":%llu}\n", r->name,
+		       (unsigned long long)id, (unsigned long long)r->bytes);
+	else
+		printf("reclaim %llu sent to %s (%llu bytes); its answer shows in 'spillctl clients'\n",
+		       (unsigned long long)id, r->name, (unsigned long long)r->bytes);
+	ctrl_free(rep);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -195,23 +258,30 @@ int main(int argc, char **argv)
 	const char *cmd = argv[optind];
 	int rest = argc - optind - 1;
 	char **args = argv + optind + 1;
-	int kind; /* 0 status, 1 clients, 2 client set */
+	int kind; /* 0 status, 1 clients, 2 client set, 3 client reclaim */
 	if (!strcmp(cmd, "status") && rest == 0)
 		kind = 0;
 	else if (!strcmp(cmd, "clients") && rest == 0)
 		kind = 1;
 	else if (!strcmp(cmd, "client") && rest >= 2 && !strcmp(args[0], "set"))
 		kind = 2;
+	else if (!strcmp(cmd, "client") && rest >= 2 && !strcmp(args[0], "reclaim"))
+		kind = 3;
 	else
 		return usage_error("unknown command or wrong arguments: '%s'", cmd);
 	Spillway__AdminClientSet set = SPILLWAY__ADMIN_CLIENT_SET__INIT;
 	if (kind == 2 && parse_client_set(rest - 1, args + 1, &set))
 		return EXIT_USAGE;
+	Spillway__AdminReclaim reclaim = SPILLWAY__ADMIN_RECLAIM__INIT;
+	if (kind == 3 && parse_client_reclaim(rest - 1, args + 1, &reclaim))
+		return EXIT_USAGE;
 
 	struct client *c;
 	if (connect_admin(&ctl, &c))
 		return 1;
-	int rc = kind == 2 ? cmd_client_set(c, &ctl, &set) : cmd_status(c, &ctl, kind == 1);
+	int rc = kind == 2   ? cmd_client_set(c, &ctl, &set)
+		 : kind == 3 ? cmd_client_reclaim(c, &ctl, &reclaim)
+			     : cmd_status(c, &ctl, kind == 1);
 	client_close(c);
 	return rc;
 }

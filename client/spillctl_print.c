@@ -5,6 +5,7 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "spillctl.h"
 
@@ -46,9 +47,11 @@ static void json_client(FILE *out, const Spillway__ClientStats *c)
 		",\"client_id\":%" PRIu64 ",\"priority\":%d,\"reservation_bytes\":%" PRIu64
 		",\"limit_bytes\":%" PRIu64 ",\"used_bytes\":%" PRIu64 ",\"extents\":%u"
 		",\"connections\":%u,\"grace_left_ms\":%" PRIu64 ",\"pages_read\":%" PRIu64
-		",\"pages_written\":%" PRIu64 "}",
+		",\"pages_written\":%" PRIu64 ",\"last_reclaim_id\":%" PRIu64
+		",\"last_reclaim_freed_bytes\":%" PRIu64 "}",
 		c->client_id, c->priority, c->reservation_bytes, c->limit_bytes, c->used_bytes,
-		c->extents, c->connections, c->grace_left_ms, c->pages_read, c->pages_written);
+		c->extents, c->connections, c->grace_left_ms, c->pages_read, c->pages_written,
+		c->last_reclaim_id, c->last_reclaim_freed);
 }
 
 static void client_state(const Spillway__ClientStats *c, char *buf, size_t cap)
@@ -59,6 +62,13 @@ static void client_state(const Spillway__ClientStats *c, char *buf, size_t cap)
 		snprintf(buf, cap, "grace %" PRIu64 "s", (c->grace_left_ms + 999) / 1000);
 	else
 		snprintf(buf, cap, "not connected");
+	if (c->last_reclaim_id) {
+		char freed[32];
+		human_size(c->last_reclaim_freed, freed, sizeof(freed));
+		size_t len = strlen(buf);
+		snprintf(buf + len, cap - len, ", reclaim %" PRIu64 " freed %s", c->last_reclaim_id,
+			 freed);
+	}
 }
 
 static void json_clients(FILE *out, Spillway__ClientStats *const *c, size_t n)
@@ -82,7 +92,7 @@ void print_clients(FILE *out, Spillway__ClientStats *const *c, size_t n, int jso
 	fprintf(out, "%-24s %6s %5s %10s %10s %10s %7s %5s  %s\n", "NAME", "ID", "PRIO",
 		"RESERVED", "LIMIT", "USED", "EXTENTS", "CONNS", "STATE");
 	for (size_t i = 0; i < n; i++) {
-		char res[32], lim[32], used[32], state[32];
+		char res[32], lim[32], used[32], state[96];
 		human_size(c[i]->reservation_bytes, res, sizeof(res));
 		if (c[i]->limit_bytes)
 			human_size(c[i]->limit_bytes, lim, sizeof(lim));

@@ -136,8 +136,13 @@ int ctrl_validate(const Spillway__Ctrl *m, const char **why)
 		if (m->error->status == 0 || m->error->status >= SPILL_ST_MAX)
 			return bad(why, "error status out of range");
 		return text_ok(m->error->message, 1024) ? 0 : bad(why, "error message too long");
+	case SPILLWAY__CTRL__MSG_ADMIN_RECLAIM:
+		if (!ctrl_name_valid(m->admin_reclaim->name))
+			return bad(why, "client name must be 1-64 of [A-Za-z0-9._:-]");
+		return m->admin_reclaim->bytes ? 0 : bad(why, "reclaim of zero bytes");
 	case SPILLWAY__CTRL__MSG_STATS:
 	case SPILLWAY__CTRL__MSG_ADMIN_STATUS:
+	case SPILLWAY__CTRL__MSG_ADMIN_RECLAIM_REPLY:
 	case SPILLWAY__CTRL__MSG_FREE_EXTENT_REPLY:
 	case SPILLWAY__CTRL__MSG_RECLAIM:
 	case SPILLWAY__CTRL__MSG_RECLAIM_REPLY:

@@ -3,6 +3,7 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -58,8 +59,10 @@ static void conn_free(struct conn *c)
 {
 	release_rx(c);
 	release_tx(c);
-	if (c->client)
+	if (c->client) {
+		registry_release_ctrl(c->srv->reg, c->client, c->serial);
 		registry_disconnect(c->srv->reg, c->client);
+	}
 	if (c->rev)
 		event_free(c->rev);
 	if (c->wev)
@@ -95,6 +98,8 @@ void conn_start(struct worker *w, int fd, const char *peer)
 	c->wev = event_new(w->base, fd, EV_WRITE, on_write, c);
 	atomic_fetch_add(&server_stats.connections_open, 1);
 	metrics_inc(&server_stats.connections_total, 1);
+	static atomic_uint_fast64_t next_serial = 1;
+	c->serial = atomic_fetch_add(&next_serial, 1);
 	/* Link first, so conn_free's unlink is always balanced. */
 	c->next = w->conns;
 	if (w->conns)

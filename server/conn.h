@@ -36,6 +36,7 @@ enum conn_state {
 
 struct conn {
 	struct worker *w;
+	uint64_t serial;          /* unique per connection, in accept order */
 	struct server *srv;
 	int fd;
 	char peer[64];

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "conn.h"
 #include "log.h"
+#include "reclaim.h"
 #include "registry.h"
 #include "server.h"
 
@@ -107,6 +108,7 @@ static void on_register(struct conn *c, const struct frame_hdr *h, const Spillwa
 	}
 	c->client = rc_client;
 	c->state = CONN_REGISTERED;
+	registry_claim_ctrl(c->srv->reg, rc_client, c->serial);
 
 	struct reg_extent_info *ext = NULL;
 	size_t n = 0;
@@ -257,6 +259,23 @@ static void on_admin_client_set(struct conn *c, const struct frame_hdr *h,
 	registry_free_client_stats(r.client);
 }
 
+static void on_admin_reclaim(struct conn *c, const struct frame_hdr *h,
+			     const Spillway__AdminReclaim *m)
+{
+	uint64_t id;
+	int rc = reclaim_send(c->srv, m->name, m->bytes, m->deadline_ms, &id);
+	if (rc) {
+		conn_reply_error(c, h, status_of(rc),
+				 rc == -ENOENT ? "no connected client by that name" : strerror(-rc));
+		return;
+	}
+	log_info("%s: operator asks '%s' for %llu bytes (reclaim %llu)", c->peer, m->name,
+		 (unsigned long long)m->bytes, (unsigned long long)id);
+	Spillway__AdminReclaimReply r = SPILLWAY__ADMIN_RECLAIM_REPLY__INIT;
+	r.reclaim_id = id;
+	send_reply(c, h, SPILLWAY__CTRL__MSG_ADMIN_RECLAIM_REPLY, &r);
+}
+
 void control_handle(struct conn *c, const struct frame_hdr *h, const uint8_t *payload)
 {
 	int err;
@@ -310,11 +329,17 @@ void control_handle(struct conn *c, const struct frame_hdr *h, const uint8_t *pa
 			on_stats(c, h);
 		}
 		break;
+	case SPILLWAY__CTRL__MSG_ADMIN_RECLAIM:
+		if (!c->admin) {
+			metrics_inc(&server_stats.errors[STATS_ERR_AUTH], 1);
+			conn_reply_error(c, h, SPILL_ST_EAUTH, "asking for reclaim needs the admin key");
+			break;
+		}
+		on_admin_reclaim(c, h, m->admin_reclaim);
+		break;
 	case SPILLWAY__CTRL__MSG_RECLAIM_REPLY:
-		/* Answers to Reclaim; the arbiter that sends those comes later. */
-		log_debug("%s: reclaim %llu: client freed %llu bytes", c->peer,
-			  (unsigned long long)m->reclaim_reply->reclaim_id,
-			  (unsigned long long)m->reclaim_reply->freed_bytes);
+		if (registered)
+			reclaim_answered(c, m->reclaim_reply);
 		break;
 	default:
 		conn_reply_error(c, h, SPILL_ST_ENOTSUP, "not a request this server accepts here");

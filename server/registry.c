@@ -395,6 +395,36 @@ out:
 	return rc;
 }
 
+void registry_claim_ctrl(struct registry *r, struct reg_client *c, uint64_t serial)
+{
+	pthread_mutex_lock(&r->lock);
+	if (!c->ctrl_serial)
+		c->ctrl_serial = serial;
+	pthread_mutex_unlock(&r->lock);
+}
+
+void registry_release_ctrl(struct registry *r, struct reg_client *c, uint64_t serial)
+{
+	pthread_mutex_lock(&r->lock);
+	if (c->ctrl_serial == serial)
+		c->ctrl_serial = 0;
+	pthread_mutex_unlock(&r->lock);
+}
+
+int registry_reclaim_target(struct registry *r, const char *name, uint64_t *id,
+			    uint64_t *ctrl_serial)
+{
+	pthread_mutex_lock(&r->lock);
+	struct reg_client *c = client_find_locked(r, name);
+	int rc = c && c->nconn ? 0 : -ENOENT;
+	if (!rc) {
+		*id = c->id;
+		*ctrl_serial = c->ctrl_serial;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return rc;
+}
+
 void registry_disconnect(struct registry *r, struct reg_client *c)
 {
 	pthread_mutex_lock(&r->lock);
@@ -539,6 +569,8 @@ Spillway__ClientStats *registry_client_stats_locked(struct registry *r, const st
 	s->used_bytes = c->used;
 	s->extents = c->nextents;
 	s->connections = c->nconn;
+	s->last_reclaim_id = atomic_load(&c->last_reclaim_id);
+	s->last_reclaim_freed = atomic_load(&c->last_reclaim_freed);
 	if (c->nconn == 0) {
 		uint64_t gone = now_ms - c->disconnected_ms;
 		s->grace_left_ms = gone < r->grace_ms ? r->grace_ms - gone : 0;

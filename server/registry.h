@@ -41,6 +41,10 @@ struct reg_client {
 	uint64_t disconnected_ms;  /* monotonic ms of the last disconnect */
 	struct reg_extent *extents; /* list through reg_extent.next_of_owner */
 	atomic_uint_fast64_t pages_read, pages_written;
+	/* The connection Reclaim goes to: the first one of the identity still
+	 * open (0: none known). Under the registry mutex. */
+	uint64_t ctrl_serial;
+	atomic_uint_fast64_t last_reclaim_id, last_reclaim_freed;
 	struct registry *reg;
 	struct rcu_head rcu;
 };
@@ -84,6 +88,12 @@ void registry_destroy(struct registry *r);
 int registry_register(struct registry *r, const Spillway__Register *req,
 		      struct reg_client **out, int *resumed, const char **why);
 /* A connection of c closed. */
+/* Offer connection serial as c's control connection (kept if one is set). */
+void registry_claim_ctrl(struct registry *r, struct reg_client *c, uint64_t serial);
+void registry_release_ctrl(struct registry *r, struct reg_client *c, uint64_t serial);
+/* Look a connected identity up: its id and control connection. 0 or -ENOENT. */
+int registry_reclaim_target(struct registry *r, const char *name, uint64_t *id,
+			    uint64_t *ctrl_serial);
 void registry_disconnect(struct registry *r, struct reg_client *c);
 /* Reclaim identities whose grace has run out; returns how many. */
 int registry_expire(struct registry *r, uint64_t now_ms);

@@ -190,8 +190,9 @@ static void *evictor_main(void *arg)
 		uint64_t budget = atomic_load(&x->budget);
 		if (atomic_load(&x->resident) > high_wm(budget)) {
 			uint64_t freed = evict_down_to(x, low_wm(budget));
-			atomic_store(&x->evict_stuck, freed == 0 &&
-						      atomic_load(&x->resident) > budget);
+			/* Nothing could go (servers down or full, pages pinned):
+			 * faults stop waiting for room and run over budget. */
+			atomic_store(&x->evict_stuck, freed == 0);
 			atomic_fetch_add(&x->evict_gen, 1);
 			futex_wake_all(&x->evict_gen);
 			if (freed)

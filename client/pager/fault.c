@@ -196,20 +196,41 @@ static void install_run(spill_ctx *x, struct region *r, struct fetch *f, int i, 
 }
 
 /* Read the claimed pages (some may be zero pages) and install them. A span
- * is one READ: consecutive pages, or in group mode every claimed page of the
- * 2 MiB group (resident pages in between are read and skipped). Returns 0
- * when the faulting page could not be read from any replica. */
+ * is one READ of consecutive claimed pages within a 2 MiB group: a whole
+ * group when none of it is resident. Returns 0 when the faulting page could
+ * not be read from any replica. */
 static int fetch_and_install(spill_ctx *x, struct region *r, struct fetch *f,
-			     uint32_t fault_gpn, int write, int group, uint8_t *buf)
+			     uint32_t fault_gpn, int write, uint8_t *buf)
 {
 	struct read_run spans[PREFETCH_MAX + 1];
 	int first[PREFETCH_MAX + 1], last[PREFETCH_MAX + 1], nspans = 0;
 	size_t off = 0;
 	for (int i = 0; i < f->n;) {
+		/* Only claimed pages are read: a page between them may be under
+		 * eviction, and a READ racing its WRITE fails its checksum. */
 		int j = i + 1;
-		while (j < f->n && (f->gpn[j] >> CHUNK_SHIFT) == (f->gpn[i] >> CHUNK_SHIFT) &&
-		       (group || f->gpn[j] == f->gpn[j - 1] + 1))
+		while (j < f->n && f->gpn[j] == f->gpn[j - 1] + 1 &&
+		       (f->gpn[j] >> CHUNK_SHIFT) == (f->gpn[i] >> CHUNK_SHIFT))
 			j++;
+		if (nspans == PREFETCH_MAX) {
+			/* Too fragmented: leave the rest for later faults, but
+			 * keep the faulting page as the last span. */
+			int keep = -1;
+			for (int k = i; k < f->n; k++) {
+				if (f->gpn[k] == fault_gpn)
+					keep = k;
+				else
+					pte_release(x, f->gpn[k], f->old[k]);
+			}
+			if (keep < 0) {
+				f->n = i;
+				break;
+			}
+			f->gpn[i] = f->gpn[keep];
+			f->old[i] = f->old[keep];
+			f->n = i + 1;
+			j = i + 1;
+		}
 		struct read_run *sp = &spans[nspans];
 		memset(sp->need, 0, sizeof(sp->need));
 		int remote = 0;
@@ -230,21 +251,10 @@ static int fetch_and_install(spill_ctx *x, struct region *r, struct fetch *f,
 		i = j;
 	}
 	/* Read the spans that hold remote pages, pipelined. */
-	struct read_run reads[PREFETCH_MAX + 1];
-	int which[PREFETCH_MAX + 1], nreads = 0;
+	remote_read_runs(x, spans, nspans, CONN_FAULT0);
 	for (int i = 0; i < nspans; i++)
-		if (spans[i].status == -EAGAIN) {
-			reads[nreads] = spans[i];
-			which[nreads++] = i;
-		}
-	if (nreads) {
-		remote_read_runs(x, reads, nreads, CONN_FAULT0);
-		for (int i = 0; i < nreads; i++) {
-			spans[which[i]].status = reads[i].status;
-			if (reads[i].status == 0)
-				atomic_fetch_add(&x->st.remote_reads, reads[i].n);
-		}
-	}
+		if (spans[i].status == 0)
+			atomic_fetch_add(&x->st.remote_reads, spans[i].n);
 	int fault_ok = 1;
 	for (int i = 0; i < nspans; i++) {
 		struct read_run *sp = &spans[i];
@@ -283,7 +293,7 @@ static int fetch_one(spill_ctx *x, struct region *r, uint32_t gpn, uint64_t old,
 	struct fetch f1;
 	f1.n = 0;
 	add_claimed(&f1, gpn, old);
-	if (fetch_and_install(x, r, &f1, gpn, write, 0, buf))
+	if (fetch_and_install(x, r, &f1, gpn, write, buf))
 		return 0;
 	mark_lost(x, r, gpn, old);
 	return -EFAULT;
@@ -338,7 +348,7 @@ int fault_resolve(spill_ctx *x, struct region *r, void *addr, int flags)
 	if (plan.group && f.n > 1)
 		atomic_fetch_add(&x->st.group_fetches, 1);
 	atomic_fetch_add(&x->st.prefetched, (uint64_t)(f.n - 1));
-	int ok = fetch_and_install(x, r, &f, gpn, write, plan.group, x->bounce + (size_t)b * CHUNK_BYTES);
+	int ok = fetch_and_install(x, r, &f, gpn, write, x->bounce + (size_t)b * CHUNK_BYTES);
 	bounce_put(x, b);
 	evictor_kick(x);
 	if (ok)
@@ -366,7 +376,7 @@ void fault_willneed(spill_ctx *x, struct region *r, uint32_t gpn, uint32_t n)
 		gather(x, r, first, old, &plan, &f);
 		sort_fetch(&f);
 		atomic_fetch_add(&x->st.prefetched, (uint64_t)f.n);
-		if (!fetch_and_install(x, r, &f, ~0u, 0, 1, x->bounce + (size_t)b * CHUNK_BYTES))
+		if (!fetch_and_install(x, r, &f, ~0u, 0, x->bounce + (size_t)b * CHUNK_BYTES))
 			pte_release(x, first, old);
 		bounce_put(x, b);
 	}

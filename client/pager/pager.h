@@ -149,6 +149,7 @@ struct spill_ctx {
 
 	/* Service thread: reclaim requests, stats refresh, replica repair. */
 	pthread_t service;
+	client_notify_fn notify_fn;   /* set on control connections */
 	atomic_int repair_needed;
 	spill_reclaim_fn reclaim_fn;
 	void *reclaim_arg;
@@ -291,6 +292,8 @@ void servers_close(spill_ctx *x);
 /* Lock a connection of server s for this kind of use. */
 struct server_conn *server_conn_get(spill_ctx *x, int s, int kind);
 void server_conn_put(struct server_conn *sc);
+/* Replace a broken connection (sc locked): 0 when it reconnected. */
+int server_conn_repair(spill_ctx *x, int s, struct server_conn *sc);
 /* Mark a server down after an I/O failure (starts repair). */
 void server_failed(spill_ctx *x, int s, int err);
 int servers_up(spill_ctx *x);
@@ -317,7 +320,9 @@ struct read_run {
 	uint8_t need[SPILL_PRESENT_MAP_BYTES];
 	uint8_t present[SPILL_PRESENT_MAP_BYTES];
 	int replica;
-	int status;    /* 0, or -EIO when no replica had every needed page */
+	int retried;   /* reconnected once on this replica already */
+	int status;    /* in: -EAGAIN to read it; out: 0, or -EIO when no
+			* replica had every needed page */
 };
 int remote_read_runs(spill_ctx *x, struct read_run *runs, int nruns, int kind);
 

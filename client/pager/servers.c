@@ -25,28 +25,44 @@ static int is_refusal(int rc)
 	       rc == -ENOSPC || rc == -EDQUOT || rc == -EINVAL;
 }
 
+/* Connect connection i of server s: the first registers the identity, the
+ * others (and reconnections) join it with its token. */
+static int conn_open(spill_ctx *x, int s, int i, char *err, size_t cap)
+{
+	struct server *sv = &x->servers[s];
+	struct client_opts o = {
+		.psk = x->psk, .name = x->cfg.name, .priority = x->cfg.priority,
+		.reservation = x->cfg.reservation, .limit = x->cfg.limit,
+		.timeout_ms = x->cfg.timeout_ms,
+		.token = sv->conn[0].c || i > 0 ? sv->token : NULL,
+	};
+	char why[160] = "";
+	struct client *c;
+	int rc = client_connect(sv->url, &o, &c, why, sizeof(why));
+	if (rc) {
+		snprintf(err, cap, "%s: %s%s%s", sv->url, strerror(-rc), why[0] ? ": " : "", why);
+		return rc;
+	}
+	if (i == CONN_CTRL && x->service)
+		client_set_notify(c, x->notify_fn, x);
+	if (sv->conn[i].c)
+		client_close(sv->conn[i].c);
+	sv->conn[i].c = c;
+	return 0;
+}
+
 int servers_open(spill_ctx *x, char *err, size_t cap)
 {
 	for (int s = 0; s < x->nservers; s++) {
 		struct server *sv = &x->servers[s];
 		sv->index = s;
 		snprintf(sv->url, sizeof(sv->url), "%s", x->urls[s]);
-		struct client_opts o = {
-			.psk = x->psk, .name = x->cfg.name, .priority = x->cfg.priority,
-			.reservation = x->cfg.reservation, .limit = x->cfg.limit,
-			.timeout_ms = x->cfg.timeout_ms,
-		};
-		for (int i = 0; i < CONNS_PER_SERVER; i++) {
+		for (int i = 0; i < CONNS_PER_SERVER; i++)
 			pthread_mutex_init(&sv->conn[i].lock, NULL);
-			char why[160] = "";
-			if (i > 0)
-				o.token = sv->token;
-			int rc = client_connect(sv->url, &o, &sv->conn[i].c, why, sizeof(why));
-			if (rc) {
-				snprintf(err, cap, "%s: %s%s%s", sv->url, strerror(-rc),
-					 why[0] ? ": " : "", why);
+		for (int i = 0; i < CONNS_PER_SERVER; i++) {
+			int rc = conn_open(x, s, i, err, cap);
+			if (rc)
 				return rc;
-			}
 			if (i == 0) {
 				memcpy(sv->token, client_token(sv->conn[0].c), CTRL_TOKEN_BYTES);
 				sv->extent_bytes = client_extent_bytes(sv->conn[0].c);
@@ -61,6 +77,19 @@ int servers_open(spill_ctx *x, char *err, size_t cap)
 		atomic_store(&sv->up, 1);
 	}
 	return 0;
+}
+
+int server_conn_repair(spill_ctx *x, int s, struct server_conn *sc)
+{
+	if (!atomic_load(&x->servers[s].up))
+		return -ENOTCONN;
+	char err[256];
+	int rc = conn_open(x, s, (int)(sc - x->servers[s].conn), err, sizeof(err));
+	if (rc)
+		log_msg(LOG_WARN, "libspillway: reconnecting: %s", err);
+	else
+		log_msg(LOG_INFO, "libspillway: reconnected to %s", x->servers[s].url);
+	return rc;
 }
 
 void servers_close(spill_ctx *x)
@@ -182,6 +211,8 @@ static int alloc_on(spill_ctx *x, int s, uint64_t *ext)
 	struct server_conn *sc = server_conn_get(x, s, CONN_CTRL);
 	struct client_extent e;
 	int rc = client_alloc_extents(sc->c, 1, -1, &e);
+	if (rc && !is_refusal(rc) && server_conn_repair(x, s, sc) == 0)
+		rc = client_alloc_extents(sc->c, 1, -1, &e);
 	server_conn_put(sc);
 	if (rc) {
 		if (!is_refusal(rc))
@@ -266,6 +297,8 @@ void placement_release_locked(spill_ctx *x, uint32_t chunk)
 			uint64_t id = l->ext[i];
 			struct server_conn *sc = server_conn_get(x, s, CONN_CTRL);
 			int rc = client_free_extents(sc->c, &id, 1);
+			if (rc && !is_refusal(rc) && server_conn_repair(x, s, sc) == 0)
+				rc = client_free_extents(sc->c, &id, 1);
 			server_conn_put(sc);
 			if (rc && !is_refusal(rc))
 				server_failed(x, s, rc);
@@ -297,11 +330,13 @@ static int map_has_all(const uint8_t *present, const uint8_t *need, unsigned n)
 
 int remote_read_runs(spill_ctx *x, struct read_run *runs, int nruns, int kind)
 {
-	/* Each run starts at its first replica; failures move it to the next. */
-	int pending = nruns, failovers = 0;
+	/* Runs to read come in with status -EAGAIN (others are skipped). Each
+	 * starts at its first replica; failures move it to the next. */
+	int pending = 0, failovers = 0;
 	for (int i = 0; i < nruns; i++) {
 		runs[i].replica = 0;
-		runs[i].status = -EAGAIN;
+		runs[i].retried = 0;
+		pending += runs[i].status == -EAGAIN;
 	}
 	while (pending) {
 		/* Point every pending run at a live replica, or give up on it. */
@@ -352,6 +387,9 @@ int remote_read_runs(spill_ctx *x, struct read_run *runs, int nruns, int kind)
 				}
 				got += k;
 			}
+			/* A broken stream (a checksum error, a reset) costs a new
+			 * connection, not the server: failed runs retry once. */
+			int reconnected = client_dead(sc->c) && server_conn_repair(x, s, sc) == 0;
 			server_conn_put(sc);
 			for (int j = 0; j < n; j++) {
 				struct read_run *r = &runs[idx[j]];
@@ -366,16 +404,21 @@ int remote_read_runs(spill_ctx *x, struct read_run *runs, int nruns, int kind)
 					}
 					/* The server forgot pages we gave it: try a copy. */
 				} else if (!is_refusal(st)) {
+					if (reconnected && !r->retried) {
+						r->retried = 1;
+						continue;
+					}
 					server_failed(x, s, st);
 				}
 				r->replica++;
+				r->retried = 0;
 				failovers++;
 			}
 		}
 	}
 	int failed = 0;
 	for (int i = 0; i < nruns; i++)
-		failed |= runs[i].status != 0;
+		failed |= runs[i].status == -EIO;
 	if (failovers)
 		atomic_fetch_add(&x->st.failovers, (uint64_t)failovers);
 	return failed ? -EIO : 0;
@@ -383,58 +426,68 @@ int remote_read_runs(spill_ctx *x, struct read_run *runs, int nruns, int kind)
 
 /* --- writes ---------------------------------------------------------------- */
 
+/* Write the runs that have a replica on server s; count copies. Returns 1
+ * when the connection broke. */
+static int write_to(spill_ctx *x, int s, struct write_run *runs, int nruns, uint8_t *done_on)
+{
+	struct client_req reqs[128];
+	int idx[128], n = 0;
+	for (int i = 0; i < nruns && n < 128; i++) {
+		if (done_on[i])
+			continue;
+		struct chunk_loc *l = chunk_of(x, runs[i].gpn);
+		for (int k = 0; k < l->nrep; k++) {
+			if (l->srv[k] != s || !l->ext[k])
+				continue;
+			reqs[n] = (struct client_req){
+				.op = SPILL_OP_WRITE, .extent = l->ext[k],
+				.page = runs[i].gpn & (CHUNK_PAGES - 1), .npages = runs[i].n,
+				.buf = runs[i].buf,
+			};
+			idx[n++] = i;
+		}
+	}
+	if (n == 0)
+		return 0;
+	struct server_conn *sc = server_conn_get(x, s, CONN_EVICT);
+	int rc = 0, sent = 0;
+	for (; sent < n && !rc; sent++)
+		rc = client_submit(sc->c, &reqs[sent]);
+	if (rc)
+		sent--;
+	int got = 0;
+	while (got < sent) {
+		struct client_req *done[128];
+		int k = client_reap(sc->c, done, 128, 1);
+		if (k <= 0)
+			break;
+		got += k;
+	}
+	int broken = client_dead(sc->c) != 0;
+	if (broken && server_conn_repair(x, s, sc))
+		server_failed(x, s, client_dead(sc->c));
+	server_conn_put(sc);
+	for (int j = 0; j < n; j++) {
+		if (j < sent && reqs[j].done && reqs[j].status == 0) {
+			runs[idx[j]].copies++;
+			done_on[idx[j]] = 1;
+			atomic_fetch_add(&x->st.remote_writes, reqs[j].npages);
+		}
+	}
+	return broken;
+}
+
 int remote_write_runs(spill_ctx *x, struct write_run *runs, int nruns)
 {
+	uint8_t done_on[256];
 	for (int i = 0; i < nruns; i++)
 		runs[i].copies = 0;
 	for (int s = 0; s < x->nservers; s++) {
-		if (!atomic_load(&x->servers[s].up))
-			continue;
-		struct client_req reqs[128];
-		int idx[128], n = 0;
-		for (int i = 0; i < nruns && n < 128; i++) {
-			struct chunk_loc *l = chunk_of(x, runs[i].gpn);
-			for (int k = 0; k < l->nrep; k++) {
-				if (l->srv[k] != s || !l->ext[k])
-					continue;
-				reqs[n] = (struct client_req){
-					.op = SPILL_OP_WRITE, .extent = l->ext[k],
-					.page = runs[i].gpn & (CHUNK_PAGES - 1), .npages = runs[i].n,
-					.buf = runs[i].buf,
-				};
-				idx[n++] = i;
-			}
-		}
-		if (n == 0)
-			continue;
-		struct server_conn *sc = server_conn_get(x, s, CONN_EVICT);
-		int rc = 0, sent = 0;
-		for (; sent < n && !rc; sent++)
-			rc = client_submit(sc->c, &reqs[sent]);
-		if (rc)
-			sent--;
-		int got = 0;
-		while (got < sent) {
-			struct client_req *done[128];
-			int k = client_reap(sc->c, done, 128, 1);
-			if (k <= 0) {
-				rc = k ? k : -EIO;
+		memset(done_on, 0, sizeof(done_on));
+		/* Once more after a reconnection; then the server is down. */
+		for (int attempt = 0; attempt < 2 && atomic_load(&x->servers[s].up); attempt++)
+			if (!write_to(x, s, runs, nruns, done_on))
 				break;
-			}
-			got += k;
-		}
-		server_conn_put(sc);
-		int broken = 0;
-		for (int j = 0; j < n; j++) {
-			if (j < sent && reqs[j].done && reqs[j].status == 0) {
-				runs[idx[j]].copies++;
-				atomic_fetch_add(&x->st.remote_writes, reqs[j].npages);
-			} else if (!(j < sent && reqs[j].done && is_refusal(reqs[j].status))) {
-				broken = 1;
-			}
-		}
-		if (broken)
-			server_failed(x, s, rc ? rc : -EIO);
 	}
 	return 0;
 }

@@ -195,7 +195,7 @@ static int repair_chunk(spill_ctx *x, uint32_t chunk)
 	if (placement_add(x, chunk, &dst, &ext))
 		return -ENOSPC;
 	struct read_run rr = { .gpn = chunk << CHUNK_SHIFT, .n = CHUNK_PAGES,
-			       .buf = x->repair_buf };
+			       .buf = x->repair_buf, .status = -EAGAIN };
 	memset(rr.need, 0, sizeof(rr.need));
 	if (remote_read_runs(x, &rr, 1, CONN_CTRL))
 		return -EIO;
@@ -281,9 +281,9 @@ static void *service_main(void *arg)
 			struct server_conn *sc = server_conn_get(x, s, CONN_CTRL);
 			struct client_req *done[4];
 			int rc = client_reap(sc->c, done, 4, 0);
-			server_conn_put(sc);
-			if (rc < 0)
+			if (rc < 0 && server_conn_repair(x, s, sc))
 				server_failed(x, s, rc);
+			server_conn_put(sc);
 		}
 		for (;;) {
 			pthread_mutex_lock(&x->reclaim_lock);
@@ -315,6 +315,7 @@ int service_start(spill_ctx *x)
 	x->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (!x->repair_buf || x->wake_fd < 0)
 		return -ENOMEM;
+	x->notify_fn = on_notify;
 	for (int s = 0; s < x->nservers; s++)
 		client_set_notify(x->servers[s].conn[CONN_CTRL].c, on_notify, x);
 	return -pthread_create(&x->service, NULL, service_main, x);
