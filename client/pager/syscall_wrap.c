@@ -31,7 +31,9 @@ int sys_munmap(void *addr, size_t len)
 }
 
 /* Is any byte of [buf, buf+len) far memory of the active context? */
-static spill_ctx *far(const void *buf, size_t len)
+/* An address, not a pointer: libc declares read's buffer write-only, and
+ * looking at where it points is not reading it. */
+static spill_ctx *far_addr(uintptr_t a, size_t len)
 {
 	spill_ctx *x = spill_active_ctx;
 	if (spill_in_library || !x || x->mode != SPILL_FAULT_INTHREAD || len == 0 ||
@@ -41,8 +43,7 @@ static spill_ctx *far(const void *buf, size_t len)
 	int hit = 0;
 	for (int i = 0; i < x->nregions && !hit; i++) {
 		const struct region *r = x->regions[i];
-		hit = (const uint8_t *)buf < r->base + r->npages * PG_SIZE &&
-		      (const uint8_t *)buf + len > r->base;
+		hit = a < (uintptr_t)r->base + r->npages * PG_SIZE && a + len > (uintptr_t)r->base;
 	}
 	pthread_rwlock_unlock(&x->regions_lock);
 	return hit ? x : NULL;
@@ -128,27 +129,27 @@ static ssize_t do_send(int fd, void *b, size_t n, off_t off, int flags)
 
 API ssize_t read(int fd, void *buf, size_t n)
 {
-	spill_ctx *x = far(buf, n);
+	spill_ctx *x = far_addr((uintptr_t)(buf), n);
 	return x ? sliced(x, fd, buf, n, 0, 0, 1, 0, do_read) : syscall(SYS_read, fd, buf, n);
 }
 
 API ssize_t write(int fd, const void *buf, size_t n)
 {
-	spill_ctx *x = far(buf, n);
+	spill_ctx *x = far_addr((uintptr_t)(buf), n);
 	return x ? sliced(x, fd, (void *)buf, n, 0, 0, 0, 0, do_write)
 		 : syscall(SYS_write, fd, buf, n);
 }
 
 API ssize_t pread(int fd, void *buf, size_t n, off_t off)
 {
-	spill_ctx *x = far(buf, n);
+	spill_ctx *x = far_addr((uintptr_t)(buf), n);
 	return x ? sliced(x, fd, buf, n, off, 0, 1, 1, do_read)
 		 : syscall(SYS_pread64, fd, buf, n, off);
 }
 
 API ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 {
-	spill_ctx *x = far(buf, n);
+	spill_ctx *x = far_addr((uintptr_t)(buf), n);
 	return x ? sliced(x, fd, (void *)buf, n, off, 0, 0, 1, do_write)
 		 : syscall(SYS_pwrite64, fd, buf, n, off);
 }
@@ -158,14 +159,14 @@ API ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off) __attribute__
 
 API ssize_t recv(int fd, void *buf, size_t n, int flags)
 {
-	spill_ctx *x = far(buf, n);
+	spill_ctx *x = far_addr((uintptr_t)(buf), n);
 	return x ? sliced(x, fd, buf, n, 0, flags, 1, 0, do_recv)
 		 : syscall(SYS_recvfrom, fd, buf, n, flags, NULL, NULL);
 }
 
 API ssize_t send(int fd, const void *buf, size_t n, int flags)
 {
-	spill_ctx *x = far(buf, n);
+	spill_ctx *x = far_addr((uintptr_t)(buf), n);
 	return x ? sliced(x, fd, (void *)buf, n, 0, flags, 0, 0, do_send)
 		 : syscall(SYS_sendto, fd, buf, n, flags, NULL, 0);
 }
@@ -184,7 +185,7 @@ static ssize_t vec_io(int fd, const struct iovec *iov, int cnt, int into, long n
 	if (spill_in_library || !x || x->mode != SPILL_FAULT_INTHREAD || cnt <= 0)
 		return syscall(nr, fd, iov, cnt);
 	for (int i = 0; i < cnt; i++) {
-		int f = far(iov[i].iov_base, iov[i].iov_len) != NULL;
+		int f = far_addr((uintptr_t)(iov[i].iov_base), iov[i].iov_len) != NULL;
 		if (i < VEC_MAX)
 			is_far[i] = (uint8_t)f;
 		any |= f;
@@ -232,7 +233,7 @@ API ssize_t writev(int fd, const struct iovec *iov, int cnt)
  * library never touches an address range the program may reuse. */
 API int munmap(void *addr, size_t len)
 {
-	spill_ctx *x = far(addr, len);
+	spill_ctx *x = far_addr((uintptr_t)(addr), len);
 	if (x) {
 		LIB_ENTER();
 		pthread_rwlock_rdlock(&x->regions_lock);

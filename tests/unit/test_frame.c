@@ -246,7 +246,7 @@ static void test_reject_version(void **state)
 static void test_reject_unknown_op(void **state)
 {
 	(void)state;
-	static const uint16_t bad[] = { 0, 6, 7, 0x10, 0x100, 0x4001, 0x7fff };
+	static const uint16_t bad[] = { 0, 8, 9, 0x10, 0x100, 0x4001, 0x7fff };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct frame_hdr h = make_req(SPILL_OP_PING, 0);
 		h.op = bad[i];
@@ -347,17 +347,19 @@ static void test_reject_write_payload(void **state)
 static void test_reject_payload_on_bodyless(void **state)
 {
 	(void)state;
-	static const uint16_t ops[] = { SPILL_OP_READ, SPILL_OP_INVALIDATE, SPILL_OP_PING };
+	static const uint16_t ops[] = { SPILL_OP_READ, SPILL_OP_INVALIDATE, SPILL_OP_PING,
+					SPILL_OP_ALLOC, SPILL_OP_FREE };
 	static const uint32_t len[] = { 1, SPILL_PAGE_SIZE, 2 * SPILL_PAGE_SIZE, 64 };
-	for (size_t i = 0; i < 3; i++)
+	for (size_t i = 0; i < 5; i++)
 		for (size_t l = 0; l < 4; l++) {
 			struct frame_hdr h = make_req(ops[i], 2);
 			h.payload_len = len[l];
 			expect_reject(&h);
 		}
 	/* Data replies other than READ carry no payload either. */
-	static const uint16_t rops[] = { SPILL_OP_WRITE, SPILL_OP_INVALIDATE, SPILL_OP_PING };
-	for (size_t i = 0; i < 3; i++) {
+	static const uint16_t rops[] = { SPILL_OP_WRITE, SPILL_OP_INVALIDATE, SPILL_OP_PING,
+					 SPILL_OP_ALLOC, SPILL_OP_FREE };
+	for (size_t i = 0; i < 5; i++) {
 		struct frame_hdr h = make_req(rops[i], 2);
 		h.op |= SPILL_OP_REPLY;
 		h.payload_len = 0;
