@@ -40,9 +40,10 @@ static int cmp_u32(const void *a, const void *b)
 
 static int has_live_copy(spill_ctx *x, uint32_t gpn)
 {
-	struct chunk_loc *l = chunk_of(x, gpn);
-	for (int i = 0; i < l->nrep; i++)
-		if (l->ext[i] && atomic_load(&x->servers[l->srv[i]].up))
+	struct loc_snap l;
+	chunk_snapshot(x, gpn >> CHUNK_SHIFT, &l);
+	for (int i = 0; i < l.nrep; i++)
+		if (l.ext[i] && atomic_load(&x->servers[l.srv[i]].up))
 			return 1;
 	return 0;
 }

@@ -17,6 +17,7 @@
 #include "pager.h"
 
 static struct sigaction previous;
+__thread int spill_in_signal;
 
 static void pass_on(int sig, siginfo_t *si, void *uc)
 {
@@ -58,10 +59,13 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 		return;
 	}
 	LIB_ENTER();
+	int was_in_signal = spill_in_signal;
+	spill_in_signal = 1;
 	pthread_rwlock_rdlock(&x->regions_lock);
 	struct region *r = region_find(x, si->si_addr);
 	int rc = r ? fault_resolve(x, r, si->si_addr, was_write(uc) ? FAULT_WRITE : 0) : -ENOENT;
 	pthread_rwlock_unlock(&x->regions_lock);
+	spill_in_signal = was_in_signal;
 	LIB_LEAVE();
 	if (rc)
 		pass_on(sig, si, uc);

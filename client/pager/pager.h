@@ -55,12 +55,21 @@ enum {
 #define PTE_PIN_ONE   (1ull << PTE_PIN_SHIFT)
 #define PTE_PIN_MASK  (0xffffull << PTE_PIN_SHIFT)
 
-/* Where a chunk's copies live: one (server, extent) per replica. */
+/* Where a chunk's copies live: one (server, extent) per replica. Written
+ * under the chunk's lock; read without it through chunk_snapshot(), a
+ * seqlock, so a reader never pairs one replica's server with another's
+ * extent. */
 struct chunk_loc {
-	atomic_uint_fast64_t ext[MAX_REPLICAS]; /* 0: not allocated */
-	atomic_uchar srv[MAX_REPLICAS];
+	atomic_uint seq;                        /* odd while being changed */
 	atomic_uchar nrep;                      /* replicas allocated */
-	atomic_uchar busy;                      /* allocation or repair running */
+	atomic_uchar srv[MAX_REPLICAS];
+	atomic_uint_fast64_t ext[MAX_REPLICAS]; /* 0: not allocated */
+};
+
+struct loc_snap {
+	int nrep;
+	uint8_t srv[MAX_REPLICAS];
+	uint64_t ext[MAX_REPLICAS];
 };
 
 struct region {
@@ -76,12 +85,15 @@ struct server;
 struct server_conn {
 	pthread_mutex_t lock;
 	struct client *c;
+	atomic_int want_repair;   /* a signal handler asks the service thread */
 };
 
 struct server {
 	char url[256];
 	struct server_conn conn[CONNS_PER_SERVER];
 	atomic_int up;
+	atomic_int failed_err;            /* why it went down (-errno) */
+	atomic_int failure_logged;
 	atomic_uint_fast64_t free_bytes;  /* last known, for placement */
 	uint64_t extent_bytes;
 	uint8_t token[32];
@@ -151,6 +163,7 @@ struct spill_ctx {
 	pthread_t service;
 	client_notify_fn notify_fn;   /* set on control connections */
 	atomic_int repair_needed;
+	atomic_uint conn_repair_gen;  /* futex: bumped when conns are repaired */
 	spill_reclaim_fn reclaim_fn;
 	void *reclaim_arg;
 	pthread_mutex_t reclaim_lock;
@@ -186,7 +199,10 @@ struct spill_ctx {
 };
 
 /* The one context whose regions the fault handlers and wrappers serve. */
-extern spill_ctx *spill_active_ctx;
+extern spill_ctx *_Atomic spill_active_ctx;
+/* Set while this thread serves a fault inside the SIGBUS handler: nothing
+ * that may allocate or take stdio locks runs then. */
+extern __thread int spill_in_signal;
 
 /* Set while a thread runs library code: the system-call wrappers then go
  * straight to the kernel (the library never passes far buffers it has not
@@ -206,6 +222,37 @@ static inline uint64_t pte_load(spill_ctx *x, uint32_t gpn)
 static inline struct chunk_loc *chunk_of(spill_ctx *x, uint32_t gpn)
 {
 	return &x->chunks[gpn >> CHUNK_SHIFT];
+}
+
+static inline void chunk_snapshot(spill_ctx *x, uint32_t chunk, struct loc_snap *o)
+{
+	struct chunk_loc *l = &x->chunks[chunk];
+	for (;;) {
+		unsigned s1 = atomic_load_explicit(&l->seq, memory_order_acquire);
+		if (s1 & 1)
+			continue;
+		/* Acquire loads: the second look at seq cannot move before them
+		 * (no fences: GCC's TSan does not support them). */
+		o->nrep = atomic_load_explicit(&l->nrep, memory_order_acquire);
+		for (int i = 0; i < MAX_REPLICAS; i++) {
+			o->srv[i] = atomic_load_explicit(&l->srv[i], memory_order_acquire);
+			o->ext[i] = atomic_load_explicit(&l->ext[i], memory_order_acquire);
+		}
+		if (atomic_load_explicit(&l->seq, memory_order_acquire) == s1)
+			return;
+	}
+}
+
+/* Bracket every change of a chunk_loc (its lock held). */
+static inline void loc_write_begin(struct chunk_loc *l)
+{
+	/* acq_rel: the changes that follow cannot move before it. */
+	atomic_fetch_add_explicit(&l->seq, 1, memory_order_acq_rel);
+}
+
+static inline void loc_write_end(struct chunk_loc *l)
+{
+	atomic_fetch_add_explicit(&l->seq, 1, memory_order_release);
 }
 
 static inline uint8_t *page_addr(const struct region *r, uint32_t gpn)
@@ -292,8 +339,11 @@ void servers_close(spill_ctx *x);
 /* Lock a connection of server s for this kind of use. */
 struct server_conn *server_conn_get(spill_ctx *x, int s, int kind);
 void server_conn_put(struct server_conn *sc);
-/* Replace a broken connection (sc locked): 0 when it reconnected. */
+/* Replace a broken connection (sc locked): 0 when it reconnected. From a
+ * signal handler the service thread does it (sc unlocked meanwhile). */
 int server_conn_repair(spill_ctx *x, int s, struct server_conn *sc);
+/* Service thread: reconnect what signal handlers asked for; log failures. */
+void servers_service(spill_ctx *x);
 /* Mark a server down after an I/O failure (starts repair). */
 void server_failed(spill_ctx *x, int s, int err);
 int servers_up(spill_ctx *x);
@@ -319,6 +369,7 @@ struct read_run {
 	void *buf;
 	uint8_t need[SPILL_PRESENT_MAP_BYTES];
 	uint8_t present[SPILL_PRESENT_MAP_BYTES];
+	struct loc_snap loc;  /* where its chunk lived when the read began */
 	int replica;
 	int retried;   /* reconnected once on this replica already */
 	int status;    /* in: -EAGAIN to read it; out: 0, or -EIO when no

@@ -79,10 +79,34 @@ int servers_open(spill_ctx *x, char *err, size_t cap)
 	return 0;
 }
 
+static void wake_service(spill_ctx *x)
+{
+	uint64_t one = 1;
+	if (x->wake_fd >= 0 && write(x->wake_fd, &one, sizeof(one)) < 0) {
+		/* the service thread also wakes on its timer */
+	}
+}
+
 int server_conn_repair(spill_ctx *x, int s, struct server_conn *sc)
 {
 	if (!atomic_load(&x->servers[s].up))
 		return -ENOTCONN;
+	if (spill_in_signal) {
+		/* Connecting allocates: hand it to the service thread and wait,
+		 * bounded by the request timeout. */
+		unsigned gen = atomic_load(&x->conn_repair_gen);
+		atomic_store(&sc->want_repair, 1);
+		wake_service(x);
+		pthread_mutex_unlock(&sc->lock);
+		for (int waited = 0; atomic_load(&sc->want_repair) && waited < x->cfg.timeout_ms &&
+				     atomic_load(&x->servers[s].up) && !atomic_load(&x->stopping);
+		     waited++) {
+			futex_wait_u32(&x->conn_repair_gen, gen);
+			gen = atomic_load(&x->conn_repair_gen);
+		}
+		pthread_mutex_lock(&sc->lock);
+		return client_dead(sc->c) ? -ENOTCONN : 0;
+	}
 	char err[256];
 	int rc = conn_open(x, s, (int)(sc - x->servers[s].conn), err, sizeof(err));
 	if (rc)
@@ -90,6 +114,32 @@ int server_conn_repair(spill_ctx *x, int s, struct server_conn *sc)
 	else
 		log_msg(LOG_INFO, "libspillway: reconnected to %s", x->servers[s].url);
 	return rc;
+}
+
+void servers_service(spill_ctx *x)
+{
+	int repaired = 0;
+	for (int s = 0; s < x->nservers; s++) {
+		struct server *sv = &x->servers[s];
+		for (int i = 0; i < CONNS_PER_SERVER; i++) {
+			struct server_conn *sc = &sv->conn[i];
+			if (!atomic_load(&sc->want_repair))
+				continue;
+			pthread_mutex_lock(&sc->lock);
+			if (client_dead(sc->c) && server_conn_repair(x, s, sc))
+				server_failed(x, s, client_dead(sc->c));
+			atomic_store(&sc->want_repair, 0);
+			pthread_mutex_unlock(&sc->lock);
+			repaired = 1;
+		}
+		if (!atomic_load(&sv->up) && !atomic_exchange(&sv->failure_logged, 1))
+			log_msg(LOG_WARN, "libspillway: server %s failed (%s); serving from replicas",
+				sv->url, strerror(-atomic_load(&sv->failed_err)));
+	}
+	if (repaired) {
+		atomic_fetch_add(&x->conn_repair_gen, 1);
+		futex_wake_all(&x->conn_repair_gen);
+	}
 }
 
 void servers_close(spill_ctx *x)
@@ -129,14 +179,14 @@ void server_conn_put(struct server_conn *sc)
 
 void server_failed(spill_ctx *x, int s, int err)
 {
+	/* May run in a signal handler: no logging here (servers_service logs). */
+	atomic_store(&x->servers[s].failed_err, err ? err : -EIO);
 	if (atomic_exchange(&x->servers[s].up, 0)) {
-		log_msg(LOG_WARN, "libspillway: server %s failed (%s); serving from replicas",
-			x->servers[s].url, strerror(-err));
 		atomic_store(&x->repair_needed, 1);
-		uint64_t one = 1;
-		if (write(x->wake_fd, &one, sizeof(one)) < 0) {
-			/* the service thread also wakes on its timer */
-		}
+		wake_service(x);
+		/* Whoever waits for a repair of this server's connections stops. */
+		atomic_fetch_add(&x->conn_repair_gen, 1);
+		futex_wake_all(&x->conn_repair_gen);
 	}
 }
 
@@ -193,6 +243,7 @@ static void prune_dead(spill_ctx *x, struct chunk_loc *l)
 {
 	if (l->nrep == 0)
 		return;
+	loc_write_begin(l);
 	int k = 0;
 	for (int i = 0; i < l->nrep; i++) {
 		if (l->ext[i] && atomic_load(&x->servers[l->srv[i]].up)) {
@@ -204,6 +255,7 @@ static void prune_dead(spill_ctx *x, struct chunk_loc *l)
 	for (int i = k; i < l->nrep; i++)
 		l->ext[i] = 0;
 	l->nrep = (unsigned char)k;
+	loc_write_end(l);
 }
 
 static int alloc_on(spill_ctx *x, int s, uint64_t *ext)
@@ -244,9 +296,11 @@ static int ensure_locked(spill_ctx *x, struct chunk_loc *l)
 			last = rc;
 			continue;
 		}
+		loc_write_begin(l);
 		l->srv[l->nrep] = (unsigned char)s;
 		l->ext[l->nrep] = ext;
 		l->nrep++;
+		loc_write_end(l);
 	}
 	return l->nrep > 0 ? 0 : last;
 }
@@ -305,9 +359,13 @@ void placement_release_locked(spill_ctx *x, uint32_t chunk)
 			else
 				atomic_fetch_add(&x->servers[s].free_bytes, CHUNK_BYTES);
 		}
+		loc_write_begin(l);
 		l->ext[i] = 0;
+		loc_write_end(l);
 	}
+	loc_write_begin(l);
 	l->nrep = 0;
+	loc_write_end(l);
 }
 
 void placement_release(spill_ctx *x, uint32_t chunk)
@@ -336,7 +394,10 @@ int remote_read_runs(spill_ctx *x, struct read_run *runs, int nruns, int kind)
 	for (int i = 0; i < nruns; i++) {
 		runs[i].replica = 0;
 		runs[i].retried = 0;
-		pending += runs[i].status == -EAGAIN;
+		if (runs[i].status != -EAGAIN)
+			continue;
+		chunk_snapshot(x, runs[i].gpn >> CHUNK_SHIFT, &runs[i].loc);
+		pending++;
 	}
 	while (pending) {
 		/* Point every pending run at a live replica, or give up on it. */
@@ -344,7 +405,7 @@ int remote_read_runs(spill_ctx *x, struct read_run *runs, int nruns, int kind)
 			struct read_run *r = &runs[i];
 			if (r->status != -EAGAIN)
 				continue;
-			struct chunk_loc *l = chunk_of(x, r->gpn);
+			const struct loc_snap *l = &r->loc;
 			while (r->replica < l->nrep &&
 			       (!l->ext[r->replica] || !atomic_load(&x->servers[l->srv[r->replica]].up)))
 				r->replica++;
@@ -359,7 +420,7 @@ int remote_read_runs(spill_ctx *x, struct read_run *runs, int nruns, int kind)
 			int idx[64], n = 0;
 			for (int i = 0; i < nruns && n < 64; i++) {
 				struct read_run *r = &runs[i];
-				struct chunk_loc *l = chunk_of(x, r->gpn);
+				const struct loc_snap *l = &r->loc;
 				if (r->status != -EAGAIN || l->srv[r->replica] != s)
 					continue;
 				reqs[n] = (struct client_req){

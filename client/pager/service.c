@@ -33,9 +33,10 @@ static uint64_t now_ms(void)
 
 static int chunk_on_server(spill_ctx *x, uint32_t chunk, int s)
 {
-	struct chunk_loc *l = &x->chunks[chunk];
-	for (int i = 0; i < l->nrep; i++)
-		if (l->srv[i] == s && l->ext[i])
+	struct loc_snap l;
+	chunk_snapshot(x, chunk, &l);
+	for (int i = 0; i < l.nrep; i++)
+		if (l.srv[i] == s && l.ext[i])
 			return 1;
 	return 0;
 }
@@ -220,9 +221,11 @@ static int repair_chunk(spill_ctx *x, uint32_t chunk)
 		server_failed(x, dst, rc);
 		return rc;
 	}
+	loc_write_begin(l);
 	l->srv[l->nrep] = (unsigned char)dst;
 	l->ext[l->nrep] = ext;
 	l->nrep++;
+	loc_write_end(l);
 	atomic_fetch_add(&x->st.rereplicated, copied);
 	return 0;
 }
@@ -235,7 +238,7 @@ static void repair(spill_ctx *x)
 	for (int i = 0; i < x->nregions && !atomic_load(&x->stopping); i++) {
 		struct region *r = x->regions[i];
 		for (uint32_t c = r->gpn0 >> CHUNK_SHIFT; c < (r->gpn0 + r->npages) >> CHUNK_SHIFT; c++) {
-			if (x->chunks[c].nrep == 0)
+			if (atomic_load(&x->chunks[c].nrep) == 0)
 				continue;
 			pthread_mutex_t *m = chunk_lock(x, c);
 			pthread_mutex_lock(m);
@@ -274,6 +277,7 @@ static void *service_main(void *arg)
 				/* nothing to reset */
 			}
 		}
+		servers_service(x);
 		for (int i = 2; i < n; i++) {
 			if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
 				continue;

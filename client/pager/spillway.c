@@ -18,7 +18,7 @@
 
 #define API __attribute__((visibility("default")))
 
-spill_ctx *spill_active_ctx;
+spill_ctx *_Atomic spill_active_ctx;
 static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Why the last spill_open failed, for spill_strerror(SPILL_E*). */

@@ -35,9 +35,10 @@ int sys_munmap(void *addr, size_t len)
  * looking at where it points is not reading it. */
 static spill_ctx *far_addr(uintptr_t a, size_t len)
 {
+	if (spill_in_library)
+		return NULL;
 	spill_ctx *x = spill_active_ctx;
-	if (spill_in_library || !x || x->mode != SPILL_FAULT_INTHREAD || len == 0 ||
-	    !x->nregions)
+	if (!x || x->mode != SPILL_FAULT_INTHREAD || len == 0)
 		return NULL;
 	pthread_rwlock_rdlock(&x->regions_lock);
 	int hit = 0;
@@ -178,11 +179,13 @@ API ssize_t send(int fd, const void *buf, size_t n, int flags)
  * transfer, which callers of readv/writev must handle anyway). */
 static ssize_t vec_io(int fd, const struct iovec *iov, int cnt, int into, long nr)
 {
+	if (spill_in_library)
+		return syscall(nr, fd, iov, cnt);
 	spill_ctx *x = spill_active_ctx;
 	uint8_t is_far[VEC_MAX];
 	int any = 0;
 	size_t total = 0;
-	if (spill_in_library || !x || x->mode != SPILL_FAULT_INTHREAD || cnt <= 0)
+	if (!x || x->mode != SPILL_FAULT_INTHREAD || cnt <= 0)
 		return syscall(nr, fd, iov, cnt);
 	for (int i = 0; i < cnt; i++) {
 		int f = far_addr((uintptr_t)(iov[i].iov_base), iov[i].iov_len) != NULL;
