@@ -9,86 +9,61 @@
  * being evicted; the active list drains back into the inactive one, oldest
  * first, giving its referenced pages one more round.
  *
- * Each resident page is in exactly one list. The lists are rings of 32-bit
- * page numbers sized to every far page, so they never overflow.
+ * Each resident page is in exactly one list, linked through a 32-bit next
+ * index per far page: with the state word, 12 bytes of bookkeeping a page.
  */
 #include <errno.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/mman.h>
 
 #include "pager.h"
 
-static uint64_t ring_count(const struct lru_ring *q)
+#define NEXT_BYTES ((1ull << MAX_GPN_BITS) * sizeof(uint32_t))
+
+static void push(spill_ctx *x, struct lru_list *q, uint32_t g)
 {
-	return q->head - q->tail;
+	x->lru_next[g] = LRU_NONE;
+	if (q->count++)
+		x->lru_next[q->tail] = g;
+	else
+		q->head = g;
+	q->tail = g;
 }
 
-static void ring_push(struct lru_ring *q, uint32_t gpn)
+static uint32_t pop(spill_ctx *x, struct lru_list *q)
 {
-	q->slot[q->head++ & (q->cap - 1)] = gpn;
-}
-
-static uint32_t ring_pop(struct lru_ring *q)
-{
-	return q->slot[q->tail++ & (q->cap - 1)];
-}
-
-static int ring_resize(struct lru_ring *q, uint64_t cap)
-{
-	uint32_t *s = mmap(NULL, cap * sizeof(uint32_t), PROT_READ | PROT_WRITE,
-			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (s == MAP_FAILED)
-		return -ENOMEM;
-	madvise(s, cap * sizeof(uint32_t), MADV_DONTFORK);
-	uint64_t n = ring_count(q);
-	for (uint64_t i = 0; i < n; i++)
-		s[i] = q->slot[(q->tail + i) & (q->cap - 1)];
-	if (q->slot)
-		sys_munmap(q->slot, q->cap * sizeof(uint32_t));
-	q->slot = s;
-	q->cap = cap;
-	q->tail = 0;
-	q->head = n;
-	return 0;
+	uint32_t g = q->head;
+	q->head = x->lru_next[g];
+	if (--q->count == 0)
+		q->head = q->tail = LRU_NONE;
+	return g;
 }
 
 int lru_init(spill_ctx *x)
 {
 	pthread_mutex_init(&x->lru_lock, NULL);
-	if (ring_resize(&x->active, 1024) || ring_resize(&x->inactive, 1024))
+	x->active = x->inactive = (struct lru_list){ LRU_NONE, LRU_NONE, 0 };
+	x->lru_next = mmap(NULL, NEXT_BYTES, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (x->lru_next == MAP_FAILED) {
+		x->lru_next = NULL;
 		return -ENOMEM;
+	}
+	madvise(x->lru_next, NEXT_BYTES, MADV_DONTFORK);
 	return 0;
 }
 
 void lru_fini(spill_ctx *x)
 {
-	if (x->active.slot)
-		sys_munmap(x->active.slot, x->active.cap * sizeof(uint32_t));
-	if (x->inactive.slot)
-		sys_munmap(x->inactive.slot, x->inactive.cap * sizeof(uint32_t));
+	if (x->lru_next)
+		sys_munmap(x->lru_next, NEXT_BYTES);
+	x->lru_next = NULL;
 	pthread_mutex_destroy(&x->lru_lock);
-}
-
-int lru_reserve(spill_ctx *x, uint64_t total_pages)
-{
-	uint64_t cap = x->active.cap;
-	while (cap < total_pages)
-		cap <<= 1;
-	if (cap == x->active.cap)
-		return 0;
-	pthread_mutex_lock(&x->lru_lock);
-	int rc = ring_resize(&x->active, cap);
-	if (!rc)
-		rc = ring_resize(&x->inactive, cap);
-	pthread_mutex_unlock(&x->lru_lock);
-	return rc;
 }
 
 void lru_insert(spill_ctx *x, uint32_t gpn)
 {
 	pthread_mutex_lock(&x->lru_lock);
-	ring_push(&x->inactive, gpn);
+	push(x, &x->inactive, gpn);
 	pthread_mutex_unlock(&x->lru_lock);
 }
 
@@ -97,26 +72,24 @@ void lru_putback(spill_ctx *x, uint32_t gpn)
 	lru_insert(x, gpn);
 }
 
-static void ring_filter(struct lru_ring *q, uint32_t gpn0, uint32_t n)
+static void filter(spill_ctx *x, struct lru_list *q, uint32_t gpn0, uint32_t n)
 {
-	uint64_t count = ring_count(q), kept = 0;
+	uint64_t count = q->count;
 	for (uint64_t i = 0; i < count; i++) {
-		uint32_t g = q->slot[(q->tail + i) & (q->cap - 1)];
+		uint32_t g = pop(x, q);
 		if (g - gpn0 >= n)
-			q->slot[(q->tail + kept++) & (q->cap - 1)] = g;
+			push(x, q, g);
 	}
-	q->head = q->tail + kept;
 }
 
 void lru_forget_range(spill_ctx *x, uint32_t gpn0, uint32_t n)
 {
 	pthread_mutex_lock(&x->lru_lock);
-	ring_filter(&x->active, gpn0, n);
-	ring_filter(&x->inactive, gpn0, n);
+	filter(x, &x->active, gpn0, n);
+	filter(x, &x->inactive, gpn0, n);
 	pthread_mutex_unlock(&x->lru_lock);
 }
 
-/* Clear a flag unless the word changed under us in a way that matters. */
 static void pte_clear(spill_ctx *x, uint32_t gpn, uint64_t flags)
 {
 	atomic_fetch_and(&x->pte[gpn], ~flags);
@@ -126,18 +99,18 @@ static void pte_clear(spill_ctx *x, uint32_t gpn, uint64_t flags)
  * active list's oldest pages over, rotating referenced ones once. */
 static void balance(spill_ctx *x)
 {
-	uint64_t budget = ring_count(&x->active) + 1;
-	while (ring_count(&x->inactive) * 2 < ring_count(&x->active) && budget--) {
-		uint32_t g = ring_pop(&x->active);
+	uint64_t budget = x->active.count + 1;
+	while (x->inactive.count * 2 < x->active.count && budget--) {
+		uint32_t g = pop(x, &x->active);
 		uint64_t w = pte_load(x, g);
 		if (!(w & PTE_RES))
 			continue; /* stale: evicted another way */
 		if (w & PTE_REF) {
 			pte_clear(x, g, PTE_REF);
-			ring_push(&x->active, g);
+			push(x, &x->active, g);
 		} else {
 			pte_clear(x, g, PTE_ACTIVE);
-			ring_push(&x->inactive, g);
+			push(x, &x->inactive, g);
 		}
 	}
 }
@@ -147,35 +120,34 @@ int lru_pick_victims(spill_ctx *x, uint32_t *out, int max)
 	int n = 0;
 	pthread_mutex_lock(&x->lru_lock);
 	balance(x);
-	/* Look at each inactive page at most once per call. */
-	uint64_t look = ring_count(&x->inactive);
-	if (look == 0 && ring_count(&x->active)) {
+	if (x->inactive.count == 0) {
 		/* Everything is active: take the oldest active pages. */
-		while (ring_count(&x->active) && ring_count(&x->inactive) < (uint64_t)max) {
-			uint32_t g = ring_pop(&x->active);
+		while (x->active.count && x->inactive.count < (uint64_t)max) {
+			uint32_t g = pop(x, &x->active);
 			pte_clear(x, g, PTE_ACTIVE | PTE_REF);
-			ring_push(&x->inactive, g);
+			push(x, &x->inactive, g);
 		}
-		look = ring_count(&x->inactive);
 	}
+	/* Look at each inactive page at most once per call. */
+	uint64_t look = x->inactive.count;
 	while (n < max && look--) {
-		uint32_t g = ring_pop(&x->inactive);
+		uint32_t g = pop(x, &x->inactive);
 		uint64_t w = pte_load(x, g);
 		if (!(w & PTE_RES))
 			continue;
-		if ((w & (PTE_BUSY | PTE_PIN_MASK))) {
-			ring_push(&x->inactive, g);
+		if (w & (PTE_BUSY | PTE_PIN_MASK)) {
+			push(x, &x->inactive, g);
 			continue;
 		}
 		if ((w & PTE_REF) && !(w & PTE_COLD)) {
 			pte_clear(x, g, PTE_REF);
 			atomic_fetch_or(&x->pte[g], PTE_ACTIVE);
-			ring_push(&x->active, g);
+			push(x, &x->active, g);
 			continue;
 		}
 		uint64_t old;
 		if (!pte_try_claim(x, g, &old)) {
-			ring_push(&x->inactive, g);
+			push(x, &x->inactive, g);
 			continue;
 		}
 		if (!(old & PTE_RES)) {
@@ -184,7 +156,7 @@ int lru_pick_victims(spill_ctx *x, uint32_t *out, int max)
 		}
 		if (old & PTE_PIN_MASK) { /* pinned since we looked */
 			pte_release(x, g, old);
-			ring_push(&x->inactive, g);
+			push(x, &x->inactive, g);
 			continue;
 		}
 		out[n++] = g;

@@ -111,11 +111,12 @@ struct prefetch {
 	int64_t next_expected;           /* first gpn past the last window     */
 };
 
-/* A FIFO of gpns (the active or inactive list), capacity a power of two. */
-struct lru_ring {
-	uint32_t *slot;
-	uint64_t head, tail;      /* tail: oldest; head: next free */
-	uint64_t cap;
+/* A FIFO of pages (the active or inactive list), linked through
+ * spill_ctx.lru_next: a page is on at most one list. */
+#define LRU_NONE 0xffffffffu
+struct lru_list {
+	uint32_t head, tail;      /* head: oldest */
+	uint64_t count;
 };
 
 struct spill_ctx {
@@ -144,7 +145,8 @@ struct spill_ctx {
 
 	/* Residency and the lists. */
 	pthread_mutex_t lru_lock;
-	struct lru_ring active, inactive;
+	struct lru_list active, inactive;
+	uint32_t *lru_next;       /* by gpn; reserved like pte */
 	atomic_uint_fast64_t resident;     /* pages */
 	atomic_uint_fast64_t budget;       /* pages */
 	atomic_uint evict_gen;             /* futex: bumped per eviction pass */
@@ -316,7 +318,6 @@ void prefetch_init(spill_ctx *x);
 /* lru.c */
 int lru_init(spill_ctx *x);
 void lru_fini(spill_ctx *x);
-int lru_reserve(spill_ctx *x, uint64_t total_pages);
 void lru_insert(spill_ctx *x, uint32_t gpn);
 /* Up to max victims, oldest first, second chance applied; BUSY claimed. */
 int lru_pick_victims(spill_ctx *x, uint32_t *out, int max);

@@ -57,13 +57,10 @@ size_t region_metadata_bytes(spill_ctx *x)
 	for (int i = 0; i < x->nregions; i++) {
 		struct region *r = x->regions[i];
 		size_t chunks = (r->npages + CHUNK_PAGES - 1) / CHUNK_PAGES;
-		total += r->npages * sizeof(*x->pte) +
+		total += r->npages * (sizeof(*x->pte) + sizeof(*x->lru_next)) +
 			 chunks * (sizeof(*x->chunks) + sizeof(*x->chunk_region)) + sizeof(*r);
 	}
 	pthread_rwlock_unlock(&x->regions_lock);
-	pthread_mutex_lock(&x->lru_lock);
-	total += (x->active.cap + x->inactive.cap) * sizeof(uint32_t);
-	pthread_mutex_unlock(&x->lru_lock);
 	return total;
 }
 
@@ -178,8 +175,6 @@ void *region_alloc(spill_ctx *x, size_t bytes)
 
 	pthread_rwlock_wrlock(&x->regions_lock);
 	int err = x->nregions == MAX_REGIONS ? -ENOMEM : gpn_take(x, (uint32_t)r->npages, &r->gpn0);
-	if (!err)
-		err = lru_reserve(x, (uint64_t)x->st.region_pages + r->npages);
 	if (err) {
 		pthread_rwlock_unlock(&x->regions_lock);
 		sys_munmap(base, len);

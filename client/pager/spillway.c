@@ -44,6 +44,10 @@ static spill_ctx *spill_open_impl(const struct spill_config *cfg)
 	}
 	x->uffd = x->stop_fd = x->wake_fd = -1;
 	pthread_mutex_init(&x->reclaim_lock, NULL);
+	/* A library speaks up only when something is wrong, unless asked. */
+	const char *level = getenv("SPILLWAY_LOG_LEVEL");
+	if (!level || log_set_level_name(level))
+		log_set_level(LOG_WARN);
 	open_error[0] = 0;
 	int rc = pager_config_resolve(x, cfg, open_error, sizeof(open_error));
 	if (rc)
@@ -117,7 +121,7 @@ static void teardown(spill_ctx *x)
 	servers_close(x);
 	if (x->pte)
 		region_tables_fini(x);
-	if (x->active.slot)
+	if (x->lru_next)
 		lru_fini(x);
 	if (x->bounce)
 		sys_munmap(x->bounce, NBOUNCE * CHUNK_BYTES);
