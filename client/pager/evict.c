@@ -189,8 +189,13 @@ static void *evictor_main(void *arg)
 	while (!atomic_load(&x->stopping)) {
 		unsigned seen = atomic_load(&x->evict_kick);
 		uint64_t budget = atomic_load(&x->budget);
-		if (atomic_load(&x->resident) > high_wm(budget)) {
-			uint64_t freed = evict_down_to(x, low_wm(budget));
+		/* A fault about to install a whole group needs that much room. */
+		uint64_t room = atomic_exchange(&x->room_wanted, 0);
+		uint64_t cap = budget > room ? budget - room : 0;
+		uint64_t high = high_wm(budget) < cap ? high_wm(budget) : cap;
+		uint64_t low = low_wm(budget) < cap ? low_wm(budget) : cap;
+		if (atomic_load(&x->resident) > high) {
+			uint64_t freed = evict_down_to(x, low);
 			/* Nothing could go (servers down or full, pages pinned):
 			 * faults stop waiting for room and run over budget. */
 			atomic_store(&x->evict_stuck, freed == 0);
@@ -219,6 +224,9 @@ void evictor_wait_room(spill_ctx *x, unsigned pages)
 	while (atomic_load(&x->resident) + pages > atomic_load(&x->budget) &&
 	       !atomic_load(&x->evict_stuck) && !atomic_load(&x->stopping)) {
 		unsigned gen = atomic_load(&x->evict_gen);
+		uint64_t want = atomic_load(&x->room_wanted);
+		while (want < pages && !atomic_compare_exchange_weak(&x->room_wanted, &want, pages))
+			;
 		atomic_fetch_add(&x->evict_kick, 1);
 		futex_wake_all(&x->evict_kick);
 		if (atomic_load(&x->resident) + pages > atomic_load(&x->budget))

@@ -125,8 +125,11 @@ static void gather(spill_ctx *x, struct region *r, uint32_t gpn, uint64_t old,
 {
 	f->n = 0;
 	if (plan->group) {
-		uint32_t first = gpn & ~(CHUNK_PAGES - 1);
-		for (uint32_t g = first; g < first + CHUNK_PAGES; g++) {
+		/* From the faulting page to the group's end: a sequential stream
+		 * is done with the pages before it. A fault at the group's start
+		 * moves the whole group. */
+		uint32_t first = gpn, end = (gpn & ~(CHUNK_PAGES - 1)) + CHUNK_PAGES;
+		for (uint32_t g = first; g < end; g++) {
 			uint64_t o;
 			if (g == gpn)
 				add_claimed(f, g, old);
@@ -195,10 +198,11 @@ static void install_run(spill_ctx *x, struct region *r, struct fetch *f, int i, 
 	atomic_fetch_add(&x->resident, (uint64_t)installed);
 }
 
-/* Read the claimed pages (some may be zero pages) and install them. A span
- * is one READ of consecutive claimed pages within a 2 MiB group: a whole
- * group when none of it is resident. Returns 0 when the faulting page could
- * not be read from any replica. */
+/* Read the claimed pages and install them. A span is consecutive claimed
+ * pages of one 2 MiB group that all have remote copies (one READ; a whole
+ * group when none of it is resident), or that all are never-written zero
+ * pages (no READ). Returns 0 when the faulting page could not be read from
+ * any replica. */
 static int fetch_and_install(spill_ctx *x, struct region *r, struct fetch *f,
 			     uint32_t fault_gpn, int write, uint8_t *buf)
 {
@@ -206,11 +210,13 @@ static int fetch_and_install(spill_ctx *x, struct region *r, struct fetch *f,
 	int first[PREFETCH_MAX + 1], last[PREFETCH_MAX + 1], nspans = 0;
 	size_t off = 0;
 	for (int i = 0; i < f->n;) {
-		/* Only claimed pages are read: a page between them may be under
-		 * eviction, and a READ racing its WRITE fails its checksum. */
+		/* Only claimed pages are read (a page between them may be under
+		 * eviction, and a READ racing its WRITE fails its checksum), and
+		 * never-written pages never are: they are zeros, locally. */
 		int j = i + 1;
 		while (j < f->n && f->gpn[j] == f->gpn[j - 1] + 1 &&
-		       (f->gpn[j] >> CHUNK_SHIFT) == (f->gpn[i] >> CHUNK_SHIFT))
+		       (f->gpn[j] >> CHUNK_SHIFT) == (f->gpn[i] >> CHUNK_SHIFT) &&
+		       (f->old[j] & PTE_REMOTE) == (f->old[i] & PTE_REMOTE))
 			j++;
 		if (nspans == PREFETCH_MAX) {
 			/* Too fragmented: leave the rest for later faults, but
@@ -323,6 +329,10 @@ int fault_resolve(spill_ctx *x, struct region *r, void *addr, int flags)
 
 	struct pf_plan plan;
 	prefetch_plan(x, r, gpn, &plan);
+	/* Room for everything this fault installs, not just its own page. */
+	if (plan.group || plan.n)
+		evictor_wait_room(x, plan.group ? CHUNK_PAGES - (gpn & (CHUNK_PAGES - 1))
+						: (unsigned)plan.n + 1);
 	if (!(old & PTE_REMOTE) && !plan.group && plan.n == 0) {
 		/* Never written: zeros, locally. */
 		atomic_fetch_add(&x->st.zero_fills, 1);
@@ -351,9 +361,33 @@ int fault_resolve(spill_ctx *x, struct region *r, void *addr, int flags)
 	int ok = fetch_and_install(x, r, &f, gpn, write, x->bounce + (size_t)b * CHUNK_BYTES);
 	bounce_put(x, b);
 	evictor_kick(x);
+	if (plan.group)
+		ahead_request(x, r, gpn);
 	if (ok)
 		return 0;
 	return fetch_one(x, r, gpn, old, write);
+}
+
+int fault_fetch_group(spill_ctx *x, struct region *r, uint32_t first)
+{
+	uint64_t old;
+	if (!claim_missing(x, first, &old))
+		return 0;
+	int b = bounce_get(x);
+	if (b < 0) {
+		pte_release(x, first, old);
+		return -EBUSY;
+	}
+	struct pf_plan plan = { .group = 1 };
+	static __thread struct fetch f;
+	gather(x, r, first, old, &plan, &f);
+	sort_fetch(&f);
+	atomic_fetch_add(&x->st.prefetched, (uint64_t)f.n);
+	if (f.n > 1)
+		atomic_fetch_add(&x->st.group_fetches, 1);
+	fetch_and_install(x, r, &f, ~0u, 0, x->bounce + (size_t)b * CHUNK_BYTES);
+	bounce_put(x, b);
+	return 0;
 }
 
 void fault_willneed(spill_ctx *x, struct region *r, uint32_t gpn, uint32_t n)
@@ -362,23 +396,8 @@ void fault_willneed(spill_ctx *x, struct region *r, uint32_t gpn, uint32_t n)
 	for (uint32_t g = gpn & ~(CHUNK_PAGES - 1); g < gpn + n; g += CHUNK_PAGES) {
 		if (atomic_load(&x->resident) + CHUNK_PAGES > atomic_load(&x->budget))
 			break;
-		uint32_t first = g < gpn ? gpn : g;
-		uint64_t old;
-		if (!claim_missing(x, first, &old))
-			continue;
-		int b = bounce_get(x);
-		if (b < 0) {
-			pte_release(x, first, old);
+		if (fault_fetch_group(x, r, g < gpn ? gpn : g) == -EBUSY)
 			break;
-		}
-		struct pf_plan plan = { .group = 1 };
-		static __thread struct fetch f;
-		gather(x, r, first, old, &plan, &f);
-		sort_fetch(&f);
-		atomic_fetch_add(&x->st.prefetched, (uint64_t)f.n);
-		if (!fetch_and_install(x, r, &f, ~0u, 0, x->bounce + (size_t)b * CHUNK_BYTES))
-			pte_release(x, first, old);
-		bounce_put(x, b);
 	}
 	evictor_kick(x);
 }

@@ -152,6 +152,7 @@ struct spill_ctx {
 	atomic_uint evict_gen;             /* futex: bumped per eviction pass */
 	atomic_uint evict_kick;            /* futex: evictor sleeps on it */
 	atomic_int evict_stuck;            /* last pass freed nothing */
+	atomic_uint_fast64_t room_wanted;  /* pages a waiting fault needs free */
 	pthread_t evictor;
 
 	/* Servers. */
@@ -184,6 +185,14 @@ struct spill_ctx {
 	atomic_int stopping;
 
 	struct prefetch pf;
+
+	/* Groups to fetch ahead (fetch_ahead.c). */
+#define AHEAD_QUEUE 8
+	pthread_mutex_t ahead_lock;
+	uint32_t ahead_q[AHEAD_QUEUE];
+	unsigned ahead_n;
+	atomic_uint ahead_kick;
+	pthread_t ahead_thread;
 
 	/* Staging for multi-page fetches (2 MiB each) and a zero source. */
 #define NBOUNCE 8
@@ -298,6 +307,16 @@ int fault_pin(spill_ctx *x, void *addr, size_t len, int write);
 void fault_unpin(spill_ctx *x, void *addr, size_t len);
 /* Fetch a range now (SPILL_WILLNEED). */
 void fault_willneed(spill_ctx *x, struct region *r, uint32_t gpn, uint32_t n);
+/* Fetch the 2 MiB group starting at (or, for its tail, containing) first.
+ * 0, or -EBUSY when no staging buffer is free. */
+int fault_fetch_group(spill_ctx *x, struct region *r, uint32_t first);
+
+/* fetch_ahead.c: a sequential stream's next groups, fetched by a library
+ * thread while the program works through the current one. */
+int ahead_start(spill_ctx *x);
+void ahead_stop(spill_ctx *x);
+/* After a group fetch at gpn: queue the groups that follow it. */
+void ahead_request(spill_ctx *x, struct region *r, uint32_t gpn);
 
 /* fault_sigbus.c, fault_handler.c: the two ways faults reach fault_resolve. */
 int fault_sigbus_install(spill_ctx *x);

@@ -48,14 +48,16 @@ static int64_t majority_stride(const struct prefetch *p)
 	return count * 2 > nd ? cand : 0;
 }
 
-/* Count the prefetched pages the program walked over to reach gpn. */
+/* Count the prefetched pages the program walked over since its last fault
+ * along the trend: pages between that fault and this one (at most 4096). */
 static void count_hits(spill_ctx *x, struct region *r, uint32_t gpn, int64_t stride,
-		       unsigned window)
+		       int64_t last)
 {
 	uint64_t hits = 0;
-	for (unsigned k = 1; k <= window; k++) {
+	for (unsigned k = 1; k <= 4096; k++) {
 		int64_t g = (int64_t)gpn - stride * (int64_t)k;
-		if (g < r->gpn0 || g >= (int64_t)(r->gpn0 + r->npages))
+		if ((stride > 0 ? g <= last : g >= last) || g < r->gpn0 ||
+		    g >= (int64_t)(r->gpn0 + r->npages))
 			break;
 		uint64_t w = pte_load(x, (uint32_t)g);
 		if (!(w & PTE_PREF))
@@ -84,11 +86,17 @@ void prefetch_plan(spill_ctx *x, struct region *r, uint32_t gpn, struct pf_plan 
 	struct prefetch *p = &x->pf;
 	pthread_mutex_lock(&p->lock);
 	int64_t stride;
-	if (p->window && (int64_t)gpn == p->next_expected) {
-		/* The program walked over the whole window and faulted right
-		 * after it: the trend holds, and the window was used. */
+	int64_t last = p->count ? p->last[(p->pos - 1) % PREFETCH_HISTORY] : -1;
+	int ahead_of_trend = p->stride > 0 ? (int64_t)gpn >= p->next_expected
+					   : (int64_t)gpn <= p->next_expected;
+	if (p->window && p->stride && ahead_of_trend &&
+	    ((int64_t)gpn - p->next_expected) % p->stride == 0 &&
+	    ((int64_t)gpn - last) / p->stride <= 4096) {
+		/* The program walked over the whole window (and whatever was
+		 * fetched ahead of it) and faulted after it, on the trend: the
+		 * trend holds, and what it walked over was used. */
 		stride = p->stride;
-		count_hits(x, r, gpn, stride, p->window);
+		count_hits(x, r, gpn, stride, last);
 		p->window = p->window * 2 > PREFETCH_MAX ? PREFETCH_MAX : p->window * 2;
 		/* Faults along a followed trend are a window apart; the history
 		 * keeps the stride the program actually walks. */

@@ -92,6 +92,8 @@ static spill_ctx *spill_open_impl(const struct spill_config *cfg)
 		return fail_open(x, rc);
 	if ((rc = service_start(x)))
 		return fail_open(x, rc);
+	if ((rc = ahead_start(x)))
+		return fail_open(x, rc);
 	if (x->mode == SPILL_FAULT_INTHREAD)
 		rc = fault_sigbus_install(x);
 	else
@@ -112,6 +114,8 @@ static void teardown(spill_ctx *x)
 	}
 	if (x->nhandlers)
 		fault_handlers_stop(x);
+	if (x->ahead_thread)
+		ahead_stop(x);
 	if (x->evictor)
 		evictor_stop(x);
 	if (x->service)
