@@ -131,6 +131,9 @@ struct proc {
 void spawn_find_tool(const char *name, const char *env, char *out, size_t cap);
 /* Start spillwayd on a free loopback port; waits for its ready line. */
 int spawn_spillwayd(const char *capacity, const char *psk_file, struct proc *p, int *port);
+/* The same with more options (NULL-terminated), e.g. { "--grace", "0", NULL }. */
+int spawn_spillwayd_args(const char *capacity, const char *psk_file, const char *const *extra,
+			 struct proc *p, int *port);
 /* Start memcached on a free loopback port; waits until it accepts. */
 int spawn_memcached(const char *path, struct proc *p, int *port);
 /* Run a command to completion; returns its exit status (0..255) or -errno. */
@@ -150,6 +153,11 @@ void spawn_kill_all(void);
 int raw_pingpong(const struct run_plan *p, size_t req_bytes, struct result *out);
 /* One-way stream of 2 MiB writes into an in-process sink thread. */
 int raw_stream(uint64_t batches, double max_s, struct result *out);
+/* The echo thread on its own: *fd is a connected socket; each req_bytes
+ * written to it is answered with one 4 KiB page. Close with raw_echo_close. */
+struct raw_echo;
+int raw_echo_open(size_t req_bytes, struct raw_echo **out, int *fd);
+int raw_echo_close(struct raw_echo *e);
 
 /* --- bench_spillway.c: spillwayd through the client library --------------- */
 
@@ -201,5 +209,9 @@ void report_json(FILE *out, const struct server_report *rep);
 
 int cmd_server(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_pager(int argc, char **argv);
+/* Undo what `pager` set up on the host (child, swap file, cgroup);
+ * async-signal-safe, for the fatal-signal and exit paths. */
+void pager_cleanup(void);
 
 #endif

@@ -3,6 +3,7 @@
  * The physical limits, measured in this process over loopback TCP (the same
  * measurements as /work/shared/limits/tcp_pingpong.c and tcp_stream.c):
  * request/response with a 4 KiB reply, and one-way streaming of 2 MiB writes.
+ * The echo peer is also lent out (raw_echo_open) to the pager's limit probe.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -182,6 +183,38 @@ int raw_pingpong(const struct run_plan *p, size_t req_bytes, struct result *out)
 	free(req);
 	int prc = stop_peer(&peer, th, fd);
 	return rc ? rc : prc;
+}
+
+struct raw_echo {
+	struct peer peer;
+	pthread_t th;
+	int fd;
+};
+
+int raw_echo_open(size_t req_bytes, struct raw_echo **out, int *fd)
+{
+	struct raw_echo *e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	e->peer.req_bytes = req_bytes;
+	e->fd = start_peer(&e->peer, echo_main, &e->th);
+	if (e->fd < 0) {
+		int rc = e->fd;
+		free(e);
+		return rc;
+	}
+	*fd = e->fd;
+	*out = e;
+	return 0;
+}
+
+int raw_echo_close(struct raw_echo *e)
+{
+	if (!e)
+		return 0;
+	int rc = stop_peer(&e->peer, e->th, e->fd);
+	free(e);
+	return rc;
 }
 
 int raw_stream(uint64_t batches, double max_s, struct result *out)

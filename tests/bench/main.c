@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * spillway-bench: `server` measures spillwayd against the machine's limits
- * and memcached; `demo` is the README walk-through. Exit 0 success, 1 failure,
+ * and memcached; `pager` measures libspillway against local memory and the
+ * kernel's swap; `demo` is the README walk-through. Exit 0 success, 1 failure,
  * 2 usage error.
  */
 #include <signal.h>
@@ -18,6 +19,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: spillway-bench server [--json] [--ops N] [--seconds S] [--pin same|split|none]\n"
+		"       spillway-bench pager [--json] [--size BYTES] [--seconds S] [--quick] [--pin MODE]\n"
 		"       spillway-bench demo [--server URL] [--size SIZE] [--psk-file FILE]\n"
 		"spillwayd and spillctl are looked for next to this program, then in\n"
 		"$SPILLWAYD / $SPILLCTL, then on PATH; memcached is $MEMCACHED if set\n"
@@ -27,6 +29,7 @@ static void usage(FILE *out)
 /* Stop the children before dying of a signal. */
 static void on_fatal(int sig)
 {
+	pager_cleanup();
 	spawn_kill_all();
 	signal(sig, SIG_DFL);
 	raise(sig);
@@ -41,6 +44,7 @@ static void install_handlers(void)
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	atexit(spawn_kill_all);
+	atexit(pager_cleanup); /* runs first: a case's child, then swap and cgroup */
 }
 
 int main(int argc, char **argv)
@@ -57,6 +61,8 @@ int main(int argc, char **argv)
 	install_handlers();
 	if (!strcmp(argv[1], "server"))
 		return cmd_server(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "pager"))
+		return cmd_pager(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "demo"))
 		return cmd_demo(argc - 1, argv + 1);
 	fprintf(stderr, "spillway-bench: unknown command '%s'\n", argv[1]);

@@ -196,13 +196,19 @@ static int read_ready(int fd, int *port)
 
 int spawn_spillwayd(const char *capacity, const char *psk_file, struct proc *p, int *port)
 {
+	return spawn_spillwayd_args(capacity, psk_file, NULL, p, port);
+}
+
+int spawn_spillwayd_args(const char *capacity, const char *psk_file, const char *const *extra,
+			 struct proc *p, int *port)
+{
 	char path[PATH_MAX], fdtext[16];
 	spawn_find_tool("spillwayd", "SPILLWAYD", path, sizeof(path));
 	int pipefd[2];
 	if (pipe2(pipefd, O_CLOEXEC))
 		return -errno;
 	snprintf(fdtext, sizeof(fdtext), "%d", pipefd[1]);
-	char *argv[16] = { path, "--capacity", (char *)capacity,
+	char *argv[24] = { path, "--capacity", (char *)capacity,
 			   "--listen", "tcp://127.0.0.1:0", "--metrics", "none",
 			   "--ready-fd", fdtext, "--log-level", "warn" };
 	int argc = 11;
@@ -210,6 +216,8 @@ int spawn_spillwayd(const char *capacity, const char *psk_file, struct proc *p, 
 		argv[argc++] = "--psk-file";
 		argv[argc++] = (char *)psk_file;
 	}
+	for (; extra && *extra && argc < 23; extra++)
+		argv[argc++] = (char *)*extra;
 	argv[argc] = NULL;
 	int rc = start(argv, pipefd[1], "spillwayd", p);
 	close(pipefd[1]);
