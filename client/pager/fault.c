@@ -63,10 +63,18 @@ static int on_resident(spill_ctx *x, struct region *r, uint32_t gpn, int flags)
 		pte_release(x, gpn, old);
 		return 0;
 	}
+	/* A read fault on a resident page is spurious (another thread just
+	 * installed it): retry. Should a kernel not report writes, the same
+	 * page faulting again at once is taken for a write, never a loop. */
+	static __thread uint32_t last_spurious = ~0u;
+	int again = x->mode == SPILL_FAULT_INTHREAD && last_spurious == gpn;
+	last_spurious = ~0u;
 	if ((old & PTE_WP) && !(flags & FAULT_MISSING) &&
-	    ((flags & (FAULT_WRITE | FAULT_WP)) || x->mode == SPILL_FAULT_INTHREAD)) {
-		/* In-thread, a fault on a resident write-protected page can only
-		 * be a write. */
+	    ((flags & (FAULT_WRITE | FAULT_WP)) || again ||
+	     (x->mode == SPILL_FAULT_INTHREAD && !x->has_write_hint))) {
+		/* Without a write hint, a fault in-thread on a resident
+		 * write-protected page is taken for a write (a read that raced
+		 * the install then costs an early dirty bit, nothing else). */
 		if (uffd_wp(x, addr, PG_SIZE, 0)) {
 			pte_release(x, gpn, old);
 			return 0;
@@ -78,6 +86,7 @@ static int on_resident(spill_ctx *x, struct region *r, uint32_t gpn, int flags)
 	unsigned char vec = 1;
 	if (!(flags & FAULT_MISSING) && (mincore(addr, PG_SIZE, &vec) || (vec & 1))) {
 		pte_release(x, gpn, old); /* spurious: someone else resolved it */
+		last_spurious = gpn;
 		return 0;
 	}
 	/* The program dropped the page (MADV_DONTNEED): it reads as zeros now,
@@ -186,6 +195,9 @@ static void install_run(spill_ctx *x, struct region *r, struct fetch *f, int i, 
 		uint64_t w = (f->old[k] | PTE_RES | PTE_WP) &
 			     ~(uint64_t)(PTE_DIRTY | PTE_REF | PTE_ACTIVE | PTE_PREF);
 		if (g == fault_gpn) {
+			/* Referenced right now: it must not be the first page the
+			 * evictor takes while the program is about to use it. */
+			w |= PTE_REF;
 			if (write && !uffd_wp(x, page_addr(r, g), PG_SIZE, 0))
 				w = (w | PTE_DIRTY) & ~(uint64_t)PTE_WP;
 		} else {
@@ -342,8 +354,8 @@ int fault_resolve(spill_ctx *x, struct region *r, void *addr, int flags)
 		}
 		lru_insert(x, gpn);
 		atomic_fetch_add(&x->resident, 1);
-		pte_release(x, gpn, (old | PTE_RES | (write ? PTE_DIRTY : PTE_WP)) &
-					    ~(uint64_t)(PTE_PREF | PTE_REF | PTE_ACTIVE));
+		pte_release(x, gpn, ((old | PTE_RES | PTE_REF | (write ? PTE_DIRTY : PTE_WP)) &
+				     ~(uint64_t)(PTE_PREF | PTE_ACTIVE)));
 		evictor_kick(x);
 		return 0;
 	}

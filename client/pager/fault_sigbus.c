@@ -74,7 +74,9 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 
 int fault_sigbus_install(spill_ctx *x)
 {
-	(void)x;
+#if defined(__x86_64__)
+	x->has_write_hint = 1;
+#endif
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = on_sigbus;

@@ -238,6 +238,54 @@ static void mixed_workload_with_zero_pages_and_rewrites(void **state)
 	assert_int_equal(spill_free(ctx, base), 0);
 }
 
+struct same_page {
+	pthread_barrier_t *go;
+	volatile uint8_t *p;
+	uint32_t page;
+	int ok;
+};
+
+static void *touch_same(void *arg)
+{
+	struct same_page *a = arg;
+	pthread_barrier_wait(a->go);
+	a->ok = page_ok((const uint8_t *)a->p, a->page, 5);
+	return NULL;
+}
+
+static void threads_faulting_one_page_cause_one_fetch(void **state)
+{
+	(void)state;
+	pager_rearm();
+	uint8_t *base = spill_alloc(ctx, REGION);
+	assert_non_null(base);
+	for (uint32_t page = 0; page < NPAGES; page++)
+		write_page(base + (size_t)page * PG, page, 5);
+	for (int round = 0; round < 4; round++) {
+		uint32_t page = 100 + (uint32_t)round * 1000; /* long evicted */
+		struct spill_stats before, after;
+		spill_stats(ctx, &before);
+		pthread_barrier_t go;
+		pthread_barrier_init(&go, NULL, 8);
+		struct same_page a[8];
+		pthread_t t[8];
+		for (int i = 0; i < 8; i++) {
+			a[i] = (struct same_page){ &go, base + (size_t)page * PG, page, 0 };
+			assert_int_equal(pthread_create(&t[i], NULL, touch_same, &a[i]), 0);
+		}
+		for (int i = 0; i < 8; i++) {
+			pthread_join(t[i], NULL);
+			assert_true(a[i].ok);
+		}
+		pthread_barrier_destroy(&go);
+		spill_stats(ctx, &after);
+		/* One thread fetched; the others waited for it. */
+		assert_int_equal(after.faults - before.faults, 1);
+		assert_true(after.remote_reads > before.remote_reads);
+	}
+	assert_int_equal(spill_free(ctx, base), 0);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -268,6 +316,7 @@ int main(void)
 		cmocka_unit_test(sequential_scan_uses_groups_and_verifies),
 		cmocka_unit_test(advised_sequential_region_moves_whole_groups),
 		cmocka_unit_test(mixed_workload_with_zero_pages_and_rewrites),
+		cmocka_unit_test(threads_faulting_one_page_cause_one_fetch),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
