@@ -33,7 +33,7 @@ static void check_accepted(const struct spill_wire_hdr *w, const struct frame_hd
 	CHECK(h->version == SPILL_WIRE_VERSION);
 	CHECK((h->flags & ~SPILL_WF_PRESENT_MAP) == 0);
 	CHECK(h->payload_len <= SPILL_MAX_PAYLOAD);
-	CHECK(op >= SPILL_OP_PING && op <= SPILL_OP_CTRL);
+	CHECK(op >= SPILL_OP_PING && op <= SPILL_OP_FREE);
 	CHECK(strcmp(frame_op_name(h->op), "unknown") != 0);
 
 	if (!reply) {
@@ -41,6 +41,8 @@ static void check_accepted(const struct spill_wire_hdr *w, const struct frame_hd
 		CHECK(h->status == SPILL_ST_OK);
 		switch (op) {
 		case SPILL_OP_PING:
+		case SPILL_OP_ALLOC:
+		case SPILL_OP_FREE:
 			CHECK(h->payload_len == 0);
 			break;
 		case SPILL_OP_READ:

@@ -105,6 +105,8 @@ int main(int argc, char **argv)
 	frame("write-1", SPILL_OP_WRITE, 0, 1, 0, SPILL_PAGE_SIZE);
 	frame("write-2", SPILL_OP_WRITE, 0, 2, 0, 2 * SPILL_PAGE_SIZE);
 	frame("invalidate-8", SPILL_OP_INVALIDATE, 0, 8, 0, 0);
+	frame("alloc", SPILL_OP_ALLOC, 0, 0, 0, 0);
+	frame("free", SPILL_OP_FREE, 0, 0, 0, 0);
 	frame("ctrl-raw", SPILL_OP_CTRL, 0, 0, 0, 16);
 	/* Replies. */
 	frame("r-ping", SPILL_OP_PING | SPILL_OP_REPLY, 0, 0, 0, 0);
@@ -114,6 +116,7 @@ int main(int argc, char **argv)
 	frame("r-read-err", SPILL_OP_READ | SPILL_OP_REPLY, 0, 2, SPILL_ST_ERANGE, 0);
 	frame("r-write", SPILL_OP_WRITE | SPILL_OP_REPLY, 0, 1, SPILL_ST_ENOSPC, 0);
 	frame("r-invalidate", SPILL_OP_INVALIDATE | SPILL_OP_REPLY, 0, 4, 0, 0);
+	frame("r-alloc", SPILL_OP_ALLOC | SPILL_OP_REPLY, 0, 0, 0, 0);
 	frame("r-ctrl-empty", SPILL_OP_CTRL | SPILL_OP_REPLY, 0, 0, 0, 0);
 	/* Near misses. */
 	frame("bad-write-len", SPILL_OP_WRITE, 0, 2, 0, SPILL_PAGE_SIZE);
