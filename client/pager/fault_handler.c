@@ -23,7 +23,7 @@ static void serve(spill_ctx *x, const struct uffd_msg *m)
 	uint64_t f = m->arg.pagefault.flags;
 	int flags = (f & UFFD_PAGEFAULT_FLAG_WRITE) ? FAULT_WRITE : 0;
 	flags |= (f & UFFD_PAGEFAULT_FLAG_WP) ? FAULT_WP : FAULT_MISSING;
-	pthread_rwlock_rdlock(&x->regions_lock);
+	regions_enter(x);
 	struct region *r = region_find(x, addr);
 	int rc = r ? fault_resolve(x, r, addr, flags) : -ENOENT;
 	pthread_rwlock_unlock(&x->regions_lock);

@@ -61,7 +61,7 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 	LIB_ENTER();
 	int was_in_signal = spill_in_signal;
 	spill_in_signal = 1;
-	pthread_rwlock_rdlock(&x->regions_lock);
+	regions_enter(x);
 	struct region *r = region_find(x, si->si_addr);
 	int rc = r ? fault_resolve(x, r, si->si_addr, was_write(uc) ? FAULT_WRITE : 0) : -ENOENT;
 	pthread_rwlock_unlock(&x->regions_lock);

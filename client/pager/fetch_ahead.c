@@ -74,7 +74,7 @@ static void *ahead_main(void *arg)
 			syscall(SYS_futex, &x->ahead_kick, FUTEX_WAIT_PRIVATE, seen, &ts, NULL, 0);
 			continue;
 		}
-		pthread_rwlock_rdlock(&x->regions_lock);
+		regions_enter(x);
 		struct region *r = x->chunk_region[gpn >> CHUNK_SHIFT];
 		if (r && r->live &&
 		    atomic_load(&x->resident) + CHUNK_PAGES <= atomic_load(&x->budget))

@@ -139,6 +139,7 @@ struct spill_ctx {
 	struct region *regions[MAX_REGIONS];
 	int nregions;
 	atomic_uint region_gen;   /* bumped on free: invalidates TLBs */
+	atomic_uint free_pending; /* futex: frees waiting for the write lock */
 	uint32_t gpn_next;        /* bump allocator for gpn ranges */
 	struct gpn_hole { uint32_t gpn, n; } holes[MAX_REGIONS];
 	int nholes;
@@ -269,6 +270,18 @@ static inline void loc_write_end(struct chunk_loc *l)
 static inline uint8_t *page_addr(const struct region *r, uint32_t gpn)
 {
 	return r->base + (size_t)(gpn - r->gpn0) * PG_SIZE;
+}
+
+/*
+ * Taking regions_lock for reading where a fault or a call begins. The lock
+ * prefers readers (the evictor must get in while faults that wait for it
+ * hold the lock), so with faults arriving all the time spill_free could wait
+ * for ever: new readers first let a pending free through.
+ */
+void regions_enter(spill_ctx *x);
+static inline void regions_leave(spill_ctx *x)
+{
+	pthread_rwlock_unlock(&x->regions_lock);
 }
 
 /* region.c */

@@ -31,7 +31,7 @@ int fault_pin(spill_ctx *x, void *addr, size_t len, int write)
 	uint8_t *start = (uint8_t *)((uintptr_t)addr & ~(uintptr_t)(PG_SIZE - 1));
 	uint8_t *end = (uint8_t *)addr + len, *p = start;
 	int rc = 0;
-	pthread_rwlock_rdlock(&x->regions_lock);
+	regions_enter(x);
 	struct region *r = NULL;
 	for (; p < end; p += PG_SIZE) {
 		if (!r || p >= r->base + r->npages * PG_SIZE) {
@@ -59,7 +59,7 @@ void fault_unpin(spill_ctx *x, void *addr, size_t len)
 		return;
 	uint8_t *p = (uint8_t *)((uintptr_t)addr & ~(uintptr_t)(PG_SIZE - 1));
 	uint8_t *end = (uint8_t *)addr + len;
-	pthread_rwlock_rdlock(&x->regions_lock);
+	regions_enter(x);
 	struct region *r = NULL;
 	for (; p < end; p += PG_SIZE) {
 		if (!r || p >= r->base + r->npages * PG_SIZE)

@@ -53,7 +53,7 @@ void region_tables_fini(spill_ctx *x)
 size_t region_metadata_bytes(spill_ctx *x)
 {
 	size_t total = 0;
-	pthread_rwlock_rdlock(&x->regions_lock);
+	regions_enter(x);
 	for (int i = 0; i < x->nregions; i++) {
 		struct region *r = x->regions[i];
 		size_t chunks = (r->npages + CHUNK_PAGES - 1) / CHUNK_PAGES;
@@ -62,6 +62,17 @@ size_t region_metadata_bytes(spill_ctx *x)
 	}
 	pthread_rwlock_unlock(&x->regions_lock);
 	return total;
+}
+
+void regions_enter(spill_ctx *x)
+{
+	for (;;) {
+		unsigned pending = atomic_load(&x->free_pending);
+		if (!pending)
+			break;
+		futex_wait_u32(&x->free_pending, pending);
+	}
+	pthread_rwlock_rdlock(&x->regions_lock);
 }
 
 /* --- lookup ---------------------------------------------------------------- */
@@ -198,8 +209,15 @@ void *region_alloc(spill_ctx *x, size_t bytes)
 	return base;
 }
 
+static void free_done(spill_ctx *x)
+{
+	atomic_fetch_sub(&x->free_pending, 1);
+	futex_wake_all(&x->free_pending);
+}
+
 int region_free(spill_ctx *x, void *base)
 {
+	atomic_fetch_add(&x->free_pending, 1);
 	pthread_rwlock_wrlock(&x->regions_lock);
 	int i;
 	for (i = 0; i < x->nregions; i++)
@@ -207,6 +225,7 @@ int region_free(spill_ctx *x, void *base)
 			break;
 	if (i == x->nregions) {
 		pthread_rwlock_unlock(&x->regions_lock);
+		free_done(x);
 		return -EINVAL;
 	}
 	struct region *r = x->regions[i];
@@ -239,6 +258,7 @@ int region_free(spill_ctx *x, void *base)
 	ioctl(x->uffd, UFFDIO_UNREGISTER, &range);
 	sys_munmap(r->base, r->npages * PG_SIZE);
 	pthread_rwlock_unlock(&x->regions_lock);
+	free_done(x);
 	free(r);
 	/* Threads waiting for room may proceed now. */
 	atomic_fetch_add(&x->evict_gen, 1);

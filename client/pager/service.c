@@ -84,7 +84,7 @@ static uint64_t reclaim_from(spill_ctx *x, int s, uint64_t want)
 {
 	uint64_t freed = 0;
 	for (int pass = 0; pass < 2 && freed < want; pass++) {
-		pthread_rwlock_rdlock(&x->regions_lock);
+		regions_enter(x);
 		for (int i = 0; i < x->nregions && freed < want; i++) {
 			struct region *r = x->regions[i];
 			for (uint32_t c = r->gpn0 >> CHUNK_SHIFT;
@@ -234,7 +234,7 @@ static void repair(spill_ctx *x)
 {
 	atomic_store(&x->repair_needed, 0);
 	int failed = 0;
-	pthread_rwlock_rdlock(&x->regions_lock);
+	regions_enter(x);
 	for (int i = 0; i < x->nregions && !atomic_load(&x->stopping); i++) {
 		struct region *r = x->regions[i];
 		for (uint32_t c = r->gpn0 >> CHUNK_SHIFT; c < (r->gpn0 + r->npages) >> CHUNK_SHIFT; c++) {

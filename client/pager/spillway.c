@@ -191,7 +191,7 @@ static int spill_advise_impl(spill_ctx *x, void *addr, size_t len, int advice)
 		errno = EINVAL;
 		return -1;
 	}
-	pthread_rwlock_rdlock(&x->regions_lock);
+	regions_enter(x);
 	struct region *r = region_find(x, addr);
 	if (!r || (uint8_t *)addr + len > r->base + r->npages * PG_SIZE) {
 		pthread_rwlock_unlock(&x->regions_lock);

@@ -40,7 +40,7 @@ static spill_ctx *far_addr(uintptr_t a, size_t len)
 	spill_ctx *x = spill_active_ctx;
 	if (!x || x->mode != SPILL_FAULT_INTHREAD || len == 0)
 		return NULL;
-	pthread_rwlock_rdlock(&x->regions_lock);
+	regions_enter(x);
 	int hit = 0;
 	for (int i = 0; i < x->nregions && !hit; i++) {
 		const struct region *r = x->regions[i];
@@ -239,7 +239,7 @@ API int munmap(void *addr, size_t len)
 	spill_ctx *x = far_addr((uintptr_t)(addr), len);
 	if (x) {
 		LIB_ENTER();
-		pthread_rwlock_rdlock(&x->regions_lock);
+		regions_enter(x);
 		struct region *r = region_find(x, addr);
 		void *base = r ? r->base : NULL;
 		pthread_rwlock_unlock(&x->regions_lock);
