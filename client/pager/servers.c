@@ -378,6 +378,26 @@ void placement_release(spill_ctx *x, uint32_t chunk)
 
 /* --- reads ----------------------------------------------------------------- */
 
+/* Submit n requests on one connection, all in flight at once, and wait for
+ * every one that went out (*sent). 0, or the error that stopped it. */
+static int pipeline(struct client *c, struct client_req *reqs, int n, int *sent)
+{
+	int rc = 0, s = 0;
+	for (; s < n && !rc; s++)
+		rc = client_submit(c, &reqs[s]);
+	if (rc)
+		s--;
+	*sent = s;
+	for (int got = 0; got < s;) {
+		struct client_req *done[64];
+		int k = client_reap(c, done, 64, 1);
+		if (k <= 0)
+			return k ? k : -EIO;
+		got += k;
+	}
+	return rc;
+}
+
 static int map_has_all(const uint8_t *present, const uint8_t *need, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++)
@@ -433,21 +453,7 @@ int remote_read_runs(spill_ctx *x, struct read_run *runs, int nruns, int kind)
 			if (n == 0)
 				continue;
 			struct server_conn *sc = server_conn_get(x, s, kind);
-			int rc = 0, sent = 0;
-			for (; sent < n && !rc; sent++)
-				rc = client_submit(sc->c, &reqs[sent]);
-			if (rc)
-				sent--;
-			int got = 0;
-			while (got < sent) {
-				struct client_req *done[64];
-				int k = client_reap(sc->c, done, 64, 1);
-				if (k <= 0) {
-					rc = k ? k : -EIO;
-					break;
-				}
-				got += k;
-			}
+			int sent, rc = pipeline(sc->c, reqs, n, &sent);
 			/* A broken stream (a checksum error, a reset) costs a new
 			 * connection, not the server: failed runs retry once. */
 			int reconnected = client_dead(sc->c) && server_conn_repair(x, s, sc) == 0;
@@ -511,19 +517,8 @@ static int write_to(spill_ctx *x, int s, struct write_run *runs, int nruns, uint
 	if (n == 0)
 		return 0;
 	struct server_conn *sc = server_conn_get(x, s, CONN_EVICT);
-	int rc = 0, sent = 0;
-	for (; sent < n && !rc; sent++)
-		rc = client_submit(sc->c, &reqs[sent]);
-	if (rc)
-		sent--;
-	int got = 0;
-	while (got < sent) {
-		struct client_req *done[128];
-		int k = client_reap(sc->c, done, 128, 1);
-		if (k <= 0)
-			break;
-		got += k;
-	}
+	int sent;
+	pipeline(sc->c, reqs, n, &sent);
 	int broken = client_dead(sc->c) != 0;
 	if (broken && server_conn_repair(x, s, sc))
 		server_failed(x, s, client_dead(sc->c));

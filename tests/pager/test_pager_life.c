@@ -296,22 +296,13 @@ static void reclaim_request_frees_what_it_asked_for(void **state)
 static int setup(void **state)
 {
 	(void)state;
-	if (srv_start(&server, "--capacity", "512M", NULL))
-		return -1;
-	struct spill_config cfg = { .servers = { server.url }, .local_budget = BUDGET,
-				    .name = "pager-life" };
-	ctx = spill_open(&cfg);
-	if (!ctx)
-		fprintf(stderr, "spill_open: %s\n", spill_strerror(errno));
-	pager_save_handler();
-	return ctx ? 0 : -1;
+	return pager_fixture_open(&server, &ctx, "pager-life", BUDGET);
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	spill_close(ctx);
-	srv_stop(&server);
+	pager_fixture_close(&server, ctx);
 	return 0;
 }
 
