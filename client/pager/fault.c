@@ -83,16 +83,19 @@ static int on_resident(spill_ctx *x, struct region *r, uint32_t gpn, int flags)
 		pte_release(x, gpn, (old | PTE_DIRTY | PTE_REF) & ~(uint64_t)(PTE_WP | PTE_PREF));
 		return 0;
 	}
+	/* Mapped after all: a fault another thread resolved first (in
+	 * handler mode its event may still be queued). */
 	unsigned char vec = 1;
-	if (!(flags & FAULT_MISSING) && (mincore(addr, PG_SIZE, &vec) || (vec & 1))) {
-		pte_release(x, gpn, old); /* spurious: someone else resolved it */
+	if (mincore(addr, PG_SIZE, &vec) || (vec & 1)) {
+		pte_release(x, gpn, old);
 		last_spurious = gpn;
 		return 0;
 	}
 	/* The program dropped the page (MADV_DONTNEED): it reads as zeros now,
-	 * as it would have without us. */
+	 * as it would have without us. If the copy finds it mapped (EEXIST),
+	 * it was not dropped after all: leave it. */
 	int wp = !(flags & FAULT_WRITE);
-	if (uffd_copy(x, addr, x->zeros, PG_SIZE, wp) && errno != EEXIST) {
+	if (uffd_copy(x, addr, x->zeros, PG_SIZE, wp)) {
 		install_failed(x, gpn, old);
 		return 0;
 	}

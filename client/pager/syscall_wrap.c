@@ -30,15 +30,15 @@ int sys_munmap(void *addr, size_t len)
 	return (int)syscall(SYS_munmap, addr, len);
 }
 
-/* Is any byte of [buf, buf+len) far memory of the active context? */
-/* An address, not a pointer: libc declares read's buffer write-only, and
- * looking at where it points is not reading it. */
-static spill_ctx *far_addr(uintptr_t a, size_t len)
+/* Is any byte of [a, a+len) far memory of the active context (in any
+ * fault mode)? An address, not a pointer: libc declares read's buffer
+ * write-only, and looking at where it points is not reading it. */
+static spill_ctx *far_any_mode(uintptr_t a, size_t len)
 {
 	if (spill_in_library)
 		return NULL;
 	spill_ctx *x = spill_active_ctx;
-	if (!x || x->mode != SPILL_FAULT_INTHREAD || len == 0)
+	if (!x || len == 0)
 		return NULL;
 	regions_enter(x);
 	int hit = 0;
@@ -48,6 +48,16 @@ static spill_ctx *far_addr(uintptr_t a, size_t len)
 	}
 	pthread_rwlock_unlock(&x->regions_lock);
 	return hit ? x : NULL;
+}
+
+/* Far memory that needs pinning for a system call: in-thread mode only
+ * (with handler threads the kernel's own faults are served as usual). */
+static spill_ctx *far_addr(uintptr_t a, size_t len)
+{
+	spill_ctx *x = spill_active_ctx;
+	if (!x || x->mode != SPILL_FAULT_INTHREAD)
+		return NULL;
+	return far_any_mode(a, len);
 }
 
 /* The largest slice pinned at once: a quarter of the budget, at most 8 MiB. */
@@ -232,11 +242,12 @@ API ssize_t writev(int fd, const struct iovec *iov, int cnt)
 	return vec_io(fd, iov, cnt, 0, SYS_writev);
 }
 
-/* munmap of a far region (or part of one) frees the whole region, so the
- * library never touches an address range the program may reuse. */
+/* munmap of a far region (or part of one) frees the whole region, in either
+ * fault mode, so the library never touches an address range the program
+ * may reuse (the evictor would otherwise read whatever is mapped there). */
 API int munmap(void *addr, size_t len)
 {
-	spill_ctx *x = far_addr((uintptr_t)(addr), len);
+	spill_ctx *x = far_any_mode((uintptr_t)(addr), len);
 	if (x) {
 		LIB_ENTER();
 		regions_enter(x);
