@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +21,7 @@ struct http {
 	struct event_base *base;
 	struct evhttp *http;
 	pthread_t thread;
+	atomic_int stop;
 };
 
 static void send_text(struct evhttp_request *req, int code, const char *reason,
@@ -60,12 +62,30 @@ static void on_request(struct evhttp_request *req, void *arg)
 	}
 }
 
+/* A break requested before the loop runs is forgotten when it starts, so the
+ * loop also looks at the stop flag itself a few times a second. */
+static void check_stop(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct http *h = arg;
+	if (atomic_load(&h->stop))
+		event_base_loopbreak(h->base);
+}
+
 static void *http_main(void *arg)
 {
 	struct http *h = arg;
 	/* Gauges read registry totals, which use RCU read-side sections. */
 	rcu_register_thread();
-	event_base_dispatch(h->base);
+	struct event *tick = event_new(h->base, -1, EV_PERSIST, check_stop, h);
+	const struct timeval every = { 0, 200 * 1000 };
+	if (tick)
+		event_add(tick, &every);
+	if (!atomic_load(&h->stop))
+		event_base_dispatch(h->base);
+	if (tick)
+		event_free(tick);
 	rcu_unregister_thread();
 	return NULL;
 }
@@ -114,6 +134,7 @@ void http_stop(struct http *h)
 {
 	if (!h)
 		return;
+	atomic_store(&h->stop, 1);
 	event_base_loopbreak(h->base);
 	pthread_join(h->thread, NULL);
 	evhttp_free(h->http);
