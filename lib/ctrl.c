@@ -34,6 +34,11 @@ int ctrl_name_valid(const char *name)
 	return 1;
 }
 
+int ctrl_export_name_valid(const char *name)
+{
+	return strlen(name) <= CTRL_EXPORT_NAME_MAX && ctrl_name_valid(name);
+}
+
 static int bad(const char **why, const char *rule)
 {
 	if (why)
@@ -140,6 +145,30 @@ int ctrl_validate(const Spillway__Ctrl *m, const char **why)
 		if (!ctrl_name_valid(m->admin_reclaim->name))
 			return bad(why, "client name must be 1-64 of [A-Za-z0-9._:-]");
 		return m->admin_reclaim->bytes ? 0 : bad(why, "reclaim of zero bytes");
+	case SPILLWAY__CTRL__MSG_ADMIN_EXPORT_CREATE: {
+		const Spillway__AdminExportCreate *e = m->admin_export_create;
+		if (!ctrl_export_name_valid(e->name))
+			return bad(why, "export name must be 1-60 of [A-Za-z0-9._:-]");
+		if (e->client[0] && !ctrl_name_valid(e->client))
+			return bad(why, "client name must be 1-64 of [A-Za-z0-9._:-]");
+		if (e->size_bytes == 0 || e->size_bytes % 4096 || e->size_bytes > CTRL_EXPORT_MAX_BYTES)
+			return bad(why, "export size must be a multiple of 4096, at most 1 TiB");
+		return 0;
+	}
+	case SPILLWAY__CTRL__MSG_ADMIN_EXPORT_DELETE:
+		return ctrl_export_name_valid(m->admin_export_delete->name)
+			       ? 0 : bad(why, "export name must be 1-60 of [A-Za-z0-9._:-]");
+	case SPILLWAY__CTRL__MSG_ADMIN_EXPORT_CREATE_REPLY:
+		if (!m->admin_export_create_reply->info)
+			return bad(why, "export info missing");
+		return 0;
+	case SPILLWAY__CTRL__MSG_ADMIN_EXPORT_LIST_REPLY:
+		for (size_t i = 0; i < m->admin_export_list_reply->n_exports; i++)
+			if (!m->admin_export_list_reply->exports[i])
+				return bad(why, "export info missing");
+		return 0;
+	case SPILLWAY__CTRL__MSG_ADMIN_EXPORT_LIST:
+	case SPILLWAY__CTRL__MSG_ADMIN_EXPORT_DELETE_REPLY:
 	case SPILLWAY__CTRL__MSG_STATS:
 	case SPILLWAY__CTRL__MSG_ADMIN_STATUS:
 	case SPILLWAY__CTRL__MSG_ADMIN_RECLAIM_REPLY:

@@ -37,6 +37,10 @@ int ctrl_validate(const Spillway__Ctrl *msg, const char **why);
 
 /* A client name is 1..64 of [A-Za-z0-9._:-]. */
 int ctrl_name_valid(const char *name);
+/* NBD export names: as client names, at most 60 bytes ("nbd:" + name fits). */
+#define CTRL_EXPORT_NAME_MAX  60
+#define CTRL_EXPORT_MAX_BYTES (1ull << 40)
+int ctrl_export_name_valid(const char *name);
 
 const char *ctrl_msg_name(const Spillway__Ctrl *msg);
 

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "conn.h"
 #include "log.h"
+#include "nbd_export.h"
 #include "reclaim.h"
 #include "registry.h"
 #include "server.h"
@@ -276,6 +277,54 @@ static void on_admin_reclaim(struct conn *c, const struct frame_hdr *h,
 	send_reply(c, h, SPILLWAY__CTRL__MSG_ADMIN_RECLAIM_REPLY, &r);
 }
 
+/* NBD exports (nbd_export.c): create and delete need operator privilege. */
+static Spillway__ExportInfo *export_info(const char *name, Spillway__ExportInfo ***all, size_t *n)
+{
+	*all = nbd_export_list(n);
+	for (size_t i = 0; *all && i < *n; i++)
+		if (!strcmp((*all)[i]->name, name))
+			return (*all)[i];
+	return NULL;
+}
+
+static void on_admin_export(struct conn *c, const struct frame_hdr *h, const Spillway__Ctrl *m)
+{
+	const char *why = NULL;
+	Spillway__ExportInfo **all = NULL;
+	size_t n = 0;
+	int rc = 0;
+	if (m->msg_case == SPILLWAY__CTRL__MSG_ADMIN_EXPORT_LIST) {
+		Spillway__AdminExportListReply r = SPILLWAY__ADMIN_EXPORT_LIST_REPLY__INIT;
+		r.exports = nbd_export_list(&r.n_exports);
+		send_reply(c, h, SPILLWAY__CTRL__MSG_ADMIN_EXPORT_LIST_REPLY, &r);
+		nbd_export_list_free(r.exports, r.n_exports);
+		return;
+	}
+	if (!c->admin) {
+		metrics_inc(&server_stats.errors[STATS_ERR_AUTH], 1);
+		conn_reply_error(c, h, SPILL_ST_EAUTH, "changing exports needs the admin key");
+		return;
+	}
+	if (m->msg_case == SPILLWAY__CTRL__MSG_ADMIN_EXPORT_CREATE) {
+		const Spillway__AdminExportCreate *q = m->admin_export_create;
+		rc = nbd_export_create(q->name, q->size_bytes, q->client, &why);
+		Spillway__AdminExportCreateReply r = SPILLWAY__ADMIN_EXPORT_CREATE_REPLY__INIT;
+		if (!rc && !(r.info = export_info(q->name, &all, &n)))
+			rc = -ENOENT; /* deleted at once by someone else */
+		if (!rc)
+			send_reply(c, h, SPILLWAY__CTRL__MSG_ADMIN_EXPORT_CREATE_REPLY, &r);
+	} else {
+		rc = nbd_export_delete(m->admin_export_delete->name, &why);
+		Spillway__AdminExportDeleteReply r = SPILLWAY__ADMIN_EXPORT_DELETE_REPLY__INIT;
+		if (!rc)
+			send_reply(c, h, SPILLWAY__CTRL__MSG_ADMIN_EXPORT_DELETE_REPLY, &r);
+	}
+	if (rc)
+		conn_reply_error(c, h, rc == -EEXIST ? SPILL_ST_EBUSY : status_of(rc),
+				 why ? why : strerror(-rc));
+	nbd_export_list_free(all, n);
+}
+
 void control_handle(struct conn *c, const struct frame_hdr *h, const uint8_t *payload)
 {
 	int err;
@@ -336,6 +385,11 @@ void control_handle(struct conn *c, const struct frame_hdr *h, const uint8_t *pa
 			break;
 		}
 		on_admin_reclaim(c, h, m->admin_reclaim);
+		break;
+	case SPILLWAY__CTRL__MSG_ADMIN_EXPORT_CREATE:
+	case SPILLWAY__CTRL__MSG_ADMIN_EXPORT_LIST:
+	case SPILLWAY__CTRL__MSG_ADMIN_EXPORT_DELETE:
+		on_admin_export(c, h, m);
 		break;
 	case SPILLWAY__CTRL__MSG_RECLAIM_REPLY:
 		if (registered)

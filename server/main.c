@@ -21,6 +21,8 @@
 
 #include "conn.h"
 #include "http.h"
+#include "nbd.h"
+#include "nbd_export.h"
 #include "slab.h"
 #include "log.h"
 #include "server.h"
@@ -204,6 +206,36 @@ static int register_metrics(struct server *s)
 	return rc ? -ENOMEM : 0;
 }
 
+static int nbd_port; /* 0: no NBD listener */
+
+/* [export NAME] sections of --config: created once, at start-up. */
+static int create_exports(struct server *s)
+{
+	struct opt_export *v;
+	size_t n;
+	char err[512];
+	if (!s->opt.config[0])
+		return 0;
+	if (options_load_exports(s->opt.config, &v, &n, err, sizeof(err))) {
+		log_error("%s", err);
+		return -EINVAL;
+	}
+	int rc = 0;
+	if (n && !s->opt.nbd[0]) {
+		log_error("%s: [export] sections need --nbd HOST:PORT", s->opt.config);
+		rc = -EINVAL;
+	}
+	for (size_t i = 0; !rc && i < n; i++) {
+		const char *why = NULL;
+		rc = nbd_export_create(v[i].name, v[i].size, v[i].client, &why);
+		if (rc)
+			log_error("%s: export '%s': %s", s->opt.config, v[i].name,
+				  why ? why : strerror(-rc));
+	}
+	free(v);
+	return rc;
+}
+
 static int start(struct server *s, int *metrics_port)
 {
 	char err[512];
@@ -234,6 +266,9 @@ static int start(struct server *s, int *metrics_port)
 	for (int i = 0; i < s->opt.nlisten; i++)
 		if ((rc = listen_on(s, s->opt.listen[i])))
 			return rc;
+	if (s->opt.nbd[0] &&
+	    (rc = nbd_listen(s, s->opt.nbd, s->opt.nbd_insecure, &nbd_port)))
+		return rc;
 	struct pool_options po = {
 		.capacity = s->opt.capacity, .nodes = s->opt.numa_nodes,
 		.unit = s->opt.extent_size, .mlock = s->opt.mlock, .hugetlb = s->opt.hugetlb,
@@ -257,9 +292,15 @@ static int start(struct server *s, int *metrics_port)
 		log_error("%s: client quotas cannot be applied (see above)", s->opt.config);
 		return rc;
 	}
+	if ((rc = create_exports(s)))
+		return rc;
 	int nworkers = s->opt.workers > 0 ? s->opt.workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	if ((rc = workers_start(s, nworkers > 0 ? nworkers : 1))) {
 		log_error("cannot start workers: %s", strerror(-rc));
+		return rc;
+	}
+	if ((rc = nbd_start())) {
+		log_error("cannot start the NBD listener: %s", strerror(-rc));
 		return rc;
 	}
 	if (strcmp(s->opt.metrics, "none")) {
@@ -275,7 +316,11 @@ static void announce_ready(struct server *s, int metrics_port)
 {
 	if (s->opt.ready_fd < 0)
 		return;
-	dprintf(s->opt.ready_fd, "tcp=%d metrics=%d\n", s->tcp_port, metrics_port);
+	if (nbd_port)
+		dprintf(s->opt.ready_fd, "tcp=%d metrics=%d nbd=%d\n", s->tcp_port, metrics_port,
+			nbd_port);
+	else
+		dprintf(s->opt.ready_fd, "tcp=%d metrics=%d\n", s->tcp_port, metrics_port);
 	close(s->opt.ready_fd);
 }
 
@@ -330,6 +375,7 @@ int main(int argc, char **argv)
 
 	for (int i = 0; i < s.nlisteners; i++)
 		evconnlistener_free(s.listeners[i]);
+	nbd_stop(); /* before the registry goes: exports hold extents */
 	if (s.workers)
 		workers_stop(&s);
 	http_stop(s.http);

@@ -30,6 +30,8 @@ void options_usage(FILE *out)
 		"  --log-level LEVEL          error, warn, info or debug (default info)\n"
 		"  --config FILE              read the same keys (key = value) from FILE\n"
 		"  --ready-fd FD              write \"tcp=PORT metrics=PORT\" to FD once serving\n"
+		"  --nbd HOST:PORT            serve NBD exports there (off by default; loopback only)\n"
+		"  --nbd-insecure             allow a non-loopback NBD listener (NBD has no auth, no TLS)\n"
 		"  --help, --version\n");
 }
 
@@ -109,6 +111,10 @@ static int set_key(struct server_options *o, const char *key, const char *v, con
 	}
 	if (!strcmp(key, "insecure"))
 		return set_bool(&o->insecure, v, why);
+	if (!strcmp(key, "nbd"))
+		return set_text(o->nbd, sizeof(o->nbd), v, why);
+	if (!strcmp(key, "nbd-insecure"))
+		return set_bool(&o->nbd_insecure, v, why);
 	if (!strcmp(key, "mlock"))
 		return set_bool(&o->mlock, v, why);
 	if (!strcmp(key, "hugetlb"))
@@ -183,6 +189,8 @@ int options_parse(int argc, char **argv, struct server_options *o, char *err, si
 		{ "log-level", required_argument, NULL, 0 },
 		{ "config", required_argument, NULL, 0 },
 		{ "ready-fd", required_argument, NULL, 0 },
+		{ "nbd", required_argument, NULL, 0 },
+		{ "nbd-insecure", no_argument, NULL, 0 },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -259,6 +267,10 @@ int options_parse(int argc, char **argv, struct server_options *o, char *err, si
 		if (options_load_quotas(o->config, &names, &q, &n, err, cap))
 			return -EINVAL;
 		options_free_quotas(names, q, n);
+		struct opt_export *ex;
+		if (options_load_exports(o->config, &ex, &n, err, cap))
+			return -EINVAL;
+		free(ex);
 	}
 	return check(o, err, cap);
 }
@@ -275,8 +287,10 @@ static int quota_entry(void *arg, const char *section, const char *key, const ch
 	struct quota_load *l = arg;
 	if (!section[0])
 		return 0;
+	if (!strncmp(section, "export ", 7))
+		return 0; /* options_load_exports */
 	if (strncmp(section, "client ", 7) || !ctrl_name_valid(section + 7)) {
-		*why = "sections are [client NAME]";
+		*why = "sections are [client NAME] or [export NAME]";
 		return -EINVAL;
 	}
 	const char *name = section + 7;
@@ -351,4 +365,72 @@ void options_free_quotas(char **names, struct reg_quota *quotas, size_t n)
 		free(names[i]);
 	free(names);
 	free(quotas);
+}
+
+/* [export NAME] sections: NBD exports created at start-up (size, client). */
+struct export_load {
+	struct opt_export *v;
+	size_t n;
+};
+
+static int export_entry(void *arg, const char *section, const char *key, const char *value,
+			const char **why)
+{
+	struct export_load *l = arg;
+	if (strncmp(section, "export ", 7))
+		return 0;
+	const char *name = section + 7;
+	if (!ctrl_export_name_valid(name)) {
+		*why = "export names are 1-60 of [A-Za-z0-9._:-]";
+		return -EINVAL;
+	}
+	size_t i = 0;
+	while (i < l->n && strcmp(l->v[i].name, name))
+		i++;
+	if (i == l->n) {
+		struct opt_export *nv = realloc(l->v, (l->n + 1) * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		l->v = nv;
+		memset(&l->v[i], 0, sizeof(l->v[i]));
+		strcpy(l->v[i].name, name);
+		l->n++;
+	}
+	struct opt_export *e = &l->v[i];
+	if (!strcmp(key, "size")) {
+		if (config_parse_size(value, &e->size) || !e->size || e->size % 4096 ||
+		    e->size > CTRL_EXPORT_MAX_BYTES) {
+			*why = "export size must be a multiple of 4K, at most 1T";
+			return -EINVAL;
+		}
+	} else if (!strcmp(key, "client")) {
+		if (!ctrl_name_valid(value)) {
+			*why = "client names are 1-64 of [A-Za-z0-9._:-]";
+			return -EINVAL;
+		}
+		strcpy(e->client, value);
+	} else {
+		*why = "export keys are size, client";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int options_load_exports(const char *path, struct opt_export **out, size_t *n, char *err,
+			 size_t cap)
+{
+	struct export_load l = { 0 };
+	int rc = config_parse_file(path, export_entry, &l, err, cap);
+	for (size_t i = 0; !rc && i < l.n; i++)
+		if (!l.v[i].size) {
+			snprintf(err, cap, "%s: [export %s] needs a size", path, l.v[i].name);
+			rc = -EINVAL;
+		}
+	if (rc) {
+		free(l.v);
+		return rc;
+	}
+	*out = l.v;
+	*n = l.n;
+	return 0;
 }

@@ -34,6 +34,8 @@ struct server_options {
 	unsigned max_inflight;
 	int ready_fd;              /* -1: none */
 	char config[OPT_TEXT];
+	char nbd[OPT_TEXT];        /* NBD listener HOST:PORT; empty: none */
+	int nbd_insecure;          /* allow a non-loopback NBD listener */
 };
 
 /* 0 to run, 1 when --help or --version was printed, -EINVAL with err set. */
@@ -43,6 +45,16 @@ int options_parse(int argc, char **argv, struct server_options *o, char *err, si
 int options_load_quotas(const char *path, char ***names, struct reg_quota **quotas,
 			size_t *n, char *err, size_t cap);
 void options_free_quotas(char **names, struct reg_quota *quotas, size_t n);
+
+/* The [export NAME] sections (size = SIZE, client = NAME): NBD exports made at
+ * start-up. Caller frees *out. */
+struct opt_export {
+	char name[64];
+	uint64_t size;
+	char client[72];
+};
+int options_load_exports(const char *path, struct opt_export **out, size_t *n, char *err,
+			 size_t cap);
 
 void options_usage(FILE *out);
 

@@ -1,0 +1,237 @@
+/* SPDX-License-Identifier: MIT */
+#include "nbd.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <urcu.h>
+
+#include "log.h"
+#include "nbd_conn.h"
+#include "nbd_export.h"
+#include "url.h"
+
+#define NBD_MAX_CONNS 256
+#define NBD_HANDSHAKE_TIMEOUT_S 30
+#define NBD_DRAIN_S 5
+
+static struct {
+	int fd, stop_fd;
+	pthread_t accept_thread;
+	int started;
+	pthread_mutex_t lock;
+	pthread_cond_t gone;
+	struct nbd_conn *conns;
+	unsigned nconns;
+	int stopping;
+} L = { .fd = -1, .stop_fd = -1, .lock = PTHREAD_MUTEX_INITIALIZER,
+	.gone = PTHREAD_COND_INITIALIZER };
+
+static int loopback_addr(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+	if (sa->sa_family == AF_INET6)
+		return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
+	return 0;
+}
+
+int nbd_listen(struct server *s, const char *hostport, int allow_remote, int *port)
+{
+	struct url u;
+	char text[600];
+	snprintf(text, sizeof(text), "tcp://%s", hostport);
+	if (url_parse(text, 10809, &u) || strcmp(u.scheme, "tcp")) {
+		log_error("--nbd %s: expected HOST:PORT", hostport);
+		return -EINVAL;
+	}
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *res;
+	char service[16];
+	snprintf(service, sizeof(service), "%d", u.port);
+	if (getaddrinfo(u.host, service, &hints, &res)) {
+		log_error("--nbd %s: cannot resolve host", hostport);
+		return -EINVAL;
+	}
+	/* NBD has no authentication here (no TLS): loopback unless told. */
+	if (!allow_remote && !loopback_addr(res->ai_addr)) {
+		freeaddrinfo(res);
+		log_error("refusing to serve NBD on %s: NBD has no authentication "
+			  "(add --nbd-insecure to allow it)", hostport);
+		return -EPERM;
+	}
+	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+	if (fd >= 0)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) || listen(fd, 64)) {
+		int e = errno;
+		log_error("--nbd %s: %s", hostport, strerror(e));
+		freeaddrinfo(res);
+		if (fd >= 0)
+			close(fd);
+		return -e;
+	}
+	freeaddrinfo(res);
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	getsockname(fd, (struct sockaddr *)&ss, &len);
+	*port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+					      : ((struct sockaddr_in6 *)&ss)->sin6_port);
+	L.fd = fd;
+	nbd_exports_init(s);
+	log_info("nbd: listening on %s port %d", u.host, *port);
+	return 0;
+}
+
+static void *conn_main(void *arg)
+{
+	struct nbd_conn *c = arg;
+	rcu_register_thread(); /* extent lookups and frees use RCU */
+	struct timeval tv = { NBD_HANDSHAKE_TIMEOUT_S, 0 }, none = { 0, 0 };
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	struct nbd_export *x = nbd_handshake(c);
+	if (x) {
+		setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
+		log_debug("%s: nbd: transmission started", c->peer);
+		nbd_transmit(c, x);
+		nbd_export_close(x);
+		log_debug("%s: nbd: closed after %llu requests (%llu refused)", c->peer,
+			  (unsigned long long)c->requests, (unsigned long long)c->errors);
+	}
+	rcu_unregister_thread();
+	pthread_mutex_lock(&L.lock);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		L.conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	L.nconns--;
+	close(c->fd);
+	pthread_cond_broadcast(&L.gone);
+	pthread_mutex_unlock(&L.lock);
+	free(c->buf);
+	free(c);
+	return NULL;
+}
+
+static void accept_one(void)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int fd = accept4(L.fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	struct nbd_conn *c = calloc(1, sizeof(*c));
+	char host[48] = "?", serv[8] = "?";
+	getnameinfo((struct sockaddr *)&ss, len, host, sizeof(host), serv, sizeof(serv),
+		    NI_NUMERICHOST | NI_NUMERICSERV);
+	pthread_mutex_lock(&L.lock);
+	if (!c || L.nconns >= NBD_MAX_CONNS || L.stopping) {
+		pthread_mutex_unlock(&L.lock);
+		log_warn("%s:%s: nbd: refusing connection (%s)", host, serv,
+			 c ? "too many NBD connections" : "out of memory");
+		free(c);
+		close(fd);
+		return;
+	}
+	c->fd = fd;
+	snprintf(c->peer, sizeof(c->peer), "%s:%s", host, serv);
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_t t;
+	if (pthread_create(&t, &attr, conn_main, c)) {
+		pthread_mutex_unlock(&L.lock);
+		pthread_attr_destroy(&attr);
+		log_warn("%s: nbd: refusing connection (no thread)", c->peer);
+		close(fd);
+		free(c);
+		return;
+	}
+	pthread_attr_destroy(&attr);
+	c->next = L.conns;
+	if (L.conns)
+		L.conns->prev = c;
+	L.conns = c;
+	L.nconns++;
+	pthread_mutex_unlock(&L.lock);
+}
+
+static void *accept_main(void *arg)
+{
+	(void)arg;
+	struct pollfd p[2] = { { L.fd, POLLIN, 0 }, { L.stop_fd, POLLIN, 0 } };
+	for (;;) {
+		if (poll(p, 2, -1) < 0)
+			continue;
+		if (p[1].revents)
+			return NULL;
+		if (p[0].revents)
+			accept_one();
+	}
+}
+
+int nbd_start(void)
+{
+	if (L.fd < 0)
+		return 0;
+	L.stop_fd = eventfd(0, EFD_CLOEXEC);
+	if (L.stop_fd < 0)
+		return -errno;
+	int rc = pthread_create(&L.accept_thread, NULL, accept_main, NULL);
+	if (rc)
+		return -rc;
+	L.started = 1;
+	return 0;
+}
+
+void nbd_stop(void)
+{
+	if (L.started) {
+		uint64_t one = 1;
+		if (write(L.stop_fd, &one, sizeof(one)) < 0)
+			log_warn("nbd: cannot wake the accept thread");
+		pthread_join(L.accept_thread, NULL);
+		L.started = 0;
+	}
+	if (L.fd >= 0)
+		close(L.fd);
+	if (L.stop_fd >= 0)
+		close(L.stop_fd);
+	L.fd = L.stop_fd = -1;
+	/* End input on every connection: a thread finishes the request it is
+	 * serving, sends its reply and sees EOF. One stuck sending to a client
+	 * that does not read is cut off after NBD_DRAIN_S. */
+	pthread_mutex_lock(&L.lock);
+	L.stopping = 1;
+	for (struct nbd_conn *c = L.conns; c; c = c->next)
+		shutdown(c->fd, SHUT_RD);
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += NBD_DRAIN_S;
+	while (L.nconns && pthread_cond_timedwait(&L.gone, &L.lock, &until) != ETIMEDOUT)
+		;
+	if (L.nconns) {
+		log_warn("nbd: %u connection(s) still sending after %d s: cut off", L.nconns,
+			 NBD_DRAIN_S);
+		for (struct nbd_conn *c = L.conns; c; c = c->next)
+			shutdown(c->fd, SHUT_RDWR);
+	}
+	while (L.nconns)
+		pthread_cond_wait(&L.gone, &L.lock);
+	pthread_mutex_unlock(&L.lock);
+	nbd_exports_destroy();
+}
