@@ -8,6 +8,7 @@
 #include "client.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -899,4 +900,17 @@ const struct client_extent *client_resumed_extents(const struct client *c, size_
 {
 	*n = c->n_resumed;
 	return c->resumed_extents;
+}
+
+int client_release_fd(struct client *c)
+{
+	int fd = -EBUSY;
+	if (!c->dead && c->inflight == 0 && c->out_len == 0 && !c->in_payload &&
+	    c->hdr_have == 0 && c->stage_off == c->stage_len && !c->notify_head) {
+		fd = fcntl(transport_fd(c->t), F_DUPFD_CLOEXEC, 0);
+		if (fd < 0)
+			fd = -errno;
+	}
+	client_close(c);
+	return fd;
 }

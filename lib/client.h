@@ -127,4 +127,13 @@ void client_set_notify(struct client *c, client_notify_fn fn, void *arg);
 /* Send a control message that expects no reply (ReclaimReply). */
 int client_send_ctrl(struct client *c, const Spillway__Ctrl *msg);
 
+/*
+ * Hand the connected, registered socket over (to the kernel module, as
+ * spillctl swap attach does) and free everything else. Returns the socket
+ * fd (close-on-exec, blocking), or -EBUSY if requests are in flight or
+ * bytes are buffered that the new owner would never see. c is freed
+ * either way.
+ */
+int client_release_fd(struct client *c);
+
 #endif

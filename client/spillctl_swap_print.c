@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * spillctl swap status output: a table per attachment, or one JSON line
+ * {"devices":[...]} with stable field names (sizes in *_bytes, counts of
+ * 4 KiB pages in pages_*).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "spillctl_swap.h"
+
+static void human_size(uint64_t b, char *buf, size_t cap)
+{
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)b;
+	int u = 0;
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, cap, "%" PRIu64 " B", b);
+	else
+		snprintf(buf, cap, "%.1f %s", v, unit[u]);
+}
+
+static void json_string(FILE *out, const char *s, size_t cap)
+{
+	fputc('"', out);
+	for (size_t i = 0; i < cap && s[i]; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch == '"' || ch == '\\')
+			fprintf(out, "\\%c", ch);
+		else if (ch < 0x20)
+			fprintf(out, "\\u%04x", ch);
+		else
+			fputc(ch, out);
+	}
+	fputc('"', out);
+}
+
+/* up: at least one live connection; down: none (its copies are unreachable). */
+static const char *srv_state(const struct spill_srv_status *s)
+{
+	return s->conns ? "up" : "down";
+}
+
+static void json_device(FILE *out, const struct spill_ioc_status *st)
+{
+	fprintf(out, "{\"device\":\"/dev/" SPILL_DISK_PREFIX "%u\",\"index\":%u,\"id\":%" PRIu64
+		",\"name\":", st->index, st->index, (uint64_t)st->id);
+	json_string(out, st->name, sizeof(st->name));
+	fprintf(out,
+		",\"size_bytes\":%" PRIu64 ",\"extent_bytes\":%" PRIu64 ",\"replicas\":%u"
+		",\"open\":%s,\"removing\":%s,\"pages_remote\":%" PRIu64 ",\"pages_read\":%" PRIu64
+		",\"pages_written\":%" PRIu64 ",\"pages_zero_read\":%" PRIu64
+		",\"read_errors\":%" PRIu64 ",\"write_errors\":%" PRIu64 ",\"failovers\":%" PRIu64
+		",\"degraded_writes\":%" PRIu64 ",\"pages_freed\":%" PRIu64
+		",\"invalidates\":%" PRIu64 ",\"extents_allocated\":%" PRIu64
+		",\"extents_freed\":%" PRIu64 ",\"readahead_pages\":%" PRIu64
+		",\"readahead_hits\":%" PRIu64 ",\"servers\":[",
+		(uint64_t)st->size, (uint64_t)st->extent_bytes, st->replicas,
+		st->opens ? "true" : "false", st->flags & SPILL_STATUS_DYING ? "true" : "false",
+		(uint64_t)st->pages_remote, (uint64_t)st->reads, (uint64_t)st->writes,
+		(uint64_t)st->zero_reads, (uint64_t)st->read_errors, (uint64_t)st->write_errors,
+		(uint64_t)st->failovers, (uint64_t)st->degraded_writes, (uint64_t)st->pages_freed,
+		(uint64_t)st->invalidates, (uint64_t)st->extents_allocated,
+		(uint64_t)st->extents_freed, (uint64_t)st->ra_pages, (uint64_t)st->ra_hits);
+	for (unsigned i = 0; i < st->nservers && i < SPILL_MAX_SERVERS; i++) {
+		const struct spill_srv_status *s = &st->srv[i];
+		fprintf(out, "%s{\"index\":%u,\"url\":", i ? "," : "", i);
+		json_string(out, s->label, sizeof(s->label));
+		fprintf(out,
+			",\"state\":\"%s\",\"connections\":%u,\"session\":%u,\"sockets_added\":%" PRIu64
+			",\"reconnects\":%" PRIu64 ",\"connection_failures\":%" PRIu64
+			",\"resets\":%" PRIu64 ",\"io_errors\":%" PRIu64 ",\"extents\":%" PRIu64 "}",
+			srv_state(s), s->conns, s->epoch, (uint64_t)s->sockets_added,
+			(uint64_t)s->reconnects, (uint64_t)s->conn_failures, (uint64_t)s->resets,
+			(uint64_t)s->io_errors, (uint64_t)s->extents);
+	}
+	fputs("]}", out);
+}
+
+static void table_device(FILE *out, const struct spill_ioc_status *st)
+{
+	char size[32], ext[32], remote[32];
+	human_size(st->size, size, sizeof(size));
+	human_size(st->extent_bytes, ext, sizeof(ext));
+	human_size(st->pages_remote * 4096, remote, sizeof(remote));
+	fprintf(out, "/dev/" SPILL_DISK_PREFIX "%u  %.*s  %s, %u cop%s, extents of %s%s%s\n",
+		st->index, (int)sizeof(st->name), st->name, size, st->replicas,
+		st->replicas == 1 ? "y" : "ies", ext, st->opens ? ", in use" : "",
+		st->flags & SPILL_STATUS_DYING ? ", removing" : "");
+	fprintf(out, "  remote    %" PRIu64 " pages (%s)\n", (uint64_t)st->pages_remote, remote);
+	fprintf(out, "  pages     read %" PRIu64 ", written %" PRIu64 ", freed %" PRIu64
+		", never-written reads %" PRIu64 "\n", (uint64_t)st->reads, (uint64_t)st->writes,
+		(uint64_t)st->pages_freed, (uint64_t)st->zero_reads);
+	fprintf(out, "  failover  %" PRIu64 " reads from another copy, %" PRIu64
+		" page writes missed a copy\n", (uint64_t)st->failovers,
+		(uint64_t)st->degraded_writes);
+	fprintf(out, "  errors    read %" PRIu64 " pages, write %" PRIu64 " pages\n",
+		(uint64_t)st->read_errors, (uint64_t)st->write_errors);
+	fprintf(out, "  extents   %" PRIu64 " allocated, %" PRIu64 " freed; %" PRIu64
+		" invalidates; readahead %" PRIu64 " pages, %" PRIu64 " hits\n",
+		(uint64_t)st->extents_allocated, (uint64_t)st->extents_freed,
+		(uint64_t)st->invalidates, (uint64_t)st->ra_pages, (uint64_t)st->ra_hits);
+	fprintf(out, "  %-6s %-28s %-5s %5s %7s %10s %8s %7s %7s\n", "SERVER", "URL", "STATE",
+		"CONNS", "EXTENTS", "RECONNECTS", "FAILURES", "ERRORS", "RESETS");
+	for (unsigned i = 0; i < st->nservers && i < SPILL_MAX_SERVERS; i++) {
+		const struct spill_srv_status *s = &st->srv[i];
+		fprintf(out, "  %-6u %-28.*s %-5s %5u %7" PRIu64 " %10" PRIu64 " %8" PRIu64
+			" %7" PRIu64 " %7" PRIu64 "\n", i, (int)sizeof(s->label), s->label,
+			srv_state(s), s->conns, (uint64_t)s->extents, (uint64_t)s->reconnects,
+			(uint64_t)s->conn_failures, (uint64_t)s->io_errors, (uint64_t)s->resets);
+	}
+}
+
+void swap_print(FILE *out, const struct spill_ioc_status *st, size_t n, int json)
+{
+	if (json) {
+		fputs("{\"devices\":[", out);
+		for (size_t i = 0; i < n; i++) {
+			if (i)
+				fputc(',', out);
+			json_device(out, &st[i]);
+		}
+		fputs("]}\n", out);
+		return;
+	}
+	if (!n)
+		fprintf(out, "no swap attachments\n");
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			fputc('\n', out);
+		table_device(out, &st[i]);
+	}
+}

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * Everything that differs between the kernels spillway.ko builds for.
+ *
+ * How a block device gets the synchronous swap path (SWP_SYNCHRONOUS_IO:
+ * swap-in without the swap cache and without the kernel's readahead):
+ *   6.1-6.2   the driver has .rw_page (single-page reads and writes)
+ *   6.3-6.10  QUEUE_FLAG_SYNCHRONOUS on the queue (.rw_page is gone)
+ *   6.11+     BLK_FEAT_SYNCHRONOUS in queue_limits.features
+ * Queue limits: set one by one with blk_queue_*() before 6.9, passed to
+ * blk_alloc_disk() from 6.9. Block device open/release take the gendisk
+ * and a blk_mode_t from 6.5. The non-rotational flag moved into the
+ * features (as BLK_FEAT_ROTATIONAL, off by default) in 6.11.
+ */
+#ifndef SPILL_COMPAT_H
+#define SPILL_COMPAT_H
+
+#include <linux/blkdev.h>
+#include <linux/err.h>
+#include <linux/uio.h>
+#include <linux/version.h>
+
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 3, 0)
+#define SPILL_HAVE_RW_PAGE 1
+#endif
+
+/* Renamed from READ/WRITE in 6.2 (and backported to later 6.1.y). */
+#ifndef ITER_SOURCE
+#define ITER_SOURCE WRITE
+#define ITER_DEST READ
+#endif
+
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 5, 0)
+#define SPILL_OPEN_ARGS     struct gendisk *disk, blk_mode_t mode
+#define SPILL_OPEN_DISK     disk
+#define SPILL_RELEASE_ARGS  struct gendisk *disk
+#else
+#define SPILL_OPEN_ARGS     struct block_device *bdev, fmode_t mode
+#define SPILL_OPEN_DISK     (bdev->bd_disk)
+#define SPILL_RELEASE_ARGS  struct gendisk *disk, fmode_t mode
+#endif
+
+/*
+ * A gendisk with 4 KiB logical and physical blocks, at most max_sectors per
+ * request, discard by 4 KiB pages, non-rotational, and the synchronous swap
+ * path where the queue decides it.
+ */
+static inline struct gendisk *spill_alloc_disk(unsigned int max_sectors)
+{
+	struct gendisk *disk;
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 9, 0)
+	struct queue_limits lim = {
+		.logical_block_size = PAGE_SIZE,
+		.physical_block_size = PAGE_SIZE,
+		.io_min = PAGE_SIZE,
+		.max_hw_sectors = max_sectors,
+		.max_hw_discard_sectors = UINT_MAX,
+		.discard_granularity = PAGE_SIZE,
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 11, 0)
+		.features = BLK_FEAT_SYNCHRONOUS,
+#endif
+	};
+
+	disk = blk_alloc_disk(&lim, NUMA_NO_NODE);
+	if (IS_ERR(disk))
+		return disk;
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 11, 0)
+	blk_queue_flag_set(QUEUE_FLAG_SYNCHRONOUS, disk->queue);
+	blk_queue_flag_set(QUEUE_FLAG_NONROT, disk->queue);
+	blk_queue_flag_clear(QUEUE_FLAG_ADD_RANDOM, disk->queue);
+#endif
+#else
+	struct request_queue *q;
+
+	disk = blk_alloc_disk(NUMA_NO_NODE);
+	if (!disk)
+		return ERR_PTR(-ENOMEM);
+	q = disk->queue;
+	blk_queue_logical_block_size(q, PAGE_SIZE);
+	blk_queue_physical_block_size(q, PAGE_SIZE);
+	blk_queue_io_min(q, PAGE_SIZE);
+	blk_queue_max_hw_sectors(q, max_sectors);
+	blk_queue_max_discard_sectors(q, UINT_MAX);
+	q->limits.discard_granularity = PAGE_SIZE;
+	blk_queue_flag_set(QUEUE_FLAG_NONROT, q);
+	blk_queue_flag_clear(QUEUE_FLAG_ADD_RANDOM, q);
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+	blk_queue_flag_set(QUEUE_FLAG_SYNCHRONOUS, q);
+#endif
+#endif
+	return disk;
+}
+
+#endif

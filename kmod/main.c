@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * spillway.ko: swap on far memory. Module parameters, load and unload.
+ */
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/workqueue.h>
+
+#include "spill.h"
+
+unsigned int spill_io_timeout = 30;
+module_param_named(io_timeout, spill_io_timeout, uint, 0644);
+MODULE_PARM_DESC(io_timeout, "Seconds a request may wait for its reply before its connection is closed (default 30)");
+
+unsigned int spill_reconnect_wait = 30;
+module_param_named(reconnect_wait, spill_reconnect_wait, uint, 0644);
+MODULE_PARM_DESC(reconnect_wait, "Seconds a read waits for an unreachable server to come back before failing (default 30; writes wait 1 s at most)");
+
+unsigned int spill_readahead = 16;
+module_param_named(readahead, spill_readahead, uint, 0644);
+MODULE_PARM_DESC(readahead, "Pages prefetched after sequential swap-ins, 0 to 32 (default 16)");
+
+bool spill_invalidate = true;
+module_param_named(invalidate, spill_invalidate, bool, 0644);
+MODULE_PARM_DESC(invalidate, "Send INVALIDATE for freed swap slots (extents of empty chunks are freed either way; default on)");
+
+struct workqueue_struct *spill_wq;
+
+static int __init spill_init(void)
+{
+	int rc;
+
+	BUILD_BUG_ON(PAGE_SIZE != SPILL_PAGE_SIZE);
+	if (!spill_io_timeout)
+		spill_io_timeout = 1;
+	rc = spill_wire_selftest();
+	if (rc) {
+		pr_err("spillway: crc32c does not compute the wire's CRC-32C\n");
+		return rc;
+	}
+	/* Reclaim may wait on its work (freeing, invalidating, reaping). */
+	spill_wq = alloc_workqueue("spillway", WQ_MEM_RECLAIM, 0);
+	if (!spill_wq)
+		return -ENOMEM;
+	rc = spill_blk_init();
+	if (rc)
+		goto free_wq;
+	rc = spill_ctl_init();
+	if (rc)
+		goto blk_exit;
+	pr_info("spillway: loaded\n");
+	return 0;
+blk_exit:
+	spill_blk_exit();
+free_wq:
+	destroy_workqueue(spill_wq);
+	return rc;
+}
+
+static void __exit spill_exit(void)
+{
+	spill_ctl_exit();
+	spill_devs_remove_all();
+	spill_blk_exit();
+	destroy_workqueue(spill_wq);
+	pr_info("spillway: unloaded\n");
+}
+
+module_init(spill_init);
+module_exit(spill_exit);
+
+MODULE_LICENSE("Dual MIT/GPL");
+MODULE_DESCRIPTION("Spillway: swap on the RAM of remote spillwayd servers");
+MODULE_SOFTDEP("pre: crc32c");

@@ -1,0 +1,467 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * Reads, writes and discards.
+ *
+ * A request is cut at chunk boundaries (and at 512 pages) into pieces; a
+ * piece is one network request per copy, so a 2 MiB huge page swapped out
+ * in one bio leaves as one WRITE to each server.
+ *
+ * Writes are asynchronous: the submitter sends a piece to every reachable
+ * copy and returns; the bio (or, through .rw_page, the page's writeback)
+ * completes from a receive thread once every copy has answered. A piece
+ * succeeds when at least one copy stored it; the copies that did not are
+ * recorded as not holding those pages.
+ *
+ * Reads are synchronous: one copy after the other until one returns the
+ * pages, waiting (up to reconnect_wait) for spillctl to reconnect when no
+ * copy's server is reachable; a failed read kills the page's owner, a
+ * failed write only keeps the page in memory, so writes wait a second at
+ * most. A page never written reads as zeros; a
+ * written page that no copy can return fails the read. Never zeros, never
+ * stale bytes.
+ */
+#include <linux/bio.h>
+#include <linux/blkdev.h>
+#include <linux/highmem.h>
+#include <linux/mm.h>
+#include <linux/pagemap.h>
+#include <linux/swap.h>
+
+#include "spill.h"
+
+/* One write from the block layer, until all its pieces are done. */
+struct spill_wio {
+	struct spill_dev *dev;
+	struct bio *bio;        /* a bio, or */
+	struct page *page;      /* a page written through .rw_page, */
+	struct bio_vec bv;      /* and the bvec table for it */
+	atomic_t pending;
+	int error;
+};
+
+/* The pages of a write inside one chunk, sent to each copy. */
+struct spill_piece {
+	struct spill_wio *wio;
+	u64 first;
+	u32 n;
+	atomic_t pending;
+	unsigned long ok;       /* copies that stored the pages */
+};
+
+int spill_rw_init(struct spill_dev *dev)
+{
+	dev->cmd_pool = mempool_create_kmalloc_pool(64, sizeof(struct spill_cmd));
+	dev->wio_pool = mempool_create_kmalloc_pool(16, sizeof(struct spill_wio));
+	dev->piece_pool = mempool_create_kmalloc_pool(16, sizeof(struct spill_piece));
+	if (!dev->cmd_pool || !dev->wio_pool || !dev->piece_pool) {
+		spill_rw_exit(dev);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void spill_rw_exit(struct spill_dev *dev)
+{
+	mempool_destroy(dev->piece_pool);
+	mempool_destroy(dev->wio_pool);
+	mempool_destroy(dev->cmd_pool);
+}
+
+static u32 page_in_chunk(const struct spill_dev *dev, u64 page)
+{
+	u32 rem;
+
+	div_u64_rem(page, dev->extent_pages, &rem);
+	return rem;
+}
+
+/* Pages of the next piece: up to the chunk's end and the batch limit. */
+static u32 piece_pages(const struct spill_dev *dev, u64 first, u32 left)
+{
+	u32 to_end = dev->extent_pages - page_in_chunk(dev, first);
+
+	return min3(left, to_end, SPILL_MAX_BATCH_PAGES);
+}
+
+/* --- writes -------------------------------------------------------------- */
+
+#ifdef SPILL_HAVE_RW_PAGE
+static void rw_page_write_done(struct page *page, int err)
+{
+	if (!err) {
+		page_endio(page, true, 0);
+	} else if (PageSwapCache(page)) {
+		/* As end_swap_bio_write(): keep the page, dirty, and retry later. */
+		SetPageError(page);
+		set_page_dirty(page);
+		ClearPageReclaim(page);
+		end_page_writeback(page);
+	} else {
+		page_endio(page, true, err);
+	}
+}
+#endif
+
+static struct spill_wio *wio_alloc(struct spill_dev *dev)
+{
+	struct spill_wio *wio = mempool_alloc(dev->wio_pool, GFP_NOIO);
+
+	memset(wio, 0, sizeof(*wio));
+	wio->dev = dev;
+	atomic_set(&wio->pending, 1);
+	spill_io_begin(dev);
+	return wio;
+}
+
+static void wio_put(struct spill_wio *wio)
+{
+	struct spill_dev *dev = wio->dev;
+	int err;
+
+	if (!atomic_dec_and_test(&wio->pending))
+		return;
+	err = READ_ONCE(wio->error);
+	if (wio->bio) {
+		wio->bio->bi_status = errno_to_blk_status(err);
+		bio_endio(wio->bio);
+	}
+#ifdef SPILL_HAVE_RW_PAGE
+	else {
+		rw_page_write_done(wio->page, err);
+	}
+#endif
+	mempool_free(wio, dev->wio_pool);
+	spill_io_end(dev);
+}
+
+static void piece_put(struct spill_piece *pc)
+{
+	struct spill_wio *wio = pc->wio;
+	struct spill_dev *dev = wio->dev;
+	unsigned int ok;
+
+	if (!atomic_dec_and_test(&pc->pending))
+		return;
+	ok = READ_ONCE(pc->ok);
+	spill_map_end_write(dev, pc->first, pc->n, ok);
+	if (!ok) {
+		atomic64_add(pc->n, &dev->st.write_errors);
+		WRITE_ONCE(wio->error, -EIO);
+		pr_err_ratelimited("spillway%u: pages %llu+%u: no copy could be written\n",
+				   dev->index, pc->first, pc->n);
+	} else {
+		atomic64_add(pc->n, &dev->st.writes);
+		if (hweight_long(ok) < dev->replicas)
+			atomic64_add(pc->n, &dev->st.degraded_writes);
+	}
+	mempool_free(pc, dev->piece_pool);
+	wio_put(wio);
+}
+
+static void piece_cmd_done(struct spill_cmd *cmd)
+{
+	struct spill_piece *pc = cmd->priv;
+
+	if (!cmd->status)
+		set_bit(cmd->copy, &pc->ok);
+	else if (cmd->status != -ENOTCONN)
+		atomic64_inc(&cmd->dev->srv[cmd->server].io_errors);
+	spill_cmd_free(cmd);
+	piece_put(pc);
+}
+
+static void write_piece(struct spill_wio *wio, u64 first, u32 n,
+			const struct bio_vec *bvec, struct bvec_iter iter)
+{
+	struct spill_target t[SPILL_MAX_REPLICAS];
+	struct spill_dev *dev = wio->dev;
+	struct spill_piece *pc;
+	int i, nt;
+
+	nt = spill_map_begin_write(dev, first, n, t);
+	if (nt < 0) {
+		atomic64_add(n, &dev->st.write_errors);
+		WRITE_ONCE(wio->error, nt);
+		pr_err_ratelimited("spillway%u: pages %llu+%u: %s (%d)\n", dev->index, first, n,
+				   nt == -ENOTCONN ? "no server reachable" :
+				   nt == -ENOSPC || nt == -EDQUOT ?
+				   "no server has room (device larger than the servers lend?)" :
+				   "no server gave an extent", nt);
+		return;
+	}
+	pc = mempool_alloc(dev->piece_pool, GFP_NOIO);
+	pc->wio = wio;
+	pc->first = first;
+	pc->n = n;
+	pc->ok = 0;
+	atomic_set(&pc->pending, nt + 1);
+	atomic_inc(&wio->pending);
+	for (i = 0; i < nt; i++) {
+		struct spill_cmd *cmd = spill_cmd_alloc(dev);
+
+		cmd->op = SPILL_OP_WRITE;
+		cmd->extent = t[i].extent;
+		cmd->page = page_in_chunk(dev, first);
+		cmd->npages = n;
+		cmd->server = t[i].server;
+		cmd->epoch = t[i].epoch;
+		cmd->copy = t[i].copy;
+		cmd->bvec = bvec;
+		cmd->iter = iter;
+		cmd->done = piece_cmd_done;
+		cmd->priv = pc;
+		if (spill_submit(cmd)) {
+			cmd->status = -ENOTCONN;
+			piece_cmd_done(cmd);
+		}
+	}
+	piece_put(pc);
+}
+
+static void write_bio(struct spill_dev *dev, struct bio *bio)
+{
+	struct spill_wio *wio = wio_alloc(dev);
+	struct bvec_iter iter = bio->bi_iter;
+
+	wio->bio = bio;
+	while (iter.bi_size) {
+		u64 first = iter.bi_sector >> (PAGE_SHIFT - SECTOR_SHIFT);
+		u32 n = piece_pages(dev, first, iter.bi_size >> PAGE_SHIFT);
+		struct bvec_iter piece = iter;
+
+		piece.bi_size = n << PAGE_SHIFT;
+		write_piece(wio, first, n, bio->bi_io_vec, piece);
+		bio_advance_iter(bio, &iter, piece.bi_size);
+	}
+	wio_put(wio);
+}
+
+/* --- reads --------------------------------------------------------------- */
+
+static void zero_bvec(const struct bio_vec *bvec, struct bvec_iter iter)
+{
+	struct bvec_iter it;
+	struct bio_vec bv;
+
+	for_each_bvec(bv, bvec, it, iter)
+		memzero_page(bv.bv_page, bv.bv_offset, bv.bv_len);
+}
+
+/* The connection, not the server's answer, failed: worth another try. */
+static bool transient(int rc)
+{
+	return rc == -ENOTCONN || rc == -EPIPE || rc == -ETIMEDOUT;
+}
+
+/* Written and unwritten pages mixed in one range: one page at a time. */
+static int read_mixed(struct spill_dev *dev, u64 first, u32 n,
+		      const struct bio_vec *bvec, struct bvec_iter iter)
+{
+	u32 i;
+	int rc;
+
+	for (i = 0; i < n; i++) {
+		struct bvec_iter one = iter;
+
+		bvec_iter_advance(bvec, &one, i << PAGE_SHIFT);
+		one.bi_size = PAGE_SIZE;
+		rc = spill_read_pages(dev, first + i, 1, bvec, one);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* Read pages [first, first+n) of one chunk into the bytes iter covers. */
+int spill_read_pages(struct spill_dev *dev, u64 first, u32 n,
+		     const struct bio_vec *bvec, struct bvec_iter iter)
+{
+	unsigned long deadline = jiffies + READ_ONCE(spill_reconnect_wait) * HZ;
+	u32 c = div_u64(first, dev->extent_pages);
+	bool some, all, failed = false;
+
+	for (;;) {
+		unsigned int copies = spill_map_copies(dev, first, n, &some, &all);
+		unsigned long servers = 0;
+		bool again = false;
+		unsigned int r;
+
+		if (!some) {
+			zero_bvec(bvec, iter);
+			atomic64_add(n, &dev->st.zero_reads);
+			return 0;
+		}
+		if (!all)
+			return read_mixed(dev, first, n, bvec, iter);
+
+		for (r = 0; r < dev->replicas; r++) {
+			struct spill_target t;
+			struct spill_cmd *cmd;
+			int rc;
+
+			if (!(copies & BIT(r)))
+				continue;
+			if (!spill_map_target(dev, c, r, &t)) {
+				/* Its server forgot us since: that copy is gone. */
+				spill_map_drop_copy(dev, first, n, r);
+				failed = true;
+				continue;
+			}
+			servers |= BIT(t.server);
+			cmd = spill_cmd_alloc(dev);
+			cmd->op = SPILL_OP_READ;
+			cmd->extent = t.extent;
+			cmd->page = page_in_chunk(dev, first);
+			cmd->npages = n;
+			cmd->server = t.server;
+			cmd->epoch = t.epoch;
+			cmd->copy = r;
+			cmd->bvec = bvec;
+			cmd->iter = iter;
+			rc = spill_exec(cmd);
+			spill_cmd_free(cmd);
+			if (!rc) {
+				atomic64_add(n, &dev->st.reads);
+				if (failed)
+					atomic64_inc(&dev->st.failovers);
+				return 0;
+			}
+			failed = true;
+			if (rc != -ENOTCONN)
+				atomic64_inc(&dev->srv[t.server].io_errors);
+			if (transient(rc)) {
+				again = true;
+				continue;
+			}
+			/* The server answered: it does not hold these pages. */
+			pr_err_ratelimited("spillway%u: server %u lacks pages %llu+%u (%d)\n",
+					   dev->index, t.server, first, n, rc);
+			spill_map_drop_copy(dev, first, n, r);
+		}
+		if (!again || time_after(jiffies, deadline) ||
+		    !spill_wait_servers(dev, servers, deadline))
+			break;
+	}
+	atomic64_add(n, &dev->st.read_errors);
+	pr_err_ratelimited("spillway%u: pages %llu+%u: no copy could be read\n",
+			   dev->index, first, n);
+	return -EIO;
+}
+
+/* One page read by the swap-in path: prefetched pages first. */
+static int read_one(struct spill_dev *dev, u64 index, struct page *page)
+{
+	struct bio_vec bv = { .bv_page = page, .bv_len = PAGE_SIZE, .bv_offset = 0 };
+	struct bvec_iter iter = { .bi_size = PAGE_SIZE };
+	int rc;
+
+	if (spill_ra_take(dev, index, page)) {
+		atomic64_inc(&dev->st.ra_hits);
+		spill_ra_note(dev, index);
+		return 0;
+	}
+	rc = spill_read_pages(dev, index, 1, &bv, iter);
+	if (!rc)
+		spill_ra_note(dev, index);
+	return rc;
+}
+
+static int read_bio(struct spill_dev *dev, struct bio *bio)
+{
+	struct bvec_iter iter = bio->bi_iter;
+	int rc;
+
+	if (iter.bi_size == PAGE_SIZE) {
+		struct bio_vec bv = bio_iter_iovec(bio, iter);
+
+		if (bv.bv_len == PAGE_SIZE)
+			return read_one(dev, iter.bi_sector >> (PAGE_SHIFT - SECTOR_SHIFT),
+					bv.bv_page);
+	}
+	while (iter.bi_size) {
+		u64 first = iter.bi_sector >> (PAGE_SHIFT - SECTOR_SHIFT);
+		u32 n = piece_pages(dev, first, iter.bi_size >> PAGE_SHIFT);
+		struct bvec_iter piece = iter;
+
+		piece.bi_size = n << PAGE_SHIFT;
+		rc = spill_read_pages(dev, first, n, bio->bi_io_vec, piece);
+		if (rc)
+			return rc;
+		bio_advance_iter(bio, &iter, piece.bi_size);
+	}
+	return 0;
+}
+
+/* --- entry points -------------------------------------------------------- */
+
+void spill_submit_bio(struct bio *bio)
+{
+	struct spill_dev *dev = bio->bi_bdev->bd_disk->private_data;
+	sector_t sector = bio->bi_iter.bi_sector;
+	unsigned int size = bio->bi_iter.bi_size;
+	int rc = 0;
+
+	if ((sector & (SPILL_SECTORS_PER_PAGE - 1)) || (size & (PAGE_SIZE - 1)) ||
+	    sector + (size >> SECTOR_SHIFT) > get_capacity(dev->disk)) {
+		rc = -EIO;
+		goto out;
+	}
+	WRITE_ONCE(dev->last_io, jiffies);
+	switch (bio_op(bio)) {
+	case REQ_OP_READ:
+		rc = read_bio(dev, bio);
+		break;
+	case REQ_OP_WRITE:
+		if (size) {
+			write_bio(dev, bio);
+			return;
+		}
+		break; /* an empty flush: writes are stored once acknowledged */
+	case REQ_OP_FLUSH:
+		break;
+	case REQ_OP_DISCARD:
+	case REQ_OP_WRITE_ZEROES:
+		spill_map_free_pages(dev, sector >> (PAGE_SHIFT - SECTOR_SHIFT),
+				     size >> PAGE_SHIFT);
+		break;
+	default:
+		rc = -EOPNOTSUPP;
+	}
+out:
+	bio->bi_status = errno_to_blk_status(rc);
+	bio_endio(bio);
+}
+
+#ifdef SPILL_HAVE_RW_PAGE
+/*
+ * Single-page swap I/O on 6.1: its presence gives the device the
+ * synchronous swap path. Writes return once sent and end the page's
+ * writeback when the servers answered; reads complete the page here, as
+ * not up to date when no copy could be read (the owner gets SIGBUS).
+ * Huge pages go the bio path, as one request per copy.
+ */
+int spill_rw_page(struct block_device *bdev, sector_t sector, struct page *page,
+		  enum req_op op)
+{
+	struct spill_dev *dev = bdev->bd_disk->private_data;
+	u64 index = sector >> (PAGE_SHIFT - SECTOR_SHIFT);
+	struct spill_wio *wio;
+
+	if (PageTransHuge(page) || (sector & (SPILL_SECTORS_PER_PAGE - 1)) ||
+	    index >= dev->npages)
+		return -EOPNOTSUPP;
+	WRITE_ONCE(dev->last_io, jiffies);
+	if (op == REQ_OP_READ) {
+		page_endio(page, false, read_one(dev, index, page));
+		return 0;
+	}
+	if (op != REQ_OP_WRITE)
+		return -EOPNOTSUPP;
+	wio = wio_alloc(dev);
+	wio->page = page;
+	wio->bv = (struct bio_vec){ .bv_page = page, .bv_len = PAGE_SIZE, .bv_offset = 0 };
+	write_piece(wio, index, 1, &wio->bv, (struct bvec_iter){ .bi_size = PAGE_SIZE });
+	wio_put(wio);
+	return 0;
+}
+#endif

@@ -1,0 +1,144 @@
+# Helpers for the spillway.ko scenarios (swap_module.sh, swap_replicas.sh,
+# swap_bench.sh); they source /opt/spill/swap_lib.sh (--include'd).
+# Every wait polls a condition with a bound; none sleeps for a fixed time.
+
+# retry TRIES CMD...: poll CMD every 50 ms, at most TRIES times.
+retry() {
+	_n=$1
+	shift
+	until "$@"; do
+		_n=$((_n - 1))
+		[ "$_n" -gt 0 ] || return 1
+		usleep 50000
+	done
+}
+
+say() { echo "== $*"; }
+fail() {
+	echo "FAIL: $*"
+	exit 1
+}
+
+# However the scenario ends, bring swapped pages home while the servers it
+# started still run: the guest's own processes (init too) may have pages
+# there, and the harness kills the servers with the scenario.
+swap_cleanup() {
+	_rc=$?
+	if [ "$_rc" != 0 ]; then
+		echo "-- on failure: connection events, TCP drops of emergency-reserve buffers"
+		dmesg | grep -E 'spillway[0-9]*: server|Out of memory|oom-kill' | tail -20
+		awk '/^TcpExt:/ { if (!n) { for (i = 1; i <= NF; i++) if ($i == "PFMemallocDrop") c = i; n = 1 } else print "PFMemallocDrop", $c }' /proc/net/netstat
+	fi
+	for _d in /dev/spillway*; do
+		grep -q "^$_d " /proc/swaps 2>/dev/null && swapoff "$_d"
+	done
+	return 0
+}
+trap swap_cleanup EXIT
+
+# The module and the crc32c it needs (busybox modprobe ignores softdeps).
+# As for any network block device: a larger emergency reserve (the
+# module's sockets dip into it to finish a swap-out) and kswapd waking
+# earlier, so that the server, on this same machine, seldom has to wait
+# for memory that only its own answers can free.
+load_module() {
+	echo 32768 >/proc/sys/vm/min_free_kbytes
+	echo 200 >/proc/sys/vm/watermark_scale_factor
+	modprobe crc32c_generic
+	modprobe libcrc32c
+	insmod /opt/spill/spillway.ko "$@"
+	retry 100 test -c /dev/spillway-ctl || fail "no /dev/spillway-ctl"
+}
+
+# start_server NAME CAPACITY [PORT]: a spillwayd on loopback (PORT, or any
+# free one), with all its memory locked: it serves swap on this very
+# machine, so none of its own pages may be swapped out. Sets NAME_url and
+# NAME_pid.
+start_server() {
+	_name=$1
+	rm -f "/tmp/$_name.ready"
+	mkfifo "/tmp/$_name.ready"
+	(
+		ulimit -s 256
+		LD_PRELOAD=/opt/spill/libspill-mlockall.so exec spillwayd \
+			--listen "tcp://127.0.0.1:${3:-0}" --metrics none --capacity "$2" --mlock \
+			--grace 300 --ready-fd 3 3>"/tmp/$_name.ready" >>"/tmp/$_name.log" 2>&1
+	) &
+	_pid=$!
+	read -r _ready <"/tmp/$_name.ready" || { cat "/tmp/$_name.log"; fail "spillwayd $_name did not start"; }
+	_port=${_ready#tcp=}
+	_port=${_port%% *}
+	eval "${_name}_url=tcp://127.0.0.1:$_port ${_name}_pid=$_pid"
+}
+
+# server_used URL: the bytes the server has lent (all clients).
+server_used() {
+	spillctl --server "$1" --json status |
+		sed -n 's/.*"capacity_bytes":[0-9]*,"used_bytes":\([0-9]*\).*/\1/p'
+}
+
+# used_at_most URL BYTES: the server lends no more than BYTES.
+used_at_most() {
+	_u=$(server_used "$1")
+	[ -n "$_u" ] && [ "$_u" -le "$2" ]
+}
+
+# attach ARGS...: spillctl swap attach --foreground in the background; sets
+# dev and attach_pid once the device path is printed.
+attach() {
+	rm -f /tmp/attach.out
+	spillctl swap attach --foreground "$@" >/tmp/attach.out 2>/tmp/attach.err &
+	attach_pid=$!
+	retry 400 grep -qs '^/dev/spillway' /tmp/attach.out || { cat /tmp/attach.err; fail "attach"; }
+	dev=$(cat /tmp/attach.out)
+}
+
+# status_field NAME: a number from the device's `spillctl swap status --json`.
+status_field() {
+	spillctl swap status --json "$dev" | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"
+}
+
+# field_at_most NAME N: status_field NAME is no more than N.
+field_at_most() {
+	_v=$(status_field "$1")
+	[ -n "$_v" ] && [ "$_v" -le "$2" ]
+}
+
+# extents_all_used: every extent the module holds has a page in it.
+extents_all_used() {
+	_held=$(spillctl swap status --json "$dev" | sed -n 's/.*"servers":\[.*"extents":\([0-9]*\)}.*/\1/p')
+	[ -n "$_held" ] && [ "$_held" -le "$(status_field pages_remote)" ]
+}
+
+# A memory cgroup (v1) with a limit; in_cgroup runs a command inside it.
+make_cgroup() {
+	mkdir -p "/sys/fs/cgroup/memory/$1"
+	echo "$2" >"/sys/fs/cgroup/memory/$1/memory.limit_in_bytes"
+}
+in_cgroup() {
+	_cg=$1
+	shift
+	sh -c 'echo $$ >"/sys/fs/cgroup/memory/$0/cgroup.procs" && exec "$@"' "$_cg" "$@"
+}
+
+vmstat() { awk -v k="$1" '$1 == k { print $2 }' /proc/vmstat; }
+mem_available_mb() { awk '$1 == "MemAvailable:" { print int($2 / 1024) }' /proc/meminfo; }
+
+# No BUG/WARNING/Oops in the kernel log so far (the harness checks again at the end).
+check_dmesg() {
+	! dmesg | grep -E 'BUG:|WARNING:|Oops|blocked for more than|soft lockup' || fail "kernel trouble"
+}
+
+# detach_all: swapoff, detach, the resident spillctl exits, rmmod; nothing
+# of the module is left.
+detach_all() {
+	grep -q "^$dev " /proc/swaps && swapoff "$dev"
+	spillctl swap detach "$dev" || fail "detach"
+	retry 200 sh -c "! kill -0 $attach_pid 2>/dev/null" || fail "spillctl did not exit after detach"
+	wait "$attach_pid" || fail "spillctl exited with an error"
+	[ ! -e "$dev" ] || fail "$dev still exists"
+	rmmod spillway || fail "rmmod"
+	! grep -q '^spillway ' /proc/modules || fail "module still loaded"
+	! ps | grep -q '[s]pillway[0-9]' || fail "a receive thread is left"
+	[ ! -e /dev/spillway-ctl ] || fail "control device left"
+}
