@@ -5,6 +5,8 @@
  *   spillctl [--server URL] [--psk-file F] [--json] status
  *   spillctl [...] clients
  *   spillctl [...] client set NAME [--priority N] [--reservation SIZE] [--limit SIZE]
+ *   spillctl [...] swap attach|detach|status ...   (spillctl_swap.c)
+ *   spillctl [...] export create|list|delete ...   (spillctl_export.c)
  *
  * Exit status: 0 success, 1 error (one line on stderr), 2 usage error.
  */
@@ -17,6 +19,8 @@
 #include "client.h"
 #include "config.h"
 #include "spillctl.h"
+#include "spillctl_swap.h"
+#include "spillctl_export.h"
 
 #define EXIT_USAGE 2
 
@@ -36,7 +40,10 @@ static void usage(FILE *out)
 		"  client set NAME [--priority N] [--reservation SIZE] [--limit SIZE]\n"
 		"                              set a client's quota (applies now and on reconnect)\n"
 		"  client reclaim NAME --bytes SIZE [--deadline-ms N]\n"
-		"                              ask a connected client to give memory back\n"
+		"                              ask a connected client to give memory back\n");
+	swap_usage(out);
+	export_usage(out);
+	fprintf(out,
 		"defaults: --server $SPILLWAY_SERVER or tcp://127.0.0.1:7707,\n"
 		"          --psk-file $SPILLWAY_PSK_FILE\n");
 }
@@ -258,6 +265,10 @@ int main(int argc, char **argv)
 	const char *cmd = argv[optind];
 	int rest = argc - optind - 1;
 	char **args = argv + optind + 1;
+	if (!strcmp(cmd, "swap"))
+		return spillctl_swap(rest, args, ctl.server, ctl.psk_file, ctl.json);
+	if (!strcmp(cmd, "export"))
+		return spillctl_export(rest, args, ctl.server, ctl.psk_file, ctl.json);
 	int kind; /* 0 status, 1 clients, 2 client set, 3 client reclaim */
 	if (!strcmp(cmd, "status") && rest == 0)
 		kind = 0;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "bench_nbd.h"
 
 FILE *bench_info;
 
@@ -21,6 +22,7 @@ static void usage(FILE *out)
 		"usage: spillway-bench server [--json] [--ops N] [--seconds S] [--pin same|split|none]\n"
 		"       spillway-bench pager [--json] [--size BYTES] [--seconds S] [--quick] [--pin MODE]\n"
 		"       spillway-bench demo [--server URL] [--size SIZE] [--psk-file FILE]\n"
+		"       spillway-bench nbd [--json] [--size SIZE] [--seconds S]   (vs nbdkit memory)\n"
 		"spillwayd and spillctl are looked for next to this program, then in\n"
 		"$SPILLWAYD / $SPILLCTL, then on PATH; memcached is $MEMCACHED if set\n"
 		"(MEMCACHED=none skips it), else found on PATH.\n");
@@ -63,6 +65,8 @@ int main(int argc, char **argv)
 		return cmd_server(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "pager"))
 		return cmd_pager(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "nbd"))
+		return cmd_nbd(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "demo"))
 		return cmd_demo(argc - 1, argv + 1);
 	fprintf(stderr, "spillway-bench: unknown command '%s'\n", argv[1]);
