@@ -32,7 +32,8 @@ void swap_usage(FILE *out)
 {
 	fprintf(out,
 		"  swap attach --server URL [--server URL]... --size SIZE [--name NAME]\n"
-		"              [--replicas N] [--connections N] [--swapon[=PRIO]] [--foreground]\n"
+		"              [--replicas N] [--connections N] [--psk-file FILE]\n"
+		"              [--swapon[=PRIO]] [--foreground]\n"
 		"                              far memory as /dev/spillwayN (spillway.ko); stays\n"
 		"                              resident to reconnect (in the background unless\n"
 		"                              --foreground); prints the device\n"
