@@ -9,7 +9,7 @@
 
 #include "spillctl.h"
 
-static void human_size(uint64_t b, char *buf, size_t cap)
+void human_size(uint64_t b, char *buf, size_t cap)
 {
 	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
 	double v = (double)b;

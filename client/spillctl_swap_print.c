@@ -8,22 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "spillctl.h"
 #include "spillctl_swap.h"
-
-static void human_size(uint64_t b, char *buf, size_t cap)
-{
-	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double v = (double)b;
-	int u = 0;
-	while (v >= 1024 && u < 4) {
-		v /= 1024;
-		u++;
-	}
-	if (u == 0)
-		snprintf(buf, cap, "%" PRIu64 " B", b);
-	else
-		snprintf(buf, cap, "%.1f %s", v, unit[u]);
-}
 
 static void json_string(FILE *out, const char *s, size_t cap)
 {
