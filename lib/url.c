@@ -6,9 +6,59 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int parse_options(const char *q, struct url *out)
+{
+	if (!*q)
+		return -EINVAL;
+	while (*q) {
+		const char *end = strchr(q, '&');
+		size_t len = end ? (size_t)(end - q) : strlen(q);
+		const char *eq = memchr(q, '=', len);
+		if (!eq)
+			return -EINVAL;
+		size_t klen = (size_t)(eq - q), vlen = len - klen - 1;
+		const char *v = eq + 1;
+		if (klen == 4 && !memcmp(q, "node", 4)) {
+			char num[12], *e;
+			if (vlen == 0 || vlen >= sizeof(num))
+				return -EINVAL;
+			memcpy(num, v, vlen);
+			num[vlen] = 0;
+			long n = strtol(num, &e, 10);
+			if (*e || n < 0 || n > 1023)
+				return -EINVAL;
+			out->node = (int)n;
+		} else if (klen == 8 && !memcmp(q, "fallback", 8)) {
+			if (vlen == 0 || vlen >= sizeof(out->fallback))
+				return -EINVAL;
+			memcpy(out->fallback, v, vlen);
+			out->fallback[vlen] = 0;
+			struct url fb;
+			if (url_parse(out->fallback, 0, &fb) || strcmp(fb.scheme, "tcp") ||
+			    strchr(out->fallback, '?'))
+				return -EINVAL;
+		} else {
+			return -EINVAL;
+		}
+		q += len + (end ? 1 : 0);
+	}
+	return 0;
+}
+
 int url_parse(const char *text, int default_port, struct url *out)
 {
 	memset(out, 0, sizeof(*out));
+	out->node = -1;
+	char addr[URL_HOST_MAX + 32];
+	const char *q = strchr(text, '?');
+	if (q) {
+		size_t n = (size_t)(q - text);
+		if (n >= sizeof(addr))
+			return -EINVAL;
+		memcpy(addr, text, n);
+		addr[n] = 0;
+		text = addr;
+	}
 	const char *rest = strstr(text, "://");
 	if (rest) {
 		size_t n = (size_t)(rest - text);
@@ -55,7 +105,7 @@ int url_parse(const char *text, int default_port, struct url *out)
 	} else {
 		out->port = default_port;
 	}
-	return 0;
+	return q ? parse_options(q + 1, out) : 0;
 }
 
 void url_format(const struct url *u, char *buf, int cap)

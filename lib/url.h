@@ -1,5 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* Endpoint URLs: tcp://HOST:PORT, rdma://HOST:PORT, HOST:PORT (tcp). */
+/*
+ * Endpoint URLs: tcp://HOST:PORT, rdma://HOST:PORT, HOST:PORT (tcp), each
+ * with optional options after '?', joined by '&':
+ *   node=N          listeners: the NUMA node whose pool and worker the
+ *                   connections accepted here prefer (default: the node of
+ *                   the device, when the kernel knows it)
+ *   fallback=URL    clients of rdma://: where to connect instead when RDMA
+ *                   setup fails (a tcp:// URL; it takes no options itself)
+ */
 #ifndef SPILLWAY_URL_H
 #define SPILLWAY_URL_H
 
@@ -10,11 +18,13 @@ struct url {
 	char scheme[8];          /* "tcp" or "rdma" */
 	char host[URL_HOST_MAX]; /* without IPv6 brackets */
 	int port;                /* 0..65535; 0 = pick a free port (listen only) */
+	int node;                /* node=, or -1 */
+	char fallback[URL_HOST_MAX + 16]; /* fallback=, or "" */
 };
 
-/* 0 or -EINVAL. A missing port takes default_port. */
+/* 0 or -EINVAL (also for an unknown option). A missing port takes default_port. */
 int url_parse(const char *text, int default_port, struct url *out);
-/* "tcp://127.0.0.1:7707", with brackets for IPv6. */
+/* "tcp://127.0.0.1:7707", with brackets for IPv6 (options left out). */
 void url_format(const struct url *u, char *buf, int cap);
 
 #endif

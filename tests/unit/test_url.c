@@ -163,6 +163,36 @@ static void test_roundtrip(void **state)
 	}
 }
 
+static void test_options(void **state)
+{
+	(void)state;
+	struct url u;
+	assert_int_equal(url_parse("tcp://h:1", 0, &u), 0);
+	assert_int_equal(u.node, -1);
+	assert_string_equal(u.fallback, "");
+	assert_int_equal(url_parse("rdma://10.0.0.1:7410?node=1", 0, &u), 0);
+	assert_int_equal(u.node, 1);
+	assert_int_equal(u.port, 7410);
+	assert_string_equal(u.host, "10.0.0.1");
+	assert_int_equal(url_parse("rdma://[::1]:2?fallback=tcp://[::1]:3&node=0", 0, &u), 0);
+	assert_string_equal(u.fallback, "tcp://[::1]:3");
+	assert_string_equal(u.host, "::1");
+	assert_int_equal(u.node, 0);
+	assert_int_equal(url_parse("rdma://h?fallback=h2:9", 7, &u), 0);
+	assert_int_equal(u.port, 7);
+
+	static const char *const bad[] = {
+		"tcp://h:1?",            "tcp://h:1?node",     "tcp://h:1?node=",
+		"tcp://h:1?node=x",      "tcp://h:1?node=-1",  "tcp://h:1?node=1&",
+		"tcp://h:1?colour=red",  "rdma://h:1?fallback=rdma://h:2",
+		"rdma://h:1?fallback=",  "rdma://h:1?fallback=tcp://h:2?node=1",
+		"tcp://h:1?node=99999999999",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (url_parse(bad[i], 0, &u) != -EINVAL)
+			fail_msg("\"%s\" parsed", bad[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -171,6 +201,7 @@ int main(void)
 		cmocka_unit_test(test_parse_bad_clears),
 		cmocka_unit_test(test_format),
 		cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_options),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
