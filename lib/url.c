@@ -40,7 +40,9 @@ static int parse_options(const char *q, struct url *out)
 		} else {
 			return -EINVAL;
 		}
-		q += len + (end ? 1 : 0);
+		q += len;
+		if (*q == '&' && !*++q)
+			return -EINVAL; /* a trailing '&' */
 	}
 	return 0;
 }
