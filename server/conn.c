@@ -78,8 +78,17 @@ static void conn_free(struct conn *c)
 	slab_free(c->srv->conn_cache, c);
 }
 
-void conn_start(struct worker *w, int fd, const char *peer)
+void conn_origin_close(struct conn_origin *o)
 {
+	if (o->fd >= 0)
+		close(o->fd);
+	o->fd = -1;
+}
+
+void conn_start(struct worker *w, const struct conn_origin *o)
+{
+	const char *peer = o->peer;
+	int fd = o->fd;
 	struct conn *c = slab_zalloc(w->srv->conn_cache);
 	if (!c) {
 		close(fd);
@@ -88,6 +97,7 @@ void conn_start(struct worker *w, int fd, const char *peer)
 	c->w = w;
 	c->srv = w->srv;
 	c->fd = fd;
+	c->node = o->node;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	c->state = CONN_HELLO;
 	c->ring_cap = c->srv->opt.max_inflight;

@@ -23,6 +23,7 @@
 #include "stats.h"
 
 struct worker;
+struct conn_origin;
 struct server;
 struct reg_client;
 
@@ -40,6 +41,7 @@ struct conn {
 	struct server *srv;
 	int fd;
 	char peer[64];
+	int node;                 /* NUMA node of the device it came in on, or -1 */
 	enum conn_state state;
 	struct event *rev, *wev;
 	struct evbuffer *out;
@@ -82,7 +84,9 @@ struct conn {
 };
 
 /* Take over an accepted socket on worker w. */
-void conn_start(struct worker *w, int fd, const char *peer);
+void conn_start(struct worker *w, const struct conn_origin *o);
+/* Close a connection no worker took (shutting down, out of memory). */
+void conn_origin_close(struct conn_origin *o);
 /* Stop reading; close once the queued replies are out. */
 void conn_drain(struct conn *c);
 /* Close now, dropping unsent replies. */

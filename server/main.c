@@ -50,7 +50,9 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	snprintf(peer, sizeof(peer), "%s:%d", host, port);
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	workers_hand_off(s, fd, peer);
+	struct conn_origin o = { .fd = fd, .node = -1 };
+	snprintf(o.peer, sizeof(o.peer), "%s", peer);
+	workers_hand_off(s, &o);
 }
 
 /* Does host name only loopback addresses? */

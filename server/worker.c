@@ -19,8 +19,7 @@
 
 struct pending_fd {
 	struct pending_fd *next;
-	int fd;
-	char peer[64];
+	struct conn_origin o;
 };
 
 static void maybe_finish(struct worker *w)
@@ -67,9 +66,9 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 	while (q) {
 		struct pending_fd *next = q->next;
 		if (stopping)
-			close(q->fd);
+			conn_origin_close(&q->o);
 		else
-			conn_start(w, q->fd, q->peer);
+			conn_start(w, &q->o);
 		free(q);
 		q = next;
 	}
@@ -132,16 +131,16 @@ static void wake(struct worker *w)
 		log_warn("worker %d: eventfd write: %s", w->index, strerror(errno));
 }
 
-void workers_hand_off(struct server *s, int fd, const char *peer)
+void workers_hand_off(struct server *s, const struct conn_origin *o)
 {
 	struct worker *w = &s->workers[s->next_worker++ % (unsigned)s->nworkers];
 	struct pending_fd *p = malloc(sizeof(*p));
 	if (!p) {
-		close(fd);
+		struct conn_origin copy = *o;
+		conn_origin_close(&copy);
 		return;
 	}
-	p->fd = fd;
-	snprintf(p->peer, sizeof(p->peer), "%s", peer);
+	p->o = *o;
 	pthread_mutex_lock(&w->lock);
 	p->next = w->queue;
 	w->queue = p;

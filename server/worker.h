@@ -12,6 +12,15 @@
 
 struct server;
 struct conn;
+struct rdma_stream;
+
+/* An accepted connection on its way to a worker. */
+struct conn_origin {
+	int fd;                     /* TCP: the socket; -1 for RDMA */
+	struct rdma_stream *rdma;   /* RDMA: the connected stream; else NULL */
+	char peer[64];
+	int node;                   /* NUMA node the device is on, or -1 */
+};
 
 struct worker {
 	struct server *srv;
@@ -30,8 +39,8 @@ struct worker {
 };
 
 int workers_start(struct server *s, int n);
-/* Give an accepted socket to the next worker (round robin). */
-void workers_hand_off(struct server *s, int fd, const char *peer);
+/* Give an accepted connection to a worker (round robin). */
+void workers_hand_off(struct server *s, const struct conn_origin *o);
 /* Stop: every worker finishes the requests it has read, flushes replies
  * (at most 5 s), closes its connections and exits; then join them. */
 void workers_stop(struct server *s);
