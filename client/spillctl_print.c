@@ -116,6 +116,13 @@ void print_client(FILE *out, const Spillway__ClientStats *c, int json)
 	}
 }
 
+/* What the node's pool can still lend (used never exceeds capacity, but a
+ * reply is untrusted input). */
+static uint64_t node_free(const Spillway__NodeStats *n)
+{
+	return n->used_bytes < n->capacity_bytes ? n->capacity_bytes - n->used_bytes : 0;
+}
+
 void print_status(FILE *out, const Spillway__AdminStatusReply *r, int json)
 {
 	if (json) {
@@ -130,9 +137,11 @@ void print_status(FILE *out, const Spillway__AdminStatusReply *r, int json)
 			r->uptime_ms, r->capacity_bytes, r->used_bytes, r->reserved_bytes,
 			r->extent_bytes);
 		for (size_t i = 0; i < r->n_nodes; i++)
-			fprintf(out, "%s{\"node\":%u,\"capacity_bytes\":%" PRIu64 ",\"used_bytes\":%" PRIu64 "}",
+			fprintf(out,
+				"%s{\"node\":%u,\"capacity_bytes\":%" PRIu64 ",\"used_bytes\":%" PRIu64
+				",\"free_bytes\":%" PRIu64 "}",
 				i ? "," : "", r->nodes[i]->node, r->nodes[i]->capacity_bytes,
-				r->nodes[i]->used_bytes);
+				r->nodes[i]->used_bytes, node_free(r->nodes[i]));
 		fprintf(out, "],\"clients\":");
 		json_clients(out, r->clients, r->n_clients);
 		fputs("}\n", out);
@@ -149,11 +158,13 @@ void print_status(FILE *out, const Spillway__AdminStatusReply *r, int json)
 	fprintf(out, "capacity  %s, used %s (%.1f%%), reserved %s, extents of %s\n", cap, used,
 		r->capacity_bytes ? 100.0 * (double)r->used_bytes / (double)r->capacity_bytes : 0.0,
 		res, ext);
-	fprintf(out, "\n%-6s %12s %12s %7s\n", "NODE", "CAPACITY", "USED", "USE%");
+	fprintf(out, "\n%-6s %12s %12s %12s %7s\n", "NODE", "CAPACITY", "USED", "FREE", "USE%");
 	for (size_t i = 0; i < r->n_nodes; i++) {
+		char free_s[32];
 		human_size(r->nodes[i]->capacity_bytes, cap, sizeof(cap));
 		human_size(r->nodes[i]->used_bytes, used, sizeof(used));
-		fprintf(out, "%-6u %12s %12s %6.1f%%\n", r->nodes[i]->node, cap, used,
+		human_size(node_free(r->nodes[i]), free_s, sizeof(free_s));
+		fprintf(out, "%-6u %12s %12s %12s %6.1f%%\n", r->nodes[i]->node, cap, used, free_s,
 			r->nodes[i]->capacity_bytes
 				? 100.0 * (double)r->nodes[i]->used_bytes / (double)r->nodes[i]->capacity_bytes
 				: 0.0);

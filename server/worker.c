@@ -12,6 +12,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "numa_place.h"
 #include "server.h"
 #include "slab.h"
 
@@ -100,15 +101,36 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+/* Log where the workers run: "workers on node 0: 0 2; node 1: 1 3". */
+static void log_placement(const struct server *s, const int *nodes, int nnodes)
+{
+	char line[512];
+	int len = snprintf(line, sizeof(line), "workers on");
+	for (int k = 0; k < nnodes && len < (int)sizeof(line); k++) {
+		len += snprintf(line + len, sizeof(line) - (size_t)len, "%s node %d:",
+				k ? ";" : "", nodes[k]);
+		for (int i = 0; i < s->nworkers && len < (int)sizeof(line); i++)
+			if (s->workers[i].node == nodes[k])
+				len += snprintf(line + len, sizeof(line) - (size_t)len, " %d", i);
+	}
+	log_info("%s", line);
+}
+
 int workers_start(struct server *s, int n)
 {
 	s->workers = calloc((size_t)n, sizeof(*s->workers));
 	if (!s->workers)
 		return -ENOMEM;
+	/* With one node there is nothing to choose: leave the scheduler free. */
+	int nodes[64];
+	int nnodes = numa_cpu_nodes(nodes, 64);
+	if (nnodes < 2)
+		nnodes = 0;
 	for (int i = 0; i < n; i++) {
 		struct worker *w = &s->workers[i];
 		w->srv = s;
 		w->index = i;
+		w->node = -1;
 		pthread_mutex_init(&w->lock, NULL);
 		w->base = event_base_new();
 		w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -117,10 +139,18 @@ int workers_start(struct server *s, int n)
 		w->wake_ev = event_new(w->base, w->wake_fd, EV_READ | EV_PERSIST, on_wake, w);
 		if (!w->wake_ev || event_add(w->wake_ev, NULL))
 			return -ENOMEM;
-		if (pthread_create(&w->thread, NULL, worker_main, w))
+		pthread_attr_t attr;
+		pthread_attr_init(&attr);
+		if (nnodes && numa_pin_attr(&attr, nodes[i % nnodes]) == 0)
+			w->node = nodes[i % nnodes];
+		int rc = pthread_create(&w->thread, &attr, worker_main, w);
+		pthread_attr_destroy(&attr);
+		if (rc)
 			return -EAGAIN;
 		s->nworkers++;
 	}
+	if (nnodes)
+		log_placement(s, nodes, nnodes);
 	return 0;
 }
 
@@ -131,9 +161,27 @@ static void wake(struct worker *w)
 		log_warn("worker %d: eventfd write: %s", w->index, strerror(errno));
 }
 
+/* Round robin over the workers on node (any node if node < 0 or none is
+ * there): the next one at or after next_worker. */
+static struct worker *pick(struct server *s, int node)
+{
+	unsigned n = (unsigned)s->nworkers, start = s->next_worker % n;
+	unsigned i = start;
+	if (node >= 0)
+		for (unsigned k = 0; k < n; k++)
+			if (s->workers[(start + k) % n].node == node) {
+				i = (start + k) % n;
+				break;
+			}
+	s->next_worker = i + 1;
+	return &s->workers[i];
+}
+
 void workers_hand_off(struct server *s, const struct conn_origin *o)
 {
-	struct worker *w = &s->workers[s->next_worker++ % (unsigned)s->nworkers];
+	struct worker *w = pick(s, o->node);
+	log_debug("%s: to worker %d (node %d), connection's node %d", o->peer, w->index, w->node,
+		  o->node);
 	struct pending_fd *p = malloc(sizeof(*p));
 	if (!p) {
 		struct conn_origin copy = *o;

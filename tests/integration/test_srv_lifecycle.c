@@ -165,7 +165,7 @@ static void spillctl_reports_and_fails_clearly(void **state)
 				     "status", NULL), 0);
 	assert_non_null(strstr(out, "\"capacity_bytes\":16777216"));
 	assert_non_null(strstr(out, "\"used_bytes\":2097152"));
-	assert_non_null(strstr(out, "\"nodes\":[{\"node\":0,\"capacity_bytes\":16777216,\"used_bytes\":2097152}]"));
+	assert_non_null(strstr(out, "\"nodes\":[{\"node\":0,\"capacity_bytes\":16777216,\"used_bytes\":2097152,\"free_bytes\":14680064}]"));
 	assert_non_null(strstr(out, "\"clients\":[{\"name\":\"visible\""));
 	assert_int_equal(run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s.url, "status", NULL), 0);
 	assert_non_null(strstr(out, "visible"));
