@@ -4,9 +4,14 @@
  * and the handshake. The receive side is a two-state machine (header, then
  * payload) fed from a 64 KiB staging buffer; a long payload is received
  * straight into the caller's pages instead, so a 2 MiB READ costs no copy.
+ *
+ * Over RDMA, READ and WRITE of an extent whose remote key the connection
+ * knows go as one-sided operations instead of frames; the key comes from a
+ * KEY round trip the first time an extent is used, then from a cache.
  */
 #include "client.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -16,6 +21,7 @@
 #include <time.h>
 
 #include "frame.h"
+#include "rkey_cache.h"
 #include "transport.h"
 
 #define STAGE_BYTES   (64 * 1024)
@@ -26,7 +32,7 @@
 #define SLOT_MASK     ((1u << SLOT_BITS) - 1)
 #define WINDOW_MAX    4096
 
-enum slot_kind { SLOT_FREE, SLOT_DATA, SLOT_CTRL };
+enum slot_kind { SLOT_FREE, SLOT_DATA, SLOT_CTRL, SLOT_KEY };
 
 struct slot {
 	enum slot_kind kind;
@@ -34,7 +40,8 @@ struct slot {
 	struct client_req *req;   /* SLOT_DATA */
 	Spillway__Ctrl *reply;    /* SLOT_CTRL: unpacked reply */
 	int status;               /* SLOT_CTRL: -errno from the frame */
-	int done;                 /* SLOT_CTRL */
+	int done;                 /* SLOT_CTRL, SLOT_KEY */
+	uint8_t key[SPILL_WIRE_KEY_SIZE]; /* SLOT_KEY: the reply's payload */
 };
 
 struct notify {
@@ -78,6 +85,9 @@ struct client {
 	client_notify_fn notify_fn;
 	void *notify_arg;
 	int depth;                /* nesting of public calls; notify at depth 0 */
+
+	/* RDMA: remote keys, while the server grants them (NULL: frames only). */
+	struct rkey_cache *keys;
 
 	uint64_t id;
 	uint8_t token[CTRL_TOKEN_BYTES];
@@ -139,8 +149,13 @@ static int start_frame(struct client *c)
 			return -EPROTO;
 		struct slot *s = &c->slots[idx];
 		uint16_t op = h->op & ~SPILL_OP_REPLY;
-		if ((s->kind == SLOT_CTRL) != (op == SPILL_OP_CTRL))
+		if ((s->kind == SLOT_CTRL) != (op == SPILL_OP_CTRL) ||
+		    (s->kind == SLOT_KEY) != (op == SPILL_OP_KEY))
 			return -EPROTO;
+		if (s->kind == SLOT_KEY && h->payload_len) {
+			c->seg[0] = (struct iovec){ s->key, sizeof(s->key) };
+			c->nseg = 1;
+		}
 		if (s->kind == SLOT_DATA && op != s->req->op)
 			return -EPROTO;
 		c->rx_slot = (int)idx;
@@ -272,8 +287,31 @@ static int consume_stage(struct client *c)
  * read means the socket is drained: stop there rather than pay for a recv
  * that can only say EAGAIN.
  */
+static void reap_onesided(struct client *c)
+{
+	if (!c->t->ops->reap_onesided)
+		return;
+	uint64_t cookie[32];
+	int status[32], n;
+	while ((n = c->t->ops->reap_onesided(c->t, cookie, status, 32)) > 0) {
+		for (int i = 0; i < n; i++) {
+			unsigned idx = (unsigned)(cookie[i] & SLOT_MASK);
+			struct slot *s = &c->slots[idx];
+			if (idx >= c->window || s->kind != SLOT_DATA ||
+			    s->gen != (uint32_t)(cookie[i] >> SLOT_BITS))
+				continue; /* cannot happen: cookies are our req_ids */
+			/* One-sided reads cannot tell absent pages apart: the
+			 * server zeroed the extent before granting its key. */
+			if (s->req->op == SPILL_OP_READ && s->req->present)
+				memset(s->req->present, 0xff, SPILL_PRESENT_MAP_BYTES);
+			complete_slot(c, idx, status[i]);
+		}
+	}
+}
+
 static int pump_rx(struct client *c, int block)
 {
+	reap_onesided(c);
 	for (;; block = 0) {
 		int rc = consume_stage(c);
 		if (rc)
@@ -314,8 +352,10 @@ static int pump_rx(struct client *c, int block)
 		}
 		if (n == -EAGAIN)
 			return block ? fail(c, -ETIMEDOUT) : 0;
-		if (n == -EINTR)
+		if (n == -EINTR) {
+			reap_onesided(c);
 			return 0;
+		}
 		return fail(c, n == 0 ? -ECONNRESET : (int)n);
 	}
 }
@@ -482,6 +522,105 @@ void client_set_notify(struct client *c, client_notify_fn fn, void *arg)
 
 /* --- data requests ------------------------------------------------------- */
 
+/* Ask the server for extent's remote key (one round trip). 0 or -errno:
+ * -ENOTSUP when this connection cannot do one-sided operations at all. */
+static int key_fetch(struct client *c, uint64_t extent, struct rkey_entry *out)
+{
+	int idx = take_slot(c, SLOT_KEY);
+	if (idx < 0)
+		return idx;
+	struct slot *s = &c->slots[idx];
+	struct frame_hdr h = { .op = SPILL_OP_KEY, .req_id = slot_req_id(c, (unsigned)idx),
+			       .extent_id = extent };
+	int rc = send_frame(c, &h, NULL);
+	if (!rc)
+		rc = flush_out(c);
+	while (!rc && !s->done)
+		rc = wait_io(c, 0);
+	if (!rc)
+		rc = s->status;
+	if (!rc) {
+		struct spill_wire_key k;
+		memcpy(&k, s->key, sizeof(k));
+		*out = (struct rkey_entry){ extent, le64toh(k.addr), le32toh(k.rkey),
+					    le32toh(k.npages) };
+	}
+	if (s->done || !c->dead) {
+		s->kind = SLOT_FREE;
+		c->free_slots[c->nfree++] = (unsigned)idx;
+	}
+	return rc;
+}
+
+/* Can r go one-sided? Fetches and caches the key on first use. A refusal
+ * leaves r to the frame path, where the server explains it; -ENOTSUP turns
+ * one-sided operations off for this connection. */
+static int find_key(struct client *c, const struct client_req *r, struct rkey_entry *key)
+{
+	if (!c->keys)
+		return 0;
+	if (!rkey_cache_get(c->keys, r->extent, key)) {
+		int rc = key_fetch(c, r->extent, key);
+		if (rc == -ENOTSUP) {
+			free(c->keys);
+			c->keys = NULL;
+		}
+		if (rc)
+			return 0;
+		rkey_cache_put(c->keys, key);
+	}
+	return (uint64_t)r->page + r->npages <= key->npages;
+}
+
+static int post_onesided(struct client *c, struct client_req *r, const struct rkey_entry *key,
+			 unsigned idx)
+{
+	size_t len = (size_t)r->npages * SPILL_PAGE_SIZE;
+	uint64_t raddr = key->addr + (uint64_t)r->page * SPILL_PAGE_SIZE;
+	for (;;) {
+		int rc = c->t->ops->post_onesided(c->t, r->op == SPILL_OP_WRITE, raddr, key->rkey,
+						  r->buf, len, r->req_id);
+		if (rc != -EAGAIN) {
+			if (rc) {
+				c->slots[idx].kind = SLOT_FREE;
+				c->free_slots[c->nfree++] = idx;
+				c->inflight--;
+				return fail(c, rc);
+			}
+			return 0;
+		}
+		/* Every bounce buffer is busy: wait for a transfer to finish. */
+		rc = flush_out(c);
+		if (!rc)
+			rc = wait_io(c, 0);
+		if (rc)
+			return rc;
+	}
+}
+
+int client_rdma_key_get(struct client *c, uint64_t extent, uint64_t *addr, uint32_t *rkey)
+{
+	if (!c->keys)
+		return -ENOTSUP;
+	struct rkey_entry k;
+	enter(c);
+	struct client_req r = { .op = SPILL_OP_READ, .extent = extent, .npages = 1 };
+	if (!find_key(c, &r, &k))
+		return leave(c, c->dead ? c->dead : -ENOENT);
+	*addr = k.addr;
+	*rkey = k.rkey;
+	return leave(c, 0);
+}
+
+int client_rdma_key_set(struct client *c, uint64_t extent, uint64_t addr, uint32_t rkey,
+			uint32_t npages)
+{
+	if (!c->keys)
+		return -ENOTSUP;
+	rkey_cache_put(c->keys, &(struct rkey_entry){ extent, addr, rkey, npages });
+	return 0;
+}
+
 int client_submit(struct client *c, struct client_req *r)
 {
 	if (c->dead)
@@ -506,6 +645,13 @@ int client_submit(struct client *c, struct client_req *r)
 		return -EINVAL;
 	}
 	enter(c);
+	struct rkey_entry key;
+	int onesided = (r->op == SPILL_OP_READ || r->op == SPILL_OP_WRITE) &&
+		       find_key(c, r, &key);
+	if (c->dead)
+		return leave(c, c->dead);
+	if (r->op == SPILL_OP_FREE && c->keys)
+		rkey_cache_drop(c->keys, r->extent);
 	int idx = take_slot(c, SLOT_DATA);
 	if (idx < 0)
 		return leave(c, idx);
@@ -513,6 +659,8 @@ int client_submit(struct client *c, struct client_req *r)
 	r->done = 0;
 	r->status = 0;
 	r->req_id = slot_req_id(c, (unsigned)idx);
+	if (onesided)
+		return leave(c, post_onesided(c, r, &key, (unsigned)idx));
 	struct frame_hdr h = {
 		.op = r->op, .req_id = r->req_id, .extent_id = r->extent,
 		.page = r->page,
@@ -699,6 +847,8 @@ int client_alloc_extents(struct client *c, unsigned count, int node,
 
 int client_free_extents(struct client *c, const uint64_t *ids, unsigned count)
 {
+	for (unsigned i = 0; c->keys && i < count; i++)
+		rkey_cache_drop(c->keys, ids[i]);
 	Spillway__FreeExtent f = SPILLWAY__FREE_EXTENT__INIT;
 	f.n_extent_ids = count;
 	f.extent_ids = (uint64_t *)ids;
@@ -842,9 +992,17 @@ int client_connect(const char *url, const struct client_opts *opts,
 	for (unsigned i = 0; i < WINDOW_MAX; i++)
 		c->free_slots[i] = WINDOW_MAX - 1 - i;
 	c->nfree = WINDOW_MAX;
-	rc = transport_connect(url, c->timeout_ms, &c->t);
+	char why[320];
+	struct transport_params tp = { .timeout_ms = c->timeout_ms, .token = o->token,
+				       .why = why, .why_cap = sizeof(why) };
+	rc = transport_connect(url, &tp, &c->t);
 	if (rc) {
-		snprintf(err_text, err_cap, "cannot connect to %s: %s", url, strerror(-rc));
+		snprintf(err_text, err_cap, "cannot connect to %s: %s", url,
+			 why[0] ? why : strerror(-rc));
+		goto fail;
+	}
+	if (c->t->ops->post_onesided && !(c->keys = calloc(1, sizeof(*c->keys)))) {
+		rc = -ENOMEM;
 		goto fail;
 	}
 	rc = handshake(c, o, WINDOW_MAX, err_text, err_cap);
@@ -870,6 +1028,7 @@ void client_close(struct client *c)
 	if (!c)
 		return;
 	transport_close(c->t);
+	free(c->keys);
 	while (c->notify_head) {
 		struct notify *n = c->notify_head;
 		c->notify_head = n->next;
@@ -905,6 +1064,10 @@ const struct client_extent *client_resumed_extents(const struct client *c, size_
 int client_release_fd(struct client *c)
 {
 	int fd = -EBUSY;
+	if (c->t->ops != &transport_tcp_ops) {
+		client_close(c); /* the kernel module takes TCP sockets only */
+		return -EPROTONOSUPPORT;
+	}
 	if (!c->dead && c->inflight == 0 && c->out_len == 0 && !c->in_payload &&
 	    c->hdr_have == 0 && c->stage_off == c->stage_len && !c->notify_head) {
 		fd = fcntl(transport_fd(c->t), F_DUPFD_CLOEXEC, 0);

@@ -128,6 +128,17 @@ void client_set_notify(struct client *c, client_notify_fn fn, void *arg);
 int client_send_ctrl(struct client *c, const Spillway__Ctrl *msg);
 
 /*
+ * RDMA connections: the remote key of an extent (fetched from the server on
+ * first use), and a way to install one obtained elsewhere. The second exists
+ * for tests and tools that check isolation: a key of another identity's
+ * extent must fail with -EACCES at the remote end, never reach its pages.
+ * -ENOTSUP on a connection without one-sided operations.
+ */
+int client_rdma_key_get(struct client *c, uint64_t extent, uint64_t *addr, uint32_t *rkey);
+int client_rdma_key_set(struct client *c, uint64_t extent, uint64_t addr, uint32_t rkey,
+			uint32_t npages);
+
+/*
  * Hand the connected, registered socket over (to the kernel module, as
  * spillctl swap attach does) and free everything else. Returns the socket
  * fd (close-on-exec, blocking), or -EBUSY if requests are in flight or

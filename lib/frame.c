@@ -45,7 +45,8 @@ static int check_request(const struct frame_hdr *h, const char **why)
 	case SPILL_OP_PING:
 	case SPILL_OP_ALLOC:
 	case SPILL_OP_FREE:
-		return h->payload_len ? reject(why, "payload on PING/ALLOC/FREE") : 0;
+	case SPILL_OP_KEY:
+		return h->payload_len ? reject(why, "payload on PING/ALLOC/FREE/KEY") : 0;
 	case SPILL_OP_READ:
 	case SPILL_OP_INVALIDATE:
 		if (h->payload_len)
@@ -76,8 +77,13 @@ static int check_reply(const struct frame_hdr *h, const char **why)
 		return 0;
 	}
 	if (op != SPILL_OP_PING && op != SPILL_OP_READ && op != SPILL_OP_WRITE &&
-	    op != SPILL_OP_INVALIDATE && op != SPILL_OP_ALLOC && op != SPILL_OP_FREE)
+	    op != SPILL_OP_INVALIDATE && op != SPILL_OP_ALLOC && op != SPILL_OP_FREE &&
+	    op != SPILL_OP_KEY)
 		return reject(why, "unknown op");
+	if (op == SPILL_OP_KEY) {
+		uint32_t want = h->status == SPILL_ST_OK ? SPILL_WIRE_KEY_SIZE : 0;
+		return h->payload_len != want ? reject(why, "KEY reply payload size") : 0;
+	}
 	if (op == SPILL_OP_READ && h->payload_len) {
 		uint32_t want = (uint32_t)h->npages * SPILL_PAGE_SIZE;
 		if (check_batch(h, why))
@@ -225,6 +231,7 @@ const char *frame_op_name(uint16_t op)
 	case SPILL_OP_CTRL: return "ctrl";
 	case SPILL_OP_ALLOC: return "alloc";
 	case SPILL_OP_FREE: return "free";
+	case SPILL_OP_KEY: return "key";
 	}
 	return "unknown";
 }

@@ -11,6 +11,7 @@
 #define SPILLWAY_TRANSPORT_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -18,14 +19,30 @@
 
 struct transport;
 
+struct transport_params {
+	int timeout_ms;
+	/* The identity token this connection will resume or join (NULL: none
+	 * yet). RDMA sends it at connect time, so the server can put the queue
+	 * pair in the protection domain of that identity's extents. */
+	const uint8_t *token;
+	char *why;               /* filled with the reason when connect fails */
+	size_t why_cap;
+};
+
 struct transport_ops {
 	const char *scheme;
-	int (*connect)(const struct url *u, int timeout_ms, struct transport **out);
+	int (*connect)(const struct url *u, const struct transport_params *p,
+		       struct transport **out);
 	int (*fd)(struct transport *t);
 	ssize_t (*sendv)(struct transport *t, const struct iovec *iov, int iovcnt);
 	ssize_t (*recv)(struct transport *t, void *buf, size_t len);
 	ssize_t (*recv_wait)(struct transport *t, void *buf, size_t len);
 	void (*close)(struct transport *t);
+	/* One-sided page transfer (RDMA; NULL elsewhere): see rdma_stream.h.
+	 * recv_wait also returns -EINTR when only transfers completed. */
+	int (*post_onesided)(struct transport *t, int write, uint64_t raddr, uint32_t rkey,
+			     void *buf, size_t len, uint64_t cookie);
+	int (*reap_onesided)(struct transport *t, uint64_t *cookie, int *status, int max);
 };
 
 struct transport {
@@ -33,10 +50,13 @@ struct transport {
 };
 
 extern const struct transport_ops transport_tcp_ops;
+extern const struct transport_ops transport_rdma_ops;
 
-/* Parse url, pick the transport for its scheme, connect. 0 or -errno
- * (-EPROTONOSUPPORT for a scheme this build lacks). */
-int transport_connect(const char *url, int timeout_ms, struct transport **out);
+/* Parse url, pick the transport for its scheme, connect; when an rdma://
+ * URL names a fallback= and RDMA setup fails, connect there instead (why
+ * then says so). 0 or -errno (-EPROTONOSUPPORT for an unknown scheme). */
+int transport_connect(const char *url, const struct transport_params *p,
+		      struct transport **out);
 
 static inline int transport_fd(struct transport *t) { return t->ops->fd(t); }
 static inline ssize_t transport_sendv(struct transport *t, const struct iovec *iov, int n)

@@ -55,8 +55,10 @@ static int connect_one(const struct addrinfo *ai, int timeout_ms)
 	return fd;
 }
 
-static int tcp_connect(const struct url *u, int timeout_ms, struct transport **out)
+static int tcp_connect(const struct url *u, const struct transport_params *p,
+		       struct transport **out)
 {
+	int timeout_ms = p->timeout_ms;
 	char port[16];
 	snprintf(port, sizeof(port), "%d", u->port);
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res;

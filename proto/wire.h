@@ -48,6 +48,14 @@ enum spill_wire_op {
 	 */
 	SPILL_OP_ALLOC      = 6,
 	SPILL_OP_FREE       = 7,
+	/*
+	 * RDMA only. KEY: extent_id, no payload. The reply (status OK) carries
+	 * a struct spill_wire_key: where the extent sits in the server's memory
+	 * and the remote key that reaches it, valid on every connection of the
+	 * owning identity that shares its protection domain. Then READ and WRITE
+	 * of that extent can go as one-sided RDMA operations.
+	 */
+	SPILL_OP_KEY        = 8,
 	SPILL_OP_REPLY      = 0x8000,
 };
 
@@ -99,6 +107,15 @@ struct spill_wire_hdr {
 
 #define SPILL_WIRE_HDR_SIZE 40
 
+/* Payload of a successful KEY reply. */
+struct spill_wire_key {
+	__le64 addr;        /* remote address of the extent's first page     */
+	__le32 rkey;        /* RDMA remote key                               */
+	__le32 npages;      /* the extent's length in pages                  */
+};
+
+#define SPILL_WIRE_KEY_SIZE 16
+
 /* C11 in userspace, BUILD_BUG_ON in the kernel: pin the layout on both sides. */
 #ifdef __KERNEL__
 #define SPILL_WIRE_ASSERT_LAYOUT() \
@@ -108,6 +125,8 @@ _Static_assert(sizeof(struct spill_wire_hdr) == SPILL_WIRE_HDR_SIZE,
 	       "spill_wire_hdr must be 40 bytes");
 _Static_assert(__builtin_offsetof(struct spill_wire_hdr, crc) == 36,
 	       "crc must be the last header field");
+_Static_assert(sizeof(struct spill_wire_key) == SPILL_WIRE_KEY_SIZE,
+	       "spill_wire_key must be 16 bytes");
 #endif
 
 #endif /* SPILLWAY_WIRE_H */

@@ -13,8 +13,11 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "conn_io.h"
 #include "crc32c.h"
 #include "log.h"
+#include "rdma_domain.h"
+#include "rdma_stream.h"
 #include "registry.h"
 #include "server.h"
 #include "slab.h"
@@ -29,6 +32,7 @@
 #define CLOSING_KEEP  (64 * 1024)        /* output still sent after a fatal error */
 
 static void on_read(evutil_socket_t fd, short what, void *arg);
+static void on_rdma(evutil_socket_t fd, short what, void *arg);
 static int read_input(struct conn *c);
 static int can_dispatch(struct conn *c);
 static void on_write(evutil_socket_t fd, short what, void *arg);
@@ -69,7 +73,7 @@ static void conn_free(struct conn *c)
 		event_free(c->wev);
 	if (c->out)
 		evbuffer_free(c->out);
-	close(c->fd);
+	conn_io_close(c);
 	atomic_fetch_sub(&server_stats.connections_open, 1);
 	worker_conn_closed(c->w, c);
 	free(c->stage);
@@ -83,6 +87,10 @@ void conn_origin_close(struct conn_origin *o)
 	if (o->fd >= 0)
 		close(o->fd);
 	o->fd = -1;
+	rdma_stream_destroy(o->rdma);
+	o->rdma = NULL;
+	rdma_domain_put(o->dom);
+	o->dom = NULL;
 }
 
 void conn_start(struct worker *w, const struct conn_origin *o)
@@ -91,12 +99,15 @@ void conn_start(struct worker *w, const struct conn_origin *o)
 	int fd = o->fd;
 	struct conn *c = slab_zalloc(w->srv->conn_cache);
 	if (!c) {
-		close(fd);
+		struct conn_origin copy = *o;
+		conn_origin_close(&copy);
 		return;
 	}
 	c->w = w;
 	c->srv = w->srv;
 	c->fd = fd;
+	c->rdma = o->rdma;
+	c->rdma_dom = o->dom;
 	c->node = o->node;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	c->state = CONN_HELLO;
@@ -104,8 +115,11 @@ void conn_start(struct worker *w, const struct conn_origin *o)
 	c->stage = malloc(STAGE_BYTES);
 	c->reply_end = calloc(c->ring_cap, sizeof(*c->reply_end));
 	c->out = evbuffer_new();
-	c->rev = event_new(w->base, fd, EV_READ | EV_PERSIST, on_read, c);
-	c->wev = event_new(w->base, fd, EV_WRITE, on_write, c);
+	/* An RDMA stream's one descriptor says both "input" and "a SEND
+	 * finished"; on_rdma looks at both, so wev is never armed for it. */
+	c->rev = event_new(w->base, conn_io_fd(c), EV_READ | EV_PERSIST,
+			   c->rdma ? on_rdma : on_read, c);
+	c->wev = event_new(w->base, c->rdma ? -1 : fd, EV_WRITE, on_write, c);
 	atomic_fetch_add(&server_stats.connections_open, 1);
 	metrics_inc(&server_stats.connections_total, 1);
 	static atomic_uint_fast64_t next_serial = 1;
@@ -131,10 +145,25 @@ static void set_reading(struct conn *c, int on)
 	if (on == c->reading)
 		return;
 	c->reading = on;
+	if (c->rdma) {
+		/* The stream's fd stays watched (send completions); input it
+		 * already holds raises no new event, so ask for a pass. */
+		if (on && rdma_stream_has_input(c->rdma))
+			event_active(c->rev, EV_READ, 0);
+		return;
+	}
 	if (on)
 		event_add(c->rev, NULL);
 	else
 		event_del(c->rev);
+}
+
+static void arm_write(struct conn *c)
+{
+	if (c->rdma)
+		c->want_write = 1;
+	else
+		event_add(c->wev, NULL);
 }
 
 /* Retire replies that have left in full. */
@@ -155,9 +184,10 @@ static int flush(struct conn *c)
 		ssize_t n;
 		int from_pages = 0;
 		if (evbuffer_get_length(c->out)) {
-			n = evbuffer_write(c->out, c->fd);
+			n = conn_io_send_buffer(c, c->out);
 		} else if (c->tx_left) {
-			n = send(c->fd, c->tx_ptr, c->tx_left, MSG_DONTWAIT | MSG_NOSIGNAL);
+			struct iovec v = { (void *)c->tx_ptr, c->tx_left };
+			n = conn_io_sendv(c, &v, 1);
 			from_pages = 1;
 		} else {
 			break;
@@ -184,7 +214,7 @@ static int flush(struct conn *c)
 		return -1;
 	}
 	if (pending)
-		event_add(c->wev, NULL);
+		arm_write(c);
 	if (c->state != CONN_CLOSING) {
 		if (c->tx_left || pending > OUT_HIGH)
 			set_reading(c, 0);
@@ -229,8 +259,7 @@ static void queue_reply(struct conn *c, const struct iovec *iov, int iovcnt, int
 		total += iov[i].iov_len;
 	size_t sent = 0;
 	if (total >= DIRECT_SEND && evbuffer_get_length(c->out) == 0) {
-		struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
-		ssize_t n = sendmsg(c->fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+		ssize_t n = conn_io_sendv(c, iov, iovcnt);
 		if (n > 0)
 			sent = (size_t)n;
 	}
@@ -306,8 +335,7 @@ void conn_reply_pages(struct conn *c, const struct frame_hdr *req, struct reg_ex
 	frame_hdr_pack(&h, &w);
 	w.crc = htole32(frame_crc_from_pages(&w, NULL, 0, page_raw, len / SPILL_PAGE_SIZE));
 	struct iovec v[2] = { { &w, sizeof(w) }, data };
-	struct msghdr m = { .msg_iov = v, .msg_iovlen = 2 };
-	ssize_t n = sendmsg(c->fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+	ssize_t n = conn_io_sendv(c, v, 2);
 	size_t sent = n > 0 ? (size_t)n : 0;
 	if (sent < sizeof(w))
 		evbuffer_add(c->out, (uint8_t *)&w + sent, sizeof(w) - sent);
@@ -561,7 +589,7 @@ static int read_input(struct conn *c)
 		size_t left = c->in_payload ? c->h.payload_len - c->payload_have : 0;
 		if (left >= DIRECT_MIN) {
 			want = left;
-			n = recv(c->fd, c->rx + c->payload_have, left, MSG_DONTWAIT);
+			n = conn_io_recv(c, c->rx + c->payload_have, left);
 			if (n > 0) {
 				c->payload_have += (size_t)n;
 				if (c->payload_have == c->h.payload_len)
@@ -569,7 +597,7 @@ static int read_input(struct conn *c)
 			}
 		} else {
 			want = STAGE_BYTES;
-			n = recv(c->fd, c->stage, STAGE_BYTES, MSG_DONTWAIT);
+			n = conn_io_recv(c, c->stage, STAGE_BYTES);
 			if (n > 0) {
 				c->stage_off = 0;
 				c->stage_len = (size_t)n;
@@ -600,4 +628,28 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	read_input(arg);
+}
+
+/* RDMA: completions or connection events arrived. */
+static void on_rdma(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct conn *c = arg;
+	rdma_stream_process(c->rdma);
+	int err = rdma_stream_error(c->rdma);
+	if (err) {
+		/* Nothing can be sent any more: requests still buffered could
+		 * never be answered, and the client counts them as not done. */
+		log_debug("%s: disconnected (%s)", c->peer, strerror(-err));
+		conn_free(c);
+		return;
+	}
+	if (c->want_write) {
+		c->want_write = 0;
+		if (flush(c) < 0)
+			return;
+	}
+	if (c->reading || c->stage_off < c->stage_len)
+		read_input(c);
 }

@@ -24,6 +24,8 @@
 
 struct worker;
 struct conn_origin;
+struct rdma_stream;
+struct rdma_domain;
 struct server;
 struct reg_client;
 
@@ -42,6 +44,13 @@ struct conn {
 	int fd;
 	char peer[64];
 	int node;                 /* NUMA node of the device it came in on, or -1 */
+	/* RDMA connections: the stream (fd is -1), the protection domain its
+	 * QP lives in, and whether that is its identity's domain (then KEY is
+	 * answered and the client moves pages one-sided). */
+	struct rdma_stream *rdma;
+	struct rdma_domain *rdma_dom;
+	int onesided;
+	int want_write;           /* RDMA: output waits for a free SEND buffer */
 	enum conn_state state;
 	struct event *rev, *wev;
 	struct evbuffer *out;

@@ -109,6 +109,8 @@ static void on_register(struct conn *c, const struct frame_hdr *h, const Spillwa
 	}
 	c->client = rc_client;
 	c->state = CONN_REGISTERED;
+	if (c->rdma_dom)
+		c->onesided = registry_rdma_adopt(c->srv->reg, rc_client, c->rdma_dom);
 	registry_claim_ctrl(c->srv->reg, rc_client, c->serial);
 
 	struct reg_extent_info *ext = NULL;
@@ -147,7 +149,9 @@ static void on_register(struct conn *c, const struct frame_hdr *h, const Spillwa
 static void on_alloc(struct conn *c, const struct frame_hdr *h, const Spillway__AllocExtent *m)
 {
 	struct reg_extent_info out[CTRL_ALLOC_MAX];
-	int rc = registry_alloc(c->srv->reg, c->client, m->count, m->node, out);
+	/* "Any" (-1) means the node of the device the connection came in on. */
+	int node = m->node >= 0 ? m->node : c->node;
+	int rc = registry_alloc(c->srv->reg, c->client, m->count, node, out);
 	if (rc) {
 		enum stats_err kind = rc == -EDQUOT ? STATS_ERR_OVER_LIMIT : STATS_ERR_POOL_FULL;
 		metrics_inc(&server_stats.errors[kind], 1);

@@ -11,6 +11,7 @@
 #include "crc32c.h"
 
 #include "conn.h"
+#include "log.h"
 #include "registry.h"
 #include "server.h"
 
@@ -75,6 +76,17 @@ struct reg_extent *dataplane_write_target(struct conn *c, const struct frame_hdr
 static void do_read(struct conn *c, const struct frame_hdr *h, struct reg_extent *e)
 {
 	uint8_t *mem = e->block.mem + (size_t)h->page * SPILL_PAGE_SIZE;
+	if (atomic_load_explicit(&e->onesided, memory_order_acquire)) {
+		/* RDMA writes bypass us: checksum the pages as they are now. A
+		 * write racing this read shows as a checksum error at the
+		 * client, never as silently mixed bytes. */
+		for (uint32_t i = 0; i < h->npages; i++)
+			atomic_store_explicit(&e->page_crc[h->page + i],
+					      crc32c_raw(0, mem + (size_t)i * SPILL_PAGE_SIZE,
+							 SPILL_PAGE_SIZE),
+					      memory_order_relaxed);
+		mark_pages(e, h->page, h->npages, 1);
+	}
 	uint8_t map[SPILL_PRESENT_MAP_BYTES] = { 0 };
 	int absent = 0;
 	for (uint32_t i = 0; i < h->npages; i++) {
@@ -118,7 +130,7 @@ static void refuse(struct conn *c, const struct frame_hdr *h, uint16_t status,
 static void do_alloc(struct conn *c, const struct frame_hdr *h)
 {
 	struct reg_extent_info info;
-	int node = h->page == SPILL_NODE_ANY ? -1 : (int)h->page;
+	int node = h->page == SPILL_NODE_ANY ? c->node : (int)h->page; /* any: the conn's node */
 	int rc = registry_alloc(c->srv->reg, c->client, 1, node, &info);
 	if (rc) {
 		refuse(c, h, frame_errno_to_status(rc),
@@ -128,6 +140,27 @@ static void do_alloc(struct conn *c, const struct frame_hdr *h)
 	struct frame_hdr r = *h;
 	r.extent_id = info.id;
 	conn_reply(c, &r, SPILL_ST_OK, 0, NULL, 0);
+}
+
+/* RDMA: the remote key of an extent this connection's identity owns. */
+static void do_key(struct conn *c, const struct frame_hdr *h, struct reg_extent *e)
+{
+	if (!c->rdma_dom || !c->onesided) {
+		refuse(c, h, SPILL_ST_ENOTSUP, STATS_ERR_PROTOCOL);
+		return;
+	}
+	uint64_t addr;
+	uint32_t rkey;
+	int rc = registry_rdma_key(c->srv->reg, c->client, e, c->rdma_dom, &addr, &rkey);
+	if (rc) {
+		log_warn("%s: no remote key for extent %llu: %s", c->peer,
+			 (unsigned long long)h->extent_id, strerror(-rc));
+		refuse(c, h, frame_errno_to_status(rc), STATS_ERR_NO_EXTENT);
+		return;
+	}
+	struct spill_wire_key k = { htole64(addr), htole32(rkey), htole32(e->npages) };
+	struct iovec iov = { &k, sizeof(k) };
+	conn_reply(c, h, SPILL_ST_OK, 0, &iov, 1);
 }
 
 static void do_free(struct conn *c, const struct frame_hdr *h)
@@ -201,6 +234,9 @@ void dataplane_handle(struct conn *c, const struct frame_hdr *h, uint8_t *payloa
 	case SPILL_OP_INVALIDATE:
 		mark_pages(e, h->page, h->npages, 0);
 		conn_reply(c, h, SPILL_ST_OK, 0, NULL, 0);
+		break;
+	case SPILL_OP_KEY:
+		do_key(c, h, e);
 		break;
 	}
 out:

@@ -23,6 +23,8 @@
 #include "http.h"
 #include "nbd.h"
 #include "nbd_export.h"
+#include "rdma_listen.h"
+#include "numa_place.h"
 #include "slab.h"
 #include "log.h"
 #include "server.h"
@@ -30,12 +32,20 @@
 #include "url.h"
 #include "worker.h"
 
+/* What on_accept needs to know about its listener. */
+struct tcp_listener {
+	struct server *s;
+	int node; /* NUMA node its connections prefer, or -1 */
+};
+static struct tcp_listener tcp_listeners[OPT_MAX_LISTEN];
+
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		      int salen, void *arg)
 {
 	(void)l;
 	(void)salen;
-	struct server *s = arg;
+	struct tcp_listener *tl = arg;
+	struct server *s = tl->s;
 	char host[INET6_ADDRSTRLEN] = "?", peer[64];
 	int port = 0;
 	if (sa->sa_family == AF_INET) {
@@ -50,7 +60,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	snprintf(peer, sizeof(peer), "%s:%d", host, port);
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	struct conn_origin o = { .fd = fd, .node = -1 };
+	struct conn_origin o = { .fd = fd, .node = tl->node };
 	snprintf(o.peer, sizeof(o.peer), "%s", peer);
 	workers_hand_off(s, &o);
 }
@@ -80,18 +90,16 @@ static int listen_on(struct server *s, const char *text)
 {
 	struct url u;
 	if (url_parse(text, URL_DEFAULT_PORT, &u)) {
-		log_error("--listen %s: expected tcp://HOST:PORT", text);
+		log_error("--listen %s: expected tcp://HOST:PORT or rdma://HOST:PORT", text);
 		return -EINVAL;
-	}
-	if (strcmp(u.scheme, "tcp")) {
-		log_error("--listen %s: this build serves tcp:// only", text);
-		return -EPROTONOSUPPORT;
 	}
 	if (!s->have_psk && !s->opt.insecure && !is_loopback(u.host)) {
 		log_error("refusing to listen on %s without --psk-file (add --insecure to allow it)",
 			  text);
 		return -EPERM;
 	}
+	if (!strcmp(u.scheme, "rdma"))
+		return rdma_listener_start(s, &u, text);
 	char port[16];
 	snprintf(port, sizeof(port), "%d", u.port);
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *res;
@@ -99,8 +107,12 @@ static int listen_on(struct server *s, const char *text)
 		log_error("--listen %s: cannot resolve host", text);
 		return -EINVAL;
 	}
+	/* ?node=N wins; else the node of the device owning the address. */
+	struct tcp_listener *tl = &tcp_listeners[s->nlisteners];
+	tl->s = s;
+	tl->node = u.node >= 0 ? u.node : numa_node_of_sockaddr(res->ai_addr);
 	struct evconnlistener *l = evconnlistener_new_bind(
-		s->base, on_accept, s, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+		s->base, on_accept, tl, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
 		512, res->ai_addr, (int)res->ai_addrlen);
 	freeaddrinfo(res);
 	if (!l) {
@@ -116,7 +128,10 @@ static int listen_on(struct server *s, const char *text)
 		s->tcp_port = u.port;
 	char shown[300];
 	url_format(&u, shown, sizeof(shown));
-	log_info("listening on %s", shown);
+	if (tl->node >= 0)
+		log_info("listening on %s (node %d)", shown, tl->node);
+	else
+		log_info("listening on %s", shown);
 	s->listeners[s->nlisteners++] = l;
 	return 0;
 }
@@ -129,6 +144,7 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
 		 sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	for (int i = 0; i < s->nlisteners; i++)
 		evconnlistener_disable(s->listeners[i]);
+	rdma_listeners_pause();
 	event_base_loopbreak(s->base);
 }
 
@@ -318,11 +334,13 @@ static void announce_ready(struct server *s, int metrics_port)
 {
 	if (s->opt.ready_fd < 0)
 		return;
+	char extra[64] = "";
+	int n = 0;
 	if (nbd_port)
-		dprintf(s->opt.ready_fd, "tcp=%d metrics=%d nbd=%d\n", s->tcp_port, metrics_port,
-			nbd_port);
-	else
-		dprintf(s->opt.ready_fd, "tcp=%d metrics=%d\n", s->tcp_port, metrics_port);
+		n += snprintf(extra + n, sizeof(extra) - (size_t)n, " nbd=%d", nbd_port);
+	if (s->rdma_port)
+		snprintf(extra + n, sizeof(extra) - (size_t)n, " rdma=%d", s->rdma_port);
+	dprintf(s->opt.ready_fd, "tcp=%d metrics=%d%s\n", s->tcp_port, metrics_port, extra);
 	close(s->opt.ready_fd);
 }
 
@@ -380,6 +398,7 @@ int main(int argc, char **argv)
 	nbd_stop(); /* before the registry goes: exports hold extents */
 	if (s.workers)
 		workers_stop(&s);
+	rdma_listeners_stop(); /* after the workers: their QPs came from these ids' devices */
 	http_stop(s.http);
 	event_free(sigterm);
 	event_free(sigint);

@@ -14,7 +14,8 @@ void options_usage(FILE *out)
 {
 	fprintf(out,
 		"usage: spillwayd [options]\n"
-		"  --listen tcp://HOST:PORT   where clients connect (repeatable; default tcp://127.0.0.1:7707)\n"
+		"  --listen URL               tcp://HOST:PORT or rdma://HOST:PORT[?node=N], where clients\n"
+		"                             connect (repeatable; default tcp://127.0.0.1:7707)\n"
 		"  --capacity SIZE            pool size across the chosen nodes (default 1G)\n"
 		"  --numa-nodes all|LIST      nodes to pool, e.g. 0,1 or 0-3 (default all)\n"
 		"  --psk-file FILE            pre-shared key clients must prove (mode 0600)\n"

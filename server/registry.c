@@ -7,12 +7,15 @@
 #include <string.h>
 #include <time.h>
 
+#include <infiniband/verbs.h>
 #include <openssl/crypto.h>
 
 #include "auth.h"
 #include "buddy.h"
 #include "log.h"
+#include "rdma_domain.h"
 #include "slab.h"
+#include "wire.h"
 
 struct quota_entry {
 	struct quota_entry *next;
@@ -305,6 +308,12 @@ static void client_free_rcu(struct rcu_head *head)
 static void extent_release_locked(struct registry *r, struct reg_client *c,
 				  struct reg_extent *e)
 {
+	/* Revoke remote access before the memory can go to anyone else. */
+	e->unlinked = 1;
+	if (e->mr) {
+		ibv_dereg_mr(e->mr);
+		e->mr = NULL;
+	}
 	cds_lfht_del(r->extents, &e->by_id);
 	account_locked(r, c, -(int64_t)r->extent_bytes);
 	c->nextents--;
@@ -322,6 +331,8 @@ static void client_destroy_locked(struct registry *r, struct reg_client *c)
 	set_reservation_locked(r, c, 0);
 	cds_lfht_del(r->clients, &c->by_name);
 	rcu_read_unlock();
+	rdma_domain_put(c->rdma_dom);
+	c->rdma_dom = NULL;
 	r->nclients--;
 	call_rcu(&c->rcu, client_free_rcu);
 }
@@ -688,4 +699,75 @@ void registry_destroy(struct registry *r)
 		slab_cache_destroy(r->extent_cache);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
+}
+
+/* --- RDMA ---------------------------------------------------------------- */
+
+struct rdma_domain *registry_rdma_domain(struct registry *r, const uint8_t *token,
+					 struct ibv_context *ctx)
+{
+	struct rdma_domain *d = NULL;
+	struct cds_lfht_iter it;
+	struct reg_client *c;
+	pthread_mutex_lock(&r->lock);
+	rcu_read_lock();
+	cds_lfht_for_each_entry(r->clients, &it, c, by_name) {
+		if (CRYPTO_memcmp(c->token, token, CTRL_TOKEN_BYTES))
+			continue;
+		if (!c->rdma_dom)
+			c->rdma_dom = rdma_domain_new(ctx);
+		if (c->rdma_dom && c->rdma_dom->ctx == ctx) {
+			d = c->rdma_dom;
+			rdma_domain_get(d);
+		}
+		break;
+	}
+	rcu_read_unlock();
+	pthread_mutex_unlock(&r->lock);
+	return d;
+}
+
+int registry_rdma_adopt(struct registry *r, struct reg_client *c, struct rdma_domain *d)
+{
+	pthread_mutex_lock(&r->lock);
+	if (!c->rdma_dom) {
+		rdma_domain_get(d);
+		c->rdma_dom = d;
+	}
+	int same = c->rdma_dom == d;
+	pthread_mutex_unlock(&r->lock);
+	return same;
+}
+
+int registry_rdma_key(struct registry *r, struct reg_client *c, struct reg_extent *e,
+		      struct rdma_domain *d, uint64_t *addr, uint32_t *rkey)
+{
+	int rc = 0;
+	pthread_mutex_lock(&r->lock);
+	if (e->owner_id != c->id || c->rdma_dom != d) {
+		rc = -EACCES;
+	} else if (e->unlinked) {
+		rc = -ENOENT;
+	} else if (!e->mr) {
+		size_t len = (size_t)e->npages * SPILL_PAGE_SIZE;
+		/* From now on the server no longer sees writes: pages never
+		 * written are zeroed, so no byte of a former owner can be read,
+		 * and every page counts as present. */
+		for (uint32_t p = 0; p < e->npages; p++)
+			if (!((atomic_load(&e->present[p / 64]) >> (p % 64)) & 1))
+				memset(e->block.mem + (size_t)p * SPILL_PAGE_SIZE, 0, SPILL_PAGE_SIZE);
+		e->mr = ibv_reg_mr(d->pd, e->block.mem, len,
+				   IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ |
+					   IBV_ACCESS_REMOTE_WRITE);
+		if (!e->mr)
+			rc = -errno;
+		else
+			atomic_store(&e->onesided, 1);
+	}
+	if (!rc) {
+		*addr = (uint64_t)(uintptr_t)e->block.mem;
+		*rkey = e->mr->rkey;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return rc;
 }

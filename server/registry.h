@@ -45,6 +45,9 @@ struct reg_client {
 	 * open (0: none known). Under the registry mutex. */
 	uint64_t ctrl_serial;
 	atomic_uint_fast64_t last_reclaim_id, last_reclaim_freed;
+	/* RDMA: the protection domain of its connections and extents (NULL
+	 * until an RDMA connection registers). Under the registry mutex. */
+	struct rdma_domain *rdma_dom;
 	struct registry *reg;
 	struct rcu_head rcu;
 };
@@ -58,6 +61,13 @@ struct reg_extent {
 	struct pool_block block;
 	struct reg_extent *next_of_owner;
 	struct registry *reg;
+	/* RDMA: the memory region its owner reaches it through (NULL: none);
+	 * unlinked once freed, so no region is registered after that. Both
+	 * under the registry mutex. onesided: pages may have changed without
+	 * the server seeing it, so frame READs checksum memory as it is. */
+	struct ibv_mr *mr;
+	int unlinked;
+	atomic_int onesided;
 	struct rcu_head rcu;
 	/* crc32c_raw(0, page) of each page as its owner wrote it (valid while
 	 * present): READ replies are checksummed from these, so a client checks
@@ -127,6 +137,25 @@ int registry_set_quota(struct registry *r, const char *name, const struct reg_qu
 		       const char **why);
 /* Replace all configured quotas (SIGHUP). Entries are name/quota pairs. */
 int registry_load_quotas(struct registry *r, char **names, const struct reg_quota *q, size_t n);
+
+/*
+ * RDMA. registry_rdma_domain: a reference to the domain of the identity
+ * whose token this is, made on ctx if it has none yet; NULL when no live
+ * identity has that token or its domain is on another device.
+ * registry_rdma_adopt: connection domain d registered as c; c adopts d if it
+ * has none. Returns 1 when the connection shares c's domain (one-sided
+ * access possible), else 0.
+ * registry_rdma_key: register e (owned by c) in c's domain d, once, zeroing
+ * pages its owner never wrote first; addr and rkey out. 0, -EACCES (not
+ * c's, or d is not c's domain), -ENOENT (freed meanwhile), -errno.
+ */
+struct ibv_context;
+struct rdma_domain;
+struct rdma_domain *registry_rdma_domain(struct registry *r, const uint8_t *token,
+					 struct ibv_context *ctx);
+int registry_rdma_adopt(struct registry *r, struct reg_client *c, struct rdma_domain *d);
+int registry_rdma_key(struct registry *r, struct reg_client *c, struct reg_extent *e,
+		      struct rdma_domain *d, uint64_t *addr, uint32_t *rkey);
 
 /* Reports. Fill protobuf messages; free with registry_free_client_stats. */
 Spillway__ClientStats *registry_client_stats_locked(struct registry *r, const struct reg_client *c,

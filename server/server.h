@@ -35,6 +35,7 @@ struct server {
 	struct evconnlistener *listeners[OPT_MAX_LISTEN];
 	int nlisteners;
 	int tcp_port;                       /* first TCP listener's bound port */
+	int rdma_port;                      /* first RDMA listener's bound port */
 	uint64_t start_ms;
 	char server_id[64];
 };

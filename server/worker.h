@@ -13,11 +13,13 @@
 struct server;
 struct conn;
 struct rdma_stream;
+struct rdma_domain;
 
 /* An accepted connection on its way to a worker. */
 struct conn_origin {
 	int fd;                     /* TCP: the socket; -1 for RDMA */
 	struct rdma_stream *rdma;   /* RDMA: the connected stream; else NULL */
+	struct rdma_domain *dom;    /* RDMA: its QP's protection domain (a reference) */
 	char peer[64];
 	int node;                   /* NUMA node the device is on, or -1 */
 };
@@ -25,6 +27,7 @@ struct conn_origin {
 struct worker {
 	struct server *srv;
 	int index;
+	int node;                  /* NUMA node it is pinned to, or -1 */
 	pthread_t thread;
 	struct event_base *base;
 	int wake_fd;
@@ -38,8 +41,11 @@ struct worker {
 	struct event *drain_timer;
 };
 
+/* On a machine with more than one NUMA node (with CPUs), worker i runs on
+ * the CPUs of the (i mod nodes)th such node. */
 int workers_start(struct server *s, int n);
-/* Give an accepted connection to a worker (round robin). */
+/* Give an accepted connection to a worker: round robin among the workers on
+ * o->node if it is >= 0 and there are any, else among all of them. */
 void workers_hand_off(struct server *s, const struct conn_origin *o);
 /* Stop: every worker finishes the requests it has read, flushes replies
  * (at most 5 s), closes its connections and exits; then join them. */

@@ -33,7 +33,7 @@ static void check_accepted(const struct spill_wire_hdr *w, const struct frame_hd
 	CHECK(h->version == SPILL_WIRE_VERSION);
 	CHECK((h->flags & ~SPILL_WF_PRESENT_MAP) == 0);
 	CHECK(h->payload_len <= SPILL_MAX_PAYLOAD);
-	CHECK(op >= SPILL_OP_PING && op <= SPILL_OP_FREE);
+	CHECK(op >= SPILL_OP_PING && op <= SPILL_OP_KEY);
 	CHECK(strcmp(frame_op_name(h->op), "unknown") != 0);
 
 	if (!reply) {
@@ -43,6 +43,7 @@ static void check_accepted(const struct spill_wire_hdr *w, const struct frame_hd
 		case SPILL_OP_PING:
 		case SPILL_OP_ALLOC:
 		case SPILL_OP_FREE:
+		case SPILL_OP_KEY:
 			CHECK(h->payload_len == 0);
 			break;
 		case SPILL_OP_READ:
@@ -64,6 +65,8 @@ static void check_accepted(const struct spill_wire_hdr *w, const struct frame_hd
 		CHECK(frame_errno_to_status(frame_status_to_errno(h->status)) == h->status);
 		if (op == SPILL_OP_CTRL) {
 			CHECK(h->payload_len <= SPILL_MAX_CTRL_PAYLOAD);
+		} else if (op == SPILL_OP_KEY) {
+			CHECK(h->payload_len == (h->status ? 0 : SPILL_WIRE_KEY_SIZE));
 		} else if (op == SPILL_OP_READ && h->payload_len) {
 			uint32_t want = (uint32_t)h->npages * SPILL_PAGE_SIZE;
 			if (h->flags & SPILL_WF_PRESENT_MAP)

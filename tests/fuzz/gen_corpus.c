@@ -107,6 +107,7 @@ int main(int argc, char **argv)
 	frame("invalidate-8", SPILL_OP_INVALIDATE, 0, 8, 0, 0);
 	frame("alloc", SPILL_OP_ALLOC, 0, 0, 0, 0);
 	frame("free", SPILL_OP_FREE, 0, 0, 0, 0);
+	frame("key", SPILL_OP_KEY, 0, 0, 0, 0);
 	frame("ctrl-raw", SPILL_OP_CTRL, 0, 0, 0, 16);
 	/* Replies. */
 	frame("r-ping", SPILL_OP_PING | SPILL_OP_REPLY, 0, 0, 0, 0);

@@ -246,7 +246,7 @@ static void test_reject_version(void **state)
 static void test_reject_unknown_op(void **state)
 {
 	(void)state;
-	static const uint16_t bad[] = { 0, 8, 9, 0x10, 0x100, 0x4001, 0x7fff };
+	static const uint16_t bad[] = { 0, 9, 10, 0x10, 0x100, 0x4001, 0x7fff };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct frame_hdr h = make_req(SPILL_OP_PING, 0);
 		h.op = bad[i];
@@ -367,6 +367,28 @@ static void test_reject_payload_on_bodyless(void **state)
 		h.payload_len = 2 * SPILL_PAGE_SIZE;
 		expect_reject(&h);
 	}
+}
+
+/* A KEY reply carries its 16-byte key exactly when it succeeds. */
+static void test_key_reply_payload(void **state)
+{
+	(void)state;
+	struct frame_hdr h = make_req(SPILL_OP_KEY, 0);
+	h.npages = 0;
+	expect_ok(&h);
+	h.payload_len = SPILL_WIRE_KEY_SIZE;
+	expect_reject(&h);
+	h.op |= SPILL_OP_REPLY;
+	expect_ok(&h);
+	h.payload_len = 0;
+	expect_reject(&h);
+	h.status = SPILL_ST_EACCES;
+	expect_ok(&h);
+	h.payload_len = SPILL_WIRE_KEY_SIZE;
+	expect_reject(&h);
+	h.status = SPILL_ST_OK;
+	h.payload_len = SPILL_WIRE_KEY_SIZE + 1;
+	expect_reject(&h);
 }
 
 static void test_reject_ctrl_payload(void **state)
@@ -711,6 +733,7 @@ int main(void)
 		cmocka_unit_test(test_reject_write_payload),
 		cmocka_unit_test(test_reject_payload_on_bodyless),
 		cmocka_unit_test(test_reject_ctrl_payload),
+		cmocka_unit_test(test_key_reply_payload),
 		cmocka_unit_test(test_reject_payload_too_large),
 		cmocka_unit_test(test_reject_reply_status),
 		cmocka_unit_test(test_reject_read_reply_mismatch),

@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The client side of the vm/rdma scenario (tests/vm/scenarios/rdma.sh).
+ * Each subcommand exits 0 when what it checks holds and prints one line
+ * saying what failed otherwise.
+ *
+ *   rdma_check pager BUDGET_MIB THREADS REPLICAS [KILL_PID] -- URL...
+ *       libspillway over the URLs: a region 8x the budget, random reads and
+ *       writes from THREADS threads, every byte of every page verified
+ *       against a generation pattern. With KILL_PID, that process gets
+ *       SIGKILL halfway through (a server) and the run must still verify.
+ *       Fails unless pages really went one-sided (RDMA counters moved).
+ *   rdma_check isolation URL
+ *       client a writes an extent one-sided and passes its key to client b;
+ *       the server must refuse b a key of its own, and b's one-sided read
+ *       with a's key must fail with EACCES (remote access error) and leave
+ *       b's buffer without a's data.
+ *   rdma_check nolock PROGRAM ARGS...
+ *       run PROGRAM without CAP_IPC_LOCK and with RLIMIT_MEMLOCK at 64 KiB.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "spillway.h"
+
+#define PAGE 4096u
+
+static int die(const char *what)
+{
+	fprintf(stderr, "rdma_check: FAIL: %s\n", what);
+	exit(1);
+}
+
+/* --- pager ---------------------------------------------------------------- */
+
+struct run {
+	uint8_t *region;
+	size_t pages;
+	_Atomic uint32_t *gen;      /* per page: generation last written (0: never) */
+	pthread_mutex_t *locks;     /* per 64 pages: one writer/reader at a time */
+	unsigned ops_per_thread;
+	atomic_uint done_ops;
+	atomic_int bad;
+	unsigned threads;
+	pid_t kill_pid;
+	atomic_int killed;
+};
+
+static uint64_t pattern(size_t page, uint32_t gen, size_t word)
+{
+	return ((uint64_t)page << 32 | gen) * 0x9e3779b97f4a7c15ull + word;
+}
+
+static void fill(uint8_t *p, size_t page, uint32_t gen)
+{
+	uint64_t *w = (uint64_t *)p;
+	for (size_t i = 0; i < PAGE / 8; i++)
+		w[i] = pattern(page, gen, i);
+}
+
+static int check(const uint8_t *p, size_t page, uint32_t gen)
+{
+	const uint64_t *w = (const uint64_t *)p;
+	for (size_t i = 0; i < PAGE / 8; i++)
+		if (w[i] != (gen ? pattern(page, gen, i) : 0))
+			return 0;
+	return 1;
+}
+
+static void *worker(void *arg)
+{
+	struct run *r = arg;
+	uint64_t x = (uint64_t)pthread_self() | 1;
+	for (unsigned n = 0; n < r->ops_per_thread; n++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		size_t page = (size_t)(x % r->pages);
+		pthread_mutex_t *l = &r->locks[page / 64];
+		pthread_mutex_lock(l);
+		uint8_t *p = r->region + page * PAGE;
+		uint32_t gen = atomic_load(&r->gen[page]);
+		if (!check(p, page, gen))
+			atomic_fetch_add(&r->bad, 1);
+		if (x & 2) { /* half the operations write */
+			fill(p, page, gen + 1);
+			atomic_store(&r->gen[page], gen + 1);
+		}
+		pthread_mutex_unlock(l);
+		/* Halfway through the whole run, one server dies. */
+		unsigned total = atomic_fetch_add(&r->done_ops, 1) + 1;
+		if (r->kill_pid && total == r->ops_per_thread * r->threads / 2 &&
+		    !atomic_exchange(&r->killed, 1)) {
+			if (kill(r->kill_pid, SIGKILL))
+				die("cannot kill the server");
+			printf("rdma_check: killed server pid %d after %u operations\n",
+			       (int)r->kill_pid, total);
+		}
+	}
+	return NULL;
+}
+
+static int cmd_pager(int argc, char **argv)
+{
+	if (argc < 6)
+		die("usage: pager BUDGET_MIB THREADS REPLICAS [KILL_PID] -- URL...");
+	size_t budget = (size_t)atoi(argv[2]) << 20;
+	unsigned threads = (unsigned)atoi(argv[3]);
+	int replicas = atoi(argv[4]);
+	int i = 5;
+	pid_t kill_pid = 0;
+	if (strcmp(argv[i], "--"))
+		kill_pid = (pid_t)atoi(argv[i++]);
+	if (strcmp(argv[i++], "--"))
+		die("expected -- before the URLs");
+	char name[32];
+	snprintf(name, sizeof(name), "rdma-pager-r%d", replicas); /* one identity per run */
+	struct spill_config cfg = { .local_budget = budget, .replicas = replicas, .name = name };
+	for (; i < argc && cfg.nservers < SPILL_MAX_SERVERS; i++)
+		cfg.servers[cfg.nservers++] = argv[i];
+	spill_ctx *ctx = spill_open(&cfg);
+	if (!ctx) {
+		fprintf(stderr, "spill_open: %s\n", spill_strerror(errno));
+		die("spill_open over rdma://");
+	}
+	struct run r = { .threads = threads, .kill_pid = kill_pid };
+	size_t bytes = budget * 8;
+	r.pages = bytes / PAGE;
+	r.region = spill_alloc(ctx, bytes);
+	r.gen = calloc(r.pages, sizeof(*r.gen));
+	r.locks = calloc(r.pages / 64 + 1, sizeof(*r.locks));
+	if (!r.region || !r.gen || !r.locks)
+		die("spill_alloc");
+	for (size_t l = 0; l < r.pages / 64 + 1; l++)
+		pthread_mutex_init(&r.locks[l], NULL);
+	/* Every page written once first, so the random phase reads far pages. */
+	for (size_t p = 0; p < r.pages; p++) {
+		fill(r.region + p * PAGE, p, 1);
+		r.gen[p] = 1;
+	}
+	r.ops_per_thread = (unsigned)(r.pages * 2 / threads);
+	pthread_t t[64];
+	for (unsigned k = 0; k < threads && k < 64; k++)
+		pthread_create(&t[k], NULL, worker, &r);
+	for (unsigned k = 0; k < threads && k < 64; k++)
+		pthread_join(t[k], NULL);
+	size_t wrong = 0;
+	for (size_t p = 0; p < r.pages; p++)
+		wrong += !check(r.region + p * PAGE, p, r.gen[p]);
+	struct spill_stats st;
+	spill_stats(ctx, &st);
+	printf("rdma_check: pager %zu MiB region, %u threads, replicas %d: %u checks wrong "
+	       "during the run, %zu pages wrong at the end, faults %llu, remote reads %llu, "
+	       "writes %llu, failovers %llu, lost %llu, servers up %d\n",
+	       bytes >> 20, threads, replicas, (unsigned)atomic_load(&r.bad), wrong,
+	       (unsigned long long)st.faults, (unsigned long long)st.remote_reads,
+	       (unsigned long long)st.remote_writes, (unsigned long long)st.failovers,
+	       (unsigned long long)st.lost_pages, st.servers_up);
+	if (atomic_load(&r.bad) || wrong)
+		die("data did not verify");
+	if (!st.remote_reads || !st.remote_writes)
+		die("nothing was paged: the budget held everything");
+	if (kill_pid && !atomic_load(&r.killed))
+		die("the server was never killed");
+	spill_close(ctx);
+	printf("rdma_check: pager ok\n");
+	return 0;
+}
+
+/* --- isolation -------------------------------------------------------------- */
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static struct client *open_client(const char *url, const char *name, const uint8_t *token)
+{
+	double t0 = now_s();
+	struct client_opts o = { .name = name, .timeout_ms = 10000, .token = token };
+	struct client *c;
+	char why[512];
+	int rc = client_connect(url, &o, &c, why, sizeof(why));
+	if (rc) {
+		fprintf(stderr, "%s: %s\n", name, why);
+		die("connect");
+	}
+	printf("rdma_check: %s connected in %.3f s\n", name, now_s() - t0);
+	return c;
+}
+
+static int cmd_isolation(const char *url)
+{
+	/* As libspillway does: the registering connection allocates, and a
+	 * second one joined with the identity's token moves the data. */
+	struct client *reg = open_client(url, "owner", NULL);
+	struct client_extent e;
+	double t0 = now_s();
+	if (client_alloc_extents(reg, 1, -1, &e))
+		die("owner: alloc");
+	struct client *a = open_client(url, "owner", client_token(reg));
+	printf("rdma_check: owner allocated in %.3f s\n", now_s() - t0);
+	t0 = now_s();
+	static uint8_t page[PAGE], back[PAGE];
+	fill(page, 7, 3);
+	if (client_write(a, e.id, 7, 1, page))
+		die("owner: one-sided write");
+	printf("rdma_check: owner wrote page 7 of extent %llu in %.3f s\n",
+	       (unsigned long long)e.id, now_s() - t0);
+	uint64_t addr;
+	uint32_t rkey;
+	if (client_rdma_key_get(a, e.id, &addr, &rkey))
+		die("owner: no remote key (one-sided access is off)");
+
+	/* b asks the server for a's key the honest way: refused. */
+	struct client *b = open_client(url, "intruder", NULL);
+	uint64_t baddr;
+	uint32_t bkey;
+	int rc = client_rdma_key_get(b, e.id, &baddr, &bkey);
+	if (rc == 0)
+		die("the server gave the intruder a key to another identity's extent");
+	/* b uses a's key anyway: the HCA must refuse it. */
+	client_rdma_key_set(b, e.id, addr, rkey, e.npages);
+	memset(back, 0xa5, sizeof(back));
+	rc = client_read(b, e.id, 7, 1, back, NULL);
+	printf("rdma_check: intruder read with the owner's key: %s\n", strerror(-rc));
+	if (rc != -EACCES)
+		die("a foreign key did not fail with a remote access error");
+	if (check(back, 7, 3))
+		die("the intruder's buffer holds the owner's data");
+	client_close(b);
+
+	/* The server carries on: the scenario runs the pager on it next. A
+	 * lone synchronous one-sided op currently stalls for the request
+	 * timeout under rxe (see docs/rdma.md, known problems), so the owner's
+	 * own read-back is left to that pipelined run. */
+	client_close(a);
+	client_close(reg);
+	printf("rdma_check: isolation ok\n");
+	return 0;
+}
+
+/* --- nolock ----------------------------------------------------------------- */
+
+static int cmd_nolock(char **argv)
+{
+	/* Root regains every capability in the bounding set at exec: drop
+	 * CAP_IPC_LOCK from it, so the memlock limit binds. */
+	if (prctl(PR_CAPBSET_DROP, 14 /* CAP_IPC_LOCK */, 0, 0, 0))
+		die("PR_CAPBSET_DROP");
+	struct rlimit rl = { 64 << 10, 64 << 10 };
+	if (setrlimit(RLIMIT_MEMLOCK, &rl))
+		die("setrlimit");
+	execvp(argv[0], argv);
+	perror(argv[0]);
+	return 127;
+}
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc >= 2 && !strcmp(argv[1], "pager"))
+		return cmd_pager(argc, argv);
+	if (argc == 3 && !strcmp(argv[1], "isolation"))
+		return cmd_isolation(argv[2]);
+	if (argc >= 3 && !strcmp(argv[1], "nolock"))
+		return cmd_nolock(argv + 2);
+	fprintf(stderr, "usage: rdma_check pager|isolation|nolock ...\n");
+	return 2;
+}
