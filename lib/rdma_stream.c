@@ -535,9 +535,9 @@ int rdma_stream_create(struct rdma_cm_id *id, struct ibv_pd *pd,
 			goto fail;
 		}
 	}
-	if (cfg && cfg->bounce_bytes && (rc = setup_onesided(s, pd, cfg, why, cap)))
-		goto fail;
-	if (!s->ops_max && (rc = setup_onesided(s, pd, &(struct rdma_stream_cfg){ 0 }, why, cap)))
+	/* Without a bounce arena (the server) the tables still exist, empty. */
+	static const struct rdma_stream_cfg none;
+	if ((rc = setup_onesided(s, pd, cfg ? cfg : &none, why, cap)))
 		goto fail;
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);
 	struct epoll_event e1 = { .events = EPOLLIN, .data.u32 = 1 };
