@@ -94,8 +94,11 @@ static void check_reply_for(const struct frame_hdr *req, uint8_t pick)
 	const char *why = NULL;
 	uint16_t status = (uint16_t)(pick % SPILL_ST_MAX);
 
-	/* Status only, no payload: always legal. */
-	frame_reply_hdr(req, status, 0, &rep);
+	/* Status only, no payload: legal for every reply but a successful
+	 * KEY, which must carry its key. */
+	uint32_t plen = (req->op == SPILL_OP_KEY && status == SPILL_ST_OK) ?
+			SPILL_WIRE_KEY_SIZE : 0;
+	frame_reply_hdr(req, status, plen, &rep);
 	CHECK(rep.op == (req->op | SPILL_OP_REPLY));
 	CHECK(rep.req_id == req->req_id && rep.extent_id == req->extent_id);
 	CHECK(rep.page == req->page && rep.npages == req->npages);
