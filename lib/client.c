@@ -282,18 +282,16 @@ static int consume_stage(struct client *c)
 	return 0;
 }
 
-/*
- * Read whatever is available without blocking. Returns 0 or -errno. A short
- * read means the socket is drained: stop there rather than pay for a recv
- * that can only say EAGAIN.
- */
-static void reap_onesided(struct client *c)
+/* Complete the one-sided transfers the transport has finished; returns how
+ * many were reaped. */
+static int reap_onesided(struct client *c)
 {
 	if (!c->t->ops->reap_onesided)
-		return;
+		return 0;
 	uint64_t cookie[32];
-	int status[32], n;
+	int status[32], n, reaped = 0;
 	while ((n = c->t->ops->reap_onesided(c->t, cookie, status, 32)) > 0) {
+		reaped += n;
 		for (int i = 0; i < n; i++) {
 			unsigned idx = (unsigned)(cookie[i] & SLOT_MASK);
 			struct slot *s = &c->slots[idx];
@@ -307,11 +305,20 @@ static void reap_onesided(struct client *c)
 			complete_slot(c, idx, status[i]);
 		}
 	}
+	return reaped;
 }
 
+/*
+ * Read whatever is available, waiting first (up to the timeout) if block.
+ * Returns 0 or -errno. A short read means the socket is drained: stop there
+ * rather than pay for a recv that can only say EAGAIN.
+ */
 static int pump_rx(struct client *c, int block)
 {
-	reap_onesided(c);
+	/* A finished one-sided transfer is progress: its waiter must not then
+	 * block for a reply frame that one-sided operations never get. */
+	if (reap_onesided(c) > 0)
+		block = 0;
 	for (;; block = 0) {
 		int rc = consume_stage(c);
 		if (rc)
