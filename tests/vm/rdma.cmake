@@ -32,3 +32,20 @@ if(SPILL_VM_TESTS)
                   DEPENDS spillwayd spillctl rdma_check spillway)
   endif()
 endif()
+
+# Benchmark, not a test: `cmake --build build --target bench-rdma` boots one
+# guest and prints the pager and client library over rdma:// against tcp://,
+# with perftest as the limit (scenarios/rdma_bench.sh; figures in docs/rdma.md).
+if(SPILL_VM_TESTS)
+  add_executable(rdma_bench ${SPILL_VM_DIR}/rdma_bench.c)
+  target_link_libraries(rdma_bench PRIVATE spillway_core spillway)
+  if(SPILL_IB_READ_LAT AND SPILL_IB_WRITE_BW AND SPILL_IBV_DEVINFO)
+    add_custom_target(bench-rdma
+      COMMAND ${SPILL_VM_DIR}/run --rdma --mem 1G --out ${CMAKE_BINARY_DIR}/bench-rdma
+              --include $<TARGET_FILE:spillwayd> --include $<TARGET_FILE:rdma_bench>
+              --include $<TARGET_FILE:spillway> --include ${SPILL_IB_READ_LAT}
+              --include ${SPILL_IB_WRITE_BW} --include ${SPILL_IBV_DEVINFO} rdma_bench
+      DEPENDS spillwayd rdma_bench spillway
+      USES_TERMINAL)
+  endif()
+endif()
