@@ -210,6 +210,8 @@ void report_json(FILE *out, const struct server_report *rep);
 int cmd_server(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_pager(int argc, char **argv);
+/* bench_arbiter.c: the cluster arbiter's policy on a simulated cluster. */
+int bench_arbiter_main(int argc, char **argv);
 /* Undo what `pager` set up on the host (child, swap file, cgroup);
  * async-signal-safe, for the fatal-signal and exit paths. */
 void pager_cleanup(void);

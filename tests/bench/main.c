@@ -2,8 +2,8 @@
 /*
  * spillway-bench: `server` measures spillwayd against the machine's limits
  * and memcached; `pager` measures libspillway against local memory and the
- * kernel's swap; `demo` is the README walk-through. Exit 0 success, 1 failure,
- * 2 usage error.
+ * kernel's swap; `arbiter` simulates the cluster arbiter's policy; `demo` is
+ * the README walk-through. Exit 0 success, 1 failure, 2 usage error.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -23,6 +23,7 @@ static void usage(FILE *out)
 		"       spillway-bench pager [--json] [--size BYTES] [--seconds S] [--quick] [--pin MODE]\n"
 		"       spillway-bench demo [--server URL] [--size SIZE] [--psk-file FILE]\n"
 		"       spillway-bench nbd [--json] [--size SIZE] [--seconds S]   (vs nbdkit memory)\n"
+		"       spillway-bench arbiter [--json] [--clients N] [--servers N] [--steps N] [--seed S]\n"
 		"spillwayd and spillctl are looked for next to this program, then in\n"
 		"$SPILLWAYD / $SPILLCTL, then on PATH; memcached is $MEMCACHED if set\n"
 		"(MEMCACHED=none skips it), else found on PATH.\n");
@@ -67,6 +68,8 @@ int main(int argc, char **argv)
 		return cmd_pager(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "nbd"))
 		return cmd_nbd(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "arbiter"))
+		return bench_arbiter_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "demo"))
 		return cmd_demo(argc - 1, argv + 1);
 	fprintf(stderr, "spillway-bench: unknown command '%s'\n", argv[1]);
