@@ -124,6 +124,16 @@ static void rdma_close(struct transport *base)
 	free(t);
 }
 
+/* RDMA READs this side keeps in flight per QP: up to 16, within what the
+ * device can issue (real HCAs differ; asking for more fails the connect). */
+static uint8_t initiator_depth(struct ibv_context *ctx)
+{
+	struct ibv_device_attr a;
+	if (ibv_query_device(ctx, &a) || a.max_qp_init_rd_atom < 1)
+		return 1;
+	return (uint8_t)(a.max_qp_init_rd_atom < 16 ? a.max_qp_init_rd_atom : 16);
+}
+
 static int rdma_open(const struct url *u, const struct transport_params *p,
 		     struct transport **out)
 {
@@ -174,7 +184,8 @@ static int rdma_open(const struct url *u, const struct transport_params *p,
 	rdma_connect_data_pack(&cd, p->token);
 	struct rdma_conn_param cp = {
 		.private_data = &cd, .private_data_len = sizeof(cd),
-		.responder_resources = 1, .initiator_depth = 16,
+		.responder_resources = 1,
+		.initiator_depth = initiator_depth(rdma_stream_id(t->s)->verbs),
 		.retry_count = 7, .rnr_retry_count = 7, /* 7: retry RNR for ever */
 	};
 	if (rdma_connect(rdma_stream_id(t->s), &cp)) {

@@ -29,20 +29,21 @@ static int read_node_file(const char *dir)
 	return node;
 }
 
-int numa_node_of_netdev(const char *ifname)
+/* The node of the device behind a sysfs class entry's "device" link: the
+ * first numa_node file up the device tree answers, even when it says -1. */
+static int node_of_class_device(const char *class, const char *name)
 {
 	/* The name goes into a path: refuse anything that could leave the
-	 * device's directory. */
-	if (!ifname || !ifname[0] || strlen(ifname) >= IFNAMSIZ || strchr(ifname, '/') ||
-	    !strcmp(ifname, ".") || !strcmp(ifname, ".."))
+	 * class directory. */
+	if (!name || !name[0] || strlen(name) >= 64 || strchr(name, '/') ||
+	    !strcmp(name, ".") || !strcmp(name, ".."))
 		return -1;
-	char link[96], dev[PATH_MAX];
-	snprintf(link, sizeof(link), "/sys/class/net/%s/device", ifname);
+	char link[128], dev[PATH_MAX];
+	snprintf(link, sizeof(link), "/sys/class/%s/%s/device", class, name);
 	if (!realpath(link, dev))
-		return -1; /* virtual devices (lo, veth, bridges) have no device */
-	/* A PCI NIC has numa_node itself; a virtio NIC's device is the virtio
-	 * device, whose parent is the PCI function that has it. The first
-	 * numa_node file up the tree answers, even when it says -1. */
+		return -1; /* virtual devices (lo, veth, rxe) have no device */
+	/* A PCI function has numa_node itself; a virtio NIC's device is the
+	 * virtio device, whose parent is the PCI function that has it. */
 	for (;;) {
 		int node = read_node_file(dev);
 		if (node != -2)
@@ -52,6 +53,18 @@ int numa_node_of_netdev(const char *ifname)
 			return -1;
 		*slash = '\0';
 	}
+}
+
+int numa_node_of_netdev(const char *ifname)
+{
+	if (ifname && strlen(ifname) >= IFNAMSIZ)
+		return -1;
+	return node_of_class_device("net", ifname);
+}
+
+int numa_node_of_ibdev(const char *ibdev)
+{
+	return node_of_class_device("infiniband", ibdev);
 }
 
 static int is_local_only(const struct sockaddr *sa)

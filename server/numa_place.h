@@ -14,6 +14,9 @@
 /* The numa_node of /sys/class/net/IFNAME/device or, if it has none (a
  * virtio NIC), of its nearest ancestor that has one; -1 if unknown. */
 int numa_node_of_netdev(const char *ifname);
+/* The same for an RDMA device (/sys/class/infiniband/IBDEV/device); -1 for
+ * soft-RoCE, which sits on no bus. */
+int numa_node_of_ibdev(const char *ibdev);
 /* The node of the device that owns this local address, or -1 (also for
  * loopback and wildcard addresses, which no single device owns). */
 int numa_node_of_sockaddr(const struct sockaddr *sa);

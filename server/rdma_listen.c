@@ -166,7 +166,13 @@ int rdma_listener_start(struct server *s, const struct url *u, const char *text)
 	if (getaddrinfo(u->host, port, &hints, &res))
 		return fail(l, text, "cannot resolve host", -EINVAL);
 	int rc = rdma_bind_addr(l->id, res->ai_addr) ? -errno : 0;
-	l->node = u->node >= 0 ? u->node : numa_node_of_sockaddr(res->ai_addr);
+	/* The listener's node: as configured, else the HCA's own, else (soft
+	 * RoCE) that of the netdev owning the address. */
+	l->node = u->node;
+	if (l->node < 0 && !rc && l->id->verbs)
+		l->node = numa_node_of_ibdev(ibv_get_device_name(l->id->verbs->device));
+	if (l->node < 0)
+		l->node = numa_node_of_sockaddr(res->ai_addr);
 	freeaddrinfo(res);
 	if (rc) {
 		rdma_explain_addr_failure(-rc, u->host, why, sizeof(why));

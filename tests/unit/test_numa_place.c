@@ -33,6 +33,10 @@ static void test_unknown_devices(void **state)
 	assert_int_equal(numa_node_of_netdev(".."), -1);
 	assert_int_equal(numa_node_of_netdev("../../devices/system/node"), -1);
 	assert_int_equal(numa_node_of_netdev("a-name-longer-than-ifnamsiz"), -1);
+	assert_int_equal(numa_node_of_ibdev("no-such-hca0"), -1);
+	assert_int_equal(numa_node_of_ibdev(NULL), -1);
+	assert_int_equal(numa_node_of_ibdev(".."), -1);
+	assert_int_equal(numa_node_of_ibdev("../../devices/system/node"), -1);
 }
 
 /* Every device: with a device/numa_node file, the same answer (-1 for the
