@@ -329,6 +329,50 @@ static void too_many_requests_in_flight_closes_the_connection(void **state)
 	assert_int_equal(srv_stop(&s), 0);
 }
 
+/* KEY asks for an RDMA remote key: on a TCP connection it is refused with
+ * a code, no key is sent, and the connection carries on. */
+static void key_request_over_tcp_is_refused_with_a_code(void **state)
+{
+	(void)state;
+	struct client *c = connect_as(&server, "key-over-tcp", NULL);
+	struct client_extent e;
+	assert_int_equal(client_alloc_extents(c, 1, -1, &e), 0);
+	uint8_t *page = malloc(SPILL_PAGE_SIZE);
+	fill_page(page, 31);
+	assert_int_equal(client_write(c, e.id, 0, 1, page), 0);
+
+	/* The library has nothing in flight: send KEY by hand and read its
+	 * reply off the socket before the library looks again. */
+	struct spill_wire_hdr w;
+	struct frame_hdr h = { .op = SPILL_OP_KEY, .req_id = 77, .extent_id = e.id };
+	frame_hdr_pack(&h, &w);
+	frame_seal(&w, NULL, 0);
+	int fd = client_fd(c);
+	send_all(fd, &w, sizeof(w));
+	struct spill_wire_hdr rw;
+	size_t got = 0;
+	while (got < sizeof(rw)) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		assert_int_equal(poll(&p, 1, 10000), 1);
+		ssize_t n = recv(fd, (uint8_t *)&rw + got, sizeof(rw) - got, 0);
+		assert_true(n > 0);
+		got += (size_t)n;
+	}
+	struct frame_hdr r;
+	const char *why = NULL;
+	assert_int_equal(frame_hdr_unpack(&rw, &r, &why), 0);
+	assert_int_equal(r.op, SPILL_OP_KEY | SPILL_OP_REPLY);
+	assert_int_equal(r.req_id, 77);
+	assert_int_equal(r.status, SPILL_ST_ENOTSUP);
+	assert_int_equal(r.payload_len, 0);
+
+	memset(page, 0, SPILL_PAGE_SIZE);
+	assert_int_equal(client_read(c, e.id, 0, 1, page, NULL), 0);
+	assert_true(check_page(page, 31));
+	free(page);
+	client_close(c);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -348,6 +392,7 @@ int main(void)
 		cmocka_unit_test(data_before_the_handshake_closes_the_connection),
 		cmocka_unit_test(write_cut_mid_payload_leaves_pages_absent),
 		cmocka_unit_test(too_many_requests_in_flight_closes_the_connection),
+		cmocka_unit_test(key_request_over_tcp_is_refused_with_a_code),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
