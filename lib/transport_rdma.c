@@ -70,9 +70,21 @@ static int resolve(struct rdma_cm_id *id, struct rdma_event_channel *ch, const s
 		say(p, "cannot resolve %s%s", u->host, "");
 		return -EHOSTUNREACH;
 	}
+	/* With source=, the connection leaves from that address's device; a
+	 * destination that is also a local address then still crosses the
+	 * wire instead of being looped back inside one device. */
+	struct addrinfo *src = NULL;
+	if (u->source[0] && getaddrinfo(u->source, NULL, &hints, &src)) {
+		freeaddrinfo(res);
+		say(p, "cannot resolve source address %s%s", u->source, "");
+		return -EHOSTUNREACH;
+	}
 	const char *got = "";
-	int status = 0, rc = rdma_resolve_addr(id, NULL, res->ai_addr, p->timeout_ms) ? -errno : 0;
+	int status = 0, rc = rdma_resolve_addr(id, src ? src->ai_addr : NULL, res->ai_addr,
+					       p->timeout_ms) ? -errno : 0;
 	freeaddrinfo(res);
+	if (src)
+		freeaddrinfo(src);
 	if (!rc)
 		rc = expect_event(ch, RDMA_CM_EVENT_ADDR_RESOLVED, p->timeout_ms, &status, &got);
 	if (rc) {

@@ -37,6 +37,13 @@ static int parse_options(const char *q, struct url *out)
 			if (url_parse(out->fallback, 0, &fb) || strcmp(fb.scheme, "tcp") ||
 			    strchr(out->fallback, '?'))
 				return -EINVAL;
+		} else if (klen == 6 && !memcmp(q, "source", 6)) {
+			/* An address, never a name or URL: brackets and '/' stay out. */
+			if (vlen == 0 || vlen >= sizeof(out->source) || memchr(v, '/', vlen) ||
+			    memchr(v, '[', vlen))
+				return -EINVAL;
+			memcpy(out->source, v, vlen);
+			out->source[vlen] = 0;
 		} else {
 			return -EINVAL;
 		}
@@ -107,7 +114,12 @@ int url_parse(const char *text, int default_port, struct url *out)
 	} else {
 		out->port = default_port;
 	}
-	return q ? parse_options(q + 1, out) : 0;
+	if (q && parse_options(q + 1, out))
+		return -EINVAL;
+	/* A TCP client picks its source by routing; only RDMA takes one. */
+	if (out->source[0] && strcmp(out->scheme, "rdma"))
+		return -EINVAL;
+	return 0;
 }
 
 void url_format(const struct url *u, char *buf, int cap)

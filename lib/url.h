@@ -7,6 +7,8 @@
  *                   the device, when the kernel knows it)
  *   fallback=URL    clients of rdma://: where to connect instead when RDMA
  *                   setup fails (a tcp:// URL; it takes no options itself)
+ *   source=ADDR     clients of rdma://: the local address (so the RDMA
+ *                   device) to connect from, as perftest's --source_ip
  */
 #ifndef SPILLWAY_URL_H
 #define SPILLWAY_URL_H
@@ -20,6 +22,7 @@ struct url {
 	int port;                /* 0..65535; 0 = pick a free port (listen only) */
 	int node;                /* node=, or -1 */
 	char fallback[URL_HOST_MAX + 16]; /* fallback=, or "" */
+	char source[URL_HOST_MAX];        /* source=, or "" */
 };
 
 /* 0 or -EINVAL (also for an unknown option). A missing port takes default_port. */

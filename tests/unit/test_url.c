@@ -180,13 +180,20 @@ static void test_options(void **state)
 	assert_int_equal(u.node, 0);
 	assert_int_equal(url_parse("rdma://h?fallback=h2:9", 7, &u), 0);
 	assert_int_equal(u.port, 7);
+	assert_string_equal(u.source, "");
+	assert_int_equal(url_parse("rdma://10.77.0.1:7471?source=10.77.0.2&fallback=tcp://h:2", 0, &u), 0);
+	assert_string_equal(u.source, "10.77.0.2");
+	assert_string_equal(u.fallback, "tcp://h:2");
+	assert_int_equal(url_parse("rdma://[fe80::1]:1?source=fe80::2", 0, &u), 0);
+	assert_string_equal(u.source, "fe80::2");
 
 	static const char *const bad[] = {
 		"tcp://h:1?",            "tcp://h:1?node",     "tcp://h:1?node=",
 		"tcp://h:1?node=x",      "tcp://h:1?node=-1",  "tcp://h:1?node=1&",
 		"tcp://h:1?colour=red",  "rdma://h:1?fallback=rdma://h:2",
 		"rdma://h:1?fallback=",  "rdma://h:1?fallback=tcp://h:2?node=1",
-		"tcp://h:1?node=99999999999",
+		"tcp://h:1?node=99999999999", "tcp://h:1?source=10.0.0.1",
+		"rdma://h:1?source=",    "rdma://h:1?source=[::1]", "rdma://h:1?source=tcp://x",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		if (url_parse(bad[i], 0, &u) != -EINVAL)

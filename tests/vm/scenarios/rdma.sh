@@ -2,7 +2,8 @@
 #  1. the clear errors first, before any RDMA device exists: spillwayd and
 #     spillctl name the missing device; a client with ?fallback=tcp:// gets
 #     through over TCP instead;
-#  2. with rxe0/rxe1 on a veth pair (rdma_lib.sh): spillwayd listens on
+#  2. with rxe0/rxe1 on a veth pair (rdma_lib.sh, wire mode: the clients
+#     connect from rxe1 with ?source=, so packets cross the pair): spillwayd listens on
 #     rdma:// and tcp:// at once; spillctl works over both;
 #  3. the pager over rdma:// with random reads and writes from 4 threads,
 #     every byte verified, and the pages moved one-sided (the server saw
@@ -62,41 +63,47 @@ kill "$s0_pid"
 wait "$s0_pid" || true
 
 say "2. soft-RoCE; spillwayd on rdma:// and tcp:// at once"
-# Loopback mode: in wire mode (routed across the veth pair) rdma_cm address
-# resolution from a client with no source address never completed on the
-# 6.1 guest; in loopback mode both ends use rxe0, which hands packets from
-# QP to QP in memory: real verbs, real rdma_cm, real one-sided operations.
-rdma_setup loopback
+# Wire mode: clients connect from rxe1 (source=10.77.0.2) to spillwayd on
+# rxe0, so every packet crosses the veth pair (checked at the end).
+rdma_setup wire
 ip=$RDMA_SERVER_IP
+src=$RDMA_CLIENT_IP
 start_server s1 "rdma://$ip:7471" "tcp://$ip:0"
 grep "listening on rdma://" /tmp/s1.log
 grep -q "active MTU $RDMA_ACTIVE_MTU" /tmp/s1.log || fail "the listener did not report the port's active MTU"
-spillctl --server "rdma://$ip:7471" status >/tmp/out || { cat /tmp/out; fail "spillctl over rdma://"; }
+spillctl --server "rdma://$ip:7471?source=$src" status >/tmp/out || { cat /tmp/out; fail "spillctl over rdma://"; }
 spillctl --server "$s1_tcp" status >/dev/null || fail "spillctl over tcp:// beside rdma://"
 
 say "3. the pager over rdma://: 4 threads, random reads and writes"
-rdma_check pager 16 4 1 -- "rdma://$ip:7471" || fail "pager over rdma://"
-spillctl --server "rdma://$ip:7471" --json clients >/tmp/clients
+rdma_check pager 16 4 1 -- "rdma://$ip:7471?source=$src" || fail "pager over rdma://"
+spillctl --server "rdma://$ip:7471?source=$src" --json clients >/tmp/clients
 written=$(tr '{' '\n' </tmp/clients | grep '"name":"rdma-pager-r1"' |
 	sed -n 's/.*"pages_written":\([0-9]*\).*/\1/p')
 echo "server-side WRITE frames from the pager: ${written:-none}"
 [ "${written:-1}" = 0 ] || fail "the pager's pages went through the server CPU, not one-sided"
 
 say "4. isolation: a stolen remote key"
-rdma_check isolation "rdma://$ip:7471" || fail "isolation"
-spillctl --server "rdma://$ip:7471" status >/dev/null || fail "the server did not carry on"
+rdma_check isolation "rdma://$ip:7471?source=$src" || fail "isolation"
+spillctl --server "rdma://$ip:7471?source=$src" status >/dev/null || fail "the server did not carry on"
 
 say "5. two servers, replicas 2, kill -9 one mid-run"
 start_server s2 "rdma://$ip:7472" "tcp://$ip:0"
-rdma_check pager 16 4 2 "$s2_pid" -- "rdma://$ip:7471" "rdma://$ip:7472" ||
+rdma_check pager 16 4 2 "$s2_pid" -- "rdma://$ip:7471?source=$src" "rdma://$ip:7472?source=$src" ||
 	fail "replicas over rdma:// after a server died"
 wait "$s2_pid" 2>/dev/null || true
 
 say "6. RLIMIT_MEMLOCK too low"
 expect_error "RLIMIT_MEMLOCK" rdma_check nolock spillwayd --listen "rdma://$ip:7473" \
 	--metrics none --capacity 64M --insecure
-expect_error "RLIMIT_MEMLOCK" rdma_check nolock spillctl --server "rdma://$ip:7471" status
+expect_error "RLIMIT_MEMLOCK" rdma_check nolock spillctl --server "rdma://$ip:7471?source=$src" status
 kill "$s1_pid"
 wait "$s1_pid" || true
 if grep -E "AddressSanitizer|runtime error|Segmentation" /tmp/*.log; then fail "a process crashed"; fi
+# The pages crossed the veth pair: rxe1 (the clients' side) sent and received.
+for d in rxe0 rxe1; do
+	c=/sys/class/infiniband/$d/ports/1/hw_counters
+	echo "$d: sent_pkts $(cat $c/sent_pkts) rcvd_pkts $(cat $c/rcvd_pkts)"
+done
+[ "$(cat /sys/class/infiniband/rxe1/ports/1/hw_counters/sent_pkts)" -gt 10000 ] ||
+	fail "the clients' traffic did not leave through rxe1"
 echo "rdma: ok"

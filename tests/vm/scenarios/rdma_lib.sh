@@ -32,8 +32,10 @@
 #   from priority 0 to 1000 and, ahead of it, locally sent packets to
 #   10.77.0.1 use a table routing them out veth1 (source 10.77.0.2), those to
 #   10.77.0.2 out veth0; accept_local=1 and rp_filter=0 let veth0/veth1 accept
-#   packets whose source is one of our own addresses. rdma_cm then binds the
-#   client to rxe1 (its GID is ::ffff:10.77.0.2) and both devices' sent_pkts
+#   packets whose source is one of our own addresses; each end has a
+#   permanent neighbour entry for the other. A client that names its source
+#   (perftest -d rxe1, spillway's rdma://...?source=10.77.0.2) is then bound
+#   to rxe1 (its GID is ::ffff:10.77.0.2) and both devices' sent_pkts
 #   and rcvd_pkts count the traffic. TCP between the two addresses takes the
 #   same path, so a tcp:// baseline crosses the same veth.
 # - net.core.netdev_max_backlog goes from 1000 to 16384: veth delivers
@@ -100,6 +102,15 @@ rdma_setup() {
 			ip route add "$RDMA_SERVER_IP" dev veth1 src "$RDMA_CLIENT_IP" table 101 &&
 			ip route add "$RDMA_CLIENT_IP" dev veth0 src "$RDMA_SERVER_IP" table 102 ||
 			{ echo "rdma_setup: policy routing failed (iproute2's ip missing?)" >&2; return 1; }
+		# Each end's neighbour entry for the other, up front: rdma_cm's
+		# address resolution waits on ARP between two local addresses,
+		# which did not complete here, and spillctl's first connect from
+		# 10.77.0.2 timed out.
+		ip neigh replace "$RDMA_SERVER_IP" lladdr "$(cat /sys/class/net/veth0/address)" \
+			dev veth1 nud permanent &&
+			ip neigh replace "$RDMA_CLIENT_IP" lladdr "$(cat /sys/class/net/veth1/address)" \
+				dev veth0 nud permanent ||
+			{ echo "rdma_setup: static neighbours failed" >&2; return 1; }
 	fi
 	rdma link add rxe0 type rxe netdev veth0 || { echo "rdma_setup: rdma link add rxe0 failed (dmesg)" >&2; return 1; }
 	rdma link add rxe1 type rxe netdev veth1 || { echo "rdma_setup: rdma link add rxe1 failed (dmesg)" >&2; return 1; }
