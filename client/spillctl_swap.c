@@ -126,6 +126,9 @@ static int parse_attach(int argc, char **argv, const char *dflt_server, struct s
 		case 's':
 			if (a->nservers == SPILL_MAX_SERVERS)
 				return usage_error("at most 8 --server, not more: '%s'", optarg);
+			if (!strncmp(optarg, "rdma://", 7))
+				return usage_error("--server %s: spillway.ko moves pages over TCP only; "
+						   "give the server's tcp:// URL", optarg);
 			a->srv[a->nservers++].url = optarg;
 			break;
 		case 'z':
