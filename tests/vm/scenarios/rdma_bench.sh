@@ -11,9 +11,10 @@ set -eu
 
 out=${SPILL_VM_OUT:-/tmp}/bench.txt
 : >"$out"
-# Loopback mode, as vm/rdma: both ends on rxe0 (see rdma_lib.sh), for
-# perftest and spillwayd alike, so the limit and the measurement share a path.
-rdma_setup loopback
+# Wire mode, as vm/rdma: clients on rxe1 (10.77.0.2), servers on rxe0, every
+# packet across the veth pair, for perftest, rdma:// and tcp:// alike (see
+# rdma_lib.sh), so the limit and the measurements share one path.
+rdma_setup wire
 ip=$RDMA_SERVER_IP
 RDMA_PERFTEST_ITERS_4K=1000 rdma_perftest_limits >/tmp/perftest.txt
 cat /tmp/perftest.txt
@@ -26,7 +27,7 @@ port=${ready#tcp=}
 port=${port%% *}
 
 for t in rdma tcp; do
-	case $t in rdma) url=rdma://$ip:7471 ;; tcp) url=tcp://$ip:$port ;; esac
+	case $t in rdma) url=rdma://$ip:7471?source=$RDMA_CLIENT_IP ;; tcp) url=tcp://$ip:$port ;; esac
 	echo "== over $url"
 	rdma_bench "$url" >/tmp/bench.$t || { cat /tmp/bench.$t /tmp/s.log; exit 1; }
 	sed "s/^bench /bench $t./" /tmp/bench.$t | tee -a /tmp/bench.raw
