@@ -61,6 +61,22 @@ static int client_stats_ok(const Spillway__ClientStats *c)
 	return c && ctrl_name_valid(c->name) && priority_ok(c->priority);
 }
 
+/* A server as one peer or the arbiter describes it: a URL we could dial. */
+static int server_info_ok(const Spillway__ServerInfo *s)
+{
+	return s && s->url[0] && text_ok(s->url, 512) && text_ok(s->server_id, 256);
+}
+
+static int servers_ok(Spillway__ServerInfo *const *v, size_t n)
+{
+	if (n > CTRL_CLUSTER_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!server_info_ok(v[i]))
+			return 0;
+	return 1;
+}
+
 int ctrl_validate(const Spillway__Ctrl *m, const char **why)
 {
 	switch (m->msg_case) {
@@ -167,6 +183,52 @@ int ctrl_validate(const Spillway__Ctrl *m, const char **why)
 			if (!m->admin_export_list_reply->exports[i])
 				return bad(why, "export info missing");
 		return 0;
+	case SPILLWAY__CTRL__MSG_PEER_REPORT: {
+		const Spillway__PeerReport *r = m->peer_report;
+		if (!server_info_ok(r->server))
+			return bad(why, "peer report without a server URL");
+		for (size_t i = 0; i < r->n_clients; i++)
+			if (!client_stats_ok(r->clients[i]))
+				return bad(why, "bad client stats");
+		return 0;
+	}
+	case SPILLWAY__CTRL__MSG_PEER_REPORT_REPLY: {
+		const Spillway__PeerReportReply *r = m->peer_report_reply;
+		if (!servers_ok(r->servers, r->n_servers))
+			return bad(why, "bad server list");
+		for (size_t i = 0; i < r->n_budgets; i++)
+			if (!ctrl_name_valid(r->budgets[i]->name))
+				return bad(why, "bad client name in budgets");
+		for (size_t i = 0; i < r->n_actions; i++)
+			if (!ctrl_name_valid(r->actions[i]->client) || !r->actions[i]->bytes)
+				return bad(why, "bad peer action");
+		return 0;
+	}
+	case SPILLWAY__CTRL__MSG_CLUSTER_INFO_REPLY:
+		if (!servers_ok(m->cluster_info_reply->servers, m->cluster_info_reply->n_servers))
+			return bad(why, "bad server list");
+		return text_ok(m->cluster_info_reply->arbiter_url, 512) ? 0 : bad(why, "arbiter URL too long");
+	case SPILLWAY__CTRL__MSG_ADMIN_CLUSTER_STATUS_REPLY: {
+		const Spillway__AdminClusterStatusReply *r = m->admin_cluster_status_reply;
+		if (!servers_ok(r->servers, r->n_servers))
+			return bad(why, "bad server list");
+		for (size_t i = 0; i < r->n_clients; i++)
+			if (!ctrl_name_valid(r->clients[i]->name))
+				return bad(why, "bad client name");
+		return 0;
+	}
+	case SPILLWAY__CTRL__MSG_ADMIN_EVENTS_REPLY:
+		for (size_t i = 0; i < m->admin_events_reply->n_events; i++)
+			if (!text_ok(m->admin_events_reply->events[i]->reason, 1024))
+				return bad(why, "event reason too long");
+		return 0;
+	case SPILLWAY__CTRL__MSG_ADMIN_DRAIN_REPLY:
+		return server_info_ok(m->admin_drain_reply->server) ? 0 : bad(why, "bad server info");
+	case SPILLWAY__CTRL__MSG_CLUSTER_INFO:
+	case SPILLWAY__CTRL__MSG_ADMIN_CLUSTER_STATUS:
+	case SPILLWAY__CTRL__MSG_ADMIN_EVENTS:
+	case SPILLWAY__CTRL__MSG_ADMIN_DRAIN:
+	case SPILLWAY__CTRL__MSG_DRAIN:
 	case SPILLWAY__CTRL__MSG_ADMIN_EXPORT_LIST:
 	case SPILLWAY__CTRL__MSG_ADMIN_EXPORT_DELETE_REPLY:
 	case SPILLWAY__CTRL__MSG_STATS:

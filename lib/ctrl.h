@@ -20,6 +20,7 @@
 #define CTRL_PRIORITY_MIN (-1000)
 #define CTRL_PRIORITY_MAX 1000
 #define CTRL_ALLOC_MAX    64 /* extents per AllocExtent */
+#define CTRL_CLUSTER_MAX  256 /* servers in one cluster */
 
 /* Pack into buf (cap bytes). Returns the length, or -EMSGSIZE. */
 int ctrl_pack(const Spillway__Ctrl *msg, void *buf, size_t cap);

@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arbiter.h"
+#include "cluster.h"
 #include "config.h"
 #include "conn.h"
 #include "log.h"
@@ -139,6 +141,7 @@ static void on_register(struct conn *c, const struct frame_hdr *h, const Spillwa
 	r.reservation_bytes = rc_client->reservation;
 	r.limit_bytes = rc_client->limit;
 	send_reply(c, h, SPILLWAY__CTRL__MSG_REGISTER_REPLY, &r);
+	cluster_client_registered(c->srv, rc_client->name);
 	log_info("%s: client '%s' %s (id %llu, %zu extents)", c->peer, rc_client->name,
 		 resumed ? "resumed" : "registered", (unsigned long long)rc_client->id, n);
 	free(infos);
@@ -155,10 +158,14 @@ static void on_alloc(struct conn *c, const struct frame_hdr *h, const Spillway__
 	if (rc) {
 		enum stats_err kind = rc == -EDQUOT ? STATS_ERR_OVER_LIMIT : STATS_ERR_POOL_FULL;
 		metrics_inc(&server_stats.errors[kind], 1);
+		int full, draining;
+		registry_cluster_state(c->srv->reg, &full, &draining);
 		conn_reply_error(c, h, status_of(rc),
-				 rc == -EDQUOT ? "client limit reached"
-				 : rc == -ENOSPC ? "pool full (or only reserved memory left)"
-						 : strerror(-rc));
+				 rc == -EDQUOT ? "client limit reached (over the cluster)"
+				 : rc != -ENOSPC ? strerror(-rc)
+				 : draining ? "server draining: place extents elsewhere"
+				 : full ? "cluster above its high watermark: only reservations are admitted"
+					: "pool full (or only reserved memory left)");
 		return;
 	}
 	Spillway__ExtentInfo infos[CTRL_ALLOC_MAX], *ptrs[CTRL_ALLOC_MAX];
@@ -281,6 +288,80 @@ static void on_admin_reclaim(struct conn *c, const struct frame_hdr *h,
 	send_reply(c, h, SPILLWAY__CTRL__MSG_ADMIN_RECLAIM_REPLY, &r);
 }
 
+/* --- cluster (cluster.c, arbiter.c) ------------------------------------------ */
+
+static void on_cluster_info(struct conn *c, const struct frame_hdr *h)
+{
+	Spillway__ClusterInfoReply r;
+	if (cluster_info(c->srv, &r)) {
+		conn_reply_error(c, h, SPILL_ST_EINTERNAL, "out of memory");
+		return;
+	}
+	send_reply(c, h, SPILLWAY__CTRL__MSG_CLUSTER_INFO_REPLY, &r);
+	cluster_info_free(&r);
+}
+
+/* Arbiter requests on a server that is not the arbiter: say where it is. */
+static int not_the_arbiter(struct conn *c, const struct frame_hdr *h)
+{
+	struct server *s = c->srv;
+	if (s->arbiter)
+		return 0;
+	char why[600];
+	if (s->opt.arbiter_url[0])
+		snprintf(why, sizeof(why), "not the arbiter: ask %s", s->opt.arbiter_url);
+	else
+		snprintf(why, sizeof(why), "not the arbiter, and no arbiter is configured");
+	conn_reply_error(c, h, SPILL_ST_ENOTSUP, why);
+	return 1;
+}
+
+static void on_cluster(struct conn *c, const struct frame_hdr *h, const Spillway__Ctrl *m)
+{
+	struct server *s = c->srv;
+	int rc = 0;
+	switch (m->msg_case) {
+	case SPILLWAY__CTRL__MSG_PEER_REPORT: {
+		Spillway__PeerReportReply r;
+		if (!(rc = arbiter_report(s->arbiter, m->peer_report, &r)))
+			send_reply(c, h, SPILLWAY__CTRL__MSG_PEER_REPORT_REPLY, &r);
+		arbiter_reply_free(&r);
+		break;
+	}
+	case SPILLWAY__CTRL__MSG_ADMIN_CLUSTER_STATUS: {
+		Spillway__AdminClusterStatusReply r;
+		if (!(rc = arbiter_status(s->arbiter, &r)))
+			send_reply(c, h, SPILLWAY__CTRL__MSG_ADMIN_CLUSTER_STATUS_REPLY, &r);
+		arbiter_status_free(&r);
+		break;
+	}
+	default: {
+		Spillway__AdminEventsReply r;
+		if (!(rc = arbiter_events(s->arbiter, m->admin_events->after_seq,
+					  m->admin_events->max, &r)))
+			send_reply(c, h, SPILLWAY__CTRL__MSG_ADMIN_EVENTS_REPLY, &r);
+		arbiter_events_free(&r);
+		break;
+	}
+	}
+	if (rc)
+		conn_reply_error(c, h, SPILL_ST_EINTERNAL, "out of memory");
+}
+
+static void on_admin_drain(struct conn *c, const struct frame_hdr *h, const Spillway__AdminDrain *m)
+{
+	struct server *s = c->srv;
+	log_info("%s: operator %s this server", c->peer, m->drain ? "drains" : "undrains");
+	cluster_set_draining(s, m->drain);
+	int npools = s->pools->npools;
+	Spillway__NodeStats store[npools], *ptrs[npools];
+	Spillway__ServerInfo self;
+	cluster_self_info(s, &self, store, ptrs);
+	Spillway__AdminDrainReply r = SPILLWAY__ADMIN_DRAIN_REPLY__INIT;
+	r.server = &self;
+	send_reply(c, h, SPILLWAY__CTRL__MSG_ADMIN_DRAIN_REPLY, &r);
+}
+
 /* NBD exports (nbd_export.c): create and delete need operator privilege. */
 static Spillway__ExportInfo *export_info(const char *name, Spillway__ExportInfo ***all, size_t *n)
 {
@@ -398,6 +479,27 @@ void control_handle(struct conn *c, const struct frame_hdr *h, const uint8_t *pa
 	case SPILLWAY__CTRL__MSG_RECLAIM_REPLY:
 		if (registered)
 			reclaim_answered(c, m->reclaim_reply);
+		break;
+	case SPILLWAY__CTRL__MSG_CLUSTER_INFO:
+		on_cluster_info(c, h);
+		break;
+	case SPILLWAY__CTRL__MSG_PEER_REPORT:
+	case SPILLWAY__CTRL__MSG_ADMIN_CLUSTER_STATUS:
+	case SPILLWAY__CTRL__MSG_ADMIN_EVENTS:
+		if (k == SPILLWAY__CTRL__MSG_PEER_REPORT && !c->admin) {
+			metrics_inc(&server_stats.errors[STATS_ERR_AUTH], 1);
+			conn_reply_error(c, h, SPILL_ST_EAUTH, "reporting to the arbiter needs the admin key");
+		} else if (!not_the_arbiter(c, h)) {
+			on_cluster(c, h, m);
+		}
+		break;
+	case SPILLWAY__CTRL__MSG_ADMIN_DRAIN:
+		if (!c->admin) {
+			metrics_inc(&server_stats.errors[STATS_ERR_AUTH], 1);
+			conn_reply_error(c, h, SPILL_ST_EAUTH, "draining needs the admin key");
+			break;
+		}
+		on_admin_drain(c, h, m->admin_drain);
 		break;
 	default:
 		conn_reply_error(c, h, SPILL_ST_ENOTSUP, "not a request this server accepts here");

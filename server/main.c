@@ -20,9 +20,11 @@
 #include <urcu.h>
 
 #include "conn.h"
+#include "cluster.h"
 #include "http.h"
 #include "nbd.h"
 #include "nbd_export.h"
+#include "peer_report.h"
 #include "rdma_listen.h"
 #include "numa_place.h"
 #include "slab.h"
@@ -312,6 +314,8 @@ static int start(struct server *s, int *metrics_port)
 	}
 	if ((rc = create_exports(s)))
 		return rc;
+	if ((rc = cluster_init(s)))
+		return rc;
 	int nworkers = s->opt.workers > 0 ? s->opt.workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	if ((rc = workers_start(s, nworkers > 0 ? nworkers : 1))) {
 		log_error("cannot start workers: %s", strerror(-rc));
@@ -326,6 +330,10 @@ static int start(struct server *s, int *metrics_port)
 		if (rc)
 			return rc;
 		log_info("metrics on port %d: GET /metrics", *metrics_port);
+	}
+	if ((rc = peer_report_start(s))) {
+		log_error("cannot start reporting to the arbiter: %s", strerror(-rc));
+		return rc;
 	}
 	return 0;
 }
@@ -398,6 +406,8 @@ int main(int argc, char **argv)
 	nbd_stop(); /* before the registry goes: exports hold extents */
 	if (s.workers)
 		workers_stop(&s);
+	peer_report_stop(&s); /* after the workers: their frees poke it */
+	cluster_destroy(&s);
 	rdma_listeners_stop(); /* after the workers: their QPs came from these ids' devices */
 	http_stop(s.http);
 	event_free(sigterm);

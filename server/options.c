@@ -33,6 +33,15 @@ void options_usage(FILE *out)
 		"  --ready-fd FD              write \"tcp=PORT metrics=PORT\" to FD once serving\n"
 		"  --nbd HOST:PORT            serve NBD exports there (off by default; loopback only)\n"
 		"  --nbd-insecure             allow a non-loopback NBD listener (NBD has no auth, no TLS)\n"
+		"cluster (docs/arbiter.md):\n"
+		"  --advertise URL            where clients reach this server (default: first tcp listener)\n"
+		"  --peer URL                 another server of the cluster (repeatable)\n"
+		"  --arbiter                  arbitrate the cluster: take reports, choose who gives back\n"
+		"  --arbiter-url URL          report usage to the arbiter there\n"
+		"  --report-interval-ms N     report at least this often (default 1000)\n"
+		"  --high-watermark PCT       arbiter: reclaim from here (default 90)\n"
+		"  --low-watermark PCT        arbiter: ... down to here (default 80)\n"
+		"  --reclaim-deadline-ms N    arbiter: a victim's time to comply (default 10000)\n"
 		"  --help, --version\n");
 }
 
@@ -47,6 +56,10 @@ static void defaults(struct server_options *o)
 	strcpy(o->log_level, "info");
 	o->max_inflight = 1024;
 	o->ready_fd = -1;
+	o->report_interval_ms = 1000;
+	o->high_pct = 90;
+	o->low_pct = 80;
+	o->reclaim_deadline_ms = 10000;
 }
 
 static int set_text(char *dst, size_t cap, const char *v, const char **why)
@@ -70,6 +83,45 @@ static int set_bool(int *dst, const char *v, const char **why)
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* Cluster keys; 1 when key is not one of them. */
+static int set_cluster_key(struct server_options *o, const char *key, const char *v,
+			   const char **why)
+{
+	long n;
+	if (!strcmp(key, "advertise"))
+		return set_text(o->advertise, sizeof(o->advertise), v, why);
+	if (!strcmp(key, "arbiter-url"))
+		return set_text(o->arbiter_url, sizeof(o->arbiter_url), v, why);
+	if (!strcmp(key, "arbiter"))
+		return set_bool(&o->arbiter, v, why);
+	if (!strcmp(key, "peer")) {
+		if (o->npeers == OPT_MAX_PEERS) {
+			*why = "too many peers (at most 32)";
+			return -EINVAL;
+		}
+		return set_text(o->peers[o->npeers++], OPT_TEXT, v, why);
+	}
+	static const struct { const char *key; long lo, hi; } nums[] = {
+		{ "report-interval-ms", 10, 60000 },
+		{ "high-watermark", 1, 100 },
+		{ "low-watermark", 0, 100 },
+		{ "reclaim-deadline-ms", 1, 3600000 },
+	};
+	for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+		if (strcmp(key, nums[i].key))
+			continue;
+		if (config_parse_int(v, nums[i].lo, nums[i].hi, &n)) {
+			*why = "whole number out of range (see --help)";
+			return -EINVAL;
+		}
+		unsigned *dst[] = { &o->report_interval_ms, &o->high_pct, &o->low_pct,
+				    &o->reclaim_deadline_ms };
+		*dst[i] = (unsigned)n;
+		return 0;
+	}
+	return 1;
 }
 
 /* One key, from a flag (value NULL for a bare boolean flag) or the file. */
@@ -139,6 +191,9 @@ static int set_key(struct server_options *o, const char *key, const char *v, con
 			o->max_inflight = (unsigned)n;
 		return 0;
 	}
+	int rc = set_cluster_key(o, key, v, why);
+	if (rc <= 0)
+		return rc;
 	*why = "unknown key";
 	return -EINVAL;
 }
@@ -168,6 +223,14 @@ static int check(struct server_options *o, char *err, size_t cap)
 	}
 	if (o->nlisten == 0)
 		strcpy(o->listen[o->nlisten++], "tcp://127.0.0.1:7707");
+	if (o->arbiter && o->arbiter_url[0]) {
+		snprintf(err, cap, "--arbiter and --arbiter-url: a server either arbitrates or reports");
+		return -EINVAL;
+	}
+	if (o->low_pct > o->high_pct) {
+		snprintf(err, cap, "--low-watermark must not be above --high-watermark");
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -192,6 +255,14 @@ int options_parse(int argc, char **argv, struct server_options *o, char *err, si
 		{ "ready-fd", required_argument, NULL, 0 },
 		{ "nbd", required_argument, NULL, 0 },
 		{ "nbd-insecure", no_argument, NULL, 0 },
+		{ "advertise", required_argument, NULL, 0 },
+		{ "peer", required_argument, NULL, 0 },
+		{ "arbiter", no_argument, NULL, 0 },
+		{ "arbiter-url", required_argument, NULL, 0 },
+		{ "report-interval-ms", required_argument, NULL, 0 },
+		{ "high-watermark", required_argument, NULL, 0 },
+		{ "low-watermark", required_argument, NULL, 0 },
+		{ "reclaim-deadline-ms", required_argument, NULL, 0 },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },

@@ -14,6 +14,7 @@
 #include "registry.h"
 
 #define OPT_MAX_LISTEN 8
+#define OPT_MAX_PEERS 32
 #define OPT_TEXT 512
 
 struct server_options {
@@ -36,6 +37,15 @@ struct server_options {
 	char config[OPT_TEXT];
 	char nbd[OPT_TEXT];        /* NBD listener HOST:PORT; empty: none */
 	int nbd_insecure;          /* allow a non-loopback NBD listener */
+	/* Cluster (docs/arbiter.md). */
+	char advertise[OPT_TEXT];  /* URL clients reach this server at; empty: first tcp listener */
+	char peers[OPT_MAX_PEERS][OPT_TEXT];
+	int npeers;
+	int arbiter;               /* this server arbitrates the cluster */
+	char arbiter_url[OPT_TEXT]; /* report to the arbiter there */
+	unsigned report_interval_ms;
+	unsigned high_pct, low_pct;
+	unsigned reclaim_deadline_ms;
 };
 
 /* 0 to run, 1 when --help or --version was printed, -EINVAL with err set. */

@@ -39,6 +39,10 @@ struct registry {
 	uint64_t used;
 	unsigned nclients;
 	struct quota_entry *quotas;
+	/* Cluster (cluster.c): the arbiter's verdict and this server's drain. */
+	int cluster_full, draining;
+	void (*on_change)(void *);
+	void *on_change_arg;
 };
 
 uint64_t registry_now_ms(void)
@@ -171,12 +175,28 @@ static void set_reservation_locked(struct registry *r, struct reg_client *c, uin
  */
 static int admit_locked(struct registry *r, const struct reg_client *c, uint64_t bytes)
 {
-	if (c->limit && c->used + bytes > c->limit)
+	/* The limit and, with the cluster full, the reservation hold for the
+	 * client's memory on every server, as the arbiter last counted it. */
+	uint64_t cluster_used = c->used + c->used_elsewhere;
+	if (c->limit && cluster_used + bytes > c->limit)
 		return -EDQUOT;
+	if (r->draining || (r->cluster_full && cluster_used + bytes > c->reservation))
+		return -ENOSPC;
 	uint64_t extra = beyond(c->used + bytes, c->reservation) - beyond(c->used, c->reservation);
 	if (r->beyond_reserved + extra > r->pools->capacity - r->reserved)
 		return -ENOSPC;
 	return 0;
+}
+
+/* Usage changed: tell whoever reports it (outside the registry lock). */
+static void changed(struct registry *r)
+{
+	pthread_mutex_lock(&r->lock);
+	void (*fn)(void *) = r->on_change;
+	void *arg = r->on_change_arg;
+	pthread_mutex_unlock(&r->lock);
+	if (fn)
+		fn(arg);
 }
 
 /* --- quotas -------------------------------------------------------------- */
@@ -518,6 +538,7 @@ int registry_alloc(struct registry *r, struct reg_client *c, unsigned count, int
 	}
 	rcu_read_unlock();
 	pthread_mutex_unlock(&r->lock);
+	changed(r);
 	return 0;
 }
 
@@ -539,6 +560,70 @@ int registry_free(struct registry *r, struct reg_client *c, const uint64_t *ids,
 	}
 	rcu_read_unlock();
 	pthread_mutex_unlock(&r->lock);
+	if (freed)
+		changed(r);
+	return freed;
+}
+
+/* --- cluster ---------------------------------------------------------------- */
+
+void registry_on_change(struct registry *r, void (*fn)(void *), void *arg)
+{
+	pthread_mutex_lock(&r->lock);
+	r->on_change = fn;
+	r->on_change_arg = arg;
+	pthread_mutex_unlock(&r->lock);
+}
+
+void registry_set_cluster_state(struct registry *r, int full, int draining)
+{
+	pthread_mutex_lock(&r->lock);
+	r->cluster_full = full;
+	r->draining = draining;
+	pthread_mutex_unlock(&r->lock);
+}
+
+void registry_cluster_state(struct registry *r, int *full, int *draining)
+{
+	pthread_mutex_lock(&r->lock);
+	*full = r->cluster_full;
+	*draining = r->draining;
+	pthread_mutex_unlock(&r->lock);
+}
+
+void registry_set_used_elsewhere(struct registry *r, const char *const *names,
+				 const uint64_t *bytes, size_t n)
+{
+	pthread_mutex_lock(&r->lock);
+	struct cds_lfht_iter it;
+	struct reg_client *c;
+	rcu_read_lock();
+	cds_lfht_for_each_entry(r->clients, &it, c, by_name)
+		c->used_elsewhere = 0;
+	rcu_read_unlock();
+	for (size_t i = 0; i < n; i++)
+		if ((c = client_find_locked(r, names[i])))
+			c->used_elsewhere = bytes[i];
+	pthread_mutex_unlock(&r->lock);
+}
+
+uint64_t registry_revoke(struct registry *r, const char *name, uint64_t bytes)
+{
+	uint64_t freed = 0;
+	pthread_mutex_lock(&r->lock);
+	struct reg_client *c = client_find_locked(r, name);
+	rcu_read_lock();
+	/* Newest extents first: they hold the least settled data. */
+	while (c && c->extents && freed < bytes) {
+		struct reg_extent *e = c->extents;
+		c->extents = e->next_of_owner;
+		extent_release_locked(r, c, e);
+		freed += r->extent_bytes;
+	}
+	rcu_read_unlock();
+	pthread_mutex_unlock(&r->lock);
+	if (freed)
+		changed(r);
 	return freed;
 }
 

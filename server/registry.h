@@ -36,6 +36,7 @@ struct reg_client {
 	uint64_t reservation;
 	uint64_t limit;            /* 0: none */
 	uint64_t used;             /* bytes in extents; under the mutex */
+	uint64_t used_elsewhere;   /* on the cluster's other servers (arbiter); mutex */
 	unsigned nextents;
 	unsigned nconn;
 	uint64_t disconnected_ms;  /* monotonic ms of the last disconnect */
@@ -120,6 +121,22 @@ int registry_alloc(struct registry *r, struct reg_client *c, unsigned count, int
 		   struct reg_extent_info *out);
 /* Free extents c owns; ids it does not own are skipped. Returns the number freed. */
 int registry_free(struct registry *r, struct reg_client *c, const uint64_t *ids, size_t n);
+
+/*
+ * Cluster (cluster.c). registry_set_cluster_state: with full, growth beyond
+ * a client's reservation is refused (-ENOSPC); draining refuses every
+ * allocation (-ENOSPC). registry_set_used_elsewhere: each named client's
+ * bytes on the other servers, counted against its limit and reservation
+ * (clients not named: 0). registry_revoke: free at least bytes of name's
+ * extents now, newest first; returns the bytes freed. registry_on_change:
+ * fn runs after every allocation or free that succeeded, outside the lock.
+ */
+void registry_set_cluster_state(struct registry *r, int full, int draining);
+void registry_cluster_state(struct registry *r, int *full, int *draining);
+void registry_set_used_elsewhere(struct registry *r, const char *const *names,
+				 const uint64_t *bytes, size_t n);
+uint64_t registry_revoke(struct registry *r, const char *name, uint64_t bytes);
+void registry_on_change(struct registry *r, void (*fn)(void *), void *arg);
 
 /* The extents c owns (malloc'ed array in *out, count in *n). 0 or -ENOMEM. */
 int registry_extents_of(struct registry *r, struct reg_client *c,

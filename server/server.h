@@ -16,6 +16,9 @@ struct worker;
 struct http;
 struct event_base;
 struct evconnlistener;
+struct cluster;
+struct arbiter;
+struct peer_reporter;
 
 struct server {
 	struct server_options opt;
@@ -38,6 +41,9 @@ struct server {
 	int rdma_port;                      /* first RDMA listener's bound port */
 	uint64_t start_ms;
 	char server_id[64];
+	struct cluster *cluster;           /* cluster.c */
+	struct arbiter *arbiter;           /* with --arbiter: arbiter.c */
+	struct peer_reporter *reporter;    /* peer_report.c */
 };
 
 #endif

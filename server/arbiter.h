@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The cluster arbiter (spillwayd --arbiter): keeps every server's latest
+ * report, sums each client's memory over the cluster, and when the cluster
+ * passes its high watermark asks the worst clients (arbiter_policy.h) to
+ * give memory back by a deadline; a client that does not is revoked. Every
+ * decision becomes an event. All state is rebuilt from reports, so a
+ * restarted arbiter picks up where the servers are. Thread-safe.
+ */
+#ifndef SPILLWAY_ARBITER_H
+#define SPILLWAY_ARBITER_H
+
+#include <stdint.h>
+
+#include "spillway.pb-c.h"
+
+struct arbiter_config {
+	unsigned high_pct, low_pct;
+	unsigned deadline_ms;   /* a victim's time to comply */
+	unsigned interval_ms;   /* servers report at least this often */
+};
+
+struct arbiter;
+
+struct arbiter *arbiter_create(const struct arbiter_config *cfg);
+void arbiter_destroy(struct arbiter *a);
+
+/* A server's report: fills reply (free with arbiter_reply_free). 0 or -ENOMEM. */
+int arbiter_report(struct arbiter *a, const Spillway__PeerReport *report,
+		   Spillway__PeerReportReply *reply);
+void arbiter_reply_free(Spillway__PeerReportReply *reply);
+
+/* spillctl cluster status / events. Free with the matching _free. */
+int arbiter_status(struct arbiter *a, Spillway__AdminClusterStatusReply *r);
+void arbiter_status_free(Spillway__AdminClusterStatusReply *r);
+int arbiter_events(struct arbiter *a, uint64_t after_seq, uint32_t max,
+		   Spillway__AdminEventsReply *r);
+void arbiter_events_free(Spillway__AdminEventsReply *r);
+
+#endif

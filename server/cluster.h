@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * This server's place in the cluster (docs/arbiter.md): the URL clients
+ * reach it at, the other servers it knows of (--peer, and whatever the
+ * arbiter's replies list), whether the cluster is full, and its own drain.
+ * The arbiter's replies are applied here: membership, admission state, and
+ * the Reclaim and revocation actions meant for this server.
+ */
+#ifndef SPILLWAY_CLUSTER_H
+#define SPILLWAY_CLUSTER_H
+
+#include <stdint.h>
+
+#include "spillway.pb-c.h"
+
+struct server;
+struct conn;
+
+/* After the listeners are up (the advertised URL needs the bound port). */
+int cluster_init(struct server *s);
+void cluster_destroy(struct server *s);
+const char *cluster_advertised(const struct server *s);
+
+/* This server as a ServerInfo; nodes go into store (npools entries) and
+ * ptrs. Strings point into s. */
+void cluster_self_info(struct server *s, Spillway__ServerInfo *si, Spillway__NodeStats *store,
+		       Spillway__NodeStats **ptrs);
+
+/* ClusterInfoReply: this server first, then every other one it knows of.
+ * Free with cluster_info_free. 0 or -ENOMEM. */
+int cluster_info(struct server *s, Spillway__ClusterInfoReply *r);
+void cluster_info_free(Spillway__ClusterInfoReply *r);
+
+/* Drain: refuse new extents and tell every connected client to move its
+ * pages elsewhere (Drain message); undrain reverses it. Returns how many
+ * clients were told. */
+int cluster_set_draining(struct server *s, int on);
+int cluster_draining(struct server *s);
+/* A client registered: tell it if this server is draining. */
+void cluster_client_registered(struct server *s, const char *name);
+
+/* The arbiter answered a report (or, with lost, stopped answering:
+ * admission falls back to this server's own pool). */
+void cluster_apply(struct server *s, const Spillway__PeerReportReply *r);
+void cluster_arbiter_lost(struct server *s);
+
+#endif

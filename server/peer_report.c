@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: MIT */
+#include "peer_report.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <urcu.h>
+
+#include "arbiter.h"
+#include "client.h"
+#include "cluster.h"
+#include "log.h"
+#include "registry.h"
+#include "server.h"
+
+#define MIN_GAP_MS 20 /* reports on change come no closer than this */
+
+struct peer_reporter {
+	struct server *s;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int stop, poked;
+	struct client *arb;  /* connection to --arbiter-url */
+	int failures;        /* reports in a row that found no arbiter */
+};
+
+static void poke(void *arg)
+{
+	struct peer_reporter *r = arg;
+	pthread_mutex_lock(&r->lock);
+	r->poked = 1;
+	pthread_cond_signal(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* Sleep until ms from now, or until stopped; with wake_on_poke, also until
+ * usage changes. Returns 0 once stopped. */
+static int wait_ms(struct peer_reporter *r, unsigned ms, int wake_on_poke)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&r->lock);
+	while (!r->stop && !(wake_on_poke && r->poked))
+		if (pthread_cond_timedwait(&r->cond, &r->lock, &until) == ETIMEDOUT)
+			break;
+	r->poked = 0;
+	int go = !r->stop;
+	pthread_mutex_unlock(&r->lock);
+	return go;
+}
+
+/* One round trip to the remote arbiter; 0 with *reply set, or -errno. */
+static int send_remote(struct peer_reporter *r, const Spillway__PeerReport *rep,
+		       Spillway__Ctrl **reply)
+{
+	struct server *s = r->s;
+	char why[256] = "";
+	if (!r->arb) {
+		struct client_opts o = {
+			.psk = s->have_admin_psk ? &s->admin_psk : s->have_psk ? &s->psk : NULL,
+			.timeout_ms = (int)(s->opt.report_interval_ms * 3 < 2000
+						    ? 2000 : s->opt.report_interval_ms * 3),
+		};
+		int rc = client_connect(s->opt.arbiter_url, &o, &r->arb, why, sizeof(why));
+		if (rc) {
+			if (r->failures == 0)
+				log_warn("arbiter %s: %s", s->opt.arbiter_url, why[0] ? why : strerror(-rc));
+			return rc;
+		}
+		log_info("reporting to the arbiter at %s", s->opt.arbiter_url);
+	}
+	Spillway__Ctrl msg = SPILLWAY__CTRL__INIT;
+	msg.msg_case = SPILLWAY__CTRL__MSG_PEER_REPORT;
+	msg.peer_report = (Spillway__PeerReport *)rep;
+	int rc = client_ctrl(r->arb, &msg, reply, why, sizeof(why));
+	if (!rc && (*reply)->msg_case != SPILLWAY__CTRL__MSG_PEER_REPORT_REPLY) {
+		ctrl_free(*reply);
+		rc = -EPROTO;
+		snprintf(why, sizeof(why), "%s", "the arbiter answered something else");
+	}
+	if (rc) {
+		log_warn("arbiter %s: report refused: %s", s->opt.arbiter_url,
+			 why[0] ? why : strerror(-rc));
+		client_close(r->arb);
+		r->arb = NULL;
+	}
+	return rc;
+}
+
+static void report_once(struct peer_reporter *r)
+{
+	struct server *s = r->s;
+	int npools = s->pools->npools;
+	Spillway__NodeStats store[npools], *ptrs[npools];
+	Spillway__ServerInfo self;
+	cluster_self_info(s, &self, store, ptrs);
+	Spillway__PeerReport rep = SPILLWAY__PEER_REPORT__INIT;
+	rep.server = &self;
+	rep.clients = registry_all_client_stats(s->reg, &rep.n_clients);
+	if (s->arbiter) {
+		Spillway__PeerReportReply reply;
+		if (arbiter_report(s->arbiter, &rep, &reply) == 0)
+			cluster_apply(s, &reply);
+		arbiter_reply_free(&reply);
+	} else {
+		Spillway__Ctrl *reply = NULL;
+		if (send_remote(r, &rep, &reply) == 0) {
+			if (r->failures)
+				log_info("arbiter %s: reachable again", s->opt.arbiter_url);
+			r->failures = 0;
+			cluster_apply(s, reply->peer_report_reply);
+			ctrl_free(reply);
+		} else if (++r->failures == 3) {
+			log_warn("arbiter %s unreachable: admitting by this server's pool alone",
+				 s->opt.arbiter_url);
+			cluster_arbiter_lost(s);
+		}
+	}
+	for (size_t i = 0; i < rep.n_clients; i++)
+		registry_free_client_stats(rep.clients[i]);
+	free(rep.clients);
+}
+
+static void *run(void *arg)
+{
+	struct peer_reporter *r = arg;
+	rcu_register_thread();
+	do {
+		report_once(r);
+		/* Changes wake us early, but no report follows the last one
+		 * closer than MIN_GAP_MS. */
+	} while (wait_ms(r, MIN_GAP_MS, 0) &&
+		 wait_ms(r, r->s->opt.report_interval_ms - MIN_GAP_MS, 1));
+	rcu_unregister_thread();
+	return NULL;
+}
+
+int peer_report_start(struct server *s)
+{
+	if (!s->opt.arbiter && !s->opt.arbiter_url[0])
+		return 0;
+	if (s->opt.arbiter) {
+		struct arbiter_config cfg = { s->opt.high_pct, s->opt.low_pct,
+					      s->opt.reclaim_deadline_ms, s->opt.report_interval_ms };
+		if (!(s->arbiter = arbiter_create(&cfg)))
+			return -ENOMEM;
+		log_info("arbitrating the cluster: watermarks %u%%/%u%%, %u ms to comply",
+			 cfg.high_pct, cfg.low_pct, cfg.deadline_ms);
+	}
+	struct peer_reporter *r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->s = s;
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&r->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	s->reporter = r;
+	registry_on_change(s->reg, poke, r);
+	int rc = pthread_create(&r->thread, NULL, run, r);
+	if (rc) {
+		registry_on_change(s->reg, NULL, NULL);
+		s->reporter = NULL;
+		free(r);
+		return -rc;
+	}
+	return 0;
+}
+
+void peer_report_stop(struct server *s)
+{
+	struct peer_reporter *r = s->reporter;
+	if (r) {
+		registry_on_change(s->reg, NULL, NULL);
+		pthread_mutex_lock(&r->lock);
+		r->stop = 1;
+		pthread_cond_signal(&r->cond);
+		pthread_mutex_unlock(&r->lock);
+		pthread_join(r->thread, NULL);
+		if (r->arb)
+			client_close(r->arb);
+		pthread_cond_destroy(&r->cond);
+		pthread_mutex_destroy(&r->lock);
+		free(r);
+		s->reporter = NULL;
+	}
+	arbiter_destroy(s->arbiter);
+	s->arbiter = NULL;
+}

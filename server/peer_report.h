@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Reporting to the arbiter: a thread sends this server's usage (PeerReport)
+ * every --report-interval-ms and soon after an allocation or free, to the
+ * arbiter at --arbiter-url or, on the arbiter itself, straight in; each
+ * reply is applied by cluster.c. While the arbiter cannot be reached the
+ * thread retries every interval and admission falls back to this server's
+ * own pool.
+ */
+#ifndef SPILLWAY_PEER_REPORT_H
+#define SPILLWAY_PEER_REPORT_H
+
+struct server;
+
+/* Nothing to do (0) without --arbiter or --arbiter-url. */
+int peer_report_start(struct server *s);
+void peer_report_stop(struct server *s);
+
+#endif
