@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * spillctl: the operator's view of a spillwayd.
+ * spillctl: the operator's view of a spillwayd and of its cluster.
  *
- *   spillctl [--server URL] [--psk-file F] [--json] status
- *   spillctl [...] clients
- *   spillctl [...] client set NAME [--priority N] [--reservation SIZE] [--limit SIZE]
- *   spillctl [...] swap attach|detach|status ...   (spillctl_swap.c)
- *   spillctl [...] export create|list|delete ...   (spillctl_export.c)
+ *   spillctl [--server URL] [--psk-file F] [--json] COMMAND [ARGS] [--json]
+ *
+ * The commands are in the table at the end of this file; the cluster ones
+ * live in spillctl_cluster.c, swap in spillctl_swap.c, export in
+ * spillctl_export.c.
  *
  * Exit status: 0 success, 1 error (one line on stderr), 2 usage error.
  */
@@ -19,36 +19,11 @@
 #include "client.h"
 #include "config.h"
 #include "spillctl.h"
+#include "spillctl_cluster.h"
 #include "spillctl_swap.h"
 #include "spillctl_export.h"
 
-#define EXIT_USAGE 2
-
-struct ctl {
-	const char *server;
-	const char *psk_file;
-	int json;
-};
-
-static void usage(FILE *out)
-{
-	fprintf(out,
-		"usage: spillctl [--server URL] [--psk-file FILE] [--json] COMMAND\n"
-		"commands:\n"
-		"  status                      capacity, use per NUMA node, clients\n"
-		"  clients                     every client identity and its quota\n"
-		"  client set NAME [--priority N] [--reservation SIZE] [--limit SIZE]\n"
-		"                              set a client's quota (applies now and on reconnect)\n"
-		"  client reclaim NAME --bytes SIZE [--deadline-ms N]\n"
-		"                              ask a connected client to give memory back\n");
-	swap_usage(out);
-	export_usage(out);
-	fprintf(out,
-		"defaults: --server $SPILLWAY_SERVER or tcp://127.0.0.1:7707,\n"
-		"          --psk-file $SPILLWAY_PSK_FILE\n");
-}
-
-static int usage_error(const char *fmt, const char *arg)
+int ctl_usage_error(const char *fmt, const char *arg)
 {
 	fprintf(stderr, "spillctl: ");
 	fprintf(stderr, fmt, arg);
@@ -56,60 +31,107 @@ static int usage_error(const char *fmt, const char *arg)
 	return EXIT_USAGE;
 }
 
-static int connect_admin(const struct ctl *ctl, struct client **c)
+int ctl_open(const struct ctl *ctl, const char *url, struct client **c, char *err, size_t cap)
 {
 	struct auth_psk psk;
 	struct client_opts o = { .timeout_ms = 10000 };
 	if (ctl->psk_file) {
 		int rc = auth_psk_load(ctl->psk_file, &psk);
 		if (rc) {
-			fprintf(stderr, "spillctl: %s: %s\n", ctl->psk_file, auth_psk_strerror(rc));
-			return 1;
+			snprintf(err, cap, "%s: %s", ctl->psk_file, auth_psk_strerror(rc));
+			return -EINVAL;
 		}
 		o.psk = &psk;
 	}
+	err[0] = '\0';
+	int rc = client_connect(url, &o, c, err, cap);
+	if (rc && !err[0])
+		snprintf(err, cap, "%s: %s", url, strerror(-rc));
+	return rc;
+}
+
+int ctl_connect(const struct ctl *ctl, const char *url, struct client **c)
+{
 	char err[256];
-	int rc = client_connect(ctl->server, &o, c, err, sizeof(err));
-	if (rc) {
+	if (ctl_open(ctl, url, c, err, sizeof(err))) {
 		fprintf(stderr, "spillctl: %s\n", err);
 		return 1;
 	}
 	return 0;
 }
 
-static int admin_status(struct client *c, Spillway__Ctrl **reply)
+int ctl_call(struct client *c, Spillway__Ctrl *req, Spillway__Ctrl__MsgCase want,
+	     Spillway__Ctrl **rep, char *err, size_t cap)
+{
+	err[0] = '\0';
+	int rc = client_ctrl(c, req, rep, err, cap);
+	if (!rc && (*rep)->msg_case != want) {
+		ctrl_free(*rep);
+		rc = -EPROTO;
+	}
+	if (rc && !err[0])
+		snprintf(err, cap, "%s", strerror(-rc));
+	return rc;
+}
+
+int ctl_admin_status(struct client *c, Spillway__Ctrl **rep)
 {
 	Spillway__AdminStatus a = SPILLWAY__ADMIN_STATUS__INIT;
 	Spillway__Ctrl req = SPILLWAY__CTRL__INIT;
 	req.msg_case = SPILLWAY__CTRL__MSG_ADMIN_STATUS;
 	req.admin_status = &a;
-	char err[256] = "";
-	int rc = client_ctrl(c, &req, reply, err, sizeof(err));
-	if (!rc && (*reply)->msg_case != SPILLWAY__CTRL__MSG_ADMIN_STATUS_REPLY) {
-		ctrl_free(*reply);
-		rc = -EPROTO;
+	char err[256];
+	if (ctl_call(c, &req, SPILLWAY__CTRL__MSG_ADMIN_STATUS_REPLY, rep, err, sizeof(err))) {
+		fprintf(stderr, "spillctl: %s\n", err);
+		return 1;
 	}
-	if (rc)
-		fprintf(stderr, "spillctl: %s\n", err[0] ? err : strerror(-rc));
-	return rc ? 1 : 0;
+	return 0;
 }
 
-static int cmd_status(struct client *c, const struct ctl *ctl, int clients_only)
+int ctl_getopt(int argc, char **argv, const struct option *opts, const char *cmd)
 {
-	Spillway__Ctrl *rep;
-	if (admin_status(c, &rep))
+	int opt = getopt_long(argc, argv, ":", opts, NULL);
+	if (opt == ':' || opt == '?') {
+		fprintf(stderr, "spillctl: %s: %s '%s' (see spillctl --help)\n", cmd,
+			opt == ':' ? "missing value for" : "unknown option", argv[optind - 1]);
+		return '?';
+	}
+	return opt;
+}
+
+/* Exactly n arguments after the command word, none an option; 0 or EXIT_USAGE. */
+int ctl_positional(int argc, char **argv, int n, const char *cmd)
+{
+	static const struct option none[] = { { NULL, 0, NULL, 0 } };
+	optind = 0; /* see ctl_getopt */
+	if (ctl_getopt(argc, argv, none, cmd) != -1)
+		return EXIT_USAGE;
+	if (argc - optind != n) {
+		fprintf(stderr, "spillctl: %s: expected %d argument%s, got %d (see spillctl --help)\n",
+			cmd, n, n == 1 ? "" : "s", argc - optind);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+static int cmd_status(const struct ctl *ctl, int argc, char **argv)
+{
+	if (ctl_positional(argc, argv, 0, "status"))
+		return EXIT_USAGE;
+	struct client *c;
+	if (ctl_connect(ctl, ctl->server, &c))
 		return 1;
-	const Spillway__AdminStatusReply *r = rep->admin_status_reply;
-	if (clients_only)
-		print_clients(stdout, r->clients, r->n_clients, ctl->json);
-	else
-		print_status(stdout, r, ctl->json);
+	Spillway__Ctrl *rep;
+	int rc = ctl_admin_status(c, &rep);
+	client_close(c);
+	if (rc)
+		return 1;
+	print_status(stdout, rep->admin_status_reply, ctl->json);
 	ctrl_free(rep);
 	return 0;
 }
 
-/* Parse "client set NAME [options]" into s; 0 or EXIT_USAGE. */
-static int parse_client_set(int argc, char **argv, Spillway__AdminClientSet *s)
+int ctl_parse_client_set(int argc, char **argv, Spillway__AdminClientSet *s)
 {
 	static const struct option opts[] = {
 		{ "priority", required_argument, NULL, 'p' },
@@ -117,57 +139,38 @@ static int parse_client_set(int argc, char **argv, Spillway__AdminClientSet *s)
 		{ "limit", required_argument, NULL, 'l' },
 		{ NULL, 0, NULL, 0 },
 	};
-	s->name = argv[0];
-	if (!ctrl_name_valid(s->name))
-		return usage_error("bad client name '%s'", s->name);
 	int opt;
 	long prio;
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+	optind = 0; /* see ctl_getopt */
+	while ((opt = ctl_getopt(argc, argv, opts, "client set")) != -1) {
 		switch (opt) {
 		case 'p':
 			if (config_parse_int(optarg, -1000, 1000, &prio))
-				return usage_error("--priority must be -1000..1000, not '%s'", optarg);
+				return ctl_usage_error("--priority must be -1000..1000, not '%s'", optarg);
 			s->set_priority = 1;
 			s->priority = (int32_t)prio;
 			break;
 		case 'r':
 			if (config_parse_size(optarg, &s->reservation_bytes))
-				return usage_error("--reservation: bad size '%s'", optarg);
+				return ctl_usage_error("--reservation: bad size '%s'", optarg);
 			s->set_reservation = 1;
 			break;
 		case 'l':
 			if (config_parse_size(optarg, &s->limit_bytes))
-				return usage_error("--limit: bad size '%s'", optarg);
+				return ctl_usage_error("--limit: bad size '%s'", optarg);
 			s->set_limit = 1;
 			break;
-		case ':':
-			return usage_error("client set: '%s' needs a value", argv[optind - 1]);
 		default:
-			return usage_error("client set: unknown option '%s'", argv[optind - 1]);
+			return EXIT_USAGE;
 		}
 	}
-	if (optind != argc)
-		return usage_error("client set: unexpected argument '%s'", argv[optind]);
+	if (argc - optind != 1)
+		return ctl_usage_error("client set: give one NAME%s", "");
+	s->name = argv[optind];
+	if (!ctrl_name_valid(s->name))
+		return ctl_usage_error("bad client name '%s'", s->name);
 	if (!s->set_priority && !s->set_reservation && !s->set_limit)
-		return usage_error("client set %s: give --priority, --reservation or --limit", s->name);
-	return 0;
-}
-
-static int cmd_client_set(struct client *c, const struct ctl *ctl, Spillway__AdminClientSet *s)
-{
-	Spillway__Ctrl req = SPILLWAY__CTRL__INIT, *rep;
-	req.msg_case = SPILLWAY__CTRL__MSG_ADMIN_CLIENT_SET;
-	req.admin_client_set = s;
-	char err[256] = "";
-	int rc = client_ctrl(c, &req, &rep, err, sizeof(err));
-	if (rc) {
-		fprintf(stderr, "spillctl: client set %s: %s\n", s->name, err[0] ? err : strerror(-rc));
-		return 1;
-	}
-	if (rep->msg_case == SPILLWAY__CTRL__MSG_ADMIN_CLIENT_SET_REPLY)
-		print_client(stdout, rep->admin_client_set_reply->client, ctl->json);
-	ctrl_free(rep);
+		return ctl_usage_error("client set %s: give --priority, --reservation or --limit", s->name);
 	return 0;
 }
 
@@ -179,57 +182,174 @@ static int parse_client_reclaim(int argc, char **argv, Spillway__AdminReclaim *r
 		{ "deadline-ms", required_argument, NULL, 'd' },
 		{ NULL, 0, NULL, 0 },
 	};
-	r->name = argv[0];
-	if (!ctrl_name_valid(r->name))
-		return usage_error("bad client name '%s'", r->name);
 	int opt;
 	long ms;
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+	optind = 0; /* see ctl_getopt */
+	while ((opt = ctl_getopt(argc, argv, opts, "client reclaim")) != -1) {
 		switch (opt) {
 		case 'b':
 			if (config_parse_size(optarg, &r->bytes) || r->bytes == 0)
-				return usage_error("--bytes: bad size '%s'", optarg);
+				return ctl_usage_error("--bytes: bad size '%s'", optarg);
 			break;
 		case 'd':
 			if (config_parse_int(optarg, 0, 86400000, &ms))
-				return usage_error("--deadline-ms: bad value '%s'", optarg);
+				return ctl_usage_error("--deadline-ms: bad value '%s'", optarg);
 			r->deadline_ms = (uint64_t)ms;
 			break;
-		case ':':
-			return usage_error("client reclaim: '%s' needs a value", argv[optind - 1]);
 		default:
-			return usage_error("client reclaim: unknown option '%s'", argv[optind - 1]);
+			return EXIT_USAGE;
 		}
 	}
-	if (optind != argc)
-		return usage_error("client reclaim: unexpected argument '%s'", argv[optind]);
+	if (argc - optind != 1)
+		return ctl_usage_error("client reclaim: give one NAME%s", "");
+	r->name = argv[optind];
+	if (!ctrl_name_valid(r->name))
+		return ctl_usage_error("bad client name '%s'", r->name);
 	if (!r->bytes)
-		return usage_error("client reclaim %s: give --bytes", r->name);
+		return ctl_usage_error("client reclaim %s: give --bytes", r->name);
 	return 0;
 }
 
-static int cmd_client_reclaim(struct client *c, const struct ctl *ctl, Spillway__AdminReclaim *r)
+static int cmd_client_reclaim(const struct ctl *ctl, int argc, char **argv)
 {
+	Spillway__AdminReclaim r = SPILLWAY__ADMIN_RECLAIM__INIT;
+	if (parse_client_reclaim(argc, argv, &r))
+		return EXIT_USAGE;
+	struct client *c;
+	if (ctl_connect(ctl, ctl->server, &c))
+		return 1;
 	Spillway__Ctrl req = SPILLWAY__CTRL__INIT, *rep;
 	req.msg_case = SPILLWAY__CTRL__MSG_ADMIN_RECLAIM;
-	req.admin_reclaim = r;
-	char err[256] = "";
-	int rc = client_ctrl(c, &req, &rep, err, sizeof(err));
+	req.admin_reclaim = &r;
+	char err[256];
+	int rc = ctl_call(c, &req, SPILLWAY__CTRL__MSG_ADMIN_RECLAIM_REPLY, &rep, err, sizeof(err));
+	client_close(c);
 	if (rc) {
-		fprintf(stderr, "spillctl: client reclaim %s: %s\n", r->name, err[0] ? err : strerror(-rc));
+		fprintf(stderr, "spillctl: client reclaim %s: %s\n", r.name, err);
 		return 1;
 	}
-	uint64_t id = rep->msg_case == SPILLWAY__CTRL__MSG_ADMIN_RECLAIM_REPLY
-			      ? rep->admin_reclaim_reply->reclaim_id : 0;
+	uint64_t id = rep->admin_reclaim_reply->reclaim_id;
 	if (ctl->json)
-		printf("{\"client\":\"%s\",\"reclaim_id\":%llu,\"bytes\":%llu}\n", r->name,
-		       (unsigned long long)id, (unsigned long long)r->bytes);
+		printf("{\"client\":\"%s\",\"reclaim_id\":%llu,\"bytes\":%llu}\n", r.name,
+		       (unsigned long long)id, (unsigned long long)r.bytes);
 	else
 		printf("reclaim %llu sent to %s (%llu bytes); its answer shows in 'spillctl clients'\n",
-		       (unsigned long long)id, r->name, (unsigned long long)r->bytes);
+		       (unsigned long long)id, r.name, (unsigned long long)r.bytes);
 	ctrl_free(rep);
 	return 0;
+}
+
+static int cmd_swap(const struct ctl *ctl, int argc, char **argv)
+{
+	return spillctl_swap(argc - 1, argv + 1, ctl->server, ctl->psk_file, ctl->json);
+}
+
+static int cmd_export(const struct ctl *ctl, int argc, char **argv)
+{
+	return spillctl_export(argc - 1, argv + 1, ctl->server, ctl->psk_file, ctl->json);
+}
+
+/* One command: its words, its help, and what runs it. run gets the
+ * arguments after the first word ("set NAME ..." for "client set"), so
+ * argv[0] is a command word getopt skips. */
+struct command {
+	const char *word;     /* first word */
+	const char *sub;      /* second word, or NULL */
+	int own_json;         /* parses its own arguments (swap, export): --json not lifted */
+	int (*run)(const struct ctl *ctl, int argc, char **argv);
+	void (*help)(FILE *out); /* or text */
+	const char *text;
+};
+
+static const struct command commands[] = {
+	{ "status", NULL, 0, cmd_status, NULL,
+	  "  status                      capacity, use per NUMA node, clients (this server)\n" },
+	{ "clients", NULL, 0, cluster_clients_cmd, NULL,
+	  "  clients [--local]           every client and its quota: cluster totals from the\n"
+	  "                              arbiter, or this server's view (--local, no arbiter)\n" },
+	{ "client", "set", 0, cluster_client_set_cmd, NULL,
+	  "  client set NAME [--priority N] [--reservation SIZE] [--limit SIZE]\n"
+	  "                              set a client's quota on every server of the cluster\n"
+	  "                              (applies now and on reconnect)\n" },
+	{ "client", "reclaim", 0, cmd_client_reclaim, NULL,
+	  "  client reclaim NAME --bytes SIZE [--deadline-ms N]\n"
+	  "                              ask a connected client to give memory back\n" },
+	{ "cluster", "status", 0, cluster_status_cmd, NULL,
+	  "  cluster status              servers, totals, watermarks (from the arbiter)\n" },
+	{ "events", NULL, 0, cluster_events_cmd, NULL,
+	  "  events [--follow] [--after SEQ]\n"
+	  "                              the arbiter's decisions; --follow waits for more\n" },
+	{ "server", "drain", 0, cluster_drain_cmd, NULL,
+	  "  server drain URL [--no-wait] [--timeout S]\n"
+	  "                              move every page off the server at URL, show progress\n" },
+	{ "server", "undrain", 0, cluster_drain_cmd, NULL,
+	  "  server undrain URL          let the server at URL take extents again\n" },
+	{ "swap", NULL, 1, cmd_swap, swap_usage, NULL },
+	{ "export", NULL, 1, cmd_export, export_usage, NULL },
+};
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void command_help(FILE *out, const struct command *c)
+{
+	if (c->help)
+		c->help(out);
+	else
+		fputs(c->text, out);
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: spillctl [--server URL] [--psk-file FILE] [--json] COMMAND\n"
+		     "commands:\n");
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		command_help(out, &commands[i]);
+	fprintf(out,
+		"COMMAND --help shows that command alone; --json may also follow the command.\n"
+		"defaults: --server $SPILLWAY_SERVER or tcp://127.0.0.1:7707,\n"
+		"          --psk-file $SPILLWAY_PSK_FILE\n");
+}
+
+static int is_help(const char *a)
+{
+	return !strcmp(a, "--help") || !strcmp(a, "-h");
+}
+
+/* COMMAND [SUB] ARGS: find it, answer --help, lift --json, run it. */
+static int dispatch(struct ctl *ctl, int argc, char **argv)
+{
+	const char *word = argv[0], *sub = argc > 1 ? argv[1] : "";
+	const struct command *cmd = NULL;
+	int group = 0;
+	for (size_t i = 0; i < NCOMMANDS && !cmd; i++) {
+		if (strcmp(commands[i].word, word))
+			continue;
+		group = 1;
+		if (!commands[i].sub || !strcmp(commands[i].sub, sub))
+			cmd = &commands[i];
+	}
+	if (!cmd && group && is_help(sub)) {
+		for (size_t i = 0; i < NCOMMANDS; i++)
+			if (!strcmp(commands[i].word, word))
+				command_help(stdout, &commands[i]);
+		return 0;
+	}
+	if (!cmd)
+		return ctl_usage_error(group ? "unknown command or wrong arguments: '%s'"
+					     : "unknown command '%s'", word);
+	int skip = cmd->sub ? 1 : 0; /* run sees argv from the last command word */
+	int n = 1;
+	for (int i = 1 + skip; i < argc; i++) {
+		if (is_help(argv[i])) {
+			command_help(stdout, cmd);
+			return 0;
+		}
+		if (!cmd->own_json && !strcmp(argv[i], "--json"))
+			ctl->json = 1;
+		else
+			argv[skip + n++] = argv[i];
+	}
+	opterr = 0;
+	return cmd->run(ctl, n, argv + skip);
 }
 
 int main(int argc, char **argv)
@@ -254,45 +374,13 @@ int main(int argc, char **argv)
 		case 'k': ctl.psk_file = optarg; break;
 		case 'j': ctl.json = 1; break;
 		case 'h': usage(stdout); return 0;
-		case ':': return usage_error("'%s' needs a value", argv[optind - 1]);
-		default: return usage_error("unknown option '%s'", argv[optind - 1]);
+		case ':': return ctl_usage_error("'%s' needs a value", argv[optind - 1]);
+		default: return ctl_usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind >= argc) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	const char *cmd = argv[optind];
-	int rest = argc - optind - 1;
-	char **args = argv + optind + 1;
-	if (!strcmp(cmd, "swap"))
-		return spillctl_swap(rest, args, ctl.server, ctl.psk_file, ctl.json);
-	if (!strcmp(cmd, "export"))
-		return spillctl_export(rest, args, ctl.server, ctl.psk_file, ctl.json);
-	int kind; /* 0 status, 1 clients, 2 client set, 3 client reclaim */
-	if (!strcmp(cmd, "status") && rest == 0)
-		kind = 0;
-	else if (!strcmp(cmd, "clients") && rest == 0)
-		kind = 1;
-	else if (!strcmp(cmd, "client") && rest >= 2 && !strcmp(args[0], "set"))
-		kind = 2;
-	else if (!strcmp(cmd, "client") && rest >= 2 && !strcmp(args[0], "reclaim"))
-		kind = 3;
-	else
-		return usage_error("unknown command or wrong arguments: '%s'", cmd);
-	Spillway__AdminClientSet set = SPILLWAY__ADMIN_CLIENT_SET__INIT;
-	if (kind == 2 && parse_client_set(rest - 1, args + 1, &set))
-		return EXIT_USAGE;
-	Spillway__AdminReclaim reclaim = SPILLWAY__ADMIN_RECLAIM__INIT;
-	if (kind == 3 && parse_client_reclaim(rest - 1, args + 1, &reclaim))
-		return EXIT_USAGE;
-
-	struct client *c;
-	if (connect_admin(&ctl, &c))
-		return 1;
-	int rc = kind == 2   ? cmd_client_set(c, &ctl, &set)
-		 : kind == 3 ? cmd_client_reclaim(c, &ctl, &reclaim)
-			     : cmd_status(c, &ctl, kind == 1);
-	client_close(c);
-	return rc;
+	return dispatch(&ctl, argc - optind, argv + optind);
 }

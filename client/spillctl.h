@@ -1,19 +1,63 @@
 /* SPDX-License-Identifier: MIT */
-/* spillctl: shared between the command dispatcher and its output formatting. */
+/* spillctl: shared between the command dispatcher, the cluster commands and
+ * their output formatting. */
 #ifndef SPILLWAY_SPILLCTL_H
 #define SPILLWAY_SPILLCTL_H
 
+#include <getopt.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
+#include "client.h"
 #include "spillway.pb-c.h"
+
+#define EXIT_USAGE 2
+
+/* The global options, in force for every command. */
+struct ctl {
+	const char *server;
+	const char *psk_file;
+	int json;
+};
+
+/* "spillctl: " fmt " (see spillctl --help)" on stderr; returns EXIT_USAGE. */
+int ctl_usage_error(const char *fmt, const char *arg);
+/* Admin session (ctl->psk_file) to url; 0, or -errno with the reason in err. */
+int ctl_open(const struct ctl *ctl, const char *url, struct client **c, char *err, size_t cap);
+/* The same; 0, or 1 with the reason on stderr. */
+int ctl_connect(const struct ctl *ctl, const char *url, struct client **c);
+/* One control round trip whose reply must be of case want. 0 with *rep set
+ * (free with ctrl_free), or -errno with the reason in err. */
+int ctl_call(struct client *c, Spillway__Ctrl *req, Spillway__Ctrl__MsgCase want,
+	     Spillway__Ctrl **rep, char *err, size_t cap);
+/* AdminStatus; 0, or 1 with the reason on stderr. */
+int ctl_admin_status(struct client *c, Spillway__Ctrl **rep);
+/* getopt_long (optstring ":") answering bad options with a one-line message:
+ * the option, -1 at the end, or '?' after the message. Set optind = 0
+ * before the first call: glibc then starts afresh, permuting, instead of
+ * carrying on in main's "+" (stop at the first word) mode. */
+int ctl_getopt(int argc, char **argv, const struct option *opts, const char *cmd);
+/* No options and exactly n arguments after argv[0]; 0 or EXIT_USAGE. */
+int ctl_positional(int argc, char **argv, int n, const char *cmd);
+/* Parse "client set NAME [options]" (argv[0] is "set"); 0 or EXIT_USAGE. */
+int ctl_parse_client_set(int argc, char **argv, Spillway__AdminClientSet *s);
 
 /* Human tables or stable JSON for each report. */
 void print_status(FILE *out, const Spillway__AdminStatusReply *r, int json);
 void print_clients(FILE *out, Spillway__ClientStats *const *c, size_t n, int json);
 void print_client(FILE *out, const Spillway__ClientStats *c, int json);
+void ctl_json_client(FILE *out, const Spillway__ClientStats *c);
+/* [each(v[0]),each(v[1]),...] */
+void ctl_json_array(FILE *out, const void *const *v, size_t n,
+		    void (*each)(FILE *out, const void *elem));
+/* A JSON string literal, escaped. */
+void ctl_json_string(FILE *out, const char *s);
 /* "12.0 MiB": binary units, one decimal; plain bytes below 1 KiB. */
 void human_size(uint64_t b, char *buf, size_t cap);
+/* human_size, or "-" for 0 (a limit of 0 is none). */
+void human_limit(uint64_t limit, char *buf, size_t cap);
+/* 100 * part / whole, 0 when whole is 0. */
+double percent(uint64_t part, uint64_t whole);
 
 #endif

@@ -24,7 +24,20 @@ void human_size(uint64_t b, char *buf, size_t cap)
 		snprintf(buf, cap, "%.1f %s", v, unit[u]);
 }
 
-static void json_string(FILE *out, const char *s)
+void human_limit(uint64_t limit, char *buf, size_t cap)
+{
+	if (limit)
+		human_size(limit, buf, cap);
+	else
+		snprintf(buf, cap, "-");
+}
+
+double percent(uint64_t part, uint64_t whole)
+{
+	return whole ? 100.0 * (double)part / (double)whole : 0.0;
+}
+
+void ctl_json_string(FILE *out, const char *s)
 {
 	fputc('"', out);
 	for (; *s; s++) {
@@ -39,10 +52,10 @@ static void json_string(FILE *out, const char *s)
 	fputc('"', out);
 }
 
-static void json_client(FILE *out, const Spillway__ClientStats *c)
+void ctl_json_client(FILE *out, const Spillway__ClientStats *c)
 {
 	fprintf(out, "{\"name\":");
-	json_string(out, c->name);
+	ctl_json_string(out, c->name);
 	fprintf(out,
 		",\"client_id\":%" PRIu64 ",\"priority\":%d,\"reservation_bytes\":%" PRIu64
 		",\"limit_bytes\":%" PRIu64 ",\"used_bytes\":%" PRIu64 ",\"extents\":%u"
@@ -71,15 +84,26 @@ static void client_state(const Spillway__ClientStats *c, char *buf, size_t cap)
 	}
 }
 
-static void json_clients(FILE *out, Spillway__ClientStats *const *c, size_t n)
+void ctl_json_array(FILE *out, const void *const *v, size_t n,
+		    void (*each)(FILE *out, const void *elem))
 {
 	fputc('[', out);
 	for (size_t i = 0; i < n; i++) {
 		if (i)
 			fputc(',', out);
-		json_client(out, c[i]);
+		each(out, v[i]);
 	}
 	fputc(']', out);
+}
+
+static void json_client_elem(FILE *out, const void *c)
+{
+	ctl_json_client(out, c);
+}
+
+static void json_clients(FILE *out, Spillway__ClientStats *const *c, size_t n)
+{
+	ctl_json_array(out, (const void *const *)c, n, json_client_elem);
 }
 
 void print_clients(FILE *out, Spillway__ClientStats *const *c, size_t n, int json)
@@ -94,10 +118,7 @@ void print_clients(FILE *out, Spillway__ClientStats *const *c, size_t n, int jso
 	for (size_t i = 0; i < n; i++) {
 		char res[32], lim[32], used[32], state[96];
 		human_size(c[i]->reservation_bytes, res, sizeof(res));
-		if (c[i]->limit_bytes)
-			human_size(c[i]->limit_bytes, lim, sizeof(lim));
-		else
-			snprintf(lim, sizeof(lim), "-");
+		human_limit(c[i]->limit_bytes, lim, sizeof(lim));
 		human_size(c[i]->used_bytes, used, sizeof(used));
 		client_state(c[i], state, sizeof(state));
 		fprintf(out, "%-24s %6" PRIu64 " %5d %10s %10s %10s %7u %5u  %s\n", c[i]->name,
@@ -109,7 +130,7 @@ void print_clients(FILE *out, Spillway__ClientStats *const *c, size_t n, int jso
 void print_client(FILE *out, const Spillway__ClientStats *c, int json)
 {
 	if (json) {
-		json_client(out, c);
+		ctl_json_client(out, c);
 		fputc('\n', out);
 	} else {
 		print_clients(out, (Spillway__ClientStats *const *)&c, 1, 0);
@@ -127,9 +148,9 @@ void print_status(FILE *out, const Spillway__AdminStatusReply *r, int json)
 {
 	if (json) {
 		fprintf(out, "{\"server_id\":");
-		json_string(out, r->server_id);
+		ctl_json_string(out, r->server_id);
 		fprintf(out, ",\"version\":");
-		json_string(out, r->version);
+		ctl_json_string(out, r->version);
 		fprintf(out,
 			",\"uptime_ms\":%" PRIu64 ",\"capacity_bytes\":%" PRIu64
 			",\"used_bytes\":%" PRIu64 ",\"reserved_bytes\":%" PRIu64
@@ -156,8 +177,7 @@ void print_status(FILE *out, const Spillway__AdminStatusReply *r, int json)
 	fprintf(out, "server    %s (spillwayd %s, up %" PRIu64 "h%02" PRIu64 "m%02" PRIu64 "s)\n",
 		r->server_id, r->version, up / 3600, up / 60 % 60, up % 60);
 	fprintf(out, "capacity  %s, used %s (%.1f%%), reserved %s, extents of %s\n", cap, used,
-		r->capacity_bytes ? 100.0 * (double)r->used_bytes / (double)r->capacity_bytes : 0.0,
-		res, ext);
+		percent(r->used_bytes, r->capacity_bytes), res, ext);
 	fprintf(out, "\n%-6s %12s %12s %12s %7s\n", "NODE", "CAPACITY", "USED", "FREE", "USE%");
 	for (size_t i = 0; i < r->n_nodes; i++) {
 		char free_s[32];
@@ -165,9 +185,7 @@ void print_status(FILE *out, const Spillway__AdminStatusReply *r, int json)
 		human_size(r->nodes[i]->used_bytes, used, sizeof(used));
 		human_size(node_free(r->nodes[i]), free_s, sizeof(free_s));
 		fprintf(out, "%-6u %12s %12s %12s %6.1f%%\n", r->nodes[i]->node, cap, used, free_s,
-			r->nodes[i]->capacity_bytes
-				? 100.0 * (double)r->nodes[i]->used_bytes / (double)r->nodes[i]->capacity_bytes
-				: 0.0);
+			percent(r->nodes[i]->used_bytes, r->nodes[i]->capacity_bytes));
 	}
 	fprintf(out, "\n");
 	if (r->n_clients)
