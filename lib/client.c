@@ -44,6 +44,8 @@ struct slot {
 	uint8_t key[SPILL_WIRE_KEY_SIZE]; /* SLOT_KEY: the reply's payload */
 };
 
+#define NOTIFY_KEPT 16 /* notifications held while no callback is set */
+
 struct notify {
 	struct notify *next;
 	Spillway__Ctrl *msg;
@@ -392,21 +394,32 @@ static void enter(struct client *c)
 	c->depth++;
 }
 
+/* Hand queued notifications to the callback. Without one they wait (a
+ * Drain can arrive right behind RegisterReply, before the caller had a
+ * chance to set it), the oldest dropped beyond NOTIFY_KEPT. */
+static void deliver_notifications(struct client *c)
+{
+	unsigned queued = 0;
+	for (struct notify *n = c->notify_head; n; n = n->next)
+		queued++;
+	while (c->notify_head && (c->notify_fn || queued > NOTIFY_KEPT)) {
+		struct notify *n = c->notify_head;
+		c->notify_head = n->next;
+		if (!c->notify_head)
+			c->notify_tail = &c->notify_head;
+		if (c->notify_fn)
+			c->notify_fn(c, n->msg, c->notify_arg);
+		else
+			ctrl_free(n->msg);
+		free(n);
+		queued--;
+	}
+}
+
 static int leave(struct client *c, int rc)
 {
-	if (--c->depth == 0) {
-		while (c->notify_head) {
-			struct notify *n = c->notify_head;
-			c->notify_head = n->next;
-			if (!c->notify_head)
-				c->notify_tail = &c->notify_head;
-			if (c->notify_fn)
-				c->notify_fn(c, n->msg, c->notify_arg);
-			else
-				ctrl_free(n->msg);
-			free(n);
-		}
-	}
+	if (--c->depth == 0)
+		deliver_notifications(c);
 	return rc;
 }
 
@@ -525,6 +538,8 @@ void client_set_notify(struct client *c, client_notify_fn fn, void *arg)
 {
 	c->notify_fn = fn;
 	c->notify_arg = arg;
+	if (c->depth == 0)
+		deliver_notifications(c);
 }
 
 /* --- data requests ------------------------------------------------------- */
@@ -1075,8 +1090,10 @@ int client_release_fd(struct client *c)
 		client_close(c); /* the kernel module takes TCP sockets only */
 		return -EPROTONOSUPPORT;
 	}
+	/* Queued notifications do not hold the socket back: nobody would read
+	 * them once the kernel has it; client_close frees them. */
 	if (!c->dead && c->inflight == 0 && c->out_len == 0 && !c->in_payload &&
-	    c->hdr_have == 0 && c->stage_off == c->stage_len && !c->notify_head) {
+	    c->hdr_have == 0 && c->stage_off == c->stage_len) {
 		fd = fcntl(transport_fd(c->t), F_DUPFD_CLOEXEC, 0);
 		if (fd < 0)
 			fd = -errno;

@@ -117,10 +117,17 @@ int evict_pages(spill_ctx *x, uint32_t *gpns, int n)
 	for (int k = 255; k >= 0; k--)
 		if (stripes[k])
 			pthread_mutex_unlock(&x->chunk_locks[k]);
-	for (int k = 0; k < nruns; k++)
+	for (int k = 0; k < nruns; k++) {
 		if (runs[k].copies > 0)
 			for (int i = run_first[k]; i < run_first[k] + runs[k].n; i++)
 				ok[i] = 1;
+		/* A server revoked an extent of this group: the clean pages
+		 * taken for dropping may have had their only copy there. */
+		if (runs[k].revoked)
+			for (int i = 0; i < n; i++)
+				if (!write[i] && (gpns[i] >> CHUNK_SHIFT) == (runs[k].gpn >> CHUNK_SHIFT))
+					ok[i] = 0;
+	}
 	/* Drop what is safe to drop, a contiguous stretch per madvise. */
 	for (int i = 0; i < n;) {
 		if (!ok[i]) {

@@ -16,6 +16,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "client.h"
 #include "spillway.h"
@@ -95,6 +96,10 @@ struct server {
 	atomic_int failed_err;            /* why it went down (-errno) */
 	atomic_int failure_logged;
 	atomic_uint_fast64_t free_bytes;  /* last known, for placement */
+	atomic_int draining;              /* it sent Drain: no new copies, move off */
+	atomic_int drain_stuck_logged;    /* "nowhere to move" said once per drain */
+	atomic_uint_fast64_t refused_until; /* mono_ms(): ALLOC refused (full,
+					     * over quota); placement skips it */
 	uint64_t extent_bytes;
 	uint8_t token[32];
 	int index;
@@ -158,15 +163,17 @@ struct spill_ctx {
 
 	/* Servers. */
 	struct server servers[SPILL_MAX_SERVERS];
-	int nservers;
+	int nservers;             /* configured, then discovered; fixed once open */
 	int replicas;
+	int discover;             /* learn the cluster's other servers at open */
 	atomic_uint conn_rr;
 	pthread_mutex_t chunk_locks[256];  /* writers of a chunk's copies */
 
-	/* Service thread: reclaim requests, stats refresh, replica repair. */
+	/* Service thread: reclaim requests, stats refresh, replica repair,
+	 * moving copies off draining servers. */
 	pthread_t service;
-	client_notify_fn notify_fn;   /* set on control connections */
 	atomic_int repair_needed;
+	atomic_int drain_needed;      /* a server drains: move copies off it */
 	atomic_uint conn_repair_gen;  /* futex: bumped when conns are repaired */
 	spill_reclaim_fn reclaim_fn;
 	void *reclaim_arg;
@@ -265,6 +272,14 @@ static inline void loc_write_begin(struct chunk_loc *l)
 static inline void loc_write_end(struct chunk_loc *l)
 {
 	atomic_fetch_add_explicit(&l->seq, 1, memory_order_release);
+}
+
+/* CLOCK_MONOTONIC in milliseconds. */
+static inline uint64_t mono_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
 }
 
 static inline uint8_t *page_addr(const struct region *r, uint32_t gpn)
@@ -367,6 +382,9 @@ void evictor_wait_room(spill_ctx *x, unsigned pages);
 int evict_pages(spill_ctx *x, uint32_t *gpns, int n);
 
 /* servers.c */
+/* Connect the configured servers (every one must answer), then, unless
+ * x->discover is 0, the cluster's other servers that the first one lists
+ * (those that fail are skipped). */
 int servers_open(spill_ctx *x, char *err, size_t cap);
 void servers_close(spill_ctx *x);
 /* Lock a connection of server s for this kind of use. */
@@ -394,6 +412,13 @@ void placement_release_locked(spill_ctx *x, uint32_t chunk);
 int placement_add(spill_ctx *x, uint32_t chunk, int *srv, uint64_t *ext);
 /* Free a chunk's extents on every server. */
 void placement_release(spill_ctx *x, uint32_t chunk);
+/* The replica of chunk on server s, or -1. Lock held. */
+int placement_replica_on(spill_ctx *x, uint32_t chunk, int s);
+/* Forget the replica (s, ext) of a chunk, whose extent the server no longer
+ * has (revoked): its pages are gone there. Lock held. */
+void placement_drop_locked(spill_ctx *x, uint32_t chunk, int s, uint64_t ext);
+/* FREE one extent on server s (a refusal is ignored: it is gone). */
+void server_free_extent(spill_ctx *x, int s, uint64_t ext);
 /* A run of pages inside one chunk, read from any live replica. need: the
  * pages that must be present (a bitmap); present: what the server had. */
 struct read_run {
@@ -410,16 +435,24 @@ struct read_run {
 };
 int remote_read_runs(spill_ctx *x, struct read_run *runs, int nruns, int kind);
 
-/* A run of pages inside one chunk, written to every live replica. */
+/* A run of pages inside one chunk, written to every live replica. The
+ * chunks' locks are held. A replica whose extent the server revoked
+ * (-ENOENT) is dropped; a run left with no copy then gets a new extent and
+ * is written once more. */
 struct write_run {
 	uint32_t gpn;
 	uint16_t n;
 	void *buf;
 	int copies;    /* replicas that took it */
+	int revoked;   /* a replica of its chunk was dropped as revoked */
 };
 int remote_write_runs(spill_ctx *x, struct write_run *runs, int nruns);
 
 /* service.c */
+/* What servers send unasked on control connections (Reclaim, Drain). */
+void service_notify(struct client *c, Spillway__Ctrl *msg, void *arg);
+/* Wake the service thread (safe in a signal handler). */
+void service_wake(spill_ctx *x);
 int service_start(spill_ctx *x);
 void service_stop(spill_ctx *x);
 

@@ -2,7 +2,8 @@
 /*
  * struct spill_config plus the environment: whatever the struct leaves unset
  * comes from SPILLWAY_SERVERS, SPILLWAY_PSK_FILE, SPILLWAY_LOCAL_BUDGET,
- * SPILLWAY_NAME, SPILLWAY_REPLICAS and SPILLWAY_FAULT_MODE.
+ * SPILLWAY_NAME, SPILLWAY_REPLICAS and SPILLWAY_FAULT_MODE. SPILLWAY_DISCOVER=0
+ * turns cluster discovery off (environment only: the struct has no room).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -93,11 +94,14 @@ int pager_config_resolve(spill_ctx *x, const struct spill_config *in, char *err,
 		snprintf(err, cap, "replicas %d outside 1..%d", c->replicas, MAX_REPLICAS);
 		return -SPILL_EBADCONFIG;
 	}
-	if (c->replicas > n) {
-		snprintf(err, cap, "replicas %d but only %d server(s) configured", c->replicas, n);
-		return -SPILL_EBADCONFIG;
+	x->replicas = c->replicas; /* checked against the servers once they are known */
+	x->discover = 1;
+	if ((v = getenv("SPILLWAY_DISCOVER")) && *v) {
+		long d;
+		if (config_parse_int(v, 0, 1, &d))
+			return bad(err, cap, "SPILLWAY_DISCOVER", v);
+		x->discover = (int)d;
 	}
-	x->replicas = c->replicas;
 	if (c->fault_mode == SPILL_FAULT_DEFAULT && (v = getenv("SPILLWAY_FAULT_MODE")) && *v) {
 		if (!strcmp(v, "inthread"))
 			c->fault_mode = SPILL_FAULT_INTHREAD;

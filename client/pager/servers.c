@@ -43,48 +43,130 @@ static int conn_open(spill_ctx *x, int s, int i, char *err, size_t cap)
 		snprintf(err, cap, "%s: %s%s%s", sv->url, strerror(-rc), why[0] ? ": " : "", why);
 		return rc;
 	}
-	if (i == CONN_CTRL && x->service)
-		client_set_notify(c, x->notify_fn, x);
+	/* Before the service thread runs, too: a Drain sent right after
+	 * registration is queued until the thread starts, not dropped. */
+	if (i == CONN_CTRL)
+		client_set_notify(c, service_notify, x);
 	if (sv->conn[i].c)
 		client_close(sv->conn[i].c);
 	sv->conn[i].c = c;
 	return 0;
 }
 
-int servers_open(spill_ctx *x, char *err, size_t cap)
+/* Connect every connection of server s (x->urls[s]). */
+static int server_open(spill_ctx *x, int s, char *err, size_t cap)
 {
-	for (int s = 0; s < x->nservers; s++) {
-		struct server *sv = &x->servers[s];
-		sv->index = s;
-		snprintf(sv->url, sizeof(sv->url), "%s", x->urls[s]);
-		for (int i = 0; i < CONNS_PER_SERVER; i++)
-			pthread_mutex_init(&sv->conn[i].lock, NULL);
-		for (int i = 0; i < CONNS_PER_SERVER; i++) {
-			int rc = conn_open(x, s, i, err, cap);
-			if (rc)
-				return rc;
-			if (i == 0) {
-				memcpy(sv->token, client_token(sv->conn[0].c), CTRL_TOKEN_BYTES);
-				sv->extent_bytes = client_extent_bytes(sv->conn[0].c);
-				if (sv->extent_bytes != CHUNK_BYTES) {
-					snprintf(err, cap, "%s: extents are %llu bytes; libspillway "
-						 "needs 2 MiB extents (spillwayd --extent-size 2M)",
-						 sv->url, (unsigned long long)sv->extent_bytes);
-					return -SPILL_EBADCONFIG;
-				}
+	struct server *sv = &x->servers[s];
+	sv->index = s;
+	snprintf(sv->url, sizeof(sv->url), "%s", x->urls[s]);
+	for (int i = 0; i < CONNS_PER_SERVER; i++)
+		pthread_mutex_init(&sv->conn[i].lock, NULL);
+	for (int i = 0; i < CONNS_PER_SERVER; i++) {
+		int rc = conn_open(x, s, i, err, cap);
+		if (rc)
+			return rc;
+		if (i == 0) {
+			memcpy(sv->token, client_token(sv->conn[0].c), CTRL_TOKEN_BYTES);
+			sv->extent_bytes = client_extent_bytes(sv->conn[0].c);
+			if (sv->extent_bytes != CHUNK_BYTES) {
+				snprintf(err, cap, "%s: extents are %llu bytes; libspillway "
+					 "needs 2 MiB extents (spillwayd --extent-size 2M)",
+					 sv->url, (unsigned long long)sv->extent_bytes);
+				return -SPILL_EBADCONFIG;
 			}
 		}
-		atomic_store(&sv->up, 1);
 	}
+	atomic_store(&sv->up, 1);
 	return 0;
 }
 
-static void wake_service(spill_ctx *x)
+static void server_close(spill_ctx *x, int s)
 {
-	uint64_t one = 1;
-	if (x->wake_fd >= 0 && write(x->wake_fd, &one, sizeof(one)) < 0) {
-		/* the service thread also wakes on its timer */
+	for (int i = 0; i < CONNS_PER_SERVER; i++) {
+		if (x->servers[s].conn[i].c)
+			client_close(x->servers[s].conn[i].c);
+		x->servers[s].conn[i].c = NULL;
+		pthread_mutex_destroy(&x->servers[s].conn[i].lock);
 	}
+}
+
+static int server_by_url(spill_ctx *x, const char *url)
+{
+	for (int s = 0; s < x->nservers; s++)
+		if (!strcmp(x->urls[s], url))
+			return s;
+	return -1;
+}
+
+/* Add the servers the cluster lists that are up, not draining and not ours
+ * yet. One reached under another URL refuses a second registration of our
+ * name, so it is skipped too. Never fatal. */
+static void discover(spill_ctx *x)
+{
+	struct server *first = &x->servers[0];
+	Spillway__ClusterInfo ci = SPILLWAY__CLUSTER_INFO__INIT;
+	Spillway__Ctrl req = SPILLWAY__CTRL__INIT, *rep = NULL;
+	req.msg_case = SPILLWAY__CTRL__MSG_CLUSTER_INFO;
+	req.cluster_info = &ci;
+	char why[160] = "";
+	int rc = client_ctrl(first->conn[CONN_CTRL].c, &req, &rep, why, sizeof(why));
+	if (rc || rep->msg_case != SPILLWAY__CTRL__MSG_CLUSTER_INFO_REPLY) {
+		log_msg(LOG_INFO, "libspillway: %s: no cluster information: %s", first->url,
+			rc ? (why[0] ? why : strerror(-rc)) : "unexpected reply");
+		if (!rc)
+			ctrl_free(rep);
+		/* A server without clusters may have dropped the connection. */
+		char err[256];
+		if (client_dead(first->conn[CONN_CTRL].c) &&
+		    conn_open(x, 0, CONN_CTRL, err, sizeof(err)))
+			log_msg(LOG_WARN, "libspillway: reconnecting: %s", err);
+		return;
+	}
+	const Spillway__ClusterInfoReply *r = rep->cluster_info_reply;
+	for (size_t i = 0; i < r->n_servers && x->nservers < SPILL_MAX_SERVERS; i++) {
+		const Spillway__ServerInfo *si = r->servers[i];
+		int s = server_by_url(x, si->url);
+		if (s >= 0 && si->draining) {
+			/* Its Drain may have come before we listened for it. */
+			atomic_store(&x->servers[s].draining, 1);
+			atomic_store(&x->drain_needed, 1);
+		}
+		if (s >= 0 || !si->up || si->draining || !si->url[0] ||
+		    strlen(si->url) >= sizeof(first->url))
+			continue;
+		s = x->nservers;
+		char err[256];
+		if (!(x->urls[s] = strdup(si->url)))
+			break;
+		if ((rc = server_open(x, s, err, sizeof(err)))) {
+			log_msg(LOG_WARN, "libspillway: skipping discovered server %s", err);
+			server_close(x, s);
+			memset(&x->servers[s], 0, sizeof(x->servers[s]));
+			free(x->urls[s]);
+			x->urls[s] = NULL;
+			continue;
+		}
+		x->nservers++;
+		log_msg(LOG_INFO, "libspillway: discovered %s", si->url);
+	}
+	ctrl_free(rep);
+}
+
+int servers_open(spill_ctx *x, char *err, size_t cap)
+{
+	for (int s = 0; s < x->nservers; s++) {
+		int rc = server_open(x, s, err, cap);
+		if (rc)
+			return rc;
+	}
+	if (x->discover)
+		discover(x);
+	if (x->replicas > x->nservers) {
+		snprintf(err, cap, "replicas %d but only %d server(s) configured%s", x->replicas,
+			 x->nservers, x->discover ? " or discovered" : "");
+		return -SPILL_EBADCONFIG;
+	}
+	return 0;
 }
 
 int server_conn_repair(spill_ctx *x, int s, struct server_conn *sc)
@@ -96,7 +178,7 @@ int server_conn_repair(spill_ctx *x, int s, struct server_conn *sc)
 		 * bounded by the request timeout. */
 		unsigned gen = atomic_load(&x->conn_repair_gen);
 		atomic_store(&sc->want_repair, 1);
-		wake_service(x);
+		service_wake(x);
 		pthread_mutex_unlock(&sc->lock);
 		for (int waited = 0; atomic_load(&sc->want_repair) && waited < x->cfg.timeout_ms &&
 				     atomic_load(&x->servers[s].up) && !atomic_load(&x->stopping);
@@ -145,12 +227,7 @@ void servers_service(spill_ctx *x)
 void servers_close(spill_ctx *x)
 {
 	for (int s = 0; s < x->nservers; s++)
-		for (int i = 0; i < CONNS_PER_SERVER; i++) {
-			if (x->servers[s].conn[i].c)
-				client_close(x->servers[s].conn[i].c);
-			x->servers[s].conn[i].c = NULL;
-			pthread_mutex_destroy(&x->servers[s].conn[i].lock);
-		}
+		server_close(x, s);
 }
 
 struct server_conn *server_conn_get(spill_ctx *x, int s, int kind)
@@ -183,7 +260,7 @@ void server_failed(spill_ctx *x, int s, int err)
 	atomic_store(&x->servers[s].failed_err, err ? err : -EIO);
 	if (atomic_exchange(&x->servers[s].up, 0)) {
 		atomic_store(&x->repair_needed, 1);
-		wake_service(x);
+		service_wake(x);
 		/* Whoever waits for a repair of this server's connections stops. */
 		atomic_fetch_add(&x->conn_repair_gen, 1);
 		futex_wake_all(&x->conn_repair_gen);
@@ -219,12 +296,22 @@ static int holds(const struct chunk_loc *l, int s)
 	return 0;
 }
 
-/* Power of two choices among live servers not holding this chunk yet. */
+/* Can server s take a new extent: up, not draining, not refusing lately? */
+static int placeable(spill_ctx *x, int s, uint64_t now)
+{
+	struct server *sv = &x->servers[s];
+	return atomic_load(&sv->up) && !atomic_load(&sv->draining) &&
+	       atomic_load(&sv->refused_until) <= now;
+}
+
+/* Power of two choices among servers that take extents and do not hold this
+ * chunk yet. */
 static int choose_server(spill_ctx *x, const struct chunk_loc *l, uint32_t tried)
 {
 	int cand[SPILL_MAX_SERVERS], n = 0;
+	uint64_t now = mono_ms();
 	for (int s = 0; s < x->nservers; s++)
-		if (atomic_load(&x->servers[s].up) && !holds(l, s) && !(tried & (1u << s)))
+		if (placeable(x, s, now) && !holds(l, s) && !(tried & (1u << s)))
 			cand[n++] = s;
 	if (n == 0)
 		return -1;
@@ -258,6 +345,8 @@ static void prune_dead(spill_ctx *x, struct chunk_loc *l)
 	loc_write_end(l);
 }
 
+#define ALLOC_BACKOFF_MS 1000
+
 static int alloc_on(spill_ctx *x, int s, uint64_t *ext)
 {
 	struct server_conn *sc = server_conn_get(x, s, CONN_CTRL);
@@ -266,6 +355,12 @@ static int alloc_on(spill_ctx *x, int s, uint64_t *ext)
 	if (rc && !is_refusal(rc) && server_conn_repair(x, s, sc) == 0)
 		rc = client_alloc_extents(sc->c, 1, -1, &e);
 	server_conn_put(sc);
+	if (rc == -ENOSPC || rc == -EDQUOT) {
+		/* Full, or over our limit (on it or cluster-wide): skip it for a
+		 * while rather than asking on every eviction. */
+		atomic_store(&x->servers[s].free_bytes, 0);
+		atomic_store(&x->servers[s].refused_until, mono_ms() + ALLOC_BACKOFF_MS);
+	}
 	if (rc) {
 		if (!is_refusal(rc))
 			server_failed(x, s, rc);
@@ -342,23 +437,66 @@ int placement_add(spill_ctx *x, uint32_t chunk, int *srv, uint64_t *ext)
 	}
 }
 
+void server_free_extent(spill_ctx *x, int s, uint64_t id)
+{
+	if (!atomic_load(&x->servers[s].up))
+		return;
+	struct server_conn *sc = server_conn_get(x, s, CONN_CTRL);
+	int rc = client_free_extents(sc->c, &id, 1);
+	if (rc && !is_refusal(rc) && server_conn_repair(x, s, sc) == 0)
+		rc = client_free_extents(sc->c, &id, 1);
+	server_conn_put(sc);
+	if (rc && !is_refusal(rc))
+		server_failed(x, s, rc);
+	else
+		atomic_fetch_add(&x->servers[s].free_bytes, CHUNK_BYTES);
+}
+
+int placement_replica_on(spill_ctx *x, uint32_t chunk, int s)
+{
+	struct chunk_loc *l = &x->chunks[chunk];
+	for (int i = 0; i < l->nrep; i++)
+		if (l->srv[i] == s && l->ext[i])
+			return i;
+	return -1;
+}
+
+void placement_drop_locked(spill_ctx *x, uint32_t chunk, int s, uint64_t ext)
+{
+	struct chunk_loc *l = &x->chunks[chunk];
+	int i = placement_replica_on(x, chunk, s);
+	if (i < 0 || l->ext[i] != ext)
+		return;
+	loc_write_begin(l);
+	for (int k = i; k + 1 < l->nrep; k++) {
+		l->srv[k] = l->srv[k + 1];
+		l->ext[k] = l->ext[k + 1];
+	}
+	l->ext[l->nrep - 1] = 0;
+	l->nrep--;
+	loc_write_end(l);
+	/* Resident clean pages may have had their only copy there: make them
+	 * dirty, so eviction writes them again instead of dropping them. A
+	 * busy one is the evictor's (it checks revoked runs itself) or a
+	 * write fault's (it makes the page dirty anyway). */
+	uint32_t first = chunk << CHUNK_SHIFT;
+	for (uint32_t p = 0; p < CHUNK_PAGES; p++) {
+		uint64_t w = pte_load(x, first + p);
+		while ((w & (PTE_RES | PTE_REMOTE)) == (PTE_RES | PTE_REMOTE) &&
+		       !(w & (PTE_BUSY | PTE_DIRTY)) &&
+		       !atomic_compare_exchange_weak(&x->pte[first + p], &w, w | PTE_DIRTY))
+			;
+	}
+	/* Restore the replica count elsewhere (service thread). */
+	atomic_store(&x->repair_needed, 1);
+}
+
 void placement_release_locked(spill_ctx *x, uint32_t chunk)
 {
 	struct chunk_loc *l = &x->chunks[chunk];
 	for (int i = 0; i < l->nrep; i++) {
-		int s = l->srv[i];
-		if (l->ext[i] && atomic_load(&x->servers[s].up)) {
-			uint64_t id = l->ext[i];
-			struct server_conn *sc = server_conn_get(x, s, CONN_CTRL);
-			int rc = client_free_extents(sc->c, &id, 1);
-			if (rc && !is_refusal(rc) && server_conn_repair(x, s, sc) == 0)
-				rc = client_free_extents(sc->c, &id, 1);
-			server_conn_put(sc);
-			if (rc && !is_refusal(rc))
-				server_failed(x, s, rc);
-			else
-				atomic_fetch_add(&x->servers[s].free_bytes, CHUNK_BYTES);
-		}
+		if (l->ext[i])
+			server_free_extent(x, l->srv[i], l->ext[i]);
 		loc_write_begin(l);
 		l->ext[i] = 0;
 		loc_write_end(l);
@@ -524,10 +662,16 @@ static int write_to(spill_ctx *x, int s, struct write_run *runs, int nruns, uint
 		server_failed(x, s, client_dead(sc->c));
 	server_conn_put(sc);
 	for (int j = 0; j < n; j++) {
+		struct write_run *r = &runs[idx[j]];
 		if (j < sent && reqs[j].done && reqs[j].status == 0) {
-			runs[idx[j]].copies++;
+			r->copies++;
 			done_on[idx[j]] = 1;
 			atomic_fetch_add(&x->st.remote_writes, reqs[j].npages);
+		} else if (j < sent && reqs[j].done && reqs[j].status == -ENOENT) {
+			/* The server took the extent back (the cluster revoked it). */
+			r->revoked = 1;
+			done_on[idx[j]] = 1;
+			placement_drop_locked(x, r->gpn >> CHUNK_SHIFT, s, reqs[j].extent);
 		}
 	}
 	return broken;
@@ -535,15 +679,30 @@ static int write_to(spill_ctx *x, int s, struct write_run *runs, int nruns, uint
 
 int remote_write_runs(spill_ctx *x, struct write_run *runs, int nruns)
 {
-	uint8_t done_on[256];
-	for (int i = 0; i < nruns; i++)
+	uint8_t skip[256], done_on[256];
+	for (int i = 0; i < nruns; i++) {
 		runs[i].copies = 0;
-	for (int s = 0; s < x->nservers; s++) {
-		memset(done_on, 0, sizeof(done_on));
-		/* Once more after a reconnection; then the server is down. */
-		for (int attempt = 0; attempt < 2 && atomic_load(&x->servers[s].up); attempt++)
-			if (!write_to(x, s, runs, nruns, done_on))
-				break;
+		runs[i].revoked = 0;
+		skip[i] = 0;
+	}
+	for (int round = 0; round < 2; round++) {
+		for (int s = 0; s < x->nservers; s++) {
+			memcpy(done_on, skip, (size_t)nruns);
+			/* Once more after a reconnection; then the server is down. */
+			for (int attempt = 0; attempt < 2 && atomic_load(&x->servers[s].up); attempt++)
+				if (!write_to(x, s, runs, nruns, done_on))
+					break;
+		}
+		/* A run that lost its only copies to revocation gets a new
+		 * extent and one more try; without one its pages stay local. */
+		int again = 0;
+		for (int i = 0; i < nruns; i++) {
+			skip[i] = runs[i].copies > 0 || !runs[i].revoked ||
+				  placement_ensure_locked(x, runs[i].gpn >> CHUNK_SHIFT) != 0;
+			again |= !skip[i];
+		}
+		if (!again)
+			break;
 	}
 	return 0;
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The service thread: listens on each server's control connection for what
- * servers send unasked (Reclaim), refreshes free capacity for placement, and
- * restores the replica count after a server is lost.
+ * servers send unasked (Reclaim, Drain), refreshes free capacity for
+ * placement, restores the replica count after a server is lost, and moves
+ * copies off servers that drain.
  *
  * Reclaim: a server wants bytes back. Groups whose remote pages are all
  * resident only hold duplicates: their extents are freed and the pages marked
@@ -21,13 +22,6 @@
 
 #include "log.h"
 #include "pager.h"
-
-static uint64_t now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
-}
 
 /* --- reclaim --------------------------------------------------------------- */
 
@@ -136,15 +130,35 @@ static void answer_reclaim(spill_ctx *x, const struct pending_reclaim *q)
 		(unsigned long long)q->bytes, (unsigned long long)freed);
 }
 
+void service_wake(spill_ctx *x)
+{
+	uint64_t one = 1;
+	if (x->wake_fd >= 0 && write(x->wake_fd, &one, sizeof(one)) < 0) {
+		/* the service thread also wakes on its timer */
+	}
+}
+
 /* Called from inside client calls on a control connection: only queue. */
-static void on_notify(struct client *c, Spillway__Ctrl *msg, void *arg)
+void service_notify(struct client *c, Spillway__Ctrl *msg, void *arg)
 {
 	spill_ctx *x = arg;
+	int s;
+	for (s = 0; s < x->nservers; s++)
+		if (x->servers[s].conn[CONN_CTRL].c == c)
+			break;
+	if (msg->msg_case == SPILLWAY__CTRL__MSG_DRAIN && s < x->nservers) {
+		struct server *sv = &x->servers[s];
+		int on = msg->drain->drain != 0;
+		if (atomic_exchange(&sv->draining, on) != on)
+			log_msg(LOG_INFO, "libspillway: %s %s", sv->url,
+				on ? "drains: moving pages off it" : "takes new pages again");
+		if (on) {
+			atomic_store(&sv->drain_stuck_logged, 0);
+			atomic_store(&x->drain_needed, 1);
+			service_wake(x);
+		}
+	}
 	if (msg->msg_case == SPILLWAY__CTRL__MSG_RECLAIM) {
-		int s;
-		for (s = 0; s < x->nservers; s++)
-			if (x->servers[s].conn[CONN_CTRL].c == c)
-				break;
 		pthread_mutex_lock(&x->reclaim_lock);
 		if (s < x->nservers && x->reclaim_n < (int)(sizeof(x->reclaim_q) / sizeof(x->reclaim_q[0])))
 			x->reclaim_q[x->reclaim_n++] = (struct pending_reclaim){
@@ -184,24 +198,25 @@ static void refresh_free(spill_ctx *x)
 
 /* --- replica repair ----------------------------------------------------------- */
 
-/* Copy one group's pages from a live replica to a new one. Lock held. */
-static int repair_chunk(spill_ctx *x, uint32_t chunk)
+/*
+ * Copy a group's written pages from a live replica to a new extent on
+ * another server that takes extents. Lock held. 0 with *dst and *ext set, or
+ * -ENOSPC (no server can take it) or another -errno; nothing is left
+ * allocated on failure.
+ */
+static int copy_chunk(spill_ctx *x, uint32_t chunk, int *dst, uint64_t *ext)
 {
-	struct chunk_loc *l = &x->chunks[chunk];
-	placement_prune(x, chunk);
-	if (l->nrep == 0 || l->nrep >= x->replicas || l->nrep >= servers_up(x))
-		return 0;
-	int dst;
-	uint64_t ext;
-	if (placement_add(x, chunk, &dst, &ext))
+	if (placement_add(x, chunk, dst, ext))
 		return -ENOSPC;
 	struct read_run rr = { .gpn = chunk << CHUNK_SHIFT, .n = CHUNK_PAGES,
 			       .buf = x->repair_buf, .status = -EAGAIN };
 	memset(rr.need, 0, sizeof(rr.need));
-	if (remote_read_runs(x, &rr, 1, CONN_CTRL))
+	if (remote_read_runs(x, &rr, 1, CONN_CTRL)) {
+		server_free_extent(x, *dst, *ext);
 		return -EIO;
+	}
 	/* Write each present stretch to the new extent. */
-	struct server_conn *sc = server_conn_get(x, dst, CONN_CTRL);
+	struct server_conn *sc = server_conn_get(x, *dst, CONN_CTRL);
 	int rc = 0;
 	uint64_t copied = 0;
 	for (uint32_t p = 0; p < CHUNK_PAGES && !rc;) {
@@ -212,21 +227,39 @@ static int repair_chunk(spill_ctx *x, uint32_t chunk)
 		uint32_t e = p + 1;
 		while (e < CHUNK_PAGES && (rr.present[e / 8] >> (e % 8) & 1))
 			e++;
-		rc = client_write(sc->c, ext, p, (uint16_t)(e - p), x->repair_buf + (size_t)p * PG_SIZE);
+		rc = client_write(sc->c, *ext, p, (uint16_t)(e - p), x->repair_buf + (size_t)p * PG_SIZE);
 		copied += e - p;
 		p = e;
 	}
 	server_conn_put(sc);
 	if (rc) {
-		server_failed(x, dst, rc);
+		if (rc == -ENOENT || rc == -ENOSPC || rc == -EDQUOT)
+			server_free_extent(x, *dst, *ext);
+		else
+			server_failed(x, *dst, rc);
 		return rc;
 	}
+	atomic_fetch_add(&x->st.rereplicated, copied);
+	return 0;
+}
+
+/* Restore a group's replica count. Lock held. */
+static int repair_chunk(spill_ctx *x, uint32_t chunk)
+{
+	struct chunk_loc *l = &x->chunks[chunk];
+	placement_prune(x, chunk);
+	if (l->nrep == 0 || l->nrep >= x->replicas || l->nrep >= servers_up(x))
+		return 0;
+	int dst;
+	uint64_t ext;
+	int rc = copy_chunk(x, chunk, &dst, &ext);
+	if (rc)
+		return rc;
 	loc_write_begin(l);
 	l->srv[l->nrep] = (unsigned char)dst;
 	l->ext[l->nrep] = ext;
 	l->nrep++;
 	loc_write_end(l);
-	atomic_fetch_add(&x->st.rereplicated, copied);
 	return 0;
 }
 
@@ -249,6 +282,104 @@ static void repair(spill_ctx *x)
 	pthread_rwlock_unlock(&x->regions_lock);
 	if (failed)
 		atomic_store(&x->repair_needed, 1); /* try again on the next tick */
+}
+
+/* --- draining ---------------------------------------------------------------- */
+
+/*
+ * Wait out every read that may still use a group's old location. A reader
+ * claims its pages (BUSY) before it looks the group up, and reads only
+ * pages it holds: once each page has been seen free after the switch (by a
+ * read-modify-write, so a later claim is ordered after the switch), no
+ * reader holds the old location. No chunk lock held: the evictor takes
+ * chunk locks while holding BUSY pages.
+ */
+static void chunk_quiesce(spill_ctx *x, uint32_t chunk)
+{
+	uint32_t first = chunk << CHUNK_SHIFT;
+	for (uint32_t i = 0; i < CHUNK_PAGES; i++)
+		while (atomic_fetch_or_explicit(&x->pte[first + i], 0, memory_order_acq_rel) & PTE_BUSY)
+			pte_wait(x, first + i);
+}
+
+/*
+ * Move a group's copy off draining server s: copy it to another server,
+ * point the group's entry there, then free the old extent once no read can
+ * still be using it. Faults keep reading the old copy until the switch and
+ * the new one after it; writers (the evictor) are held off by the chunk
+ * lock until the switch, so the copy misses none of their writes.
+ * 0 (moved, or nothing to move) or -errno.
+ */
+static int move_chunk(spill_ctx *x, uint32_t chunk, int s)
+{
+	struct chunk_loc *l = &x->chunks[chunk];
+	pthread_mutex_t *m = chunk_lock(x, chunk);
+	pthread_mutex_lock(m);
+	placement_prune(x, chunk);
+	int i = placement_replica_on(x, chunk, s);
+	if (i < 0) {
+		pthread_mutex_unlock(m);
+		return 0;
+	}
+	uint64_t old = l->ext[i];
+	int dst;
+	uint64_t ext;
+	int rc = copy_chunk(x, chunk, &dst, &ext);
+	if (rc) {
+		pthread_mutex_unlock(m);
+		return rc;
+	}
+	loc_write_begin(l);
+	l->srv[i] = (unsigned char)dst;
+	l->ext[i] = ext;
+	loc_write_end(l);
+	pthread_mutex_unlock(m);
+	chunk_quiesce(x, chunk);
+	server_free_extent(x, s, old);
+	return 0;
+}
+
+/* Move every group with a copy on a draining server elsewhere. What cannot
+ * move now (nowhere to put it) is tried again on the next tick. */
+static void drain(spill_ctx *x)
+{
+	atomic_store(&x->drain_needed, 0);
+	uint32_t draining = 0;
+	for (int s = 0; s < x->nservers; s++)
+		if (atomic_load(&x->servers[s].up) && atomic_load(&x->servers[s].draining))
+			draining |= 1u << s;
+	if (!draining)
+		return;
+	uint32_t left = 0;
+	regions_enter(x);
+	for (int r = 0; r < x->nregions && !atomic_load(&x->stopping); r++) {
+		struct region *rg = x->regions[r];
+		for (uint32_t c = rg->gpn0 >> CHUNK_SHIFT;
+		     c < (rg->gpn0 + rg->npages + CHUNK_PAGES - 1) >> CHUNK_SHIFT &&
+		     !atomic_load(&x->stopping); c++) {
+			struct loc_snap l;
+			chunk_snapshot(x, c, &l);
+			for (int k = 0; k < l.nrep; k++) {
+				int s = l.srv[k];
+				if (!l.ext[k] || !(draining >> s & 1))
+					continue;
+				int rc = move_chunk(x, c, s);
+				if (!rc)
+					continue;
+				left |= 1u << s;
+				if (!atomic_exchange(&x->servers[s].drain_stuck_logged, 1))
+					log_msg(LOG_WARN, "libspillway: %s drains but pages cannot move "
+						"off it yet (%s); retrying", x->servers[s].url,
+						rc == -ENOSPC ? "no other server takes them" : strerror(-rc));
+			}
+		}
+	}
+	pthread_rwlock_unlock(&x->regions_lock);
+	if (left)
+		atomic_store(&x->drain_needed, 1);
+	for (int s = 0; s < x->nservers; s++)
+		if ((draining & ~left) >> s & 1)
+			log_msg(LOG_INFO, "libspillway: every page moved off %s", x->servers[s].url);
 }
 
 /* --- the thread ------------------------------------------------------------- */
@@ -305,9 +436,11 @@ static void *service_main(void *arg)
 		}
 		if (atomic_load(&x->repair_needed) && x->replicas > 1)
 			repair(x);
-		if (now_ms() >= next_refresh) {
+		if (atomic_load(&x->drain_needed))
+			drain(x);
+		if (mono_ms() >= next_refresh) {
 			refresh_free(x);
-			next_refresh = now_ms() + 1000;
+			next_refresh = mono_ms() + 1000;
 		}
 	}
 	return NULL;
@@ -319,9 +452,6 @@ int service_start(spill_ctx *x)
 	x->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (!x->repair_buf || x->wake_fd < 0)
 		return -ENOMEM;
-	x->notify_fn = on_notify;
-	for (int s = 0; s < x->nservers; s++)
-		client_set_notify(x->servers[s].conn[CONN_CTRL].c, on_notify, x);
 	return -pthread_create(&x->service, NULL, service_main, x);
 }
 
