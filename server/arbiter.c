@@ -27,6 +27,8 @@ struct member {
 	char id[64];
 	uint64_t capacity, used, last_ms;
 	int draining, up, is_arbiter;
+	Spillway__NodeStats nodes[8]; /* as reported; more are left out */
+	size_t nnodes;
 	struct seen *clients;
 	size_t nclients;
 	Spillway__PeerAction **queue; /* for its next reply */
@@ -425,6 +427,11 @@ static void evaluate(struct arbiter *a, uint64_t now)
 
 /* --- reports ----------------------------------------------------------------------- */
 
+static int seen_by_name(const void *x, const void *y)
+{
+	return strcmp(((const struct seen *)x)->name, ((const struct seen *)y)->name);
+}
+
 static void take_report(struct arbiter *a, struct member *m, const Spillway__PeerReport *r,
 			uint64_t now)
 {
@@ -434,6 +441,14 @@ static void take_report(struct arbiter *a, struct member *m, const Spillway__Pee
 	m->used = si->used_bytes;
 	m->is_arbiter = si->arbiter;
 	m->last_ms = now;
+	m->nnodes = 0;
+	for (size_t i = 0; i < si->n_nodes && m->nnodes < 8; i++) {
+		Spillway__NodeStats *n = &m->nodes[m->nnodes++];
+		spillway__node_stats__init(n);
+		n->node = si->nodes[i]->node;
+		n->capacity_bytes = si->nodes[i]->capacity_bytes;
+		n->used_bytes = si->nodes[i]->used_bytes;
+	}
 	if (!m->up) {
 		m->up = 1;
 		struct event *e = event_add(a, "server-up", NULL, m->url, si->capacity_bytes);
@@ -461,9 +476,30 @@ static void take_report(struct arbiter *a, struct member *m, const Spillway__Pee
 		cs[i].limit = c->limit_bytes;
 		cs[i].used = c->used_bytes;
 	}
+	qsort(cs, r->n_clients, sizeof(*cs), seen_by_name);
 	free(m->clients);
 	m->clients = cs;
 	m->nclients = r->n_clients;
+}
+
+/* What name holds on the other servers that are up, from their latest
+ * reports (not the last evaluation's sums, which may predate this one). */
+static uint64_t used_elsewhere(const struct arbiter *a, const struct member *self,
+			       const char *name)
+{
+	struct seen key;
+	snprintf(key.name, sizeof(key.name), "%s", name);
+	uint64_t sum = 0;
+	for (size_t i = 0; i < a->nmembers; i++) {
+		const struct member *m = &a->members[i];
+		if (m == self || !m->up)
+			continue;
+		const struct seen *s = bsearch(&key, m->clients, m->nclients, sizeof(*s),
+					       seen_by_name);
+		if (s)
+			sum += s->used;
+	}
+	return sum;
 }
 
 static Spillway__ServerInfo *member_info(const struct member *m, uint64_t now)
@@ -486,6 +522,19 @@ static Spillway__ServerInfo *member_info(const struct member *m, uint64_t now)
 	si->up = m->up;
 	si->arbiter = m->is_arbiter;
 	si->report_age_ms = now - m->last_ms;
+	/* Copies, in one block with their pointers: the reply is packed after
+	 * the lock is dropped. free_infos frees the block. */
+	size_t n = m->nnodes;
+	void *block = n ? malloc(n * (sizeof(*si->nodes) + sizeof(**si->nodes))) : NULL;
+	if (block) {
+		si->nodes = block;
+		Spillway__NodeStats *copies = (Spillway__NodeStats *)(si->nodes + n);
+		for (size_t i = 0; i < n; i++) {
+			copies[i] = m->nodes[i];
+			si->nodes[i] = &copies[i];
+		}
+		si->n_nodes = n;
+	}
 	return si;
 }
 
@@ -494,6 +543,7 @@ static void free_infos(Spillway__ServerInfo **v, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		free(v[i]->url);
 		free(v[i]->server_id);
+		free(v[i]->nodes);
 		free(v[i]);
 	}
 	free(v);
@@ -531,7 +581,6 @@ int arbiter_report(struct arbiter *a, const Spillway__PeerReport *report,
 	reply->cluster_full = a->capacity && a->used >= arb_high_bytes(&cl);
 	reply->budgets = calloc(m->nclients ? m->nclients : 1, sizeof(*reply->budgets));
 	for (size_t i = 0; reply->budgets && i < m->nclients; i++) {
-		struct total *t = total_find(a, m->clients[i].name);
 		Spillway__ClientBudget *b = malloc(sizeof(*b));
 		char *name = strdup(m->clients[i].name);
 		if (!b || !name) {
@@ -541,8 +590,7 @@ int arbiter_report(struct arbiter *a, const Spillway__PeerReport *report,
 		}
 		spillway__client_budget__init(b);
 		b->name = name;
-		uint64_t total = t ? t->c.used : m->clients[i].used;
-		b->used_elsewhere = total > m->clients[i].used ? total - m->clients[i].used : 0;
+		b->used_elsewhere = used_elsewhere(a, m, m->clients[i].name);
 		reply->budgets[reply->n_budgets++] = b;
 	}
 	reply->actions = m->queue;
