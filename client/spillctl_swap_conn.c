@@ -169,8 +169,11 @@ int swap_add_connection(struct swap_attach *a, unsigned i, uint32_t flags, int f
 	char why[256] = "";
 	if (!s->have_token)
 		token_load(a, i);
+	/* -1000: the arbiter never asks a swap device for memory back, since
+	 * spillway.ko cannot give pages back on request yet; revoking them
+	 * would fail swap-ins. (An operator's quota for the name still wins.) */
 	struct client_opts o = {
-		.psk = a->psk, .name = a->name, .timeout_ms = 10000,
+		.psk = a->psk, .name = a->name, .timeout_ms = 10000, .priority = -1000,
 		.token = s->have_token ? s->token : NULL,
 	};
 	struct client *c;

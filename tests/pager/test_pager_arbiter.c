@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Oversubscription with libspillway as the victim: three servers, one of
+ * them the arbiter. A -1000 client and a database (-500) hold memory beside
+ * a batch job (+500) paging through libspillway; when the cluster passes
+ * its high watermark the arbiter asks the batch job alone (the highest
+ * badness, and its excess covers the plan), libspillway gives back what it
+ * was asked for before the deadline, and every byte of every client still
+ * verifies. The context is given one
+ * server's URL and finds the other two itself.
+ */
+#include <poll.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "ctrl.h"
+#include "pager_test.h"
+
+#define MB       (1024ull * 1024)
+#define PG       4096u
+#define REGION   (56 * MB)
+#define NPAGES   ((uint32_t)(REGION / PG))
+#define NSERVERS 3
+
+static struct srv srv[NSERVERS];
+
+static void fill(uint8_t *base, uint32_t npages, uint32_t gen)
+{
+	for (uint32_t p = 0; p < npages; p++)
+		fill_page(base + (size_t)p * PG, ((uint64_t)gen << 32) | p);
+}
+
+static int bad_pages(const uint8_t *base, uint32_t npages, uint32_t gen)
+{
+	int bad = 0;
+	for (uint32_t p = 0; p < npages; p++)
+		bad += !check_page(base + (size_t)p * PG, ((uint64_t)gen << 32) | p);
+	return bad;
+}
+
+static struct client *session(const char *url, const char *name, int priority,
+			      uint64_t reservation)
+{
+	struct client_opts o = { .name = name, .priority = priority, .reservation = reservation,
+				 .timeout_ms = 10000 };
+	struct client *c;
+	char why[256];
+	if (client_connect(url, &o, &c, why, sizeof(why)))
+		fail_msg("%s: %s", url, why);
+	return c;
+}
+
+static Spillway__Ctrl *ask(struct client *c, Spillway__Ctrl__MsgCase k, void *body)
+{
+	Spillway__Ctrl req = SPILLWAY__CTRL__INIT, *reply = NULL;
+	req.msg_case = k;
+	req.admin_events = body; /* a oneof: any member will do */
+	char why[256];
+	if (client_ctrl(c, &req, &reply, why, sizeof(why)))
+		fail_msg("control request %d: %s", (int)k, why);
+	return reply;
+}
+
+/* Counts of events of kind, for client (NULL: any client). */
+static int events(struct client *arb, const char *kind, const char *client)
+{
+	Spillway__AdminEvents q = SPILLWAY__ADMIN_EVENTS__INIT;
+	Spillway__Ctrl *m = ask(arb, SPILLWAY__CTRL__MSG_ADMIN_EVENTS, &q);
+	int n = 0;
+	for (size_t i = 0; i < m->admin_events_reply->n_events; i++) {
+		const Spillway__Event *e = m->admin_events_reply->events[i];
+		n += !strcmp(e->kind, kind) && (!client || !strcmp(e->client, client));
+	}
+	ctrl_free(m);
+	return n;
+}
+
+static int servers_up(struct client *arb)
+{
+	Spillway__AdminClusterStatus q = SPILLWAY__ADMIN_CLUSTER_STATUS__INIT;
+	Spillway__Ctrl *m = ask(arb, SPILLWAY__CTRL__MSG_ADMIN_CLUSTER_STATUS, &q);
+	int up = 0;
+	for (size_t i = 0; i < m->admin_cluster_status_reply->n_servers; i++)
+		up += m->admin_cluster_status_reply->servers[i]->up;
+	ctrl_free(m);
+	return up;
+}
+
+/* One extent from whichever server has room, its first page written; the
+ * server's index goes in the id's top byte. 0 when every server refuses. */
+static uint64_t take_anywhere(struct client *const *on, uint8_t *page)
+{
+	for (int s = 0; s < NSERVERS; s++) {
+		struct client_extent e;
+		if (client_alloc_extents(on[s], 1, -1, &e))
+			continue;
+		fill_page(page, e.id);
+		assert_int_equal(client_write(on[s], e.id, 0, 1, page), 0);
+		return e.id | (uint64_t)s << 56;
+	}
+	return 0;
+}
+
+static int intact(struct client *const *on, const uint64_t *ids, int n)
+{
+	uint8_t page[PG];
+	int ok = 0;
+	for (int i = 0; i < n; i++) {
+		uint64_t id = ids[i] & ((1ull << 56) - 1);
+		if (client_read(on[ids[i] >> 56], id, 0, 1, page, NULL) == 0 && check_page(page, id))
+			ok++;
+	}
+	return ok;
+}
+
+static void the_pager_is_asked_first_and_complies(void **state)
+{
+	(void)state;
+	/* Three servers of 32 MiB; server 0 arbitrates. */
+	assert_int_equal(srv_start(&srv[0], "--capacity", "32M", "--arbiter",
+				   "--report-interval-ms", "50", "--reclaim-deadline-ms", "20000",
+				   NULL), 0);
+	for (int i = 1; i < NSERVERS; i++)
+		assert_int_equal(srv_start(&srv[i], "--capacity", "32M", "--arbiter-url", srv[0].url,
+					   "--report-interval-ms", "50", NULL), 0);
+	struct client *arb = session(srv[0].url, NULL, 0, 0);
+	for (int i = 0; i < 1000 && servers_up(arb) < NSERVERS; i++)
+		poll(NULL, 0, 20);
+	assert_int_equal(servers_up(arb), NSERVERS);
+
+	/* keeper (-1000): 16 MiB on server 0, none of it reserved. */
+	struct client *keeper[NSERVERS], *db[NSERVERS];
+	for (int s = 0; s < NSERVERS; s++) {
+		keeper[s] = session(srv[s].url, "keeper", -1000, 0);
+		db[s] = session(srv[s].url, "db", -500, 0);
+	}
+	uint8_t page[PG];
+	uint64_t kid[8], did[10];
+	for (int i = 0; i < 8; i++)
+		assert_true((kid[i] = take_anywhere(keeper, page)) != 0);
+
+	/* The batch job, given server 2 alone: it finds 0 and 1 itself. */
+	struct spill_config cfg = { .servers = { srv[2].url }, .local_budget = 4 * MB,
+				    .name = "batch", .priority = 500 };
+	spill_ctx *ctx = spill_open(&cfg);
+	assert_non_null(ctx);
+	pager_save_handler();
+	struct spill_stats st;
+	spill_stats(ctx, &st);
+	assert_int_equal(st.servers_up, NSERVERS);
+	uint8_t *a = spill_alloc(ctx, REGION);
+	assert_non_null(a);
+	fill(a, NPAGES, 7);
+	/* Out to the servers as it goes (16 + ~52 MiB of 96: below 90%);
+	 * then room to bring pages back, as for a program whose working set
+	 * shrank. */
+	assert_int_equal(spill_set_budget(ctx, 64 * MB), 0);
+
+	/* db (-500) grows and takes the cluster past 90%; once the servers
+	 * hear it is full they refuse it more (nothing of it is reserved). */
+	int nd = 0;
+	while (nd < 10 && (did[nd] = take_anywhere(db, page)))
+		nd++;
+	assert_true(nd >= 8);
+
+	for (int i = 0; i < 1500 && !events(arb, "complied", "batch"); i++)
+		poll(NULL, 0, 20);
+	assert_int_equal(events(arb, "complied", "batch"), 1);
+	assert_true(events(arb, "reclaim", "batch") >= 1);
+	assert_int_equal(events(arb, "reclaim", "keeper"), 0);
+	assert_int_equal(events(arb, "reclaim", "db"), 0);
+	assert_int_equal(events(arb, "revoke", NULL), 0);
+
+	spill_stats(ctx, &st);
+	assert_true(st.reclaims >= 1);
+	assert_int_equal(st.lost_pages, 0);
+	assert_int_equal(bad_pages(a, NPAGES, 7), 0);
+	assert_int_equal(intact(keeper, kid, 8), 8);
+	assert_int_equal(intact(db, did, nd), nd);
+
+	assert_int_equal(spill_free(ctx, a), 0);
+	spill_close(ctx);
+	for (int s = 0; s < NSERVERS; s++) {
+		client_close(keeper[s]);
+		client_close(db[s]);
+	}
+	client_close(arb);
+	for (int i = 0; i < NSERVERS; i++)
+		assert_int_equal(srv_stop(&srv[i]), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(the_pager_is_asked_first_and_complies),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
