@@ -128,8 +128,14 @@ int lru_pick_victims(spill_ctx *x, uint32_t *out, int max)
 			push(x, &x->inactive, g);
 		}
 	}
-	/* Look at each inactive page at most once per call. */
+	/* Look at each inactive page at most once per pass. A pass that only
+	 * gave referenced pages their second chance (every page fresh from a
+	 * fault is referenced) found no victim although those pages are
+	 * evictable now: look once more, so the evictor does not take an
+	 * empty pick for "nothing can go" and mark itself stuck. */
+	int promoted = 0, retried = 0;
 	uint64_t look = x->inactive.count;
+again:
 	while (n < max && look--) {
 		uint32_t g = pop(x, &x->inactive);
 		uint64_t w = pte_load(x, g);
@@ -143,6 +149,7 @@ int lru_pick_victims(spill_ctx *x, uint32_t *out, int max)
 			pte_clear(x, g, PTE_REF);
 			atomic_fetch_or(&x->pte[g], PTE_ACTIVE);
 			push(x, &x->active, g);
+			promoted++;
 			continue;
 		}
 		uint64_t old;
@@ -160,6 +167,18 @@ int lru_pick_victims(spill_ctx *x, uint32_t *out, int max)
 			continue;
 		}
 		out[n++] = g;
+	}
+	if (n == 0 && promoted && !retried) {
+		/* The promoted pages sit in the active list, referenced bit
+		 * cleared: bring the oldest active ones back as candidates. */
+		retried = 1;
+		for (int k = 0; k < max && x->active.count; k++) {
+			uint32_t g = pop(x, &x->active);
+			pte_clear(x, g, PTE_ACTIVE | PTE_REF);
+			push(x, &x->inactive, g);
+		}
+		look = x->inactive.count;
+		goto again;
 	}
 	pthread_mutex_unlock(&x->lru_lock);
 	return n;

@@ -208,6 +208,29 @@ static void shrinking_the_budget_evicts_down_to_it(void **state)
 	assert_int_equal(spill_free(ctx, a), 0);
 }
 
+/* Every page resident and none ever evicted: each page took its fault
+ * recently, so all are referenced. The first victim pick only gives them
+ * their second chance; that must not count as "nothing can go". */
+static void shrinking_the_budget_when_nothing_was_ever_evicted(void **state)
+{
+	(void)state;
+	pager_rearm();
+	uint8_t *a = spill_alloc(ctx, REGION);
+	assert_non_null(a);
+	fill(a, NPAGES, 6);
+	struct spill_stats st;
+	spill_stats(ctx, &st);
+	assert_int_equal(st.evictions, 0);
+	assert_int_equal(st.resident_bytes, REGION);
+	uint64_t writes = st.remote_writes;
+	assert_int_equal(spill_set_budget(ctx, 4 * MB), 0);
+	spill_stats(ctx, &st);
+	assert_true(st.resident_bytes <= 4 * MB);
+	assert_true(st.remote_writes >= writes + (REGION - 4 * MB) / PG);
+	assert_int_equal(bad_pages(a, 0, NPAGES, 6), 0);
+	assert_int_equal(spill_free(ctx, a), 0);
+}
+
 /* --- reclaim -------------------------------------------------------------------- */
 
 static sem_t reclaim_done;
@@ -306,8 +329,18 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* A context whose budget is larger than anything it allocates. */
+static int setup_roomy(void **state)
+{
+	(void)state;
+	return pager_fixture_open(&server, &ctx, "pager-life-roomy", REGION + 32 * MB);
+}
+
 int main(void)
 {
+	const struct CMUnitTest roomy[] = {
+		cmocka_unit_test(shrinking_the_budget_when_nothing_was_ever_evicted),
+	};
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(read_and_write_syscalls_on_far_buffers),
 		cmocka_unit_test(forked_child_never_sees_far_pages_as_zeros),
@@ -315,5 +348,6 @@ int main(void)
 		cmocka_unit_test(shrinking_the_budget_evicts_down_to_it),
 		cmocka_unit_test(reclaim_request_frees_what_it_asked_for),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	int failed = cmocka_run_group_tests(roomy, setup_roomy, teardown);
+	return failed + cmocka_run_group_tests(tests, setup, teardown);
 }
