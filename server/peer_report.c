@@ -140,7 +140,8 @@ static void *run(void *arg)
 		/* Changes wake us early, but no report follows the last one
 		 * closer than MIN_GAP_MS. */
 	} while (wait_ms(r, MIN_GAP_MS, 0) &&
-		 wait_ms(r, r->s->opt.report_interval_ms - MIN_GAP_MS, 1));
+		 wait_ms(r, r->s->opt.report_interval_ms > MIN_GAP_MS
+				    ? r->s->opt.report_interval_ms - MIN_GAP_MS : 0, 1));
 	rcu_unregister_thread();
 	return NULL;
 }
