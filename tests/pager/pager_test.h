@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -50,6 +51,43 @@ static inline void pager_fixture_close(struct srv *server, spill_ctx *ctx)
 {
 	spill_close(ctx);
 	srv_stop(server);
+}
+
+/* A page's contents: its number and the generation last written. */
+static inline uint64_t seed_of(uint32_t page, uint32_t gen)
+{
+	return ((uint64_t)gen << 32) | page;
+}
+
+/* A thread of random reads and writes over pages [first, first + count),
+ * every read checked against the generation last written; until *stop. */
+struct runner {
+	uint8_t *base;
+	_Atomic uint32_t *gen;
+	uint32_t first, count;
+	uint64_t rng;
+	atomic_int *stop;
+	atomic_long *ops;
+	int bad;
+};
+
+static inline void *random_rw(void *arg)
+{
+	struct runner *r = arg;
+	while (!atomic_load(r->stop)) {
+		r->rng = r->rng * 6364136223846793005ull + 1442695040888963407ull;
+		uint32_t p = r->first + (uint32_t)(r->rng >> 33) % r->count;
+		uint8_t *pg = r->base + (size_t)p * 4096;
+		uint32_t g = atomic_load(&r->gen[p]);
+		if ((r->rng >> 20) & 1) {
+			fill_page(pg, seed_of(p, g + 1));
+			atomic_store(&r->gen[p], g + 1);
+		} else {
+			r->bad += !check_page(pg, seed_of(p, g));
+		}
+		atomic_fetch_add(r->ops, 1);
+	}
+	return NULL;
 }
 
 #endif

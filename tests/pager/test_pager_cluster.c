@@ -26,11 +26,6 @@
 #define PG 4096u
 #define MB (1024u * 1024u)
 
-static uint64_t seed_of(uint32_t page, uint32_t gen)
-{
-	return ((uint64_t)gen << 32) | page;
-}
-
 static uint64_t now_ms(void)
 {
 	struct timespec t;
@@ -159,35 +154,6 @@ static void one_url_spreads_over_the_cluster(void **state)
 #define DRAIN_BUDGET (8 * MB)
 #define DRAIN_REGION (64 * MB)
 #define DRAIN_NPAGES (DRAIN_REGION / PG)
-
-struct runner {
-	uint8_t *base;
-	_Atomic uint32_t *gen;
-	uint32_t first, count;
-	uint64_t rng;
-	atomic_int *stop;
-	atomic_long *ops;
-	int bad;
-};
-
-static void *random_rw(void *arg)
-{
-	struct runner *r = arg;
-	while (!atomic_load(r->stop)) {
-		r->rng = r->rng * 6364136223846793005ull + 1442695040888963407ull;
-		uint32_t p = r->first + (uint32_t)(r->rng >> 33) % r->count;
-		uint8_t *pg = r->base + (size_t)p * PG;
-		uint32_t g = atomic_load(&r->gen[p]);
-		if ((r->rng >> 20) & 1) {
-			fill_page(pg, seed_of(p, g + 1));
-			atomic_store(&r->gen[p], g + 1);
-		} else {
-			r->bad += !check_page(pg, seed_of(p, g));
-		}
-		atomic_fetch_add(r->ops, 1);
-	}
-	return NULL;
-}
 
 static void drain_moves_pages_off_under_load(void **state)
 {
