@@ -143,7 +143,6 @@ struct spill_ctx {
 	pthread_rwlock_t regions_lock;
 	struct region *regions[MAX_REGIONS];
 	int nregions;
-	atomic_uint region_gen;   /* bumped on free: invalidates TLBs */
 	atomic_uint free_pending; /* futex: frees waiting for the write lock */
 	uint32_t gpn_next;        /* bump allocator for gpn ranges */
 	struct gpn_hole { uint32_t gpn, n; } holes[MAX_REGIONS];

@@ -16,6 +16,10 @@
 #define GPN_SPACE   (1ull << MAX_GPN_BITS)
 #define CHUNK_SPACE (GPN_SPACE >> CHUNK_SHIFT)
 
+/* What the lookup TLBs (below) are valid for: the process's, not a
+ * context's, and it only grows. */
+static atomic_uint region_gen;
+
 static void *reserve(size_t bytes)
 {
 	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
@@ -35,6 +39,9 @@ int region_tables_init(spill_ctx *x)
 	if (!x->pte || !x->chunks || !x->chunk_region)
 		return -ENOMEM;
 	pthread_rwlock_init(&x->regions_lock, NULL);
+	/* A new context: whatever any thread cached for an earlier one is
+	 * stale (its regions are freed), even at the same addresses. */
+	atomic_fetch_add_explicit(&region_gen, 1, memory_order_release);
 	return 0;
 }
 
@@ -77,7 +84,15 @@ void regions_enter(spill_ctx *x)
 
 /* --- lookup ---------------------------------------------------------------- */
 
-/* The TLB: recent 2 MiB groups this thread touched, and their region. */
+/* The TLB: recent 2 MiB groups this thread touched, and their region.
+ *
+ * An entry is good while region_gen is what it was when the entry was made.
+ * The generation is the process's, not a context's, and only grows: a thread
+ * outlives contexts (the program's main thread, or a forked child's, which
+ * inherits the forking thread's entries), so entries from a context since
+ * closed must never match one opened later, whose regions may sit at the
+ * same addresses while the old struct region is freed memory. It is bumped
+ * whenever a region is freed and whenever a context's tables are set up. */
 #define TLB_ENTRIES 8
 static __thread struct {
 	uintptr_t group;
@@ -88,7 +103,7 @@ static __thread struct {
 struct region *region_find(spill_ctx *x, const void *addr)
 {
 	uintptr_t a = (uintptr_t)addr, group = a >> 21;
-	unsigned gen = atomic_load_explicit(&x->region_gen, memory_order_acquire);
+	unsigned gen = atomic_load_explicit(&region_gen, memory_order_acquire);
 	unsigned slot = (unsigned)(group % TLB_ENTRIES);
 	if (tlb[slot].r && tlb[slot].group == group && tlb[slot].gen == gen)
 		return tlb[slot].r;
@@ -232,7 +247,7 @@ int region_free(spill_ctx *x, void *base)
 	memmove(&x->regions[i], &x->regions[i + 1],
 		(size_t)(x->nregions - i - 1) * sizeof(x->regions[0]));
 	x->nregions--;
-	atomic_fetch_add(&x->region_gen, 1);
+	atomic_fetch_add_explicit(&region_gen, 1, memory_order_release);
 	r->live = 0;
 
 	/* No fault or eviction runs now (both hold the lock for reading), so

@@ -273,9 +273,6 @@ static void a_victim_that_cannot_comply_gets_sigbus_not_zeros(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		/* First: forked after another context in this process has come
-		 * and gone, the child's faults past its budget spin (see the
-		 * known problems in docs/libspillway.md). */
 		cmocka_unit_test(a_victim_that_cannot_comply_gets_sigbus_not_zeros),
 		cmocka_unit_test(the_pager_is_asked_first_and_complies),
 	};
