@@ -203,12 +203,20 @@ struct client *connect_as(const struct srv *s, const char *name, const struct au
 Spillway__Ctrl *admin_status(struct client *c)
 {
 	Spillway__AdminStatus a = SPILLWAY__ADMIN_STATUS__INIT;
-	Spillway__Ctrl req = SPILLWAY__CTRL__INIT, *rep = NULL;
-	req.msg_case = SPILLWAY__CTRL__MSG_ADMIN_STATUS;
-	req.admin_status = &a;
-	assert_int_equal(client_ctrl(c, &req, &rep, NULL, 0), 0);
+	Spillway__Ctrl *rep = ctrl_request(c, SPILLWAY__CTRL__MSG_ADMIN_STATUS, &a);
 	assert_int_equal(rep->msg_case, SPILLWAY__CTRL__MSG_ADMIN_STATUS_REPLY);
 	return rep;
+}
+
+Spillway__Ctrl *ctrl_request(struct client *c, Spillway__Ctrl__MsgCase k, void *body)
+{
+	Spillway__Ctrl req = SPILLWAY__CTRL__INIT, *reply = NULL;
+	req.msg_case = k;
+	req.admin_status = body; /* a oneof: every member shares this pointer */
+	char why[256] = "";
+	if (client_ctrl(c, &req, &reply, why, sizeof(why)))
+		fail_msg("control request %d: %s", (int)k, why);
+	return reply;
 }
 
 static uint64_t mix(uint64_t x)

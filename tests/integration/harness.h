@@ -51,6 +51,9 @@ long long srv_metric(const struct srv *s, const char *series);
 struct client *connect_as(const struct srv *s, const char *name, const struct auth_psk *psk);
 /* Admin status reply (free with ctrl_free). */
 Spillway__Ctrl *admin_status(struct client *c);
+/* Send a control request whose body (the oneof member for k) is body; the
+ * reply, or the test fails. Free with ctrl_free. */
+Spillway__Ctrl *ctrl_request(struct client *c, Spillway__Ctrl__MsgCase k, void *body);
 
 /* Deterministic page contents: page identity and a generation. */
 void fill_page(uint8_t *p, uint64_t seed);

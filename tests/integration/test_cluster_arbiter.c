@@ -72,21 +72,10 @@ static struct client *admin_session(const char *url)
 	return c;
 }
 
-static Spillway__Ctrl *ask(struct client *c, Spillway__Ctrl__MsgCase k, void *body)
-{
-	Spillway__Ctrl req = SPILLWAY__CTRL__INIT, *reply = NULL;
-	req.msg_case = k;
-	req.admin_cluster_status = body; /* a oneof: any member will do */
-	char why[256];
-	if (client_ctrl(c, &req, &reply, why, sizeof(why)))
-		fail_msg("control request %d: %s", (int)k, why);
-	return reply;
-}
-
 static Spillway__Ctrl *cluster_status(struct client *arb)
 {
 	Spillway__AdminClusterStatus q = SPILLWAY__ADMIN_CLUSTER_STATUS__INIT;
-	return ask(arb, SPILLWAY__CTRL__MSG_ADMIN_CLUSTER_STATUS, &q);
+	return ctrl_request(arb, SPILLWAY__CTRL__MSG_ADMIN_CLUSTER_STATUS, &q);
 }
 
 static int servers_up(struct client *arb)
@@ -135,7 +124,7 @@ static int find_event(struct client *arb, const char *kind, const char *client,
 		      char *reason, size_t cap)
 {
 	Spillway__AdminEvents q = SPILLWAY__ADMIN_EVENTS__INIT;
-	Spillway__Ctrl *m = ask(arb, SPILLWAY__CTRL__MSG_ADMIN_EVENTS, &q);
+	Spillway__Ctrl *m = ctrl_request(arb, SPILLWAY__CTRL__MSG_ADMIN_EVENTS, &q);
 	int found = 0;
 	for (size_t i = 0; i < m->admin_events_reply->n_events && !found; i++) {
 		const Spillway__Event *e = m->admin_events_reply->events[i];
@@ -287,7 +276,7 @@ static int cluster_full(struct client *arb, const void *arg)
 {
 	(void)arg;
 	Spillway__ClusterInfo q = SPILLWAY__CLUSTER_INFO__INIT;
-	Spillway__Ctrl *m = ask(arb, SPILLWAY__CTRL__MSG_CLUSTER_INFO, &q);
+	Spillway__Ctrl *m = ctrl_request(arb, SPILLWAY__CTRL__MSG_CLUSTER_INFO, &q);
 	int full = m->cluster_info_reply->cluster_full;
 	ctrl_free(m);
 	return full;
@@ -444,7 +433,7 @@ static void other_servers_point_at_the_arbiter(void **state)
 	assert_int_equal(client_ctrl(s1, &req, &reply, why, sizeof(why)), -EOPNOTSUPP);
 	assert_non_null(strstr(why, arbiter_url));
 	Spillway__ClusterInfo ci = SPILLWAY__CLUSTER_INFO__INIT;
-	Spillway__Ctrl *m = ask(s1, SPILLWAY__CTRL__MSG_CLUSTER_INFO, &ci);
+	Spillway__Ctrl *m = ctrl_request(s1, SPILLWAY__CTRL__MSG_CLUSTER_INFO, &ci);
 	assert_string_equal(m->cluster_info_reply->arbiter_url, arbiter_url);
 	ctrl_free(m);
 	client_close(s1);

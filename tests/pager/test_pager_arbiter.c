@@ -54,22 +54,11 @@ static struct client *session(const char *url, const char *name, int priority,
 	return c;
 }
 
-static Spillway__Ctrl *ask(struct client *c, Spillway__Ctrl__MsgCase k, void *body)
-{
-	Spillway__Ctrl req = SPILLWAY__CTRL__INIT, *reply = NULL;
-	req.msg_case = k;
-	req.admin_events = body; /* a oneof: any member will do */
-	char why[256];
-	if (client_ctrl(c, &req, &reply, why, sizeof(why)))
-		fail_msg("control request %d: %s", (int)k, why);
-	return reply;
-}
-
 /* Counts of events of kind, for client (NULL: any client). */
 static int events(struct client *arb, const char *kind, const char *client)
 {
 	Spillway__AdminEvents q = SPILLWAY__ADMIN_EVENTS__INIT;
-	Spillway__Ctrl *m = ask(arb, SPILLWAY__CTRL__MSG_ADMIN_EVENTS, &q);
+	Spillway__Ctrl *m = ctrl_request(arb, SPILLWAY__CTRL__MSG_ADMIN_EVENTS, &q);
 	int n = 0;
 	for (size_t i = 0; i < m->admin_events_reply->n_events; i++) {
 		const Spillway__Event *e = m->admin_events_reply->events[i];
@@ -82,7 +71,7 @@ static int events(struct client *arb, const char *kind, const char *client)
 static int servers_up(struct client *arb)
 {
 	Spillway__AdminClusterStatus q = SPILLWAY__ADMIN_CLUSTER_STATUS__INIT;
-	Spillway__Ctrl *m = ask(arb, SPILLWAY__CTRL__MSG_ADMIN_CLUSTER_STATUS, &q);
+	Spillway__Ctrl *m = ctrl_request(arb, SPILLWAY__CTRL__MSG_ADMIN_CLUSTER_STATUS, &q);
 	int up = 0;
 	for (size_t i = 0; i < m->admin_cluster_status_reply->n_servers; i++)
 		up += m->admin_cluster_status_reply->servers[i]->up;
