@@ -109,6 +109,13 @@ void cluster_self_info(struct server *s, Spillway__ServerInfo *si, Spillway__Nod
 	si->draining = cluster_draining(s);
 	si->up = 1;
 	si->arbiter = s->opt.arbiter;
+	si->n_nodes = cluster_node_stats(s, store, ptrs);
+	si->nodes = ptrs;
+}
+
+size_t cluster_node_stats(struct server *s, Spillway__NodeStats *store,
+			  Spillway__NodeStats **ptrs)
+{
 	for (int i = 0; i < s->pools->npools; i++) {
 		spillway__node_stats__init(&store[i]);
 		store[i].node = (uint32_t)s->pools->pools[i].node;
@@ -116,8 +123,7 @@ void cluster_self_info(struct server *s, Spillway__ServerInfo *si, Spillway__Nod
 		store[i].used_bytes = atomic_load(&s->pools->pools[i].used);
 		ptrs[i] = &store[i];
 	}
-	si->nodes = ptrs;
-	si->n_nodes = (size_t)s->pools->npools;
+	return (size_t)s->pools->npools;
 }
 
 /* A copy of k as a ServerInfo (strings duplicated). */

@@ -9,6 +9,7 @@
 #ifndef SPILLWAY_CLUSTER_H
 #define SPILLWAY_CLUSTER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "spillway.pb-c.h"
@@ -25,6 +26,12 @@ const char *cluster_advertised(const struct server *s);
  * ptrs. Strings point into s. */
 void cluster_self_info(struct server *s, Spillway__ServerInfo *si, Spillway__NodeStats *store,
 		       Spillway__NodeStats **ptrs);
+
+/* Per-node capacity and use of this server's pools, as Stats, AdminStatus
+ * and ServerInfo carry them: store and ptrs hold npools entries; returns
+ * how many. */
+size_t cluster_node_stats(struct server *s, Spillway__NodeStats *store,
+			  Spillway__NodeStats **ptrs);
 
 /* ClusterInfoReply: this server first, then every other one it knows of.
  * Free with cluster_info_free. 0 or -ENOMEM. */

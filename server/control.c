@@ -189,43 +189,26 @@ static void on_free(struct conn *c, const struct frame_hdr *h, const Spillway__F
 	send_reply(c, h, SPILLWAY__CTRL__MSG_FREE_EXTENT_REPLY, &r);
 }
 
-/* Per-node figures shared by Stats and AdminStatus. */
-static Spillway__NodeStats **node_stats(struct server *s, Spillway__NodeStats *store)
-{
-	Spillway__NodeStats **v = calloc((size_t)s->pools->npools, sizeof(*v));
-	if (!v)
-		return NULL;
-	for (int i = 0; i < s->pools->npools; i++) {
-		spillway__node_stats__init(&store[i]);
-		store[i].node = (uint32_t)s->pools->pools[i].node;
-		store[i].capacity_bytes = s->pools->pools[i].bytes;
-		store[i].used_bytes = atomic_load(&s->pools->pools[i].used);
-		v[i] = &store[i];
-	}
-	return v;
-}
-
 static void on_stats(struct conn *c, const struct frame_hdr *h)
 {
 	struct server *s = c->srv;
-	Spillway__NodeStats store[s->pools->npools];
+	Spillway__NodeStats store[s->pools->npools], *nodes[s->pools->npools];
 	Spillway__StatsReply r = SPILLWAY__STATS_REPLY__INIT;
 	uint64_t reserved;
 	unsigned nclients;
 	registry_totals(s->reg, &r.used_bytes, &reserved, &nclients);
 	r.capacity_bytes = s->pools->capacity;
-	r.nodes = node_stats(s, store);
-	r.n_nodes = r.nodes ? (size_t)s->pools->npools : 0;
+	r.n_nodes = cluster_node_stats(s, store, nodes);
+	r.nodes = nodes;
 	r.self = registry_one_client_stats(s->reg, c->client->name);
 	send_reply(c, h, SPILLWAY__CTRL__MSG_STATS_REPLY, &r);
 	registry_free_client_stats(r.self);
-	free(r.nodes);
 }
 
 static void on_admin_status(struct conn *c, const struct frame_hdr *h)
 {
 	struct server *s = c->srv;
-	Spillway__NodeStats store[s->pools->npools];
+	Spillway__NodeStats store[s->pools->npools], *nodes[s->pools->npools];
 	Spillway__AdminStatusReply r = SPILLWAY__ADMIN_STATUS_REPLY__INIT;
 	unsigned nclients;
 	r.server_id = s->server_id;
@@ -234,14 +217,13 @@ static void on_admin_status(struct conn *c, const struct frame_hdr *h)
 	r.capacity_bytes = s->pools->capacity;
 	r.extent_bytes = s->opt.extent_size;
 	registry_totals(s->reg, &r.used_bytes, &r.reserved_bytes, &nclients);
-	r.nodes = node_stats(s, store);
-	r.n_nodes = r.nodes ? (size_t)s->pools->npools : 0;
+	r.n_nodes = cluster_node_stats(s, store, nodes);
+	r.nodes = nodes;
 	r.clients = registry_all_client_stats(s->reg, &r.n_clients);
 	send_reply(c, h, SPILLWAY__CTRL__MSG_ADMIN_STATUS_REPLY, &r);
 	for (size_t i = 0; i < r.n_clients; i++)
 		registry_free_client_stats(r.clients[i]);
 	free(r.clients);
-	free(r.nodes);
 }
 
 static void on_admin_client_set(struct conn *c, const struct frame_hdr *h,

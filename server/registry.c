@@ -188,11 +188,11 @@ static int admit_locked(struct registry *r, const struct reg_client *c, uint64_t
 	return 0;
 }
 
-/* Usage changed: tell whoever reports it (outside the registry lock). */
-static void changed(struct registry *r)
+/* Drop the lock; if usage changed, tell whoever reports it (outside the
+ * lock, with the callback read while it was held). */
+static void unlock_and_tell(struct registry *r, int usage_changed)
 {
-	pthread_mutex_lock(&r->lock);
-	void (*fn)(void *) = r->on_change;
+	void (*fn)(void *) = usage_changed ? r->on_change : NULL;
 	void *arg = r->on_change_arg;
 	pthread_mutex_unlock(&r->lock);
 	if (fn)
@@ -537,8 +537,7 @@ int registry_alloc(struct registry *r, struct reg_client *c, unsigned count, int
 						   (uint32_t)r->pools->pools[e->block.pool].node };
 	}
 	rcu_read_unlock();
-	pthread_mutex_unlock(&r->lock);
-	changed(r);
+	unlock_and_tell(r, 1);
 	return 0;
 }
 
@@ -559,9 +558,7 @@ int registry_free(struct registry *r, struct reg_client *c, const uint64_t *ids,
 		}
 	}
 	rcu_read_unlock();
-	pthread_mutex_unlock(&r->lock);
-	if (freed)
-		changed(r);
+	unlock_and_tell(r, freed != 0);
 	return freed;
 }
 
@@ -621,9 +618,7 @@ uint64_t registry_revoke(struct registry *r, const char *name, uint64_t bytes)
 		freed += r->extent_bytes;
 	}
 	rcu_read_unlock();
-	pthread_mutex_unlock(&r->lock);
-	if (freed)
-		changed(r);
+	unlock_and_tell(r, freed != 0);
 	return freed;
 }
 
