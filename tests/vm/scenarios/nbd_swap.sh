@@ -13,15 +13,6 @@ fail() {
 	echo "FAIL: $*"
 	exit 1
 }
-retry() {
-	_n=$1
-	shift
-	until "$@"; do
-		_n=$((_n - 1))
-		[ "$_n" -gt 0 ] || return 1
-		usleep 50000
-	done
-}
 cleanup() {
 	grep -q '^/dev/nbd0 ' /proc/swaps 2>/dev/null && swapoff /dev/nbd0
 	nbd-client -d /dev/nbd0 >/dev/null 2>&1 || true

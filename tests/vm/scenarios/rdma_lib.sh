@@ -65,17 +65,6 @@ rdma_port_active() {
 	grep -q ACTIVE "/sys/class/infiniband/$1/ports/1/state" 2>/dev/null
 }
 
-# rdma_poll TRIES CMD...: CMD every 50 ms until it succeeds, at most TRIES times.
-rdma_poll() {
-	_n=$1
-	shift
-	until "$@"; do
-		_n=$((_n - 1))
-		[ "$_n" -gt 0 ] || return 1
-		usleep 50000
-	done
-}
-
 rdma_setup() {
 	_mode=${1:-wire}
 	case "$_mode" in wire | loopback) ;; *) echo "rdma_setup: wire or loopback, not $_mode" >&2; return 2 ;; esac
@@ -116,7 +105,7 @@ rdma_setup() {
 	rdma link add rxe1 type rxe netdev veth1 || { echo "rdma_setup: rdma link add rxe1 failed (dmesg)" >&2; return 1; }
 	for _d in rxe0 rxe1; do
 		# 200 x 50 ms: in practice ACTIVE at the first look.
-		rdma_poll 200 rdma_port_active "$_d" || {
+		retry 200 rdma_port_active "$_d" || {
 			echo "rdma_setup: $_d port not ACTIVE after 10 s:" >&2
 			rdma link >&2
 			return 1
@@ -151,7 +140,7 @@ rdma_perftest_pair() {
 	mkdir -p "$RDMA_LOGDIR"
 	timeout "$RDMA_PERFTEST_TIMEOUT" "$_tool" -d rxe0 -R -F -p "$_port" "$@" >"$_log.server" 2>&1 &
 	_spid=$!
-	if ! rdma_poll 400 rdma_cm_listening "$_port"; then
+	if ! retry 400 rdma_cm_listening "$_port"; then
 		echo "rdma_perftest_pair: $_name: server never listened on $_port:" >&2
 		cat "$_log.server" >&2
 		kill "$_spid" 2>/dev/null

@@ -3,17 +3,6 @@
 # Run: tests/vm/run --include build/spillwayd --include build/spillctl smoke
 set -eu
 
-# retry TRIES CMD...: poll CMD every 50 ms until it succeeds, at most TRIES times.
-retry() {
-	n=$1
-	shift
-	until "$@"; do
-		n=$((n - 1))
-		[ "$n" -gt 0 ] || return 1
-		usleep 50000
-	done
-}
-
 if ! command -v spillwayd >/dev/null || ! command -v spillctl >/dev/null; then
 	echo "smoke: run with --include build/spillwayd --include build/spillctl"
 	exit 2

@@ -2,17 +2,6 @@
 # swap_bench.sh); they source /opt/spill/swap_lib.sh (--include'd).
 # Every wait polls a condition with a bound; none sleeps for a fixed time.
 
-# retry TRIES CMD...: poll CMD every 50 ms, at most TRIES times.
-retry() {
-	_n=$1
-	shift
-	until "$@"; do
-		_n=$((_n - 1))
-		[ "$_n" -gt 0 ] || return 1
-		usleep 50000
-	done
-}
-
 say() { echo "== $*"; }
 fail() {
 	echo "FAIL: $*"
