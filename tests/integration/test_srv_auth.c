@@ -115,6 +115,20 @@ static void only_the_admin_key_changes_quotas(void **state)
 	req.admin_client_set = &set;
 	assert_int_equal(client_ctrl(c, &req, &rep, NULL, 0), -EACCES);
 	assert_int_equal(client_ping(c), 0); /* refused, not disconnected */
+	/* Nor may it drain the server or pose as a server reporting usage. */
+	Spillway__AdminDrain drain = SPILLWAY__ADMIN_DRAIN__INIT;
+	drain.drain = 1;
+	req.msg_case = SPILLWAY__CTRL__MSG_ADMIN_DRAIN;
+	req.admin_drain = &drain;
+	assert_int_equal(client_ctrl(c, &req, &rep, NULL, 0), -EACCES);
+	Spillway__ServerInfo si = SPILLWAY__SERVER_INFO__INIT;
+	si.url = "tcp://10.9.9.9:7707";
+	Spillway__PeerReport report = SPILLWAY__PEER_REPORT__INIT;
+	report.server = &si;
+	req.msg_case = SPILLWAY__CTRL__MSG_PEER_REPORT;
+	req.peer_report = &report;
+	assert_int_equal(client_ctrl(c, &req, &rep, NULL, 0), -EACCES);
+	assert_int_equal(client_ping(c), 0);
 	/* The admin key may. */
 	assert_int_equal(run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s2.url,
 				     "--psk-file", admin.psk_path, "--json", "client", "set", "db",

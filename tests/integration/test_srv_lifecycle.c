@@ -192,6 +192,15 @@ static void bad_flags_exit_two_with_a_message(void **state)
 	assert_int_equal(run_capture(out, sizeof(out), SPILLWAYD_PATH, "--capacity", "lots", NULL), 2);
 	assert_non_null(strstr(run_stderr, "--capacity"));
 	assert_int_equal(run_capture(out, sizeof(out), SPILLWAYD_PATH, "--extent-size", "3M", NULL), 2);
+	/* A server arbitrates or reports, not both; watermarks in order. */
+	assert_int_equal(run_capture(out, sizeof(out), SPILLWAYD_PATH, "--arbiter", "--arbiter-url",
+				     "tcp://127.0.0.1:1", NULL), 2);
+	assert_non_null(strstr(run_stderr, "--arbiter-url"));
+	assert_int_equal(run_capture(out, sizeof(out), SPILLWAYD_PATH, "--arbiter",
+				     "--high-watermark", "70", "--low-watermark", "80", NULL), 2);
+	assert_non_null(strstr(run_stderr, "--low-watermark"));
+	assert_int_equal(run_capture(out, sizeof(out), SPILLWAYD_PATH, "--report-interval-ms", "5",
+				     NULL), 2);
 	assert_int_equal(run_capture(out, sizeof(out), SPILLWAYD_PATH, "--help", NULL), 0);
 	assert_non_null(strstr(out, "--listen"));
 }

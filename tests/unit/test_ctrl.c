@@ -880,6 +880,73 @@ static void test_reject_admin_client_set(void **state)
 	expect_valid(&m);
 }
 
+/* Cluster messages: a server is named by a URL; reports and replies carry
+ * only valid client names; an action asks for something. */
+static void test_reject_cluster(void **state)
+{
+	(void)state;
+	Spillway__ServerInfo si = SPILLWAY__SERVER_INFO__INIT;
+	si.url = "tcp://10.0.0.2:7707";
+	si.server_id = "mem2:17";
+	Spillway__ClientStats cs = SPILLWAY__CLIENT_STATS__INIT;
+	cs.name = "db1";
+	Spillway__ClientStats *csp = &cs;
+	Spillway__PeerReport rep = SPILLWAY__PEER_REPORT__INIT;
+	rep.server = &si;
+	rep.n_clients = 1;
+	rep.clients = &csp;
+	Spillway__Ctrl m = SPILLWAY__CTRL__INIT;
+	m.msg_case = SPILLWAY__CTRL__MSG_PEER_REPORT;
+	m.peer_report = &rep;
+	expect_valid(&m);
+	expect_text_limit(&m, &si.url, 512);
+	si.url = "";
+	expect_reject(&m);
+	si.url = "tcp://10.0.0.2:7707";
+	rep.server = NULL;
+	expect_reject(&m);
+	rep.server = &si;
+	cs.name = "db 1";
+	expect_reject(&m);
+	cs.name = "db1";
+
+	Spillway__PeerAction act = SPILLWAY__PEER_ACTION__INIT;
+	act.client = "db1";
+	act.bytes = 2 << 20;
+	Spillway__PeerAction *actp = &act;
+	Spillway__ServerInfo *sip = &si;
+	Spillway__PeerReportReply rr = SPILLWAY__PEER_REPORT_REPLY__INIT;
+	rr.n_servers = 1;
+	rr.servers = &sip;
+	rr.n_actions = 1;
+	rr.actions = &actp;
+	m.msg_case = SPILLWAY__CTRL__MSG_PEER_REPORT_REPLY;
+	m.peer_report_reply = &rr;
+	expect_valid(&m);
+	act.bytes = 0;
+	expect_reject(&m);
+	act.bytes = 2 << 20;
+	act.client = "";
+	expect_reject(&m);
+	act.client = "db1";
+
+	/* At most CTRL_CLUSTER_MAX servers in a list. */
+	Spillway__ServerInfo **many = calloc(CTRL_CLUSTER_MAX + 1, sizeof(*many));
+	assert_non_null(many);
+	for (size_t i = 0; i <= CTRL_CLUSTER_MAX; i++)
+		many[i] = &si;
+	Spillway__ClusterInfoReply ci = SPILLWAY__CLUSTER_INFO_REPLY__INIT;
+	ci.arbiter_url = "";
+	ci.servers = many;
+	ci.n_servers = CTRL_CLUSTER_MAX;
+	m.msg_case = SPILLWAY__CTRL__MSG_CLUSTER_INFO_REPLY;
+	m.cluster_info_reply = &ci;
+	expect_valid(&m);
+	ci.n_servers = CTRL_CLUSTER_MAX + 1;
+	expect_reject(&m);
+	free(many);
+}
+
 static void test_reject_error(void **state)
 {
 	(void)state;
@@ -1079,6 +1146,7 @@ int main(void)
 		cmocka_unit_test(test_rt_stats),
 		cmocka_unit_test(test_rt_admin),
 		cmocka_unit_test(test_rt_reclaim_error),
+		cmocka_unit_test(test_reject_cluster),
 		cmocka_unit_test(test_reject_no_message),
 		cmocka_unit_test(test_reject_hello),
 		cmocka_unit_test(test_reject_hello_reply),
