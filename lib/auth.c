@@ -11,6 +11,8 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include "sysio.h"
+
 int auth_psk_load(const char *path, struct auth_psk *psk)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -27,10 +29,10 @@ int auth_psk_load(const char *path, struct auth_psk *psk)
 	}
 	/* One byte more than fits, so an over-long key is seen, not cut. */
 	unsigned char buf[AUTH_PSK_MAX + 2];
-	ssize_t n = read(fd, buf, sizeof(buf));
+	ssize_t n = sysio_read(fd, buf, sizeof(buf));
 	close(fd);
 	if (n < 0)
-		return -errno;
+		return (int)n;
 	if (n > 0 && buf[n - 1] == '\n')
 		n--;
 	if (n < AUTH_PSK_MIN || n > AUTH_PSK_MAX)

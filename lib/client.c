@@ -45,10 +45,16 @@ struct slot {
 };
 
 #define NOTIFY_KEPT 16 /* notifications held while no callback is set */
+/* Notifications waiting for the current call to return, at most: beyond
+ * either bound the server is flooding us and the connection ends with
+ * -ENOBUFS (a server pushes one Reclaim or Drain at a time). */
+#define NOTIFY_QUEUE_MAX       64
+#define NOTIFY_QUEUE_MAX_BYTES (1024 * 1024) /* packed control payloads */
 
 struct notify {
 	struct notify *next;
 	Spillway__Ctrl *msg;
+	size_t bytes;             /* its packed size, counted in notify_bytes */
 };
 
 struct client {
@@ -84,6 +90,8 @@ struct client {
 	uint8_t *ctrl_buf;
 
 	struct notify *notify_head, **notify_tail;
+	unsigned notify_count;    /* queued, <= NOTIFY_QUEUE_MAX */
+	size_t notify_bytes;      /* their packed sizes, <= NOTIFY_QUEUE_MAX_BYTES */
 	client_notify_fn notify_fn;
 	void *notify_arg;
 	int depth;                /* nesting of public calls; notify at depth 0 */
@@ -97,6 +105,21 @@ struct client {
 	struct client_extent *resumed_extents;
 	size_t n_resumed;
 };
+
+/*
+ * A server's error message, as handed to callers in err_text: printable
+ * ASCII only, anything else (control bytes, escape sequences, non-ASCII)
+ * becomes '?'. It ends up on terminals and in logs.
+ */
+static void copy_server_text(char *dst, size_t cap, const char *src)
+{
+	if (!dst || !cap)
+		return;
+	size_t i = 0;
+	for (; src[i] && i + 1 < cap; i++)
+		dst[i] = src[i] >= 0x20 && src[i] < 0x7f ? src[i] : '?';
+	dst[i] = '\0';
+}
 
 static int fail(struct client *c, int err)
 {
@@ -150,6 +173,10 @@ static int start_frame(struct client *c)
 		    c->slots[idx].gen != (uint32_t)(h->req_id >> SLOT_BITS))
 			return -EPROTO;
 		struct slot *s = &c->slots[idx];
+		/* One reply per request: a second one for a control or key slot
+		 * still waiting to be collected would replace (leak) the first. */
+		if (s->kind != SLOT_DATA && s->done)
+			return -EPROTO;
 		uint16_t op = h->op & ~SPILL_OP_REPLY;
 		if ((s->kind == SLOT_CTRL) != (op == SPILL_OP_CTRL) ||
 		    (s->kind == SLOT_KEY) != (op == SPILL_OP_KEY))
@@ -188,17 +215,28 @@ static int start_frame(struct client *c)
 	return 0;
 }
 
-static void queue_notify(struct client *c, Spillway__Ctrl *msg)
+/* Queue an unsolicited message until the current call returns; 0, or
+ * -ENOBUFS when the queue is full (the caller ends the connection). */
+static int queue_notify(struct client *c, Spillway__Ctrl *msg, size_t bytes)
 {
+	if (c->notify_count >= NOTIFY_QUEUE_MAX ||
+	    c->notify_bytes + bytes > NOTIFY_QUEUE_MAX_BYTES) {
+		ctrl_free(msg);
+		return -ENOBUFS;
+	}
 	struct notify *n = malloc(sizeof(*n));
 	if (!n) {
 		ctrl_free(msg);
-		return;
+		return 0; /* dropped, as if it never came: it asked for no answer */
 	}
 	n->next = NULL;
 	n->msg = msg;
+	n->bytes = bytes;
 	*c->notify_tail = n;
 	c->notify_tail = &n->next;
+	c->notify_count++;
+	c->notify_bytes += bytes;
+	return 0;
 }
 
 /* Payload complete: check it and complete the request. */
@@ -223,8 +261,7 @@ static int finish_frame(struct client *c)
 		if (c->rx_slot < 0) {
 			if (!msg)
 				return -EPROTO;
-			queue_notify(c, msg);
-			return 0;
+			return queue_notify(c, msg, h->payload_len);
 		}
 		if (!msg && status == 0)
 			return -EPROTO;
@@ -399,20 +436,18 @@ static void enter(struct client *c)
  * chance to set it), the oldest dropped beyond NOTIFY_KEPT. */
 static void deliver_notifications(struct client *c)
 {
-	unsigned queued = 0;
-	for (struct notify *n = c->notify_head; n; n = n->next)
-		queued++;
-	while (c->notify_head && (c->notify_fn || queued > NOTIFY_KEPT)) {
+	while (c->notify_head && (c->notify_fn || c->notify_count > NOTIFY_KEPT)) {
 		struct notify *n = c->notify_head;
 		c->notify_head = n->next;
 		if (!c->notify_head)
 			c->notify_tail = &c->notify_head;
+		c->notify_count--;
+		c->notify_bytes -= n->bytes;
 		if (c->notify_fn)
 			c->notify_fn(c, n->msg, c->notify_arg);
 		else
 			ctrl_free(n->msg);
 		free(n);
-		queued--;
 	}
 }
 
@@ -823,8 +858,7 @@ int client_ctrl(struct client *c, const Spillway__Ctrl *req, Spillway__Ctrl **re
 	if (!rc) {
 		rc = s->status;
 		if (s->reply && s->reply->msg_case == SPILLWAY__CTRL__MSG_ERROR) {
-			if (err_text)
-				snprintf(err_text, err_cap, "%s", s->reply->error->message);
+			copy_server_text(err_text, err_cap, s->reply->error->message);
 			if (!rc)
 				rc = -frame_status_to_errno((uint16_t)s->reply->error->status);
 			ctrl_free(s->reply);
@@ -920,6 +954,15 @@ static int handshake(struct client *c, const struct client_opts *o, unsigned max
 		w = max_window;
 	c->window = w;
 
+	/* A client that holds a key trusts only a server that proves it holds
+	 * the same key: "no authentication needed" from a server is exactly what
+	 * an impostor would say, so it ends the connection here. */
+	if (o->psk && !need_auth) {
+		snprintf(err_text, err_cap,
+			 "server did not prove the key: it asks for no authentication, "
+			 "but this client holds a pre-shared key");
+		return -EACCES;
+	}
 	if (need_auth) {
 		if (!o->psk) {
 			snprintf(err_text, err_cap, "server requires a pre-shared key (--psk-file)");

@@ -26,7 +26,10 @@
 #include "wire.h"
 
 struct client_opts {
-	const struct auth_psk *psk; /* NULL: connect without authenticating */
+	/* NULL: connect without authenticating. Set: the server must prove it
+	 * holds this key (HMAC challenge/response both ways); a server that
+	 * says it needs no authentication is refused with -EACCES. */
+	const struct auth_psk *psk;
 	const char *name;           /* NULL: do not register (admin sessions) */
 	int priority;               /* -1000..1000 */
 	uint64_t reservation;
@@ -120,7 +123,10 @@ int client_ctrl(struct client *c, const Spillway__Ctrl *req, Spillway__Ctrl **re
 
 /*
  * Control messages the server sends unasked (Reclaim) are handed to this
- * callback from inside whichever call is reading replies. It owns msg.
+ * callback when the call that read them returns. It owns msg. Until then
+ * they wait in a queue of at most 64 messages and 1 MiB (packed): a server
+ * that sends more during one call breaks the connection, which fails with
+ * -ENOBUFS. Without a callback, the 16 newest are kept between calls.
  */
 typedef void (*client_notify_fn)(struct client *c, Spillway__Ctrl *msg, void *arg);
 void client_set_notify(struct client *c, client_notify_fn fn, void *arg);

@@ -1,4 +1,9 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * TCP transport: a connected, blocking socket with a receive timeout; the
+ * non-blocking calls say MSG_DONTWAIT. Its I/O goes through sysio.h, never
+ * through the names libspillway interposes.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -11,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "sysio.h"
 #include "transport.h"
 
 struct tcp_transport {
@@ -92,26 +98,20 @@ static int tcp_fd(struct transport *t)
 static ssize_t tcp_sendv(struct transport *t, const struct iovec *iov, int iovcnt)
 {
 	struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
-	ssize_t n = sendmsg(tcp_fd(t), &m, MSG_NOSIGNAL | MSG_DONTWAIT);
-	if (n < 0)
-		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-	return n;
+	ssize_t n = sysio_sendmsg(tcp_fd(t), &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+	return n == -EWOULDBLOCK ? -EAGAIN : n;
 }
 
 static ssize_t tcp_recv(struct transport *t, void *buf, size_t len)
 {
-	ssize_t n = recv(tcp_fd(t), buf, len, MSG_DONTWAIT);
-	if (n < 0)
-		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-	return n;
+	ssize_t n = sysio_recv(tcp_fd(t), buf, len, MSG_DONTWAIT);
+	return n == -EWOULDBLOCK ? -EAGAIN : n;
 }
 
 static ssize_t tcp_recv_wait(struct transport *t, void *buf, size_t len)
 {
-	ssize_t n = recv(tcp_fd(t), buf, len, 0);
-	if (n < 0)
-		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-	return n;
+	ssize_t n = sysio_recv(tcp_fd(t), buf, len, 0);
+	return n == -EWOULDBLOCK ? -EAGAIN : n;
 }
 
 static void tcp_close(struct transport *t)
