@@ -47,6 +47,8 @@ int ctl_open(const struct ctl *ctl, const char *url, struct client **c, char *er
 	int rc = client_connect(url, &o, c, err, cap);
 	if (rc && !err[0])
 		snprintf(err, cap, "%s: %s", url, strerror(-rc));
+	if (rc) /* it may quote a URL a server gave us */
+		snprintf(err, cap, "%s", escape_text(err));
 	return rc;
 }
 
@@ -71,6 +73,8 @@ int ctl_call(struct client *c, Spillway__Ctrl *req, Spillway__Ctrl__MsgCase want
 	}
 	if (rc && !err[0])
 		snprintf(err, cap, "%s", strerror(-rc));
+	if (rc)
+		snprintf(err, cap, "%s", escape_text(err));
 	return rc;
 }
 

@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "client.h"
+#include "spillctl_escape.h"
 #include "spillway.pb-c.h"
 
 #define EXIT_USAGE 2
@@ -23,7 +24,8 @@ struct ctl {
 
 /* "spillctl: " fmt " (see spillctl --help)" on stderr; returns EXIT_USAGE. */
 int ctl_usage_error(const char *fmt, const char *arg);
-/* Admin session (ctl->psk_file) to url; 0, or -errno with the reason in err. */
+/* Admin session (ctl->psk_file) to url; 0, or -errno with the reason in err.
+ * Here and in ctl_call, err is escaped (spillctl_escape.h): print it as is. */
 int ctl_open(const struct ctl *ctl, const char *url, struct client **c, char *err, size_t cap);
 /* The same; 0, or 1 with the reason on stderr. */
 int ctl_connect(const struct ctl *ctl, const char *url, struct client **c);
@@ -51,8 +53,6 @@ void ctl_json_client(FILE *out, const Spillway__ClientStats *c);
 /* [each(v[0]),each(v[1]),...] */
 void ctl_json_array(FILE *out, const void *const *v, size_t n,
 		    void (*each)(FILE *out, const void *elem));
-/* A JSON string literal, escaped. */
-void ctl_json_string(FILE *out, const char *s);
 /* "12.0 MiB": binary units, one decimal; plain bytes below 1 KiB. */
 void human_size(uint64_t b, char *buf, size_t cap);
 /* human_size, or "-" for 0 (a limit of 0 is none). */

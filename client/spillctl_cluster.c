@@ -86,7 +86,7 @@ static int cluster_ask_arbiter(const struct ctl *ctl, struct cluster *cl, Spillw
 		rc = ctl_call(cl->arbiter, req, want, rep, err, sizeof(err));
 	}
 	if (rc) {
-		fprintf(stderr, "spillctl: arbiter %s: %s\n", arbiter_url(cl), err);
+		fprintf(stderr, "spillctl: arbiter %s: %s\n", escape_text(arbiter_url(cl)), err);
 		return 1;
 	}
 	return 0;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Output of spillctl's cluster commands. Same rules as spillctl_print.c:
- * JSON field names are stable, sizes are *_bytes integers, durations *_ms.
+ * JSON field names are stable, sizes are *_bytes integers, durations *_ms,
+ * and every string from a server goes through spillctl_escape.h.
  */
 #include <inttypes.h>
 #include <string.h>
@@ -23,9 +24,9 @@ static void json_server(FILE *out, const void *elem)
 {
 	const Spillway__ServerInfo *s = elem;
 	fprintf(out, "{\"url\":");
-	ctl_json_string(out, s->url);
+	escape_json(out, s->url);
 	fprintf(out, ",\"server_id\":");
-	ctl_json_string(out, s->server_id);
+	escape_json(out, s->server_id);
 	fprintf(out,
 		",\"arbiter\":%s,\"up\":%s,\"draining\":%s,\"report_age_ms\":%" PRIu64
 		",\"capacity_bytes\":%" PRIu64 ",\"used_bytes\":%" PRIu64 ",\"nodes\":[",
@@ -70,8 +71,8 @@ static void print_servers(FILE *out, Spillway__ServerInfo *const *s, size_t n)
 		else
 			snprintf(up, sizeof(up), "no %" PRIu64 "s", s[i]->report_age_ms / 1000);
 		node_list(s[i], nodes, sizeof(nodes));
-		fprintf(out, "%-28s %-20s %-9s %-8s %10s %10s %5.1f%%  %s%s\n", s[i]->url,
-			s[i]->server_id, up, yes_no(s[i]->draining), cap, used,
+		fprintf(out, "%-28s %-20s %-9s %-8s %10s %10s %5.1f%%  %s%s\n",
+			escape_text(s[i]->url), escape_text(s[i]->server_id), up, yes_no(s[i]->draining), cap, used,
 			percent(s[i]->used_bytes, s[i]->capacity_bytes), nodes,
 			s[i]->arbiter ? "  (arbiter)" : "");
 	}
@@ -89,7 +90,7 @@ static void json_cluster_client(FILE *out, const void *elem)
 {
 	const Spillway__ClusterClient *c = elem;
 	fprintf(out, "{\"name\":");
-	ctl_json_string(out, c->name);
+	escape_json(out, c->name);
 	fprintf(out,
 		",\"priority\":%d,\"reservation_bytes\":%" PRIu64 ",\"limit_bytes\":%" PRIu64
 		",\"used_bytes\":%" PRIu64 ",\"pending_bytes\":%" PRIu64 ",\"badness\":%" PRId64
@@ -113,7 +114,8 @@ void cluster_print_clients(FILE *out, Spillway__ClusterClient *const *c, size_t 
 		human_limit(c[i]->limit_bytes, lim, sizeof(lim));
 		human_size(c[i]->used_bytes, used, sizeof(used));
 		human_size(c[i]->pending_bytes, pend, sizeof(pend));
-		fprintf(out, "%-24s %8d %10s %10s %10s %10s %9" PRId64 " %7u\n", c[i]->name,
+		fprintf(out, "%-24s %8d %10s %10s %10s %10s %9" PRId64 " %7u\n",
+			escape_text(c[i]->name),
 			c[i]->priority, res, lim, used, pend, c[i]->badness, c[i]->servers);
 	}
 }
@@ -127,7 +129,7 @@ void cluster_print_status(FILE *out, const Spillway__AdminClusterStatusReply *r,
 			   (unsigned __int128)r->capacity_bytes * r->high_pct;
 	if (json) {
 		fprintf(out, "{\"arbiter_url\":");
-		ctl_json_string(out, arbiter_url);
+		escape_json(out, arbiter_url);
 		fprintf(out,
 			",\"capacity_bytes\":%" PRIu64 ",\"used_bytes\":%" PRIu64
 			",\"use_pct\":%.1f,\"high_pct\":%u,\"low_pct\":%u,\"cluster_full\":%s"
@@ -144,7 +146,7 @@ void cluster_print_status(FILE *out, const Spillway__AdminClusterStatusReply *r,
 	char cap[32], used[32];
 	human_size(r->capacity_bytes, cap, sizeof(cap));
 	human_size(r->used_bytes, used, sizeof(used));
-	fprintf(out, "arbiter    %s\n", arbiter_url);
+	fprintf(out, "arbiter    %s\n", escape_text(arbiter_url));
 	fprintf(out, "servers    %zu up of %zu\n", count_up(r->servers, r->n_servers), r->n_servers);
 	fprintf(out, "capacity   %s, used %s (%.1f%%)\n", cap, used,
 		percent(r->used_bytes, r->capacity_bytes));
@@ -201,7 +203,7 @@ static void iso_time(uint64_t ms, char *buf, size_t cap)
 
 static const char *or_dash(const char *s)
 {
-	return s && s[0] ? s : "-";
+	return s && s[0] ? escape_text(s) : "-";
 }
 
 void cluster_print_events_header(FILE *out)
@@ -218,18 +220,18 @@ void cluster_print_event(FILE *out, const Spillway__Event *e, int json)
 	if (json) {
 		fprintf(out, "{\"seq\":%" PRIu64 ",\"time_ms\":%" PRIu64 ",\"time\":\"%s\",\"kind\":",
 			e->seq, e->time_ms, when);
-		ctl_json_string(out, e->kind);
+		escape_json(out, e->kind);
 		fprintf(out, ",\"client\":");
-		ctl_json_string(out, e->client);
+		escape_json(out, e->client);
 		fprintf(out, ",\"server\":");
-		ctl_json_string(out, e->server);
+		escape_json(out, e->server);
 		fprintf(out,
 			",\"bytes\":%" PRIu64 ",\"badness\":%" PRId64 ",\"cluster_used_bytes\":%" PRIu64
 			",\"cluster_capacity_bytes\":%" PRIu64 ",\"cluster_use_pct\":%.1f"
 			",\"decision_id\":%" PRIu64 ",\"reason\":",
 			e->bytes, e->badness, e->cluster_used_bytes, e->cluster_capacity_bytes, use,
 			e->decision_id);
-		ctl_json_string(out, e->reason);
+		escape_json(out, e->reason);
 		fputs("}\n", out);
 		return;
 	}
@@ -239,7 +241,7 @@ void cluster_print_event(FILE *out, const Spillway__Event *e, int json)
 	if (e->badness)
 		snprintf(badness, sizeof(badness), "%" PRId64, e->badness);
 	fprintf(out, "%-24s %-11s %-20s %-24s %10s %8s %5.1f%%  %s\n", when, or_dash(e->kind),
-		or_dash(e->client), or_dash(e->server), bytes, badness, use, e->reason);
+		or_dash(e->client), or_dash(e->server), bytes, badness, use, escape_text(e->reason));
 }
 
 void cluster_print_set(FILE *out, const char *name, const struct set_result *r, size_t n,
@@ -247,18 +249,18 @@ void cluster_print_set(FILE *out, const char *name, const struct set_result *r, 
 {
 	if (json) {
 		fprintf(out, "{\"name\":");
-		ctl_json_string(out, name);
+		escape_json(out, name);
 		fprintf(out, ",\"servers\":[");
 		for (size_t i = 0; i < n; i++) {
 			fprintf(out, "%s{\"server\":", i ? "," : "");
-			ctl_json_string(out, r[i].server);
+			escape_json(out, r[i].server);
 			fprintf(out, ",\"ok\":%s,", json_bool(r[i].client != NULL));
 			if (r[i].client) {
 				fprintf(out, "\"client\":");
 				ctl_json_client(out, r[i].client);
 			} else {
 				fprintf(out, "\"error\":");
-				ctl_json_string(out, r[i].err);
+				escape_json(out, r[i].err);
 			}
 			fputc('}', out);
 		}
@@ -270,16 +272,16 @@ void cluster_print_set(FILE *out, const char *name, const struct set_result *r, 
 	for (size_t i = 0; i < n; i++) {
 		const Spillway__ClientStats *c = r[i].client;
 		if (!c) {
-			fprintf(out, "%-28s %5s %10s %10s %10s  error: %s\n", r[i].server, "-", "-",
-				"-", "-", r[i].err);
+			fprintf(out, "%-28s %5s %10s %10s %10s  error: %s\n", escape_text(r[i].server),
+				"-", "-", "-", "-", r[i].err); /* escaped by ctl_open/ctl_call */
 			continue;
 		}
 		char res[32], lim[32], used[32];
 		human_size(c->reservation_bytes, res, sizeof(res));
 		human_limit(c->limit_bytes, lim, sizeof(lim));
 		human_size(c->used_bytes, used, sizeof(used));
-		fprintf(out, "%-28s %5d %10s %10s %10s  ok\n", r[i].server, c->priority, res, lim,
-			used);
+		fprintf(out, "%-28s %5d %10s %10s %10s  ok\n", escape_text(r[i].server), c->priority,
+			res, lim, used);
 	}
 }
 
@@ -303,7 +305,7 @@ void cluster_print_drain(FILE *out, const struct drain_progress *p, int bar)
 	int final = p->done || p->timed_out;
 	if (!bar) {
 		fprintf(out, "{\"server\":");
-		ctl_json_string(out, p->server);
+		escape_json(out, p->server);
 		if (final)
 			fprintf(out, ",\"drained\":%s", json_bool(p->done));
 		fprintf(out,
@@ -332,5 +334,6 @@ void cluster_print_drain(FILE *out, const struct drain_progress *p, int bar)
 	fprintf(out, "\r[%s] %s / %s %5.1f%%  %s/s  %s %s\033[K", line, moved_s, total_s, pct,
 		rate_s, final ? "took" : "ETA", eta_s);
 	if (final)
-		fprintf(out, "\n%s %s\n", p->server, p->done ? "drained" : "not drained (timeout)");
+		fprintf(out, "\n%s %s\n", escape_text(p->server),
+			p->done ? "drained" : "not drained (timeout)");
 }

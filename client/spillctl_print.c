@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * spillctl output. JSON field names are stable (scripts depend on them):
- * sizes are *_bytes integers, durations *_ms.
+ * sizes are *_bytes integers, durations *_ms. Every string from a server
+ * goes through spillctl_escape.h, in text and in JSON.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -37,25 +38,10 @@ double percent(uint64_t part, uint64_t whole)
 	return whole ? 100.0 * (double)part / (double)whole : 0.0;
 }
 
-void ctl_json_string(FILE *out, const char *s)
-{
-	fputc('"', out);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			fprintf(out, "\\%c", ch);
-		else if (ch < 0x20)
-			fprintf(out, "\\u%04x", ch);
-		else
-			fputc(ch, out);
-	}
-	fputc('"', out);
-}
-
 void ctl_json_client(FILE *out, const Spillway__ClientStats *c)
 {
 	fprintf(out, "{\"name\":");
-	ctl_json_string(out, c->name);
+	escape_json(out, c->name);
 	fprintf(out,
 		",\"client_id\":%" PRIu64 ",\"priority\":%d,\"reservation_bytes\":%" PRIu64
 		",\"limit_bytes\":%" PRIu64 ",\"used_bytes\":%" PRIu64 ",\"extents\":%u"
@@ -121,7 +107,8 @@ void print_clients(FILE *out, Spillway__ClientStats *const *c, size_t n, int jso
 		human_limit(c[i]->limit_bytes, lim, sizeof(lim));
 		human_size(c[i]->used_bytes, used, sizeof(used));
 		client_state(c[i], state, sizeof(state));
-		fprintf(out, "%-24s %6" PRIu64 " %5d %10s %10s %10s %7u %5u  %s\n", c[i]->name,
+		fprintf(out, "%-24s %6" PRIu64 " %5d %10s %10s %10s %7u %5u  %s\n",
+			escape_text(c[i]->name),
 			c[i]->client_id, c[i]->priority, res, lim, used, c[i]->extents,
 			c[i]->connections, state);
 	}
@@ -148,9 +135,9 @@ void print_status(FILE *out, const Spillway__AdminStatusReply *r, int json)
 {
 	if (json) {
 		fprintf(out, "{\"server_id\":");
-		ctl_json_string(out, r->server_id);
+		escape_json(out, r->server_id);
 		fprintf(out, ",\"version\":");
-		ctl_json_string(out, r->version);
+		escape_json(out, r->version);
 		fprintf(out,
 			",\"uptime_ms\":%" PRIu64 ",\"capacity_bytes\":%" PRIu64
 			",\"used_bytes\":%" PRIu64 ",\"reserved_bytes\":%" PRIu64
@@ -175,7 +162,8 @@ void print_status(FILE *out, const Spillway__AdminStatusReply *r, int json)
 	human_size(r->extent_bytes, ext, sizeof(ext));
 	uint64_t up = r->uptime_ms / 1000;
 	fprintf(out, "server    %s (spillwayd %s, up %" PRIu64 "h%02" PRIu64 "m%02" PRIu64 "s)\n",
-		r->server_id, r->version, up / 3600, up / 60 % 60, up % 60);
+		escape_text(r->server_id), escape_text(r->version), up / 3600, up / 60 % 60,
+		up % 60);
 	fprintf(out, "capacity  %s, used %s (%.1f%%), reserved %s, extents of %s\n", cap, used,
 		percent(r->used_bytes, r->capacity_bytes), res, ext);
 	fprintf(out, "\n%-6s %12s %12s %12s %7s\n", "NODE", "CAPACITY", "USED", "FREE", "USE%");

@@ -11,19 +11,14 @@
 #include "spillctl.h"
 #include "spillctl_swap.h"
 
-static void json_string(FILE *out, const char *s, size_t cap)
+/* The kernel's fixed-size, maybe unterminated name and label fields, as C
+ * strings for the escaper (they were given to spillway.ko by an earlier
+ * spillctl, but print them as carefully as any server string). */
+#define FIELD(buf, f) field_str(buf, sizeof(buf), f, sizeof(f))
+static const char *field_str(char *buf, size_t cap, const char *f, size_t len)
 {
-	fputc('"', out);
-	for (size_t i = 0; i < cap && s[i]; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		if (ch == '"' || ch == '\\')
-			fprintf(out, "\\%c", ch);
-		else if (ch < 0x20)
-			fprintf(out, "\\u%04x", ch);
-		else
-			fputc(ch, out);
-	}
-	fputc('"', out);
+	snprintf(buf, cap, "%.*s", (int)len, f);
+	return buf;
 }
 
 /* up: at least one live connection; down: none (its copies are unreachable). */
@@ -36,7 +31,8 @@ static void json_device(FILE *out, const struct spill_ioc_status *st)
 {
 	fprintf(out, "{\"device\":\"/dev/" SPILL_DISK_PREFIX "%u\",\"index\":%u,\"id\":%" PRIu64
 		",\"name\":", st->index, st->index, (uint64_t)st->id);
-	json_string(out, st->name, sizeof(st->name));
+	char text[sizeof(st->name) + 1];
+	escape_json(out, FIELD(text, st->name));
 	fprintf(out,
 		",\"size_bytes\":%" PRIu64 ",\"extent_bytes\":%" PRIu64 ",\"replicas\":%u"
 		",\"open\":%s,\"removing\":%s,\"pages_remote\":%" PRIu64 ",\"pages_read\":%" PRIu64
@@ -56,7 +52,8 @@ static void json_device(FILE *out, const struct spill_ioc_status *st)
 	for (unsigned i = 0; i < st->nservers && i < SPILL_MAX_SERVERS; i++) {
 		const struct spill_srv_status *s = &st->srv[i];
 		fprintf(out, "%s{\"index\":%u,\"url\":", i ? "," : "", i);
-		json_string(out, s->label, sizeof(s->label));
+		char label[sizeof(s->label) + 1];
+		escape_json(out, FIELD(label, s->label));
 		fprintf(out,
 			",\"state\":\"%s\",\"connections\":%u,\"session\":%u,\"sockets_added\":%" PRIu64
 			",\"reconnects\":%" PRIu64 ",\"connection_failures\":%" PRIu64
@@ -70,12 +67,12 @@ static void json_device(FILE *out, const struct spill_ioc_status *st)
 
 static void table_device(FILE *out, const struct spill_ioc_status *st)
 {
-	char size[32], ext[32], remote[32];
+	char size[32], ext[32], remote[32], name[sizeof(st->name) + 1];
 	human_size(st->size, size, sizeof(size));
 	human_size(st->extent_bytes, ext, sizeof(ext));
 	human_size(st->pages_remote * 4096, remote, sizeof(remote));
-	fprintf(out, "/dev/" SPILL_DISK_PREFIX "%u  %.*s  %s, %u cop%s, extents of %s%s%s\n",
-		st->index, (int)sizeof(st->name), st->name, size, st->replicas,
+	fprintf(out, "/dev/" SPILL_DISK_PREFIX "%u  %s  %s, %u cop%s, extents of %s%s%s\n",
+		st->index, escape_text(FIELD(name, st->name)), size, st->replicas,
 		st->replicas == 1 ? "y" : "ies", ext, st->opens ? ", in use" : "",
 		st->flags & SPILL_STATUS_DYING ? ", removing" : "");
 	fprintf(out, "  remote    %" PRIu64 " pages (%s)\n", (uint64_t)st->pages_remote, remote);
@@ -95,8 +92,9 @@ static void table_device(FILE *out, const struct spill_ioc_status *st)
 		"CONNS", "EXTENTS", "RECONNECTS", "FAILURES", "ERRORS", "RESETS");
 	for (unsigned i = 0; i < st->nservers && i < SPILL_MAX_SERVERS; i++) {
 		const struct spill_srv_status *s = &st->srv[i];
-		fprintf(out, "  %-6u %-28.*s %-5s %5u %7" PRIu64 " %10" PRIu64 " %8" PRIu64
-			" %7" PRIu64 " %7" PRIu64 "\n", i, (int)sizeof(s->label), s->label,
+		char label[sizeof(s->label) + 1];
+		fprintf(out, "  %-6u %-28s %-5s %5u %7" PRIu64 " %10" PRIu64 " %8" PRIu64
+			" %7" PRIu64 " %7" PRIu64 "\n", i, escape_text(FIELD(label, s->label)),
 			srv_state(s), s->conns, (uint64_t)s->extents, (uint64_t)s->reconnects,
 			(uint64_t)s->conn_failures, (uint64_t)s->io_errors, (uint64_t)s->resets);
 	}
