@@ -49,13 +49,12 @@ const char *escape_text(const char *s)
 	while (*p) {
 		char piece[8];
 		size_t n = safe_len(p), plen;
-		if (n) {
-			memcpy(piece, p, n);
-			plen = n;
-		} else if (*p == '\\') {
+		if (*p == '\\') {
 			memcpy(piece, "\\\\", 2);
 			plen = 2;
-			n = 1;
+		} else if (n) {
+			memcpy(piece, p, n);
+			plen = n;
 		} else {
 			plen = (size_t)snprintf(piece, sizeof(piece), "\\x%02x", *p);
 			n = 1;
