@@ -82,10 +82,12 @@ static Spillway__Ctrl *fake_read(int fd, struct frame_hdr *h)
 	if (recv_exact(fd, &w, sizeof(w)) || frame_hdr_unpack(&w, h, NULL) ||
 	    h->op != SPILL_OP_CTRL)
 		return NULL;
-	static uint8_t payload[SPILL_MAX_CTRL_PAYLOAD];
-	if (recv_exact(fd, payload, h->payload_len))
-		return NULL;
-	return ctrl_unpack(payload, h->payload_len, NULL, NULL);
+	uint8_t *payload = malloc(h->payload_len);
+	Spillway__Ctrl *m = NULL;
+	if (payload && !recv_exact(fd, payload, h->payload_len))
+		m = ctrl_unpack(payload, h->payload_len, NULL, NULL);
+	free(payload);
+	return m;
 }
 
 /* Append one sealed control frame to out (a growing buffer). */
@@ -257,12 +259,26 @@ static void fake_serve(int fd)
 	close(fd);
 }
 
+static void *fake_conn(void *arg)
+{
+	fake_serve((int)(intptr_t)arg);
+	return NULL;
+}
+
+/* A thread per connection: a client a failed test leaves open must not
+ * hold up the next test. */
 static void *fake_main(void *arg)
 {
 	(void)arg;
 	int fd;
-	while ((fd = accept(listen_fd, NULL, NULL)) >= 0)
-		fake_serve(fd);
+	while ((fd = accept(listen_fd, NULL, NULL)) >= 0) {
+		pthread_t t;
+		if (pthread_create(&t, NULL, fake_conn, (void *)(intptr_t)fd)) {
+			close(fd);
+			continue;
+		}
+		pthread_detach(t);
+	}
 	return NULL; /* teardown shut the listener down */
 }
 
