@@ -2,6 +2,7 @@
 #include "ctrl.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "wire.h"
@@ -243,6 +244,35 @@ int ctrl_validate(const Spillway__Ctrl *m, const char **why)
 	}
 }
 
+/*
+ * What protobuf-c may allocate while unpacking one message. Empty
+ * sub-messages or unknown fields unpack to over 50 times their packed size
+ * (a 1 MiB frame to 56 MiB); no message we send needs more than
+ * CTRL_UNPACK_FACTOR times. Memory from here is plain malloc, so
+ * ctrl_free (the default allocator) frees it.
+ */
+struct unpack_budget {
+	size_t left;
+	int exceeded;
+};
+
+static void *budget_alloc(void *data, size_t n)
+{
+	struct unpack_budget *b = data;
+	if (n > b->left) {
+		b->exceeded = 1;
+		return NULL;
+	}
+	b->left -= n;
+	return malloc(n);
+}
+
+static void budget_free(void *data, void *p)
+{
+	(void)data;
+	free(p);
+}
+
 Spillway__Ctrl *ctrl_unpack(const void *buf, size_t len, int *err, const char **why)
 {
 	Spillway__Ctrl *m = NULL;
@@ -250,9 +280,11 @@ Spillway__Ctrl *ctrl_unpack(const void *buf, size_t len, int *err, const char **
 		bad(why, "control payload size out of bounds");
 		goto fail;
 	}
-	m = spillway__ctrl__unpack(NULL, len, buf);
+	struct unpack_budget budget = { len * CTRL_UNPACK_FACTOR + CTRL_UNPACK_SLACK, 0 };
+	ProtobufCAllocator alloc = { budget_alloc, budget_free, &budget };
+	m = spillway__ctrl__unpack(&alloc, len, buf);
 	if (!m) {
-		bad(why, "undecodable protobuf");
+		bad(why, budget.exceeded ? "control message unpacks too large" : "undecodable protobuf");
 		goto fail;
 	}
 	if (ctrl_validate(m, why))

@@ -28,8 +28,12 @@ size_t ctrl_packed_size(const Spillway__Ctrl *msg);
 
 /*
  * Unpack and validate. Returns the message (free with ctrl_free) or NULL with
- * *err = -EPROTO and *why naming the rule broken.
+ * *err = -EPROTO and *why naming the rule broken. Unpacking allocates at most
+ * CTRL_UNPACK_FACTOR times len plus CTRL_UNPACK_SLACK; a message that would
+ * need more is refused like an undecodable one.
  */
+#define CTRL_UNPACK_FACTOR 16
+#define CTRL_UNPACK_SLACK  (64 * 1024)
 Spillway__Ctrl *ctrl_unpack(const void *buf, size_t len, int *err, const char **why);
 void ctrl_free(Spillway__Ctrl *msg);
 

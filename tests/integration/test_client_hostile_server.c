@@ -7,7 +7,8 @@
  *   - a keyed client refuses a server that claims no authentication is
  *     needed, or that cannot prove the key;
  *   - unsolicited control messages cannot grow the client beyond its queue
- *     bound (count and bytes), nor a duplicated reply leak;
+ *     bound (count and bytes), nor a duplicated reply leak, nor a message
+ *     that unpacks to many times its size;
  *   - nothing a server sends reaches the terminal raw, and --json stays
  *     well-formed.
  */
@@ -32,6 +33,7 @@ enum fake_mode {
 	FAKE_FLOOD_COUNT,   /* 1000 small Reclaim pushes before the reply */
 	FAKE_FLOOD_BYTES,   /* a few 200 KiB pushes before the reply */
 	FAKE_DUP_REPLY,     /* every reply twice, in one write */
+	FAKE_INFLATE,       /* a status of 500k empty nodes: 1 MiB, 28 unpacked */
 	FAKE_INJECT,        /* status and export names full of control bytes */
 	FAKE_INJECT_ERROR,  /* an Error reply whose text is an escape sequence */
 };
@@ -201,9 +203,19 @@ static void answer_status(int fd, const struct frame_hdr *h)
 	st.capacity_bytes = 1ull << 40;
 	m.msg_case = SPILLWAY__CTRL__MSG_ADMIN_STATUS_REPLY;
 	m.admin_status_reply = &st;
+	Spillway__NodeStats empty = SPILLWAY__NODE_STATS__INIT, **nodes = NULL;
+	if (mode == FAKE_INFLATE) {
+		/* Two bytes each on the wire, one shared struct here. */
+		st.n_nodes = 500000;
+		nodes = malloc(st.n_nodes * sizeof(*nodes));
+		for (size_t i = 0; i < st.n_nodes; i++)
+			nodes[i] = &empty;
+		st.nodes = nodes;
+	}
 	if (mode == FAKE_FLOOD_COUNT || mode == FAKE_FLOOD_BYTES)
 		push_unsolicited(fd, mode == FAKE_FLOOD_BYTES);
 	reply(fd, h, &m, mode == FAKE_DUP_REPLY ? 50 : 1);
+	free(nodes);
 }
 
 static void answer_exports(int fd, const struct frame_hdr *h)
@@ -433,6 +445,18 @@ static void duplicate_reply_breaks_the_connection(void **state)
 	client_close(c);
 }
 
+static void inflating_reply_is_refused(void **state)
+{
+	(void)state;
+	mode = FAKE_INFLATE;
+	struct client *c;
+	char err[256];
+	assert_int_equal(connect_fake(NULL, &c, err, sizeof(err)), 0);
+	/* Within the frame limit, but it would unpack to 28 MiB. */
+	assert_int_equal(ask_status(c, err, sizeof(err)), -EPROTO);
+	client_close(c);
+}
+
 /* --- (c) nothing raw reaches the terminal ------------------------------- */
 
 static void status_text_is_escaped(void **state)
@@ -505,6 +529,7 @@ int main(void)
 		cmocka_unit_test(keyed_client_refuses_server_with_another_key),
 		cmocka_unit_test(unsolicited_flood_breaks_the_connection),
 		cmocka_unit_test(duplicate_reply_breaks_the_connection),
+		cmocka_unit_test(inflating_reply_is_refused),
 		cmocka_unit_test(status_text_is_escaped),
 		cmocka_unit_test(status_json_is_escaped),
 		cmocka_unit_test(export_list_is_escaped),
