@@ -412,6 +412,23 @@ static void keyed_client_refuses_server_with_another_key(void **state)
 	assert_string_equal(out, "");
 }
 
+/* The same against a real spillwayd started without a key: spillctl with a
+ * key refuses it, without one it works. */
+static void spillctl_with_key_refuses_real_keyless_server(void **state)
+{
+	(void)state;
+	struct srv s;
+	assert_int_equal(srv_start(&s, "--capacity", "16M", NULL), 0);
+	char out[8192];
+	assert_int_equal(run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s.url,
+				     "--psk-file", keyfile.psk_path, "status", NULL), 1);
+	assert_string_equal(out, "");
+	assert_contains(run_stderr, "did not prove the key");
+	assert_int_equal(run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s.url,
+				     "status", NULL), 0);
+	assert_int_equal(srv_stop(&s), 0);
+}
+
 /* --- (b) a flood cannot grow the client --------------------------------- */
 
 static void unsolicited_flood_breaks_the_connection(void **state)
@@ -527,6 +544,7 @@ int main(void)
 		cmocka_unit_test(keyed_client_refuses_server_without_auth),
 		cmocka_unit_test(spillctl_with_key_refuses_server_without_auth),
 		cmocka_unit_test(keyed_client_refuses_server_with_another_key),
+		cmocka_unit_test(spillctl_with_key_refuses_real_keyless_server),
 		cmocka_unit_test(unsolicited_flood_breaks_the_connection),
 		cmocka_unit_test(duplicate_reply_breaks_the_connection),
 		cmocka_unit_test(inflating_reply_is_refused),
