@@ -104,6 +104,7 @@ static void on_connect_request(struct rdma_listener *l, struct rdma_cm_id *id,
 	};
 	if ((rc = rdma_stream_accept(st, &cp))) {
 		log_warn("%s: accept failed: %s", peer, strerror(-rc));
+		rdma_reject(rdma_stream_id(st), NULL, 0);
 		rdma_stream_destroy(st);
 		rdma_domain_put(dom);
 		return;
