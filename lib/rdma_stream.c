@@ -36,6 +36,8 @@ struct onesided {
 
 struct rdma_stream {
 	struct rdma_cm_id *id;
+	struct ibv_qp *qp;
+	int own_qp;         /* created here (passive_locked), not by rdma_cm */
 	struct rdma_event_channel *ech;
 	struct ibv_comp_channel *cch;
 	struct ibv_cq *cq;
@@ -87,7 +89,7 @@ static int post_recv(struct rdma_stream *s, unsigned i)
 	struct ibv_sge sge = { (uintptr_t)recv_slot(s, i), RDMA_STREAM_SLOT_BYTES,
 			       s->slots_mr->lkey };
 	struct ibv_recv_wr wr = { .wr_id = wr_id(WR_RECV, i), .sg_list = &sge, .num_sge = 1 }, *bad;
-	return -ibv_post_recv(s->id->qp, &wr, &bad);
+	return -ibv_post_recv(s->qp, &wr, &bad);
 }
 
 static void set_err(struct rdma_stream *s, int err)
@@ -183,12 +185,17 @@ static void poll_cq(struct rdma_stream *s)
 		set_err(s, -EIO);
 }
 
-/* Move the QP to the error state once, so everything posted completes. */
+/* Move the QP to the error state once, so everything posted completes
+ * (rdma_cm does that itself only for a QP it created). */
 static void disconnect(struct rdma_stream *s)
 {
 	if (s->disconnect_sent)
 		return;
 	s->disconnect_sent = 1;
+	if (s->own_qp) {
+		struct ibv_qp_attr a = { .qp_state = IBV_QPS_ERR };
+		ibv_modify_qp(s->qp, &a, IBV_QP_STATE);
+	}
 	rdma_disconnect(s->id);
 }
 
@@ -313,7 +320,7 @@ ssize_t rdma_stream_sendv(struct rdma_stream *s, const struct iovec *iov, int io
 					  .num_sge = 1, .opcode = IBV_WR_SEND,
 					  .send_flags = IBV_SEND_SIGNALED },
 				   *bad;
-		int rc = ibv_post_send(s->id->qp, &wr, &bad);
+		int rc = ibv_post_send(s->qp, &wr, &bad);
 		if (rc) {
 			s->send_free[s->nsend_free++] = slot;
 			set_err(s, -rc);
@@ -402,7 +409,7 @@ int rdma_stream_post_onesided(struct rdma_stream *s, int write, uint64_t raddr, 
 		.send_flags = IBV_SEND_SIGNALED,
 		.wr.rdma = { .remote_addr = raddr, .rkey = rkey },
 	}, *bad;
-	int rc = ibv_post_send(s->id->qp, &wr, &bad);
+	int rc = ibv_post_send(s->qp, &wr, &bad);
 	if (rc) {
 		bounce_release(s, op->unit, op->units);
 		s->ops_free[s->nops_free++] = idx;
@@ -471,6 +478,68 @@ static int setup_onesided(struct rdma_stream *s, struct ibv_pd *pd,
 	return 0;
 }
 
+/*
+ * Move the stream's own QP to state with the attributes rdma_cm computes for
+ * this connection (as rdma_accept would for a QP of its own), remote access
+ * forced off: the access flags are optional in every one of these
+ * transitions, so they are always given, as 0.
+ */
+static int locked_qp_to(struct rdma_stream *s, enum ibv_qp_state state,
+			const struct rdma_conn_param *cp)
+{
+	struct ibv_qp_attr a = { .qp_state = state };
+	int mask;
+	if (rdma_init_qp_attr(s->id, &a, &mask))
+		return -errno;
+	a.qp_access_flags = 0;
+	mask |= IBV_QP_ACCESS_FLAGS;
+	if (state == IBV_QPS_RTR && cp)
+		a.max_dest_rd_atomic = cp->responder_resources;
+	if (state == IBV_QPS_RTS && cp)
+		a.max_rd_atomic = cp->initiator_depth;
+	return -ibv_modify_qp(s->qp, &a, mask);
+}
+
+static int create_locked_qp(struct rdma_stream *s, struct ibv_pd *pd,
+			    struct ibv_qp_init_attr *qa)
+{
+	s->qp = ibv_create_qp(pd, qa);
+	if (!s->qp)
+		return -errno;
+	s->own_qp = 1;
+	return locked_qp_to(s, IBV_QPS_INIT, NULL);
+}
+
+int rdma_stream_accept(struct rdma_stream *s, struct rdma_conn_param *cp)
+{
+	if (!s->own_qp)
+		return -EINVAL;
+	int rc = locked_qp_to(s, IBV_QPS_RTR, cp);
+	if (!rc)
+		rc = locked_qp_to(s, IBV_QPS_RTS, cp);
+	if (rc)
+		return rc;
+	/* What the device holds, not what was asked: no remote access. */
+	struct ibv_qp_attr a;
+	struct ibv_qp_init_attr ia;
+	if (ibv_query_qp(s->qp, &a, IBV_QP_ACCESS_FLAGS, &ia))
+		return -errno;
+	if (a.qp_access_flags & (IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_WRITE |
+				 IBV_ACCESS_REMOTE_ATOMIC))
+		return -EPERM;
+	cp->qp_num = s->qp->qp_num;
+	cp->srq = 0;
+	return rdma_accept(s->id, cp) ? -errno : 0;
+}
+
+int rdma_stream_allow_remote(struct rdma_stream *s)
+{
+	/* RTS to RTS: the access flags are the one thing that changes. */
+	struct ibv_qp_attr a = { .qp_access_flags = IBV_ACCESS_REMOTE_READ |
+						    IBV_ACCESS_REMOTE_WRITE };
+	return -ibv_modify_qp(s->qp, &a, IBV_QP_ACCESS_FLAGS);
+}
+
 int rdma_stream_create(struct rdma_cm_id *id, struct ibv_pd *pd,
 		       const struct rdma_stream_cfg *cfg, struct rdma_stream **out,
 		       char *why, size_t cap)
@@ -482,6 +551,7 @@ int rdma_stream_create(struct rdma_cm_id *id, struct ibv_pd *pd,
 	}
 	s->epfd = -1;
 	int rc = -ENOMEM;
+	struct rdma_event_channel *first = id->channel;
 	s->ech = rdma_create_event_channel();
 	if (!s->ech || set_nonblock(s->ech->fd) || rdma_migrate_id(id, s->ech)) {
 		rc = -errno;
@@ -512,11 +582,14 @@ int rdma_stream_create(struct rdma_cm_id *id, struct ibv_pd *pd,
 		.cap = { .max_send_wr = RDMA_STREAM_SLOTS + ops + 1,
 			 .max_recv_wr = RDMA_STREAM_SLOTS, .max_send_sge = 1, .max_recv_sge = 1 },
 	};
-	if (rdma_create_qp(id, pd, &qa)) {
-		rc = -errno;
-		snprintf(why, cap, "queue pair: %s", strerror(errno));
+	rc = cfg && cfg->passive_locked ? create_locked_qp(s, pd, &qa)
+	     : rdma_create_qp(id, pd, &qa) ? -errno : 0;
+	if (rc) {
+		snprintf(why, cap, "queue pair: %s", strerror(-rc));
 		goto fail;
 	}
+	if (!s->own_qp)
+		s->qp = id->qp;
 	size_t bytes = (size_t)2 * RDMA_STREAM_SLOTS * RDMA_STREAM_SLOT_BYTES;
 	if (posix_memalign((void **)&s->slots, 4096, bytes)) {
 		snprintf(why, cap, "out of memory");
@@ -552,6 +625,16 @@ int rdma_stream_create(struct rdma_cm_id *id, struct ibv_pd *pd,
 	*out = s;
 	return 0;
 fail:
+	/* id goes back to the caller as it came: no QP, on its own channel. */
+	if (s->qp) {
+		if (s->own_qp)
+			ibv_destroy_qp(s->qp);
+		else
+			rdma_destroy_qp(id);
+		s->qp = NULL;
+	}
+	rdma_migrate_id(id, first);
+	s->id = NULL;
 	rdma_stream_destroy(s);
 	return rc ? rc : -ENOMEM;
 }
@@ -560,10 +643,13 @@ void rdma_stream_destroy(struct rdma_stream *s)
 {
 	if (!s)
 		return;
-	if (s->id && s->id->qp) {
+	if (s->qp) {
 		if (s->connected)
 			disconnect(s);
-		rdma_destroy_qp(s->id);
+		if (s->own_qp)
+			ibv_destroy_qp(s->qp);
+		else
+			rdma_destroy_qp(s->id);
 	}
 	if (s->cq)
 		ibv_destroy_cq(s->cq);

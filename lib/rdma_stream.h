@@ -18,6 +18,16 @@
  * Flow control: a sender has at most as many SENDs in flight as the peer has
  * receive buffers, and the QP retries RNR without limit, so a receiver that
  * stops consuming stalls its peer's sends, like a full TCP window.
+ *
+ * Remote access. A client's QP lets the peer RDMA READ and WRITE (the
+ * rdma_cm default), but it registers nothing the peer could reach. A server
+ * stream (cfg.passive_locked) is different: its QP lives in a protection
+ * domain with the identity's extents, so it is created here, outside
+ * rdma_cm, and taken through INIT, RTR and RTS by rdma_stream_accept with
+ * no remote access at all: the HCA answers every READ or WRITE from the
+ * peer with an invalid-request NAK, which breaks that connection and no
+ * other. Only rdma_stream_allow_remote opens it (ibv_modify_qp of the access
+ * flags, RTS to RTS), once the server knows who the peer is.
  */
 #ifndef SPILLWAY_RDMA_STREAM_H
 #define SPILLWAY_RDMA_STREAM_H
@@ -28,6 +38,7 @@
 #include <sys/uio.h>
 
 struct rdma_cm_id;
+struct rdma_conn_param;
 struct ibv_pd;
 struct rdma_stream;
 
@@ -39,18 +50,33 @@ struct rdma_stream_cfg {
 	 * buffer is not registered (0: no one-sided operations). */
 	size_t bounce_bytes;
 	unsigned onesided_max;   /* one-sided operations in flight */
+	/* Server side: the QP refuses the peer's RDMA READ and WRITE until
+	 * rdma_stream_allow_remote; accept with rdma_stream_accept. */
+	int passive_locked;
 };
 
 /*
  * Create the CQ, completion channel, QP (on id, in pd) and buffers, and post
  * the receives. id must have its route resolved (client) or come from a
  * connect request (server); the stream takes ownership of id, which is moved
- * onto an event channel of its own. 0 or -errno, with why filled.
+ * onto an event channel of its own. 0 or -errno, with why filled; on failure
+ * id is still the caller's, without a QP, on the channel it came on.
  */
 int rdma_stream_create(struct rdma_cm_id *id, struct ibv_pd *pd,
 		       const struct rdma_stream_cfg *cfg, struct rdma_stream **out,
 		       char *why, size_t why_cap);
 void rdma_stream_destroy(struct rdma_stream *s);
+
+/*
+ * Server side: accept the connect request the stream's id came from (id as
+ * given to rdma_stream_create, cfg.passive_locked), with cp's parameters.
+ * The QP reaches RTS with no remote access before the reply leaves, so there
+ * is no moment at which the peer could read or write. 0 or -errno.
+ */
+int rdma_stream_accept(struct rdma_stream *s, struct rdma_conn_param *cp);
+/* Let the peer RDMA READ and WRITE memory registered for remote access in
+ * the stream's protection domain. 0 or -errno (the QP has failed). */
+int rdma_stream_allow_remote(struct rdma_stream *s);
 
 struct rdma_cm_id *rdma_stream_id(struct rdma_stream *s);
 int rdma_stream_fd(struct rdma_stream *s);

@@ -45,8 +45,9 @@ struct conn {
 	char peer[64];
 	int node;                 /* NUMA node of the device it came in on, or -1 */
 	/* RDMA connections: the stream (fd is -1), the protection domain its
-	 * QP lives in, and whether that is its identity's domain (then KEY is
-	 * answered and the client moves pages one-sided). */
+	 * QP lives in, and whether that is its identity's domain (then the QP
+	 * takes remote READ and WRITE, KEY is answered and the client moves
+	 * pages one-sided; see rdma_access.h). */
 	struct rdma_stream *rdma;
 	struct rdma_domain *rdma_dom;
 	int onesided;

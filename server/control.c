@@ -23,6 +23,7 @@
 #include "conn.h"
 #include "log.h"
 #include "nbd_export.h"
+#include "rdma_access.h"
 #include "reclaim.h"
 #include "registry.h"
 #include "server.h"
@@ -111,8 +112,7 @@ static void on_register(struct conn *c, const struct frame_hdr *h, const Spillwa
 	}
 	c->client = rc_client;
 	c->state = CONN_REGISTERED;
-	if (c->rdma_dom)
-		c->onesided = registry_rdma_adopt(c->srv->reg, rc_client, c->rdma_dom);
+	rdma_access_registered(c);
 	registry_claim_ctrl(c->srv->reg, rc_client, c->serial);
 
 	struct reg_extent_info *ext = NULL;

@@ -6,6 +6,14 @@
  * the HCA refuses the access (remote access error) without the server CPU
  * taking part. Reference counted: the identity holds one, each connection
  * one, as the PD must outlive every QP and MR in it.
+ *
+ * Being in the domain is not being trusted. A connection is placed here at
+ * its connect request, from a token anyone on the path can read, before it
+ * has authenticated; its QP therefore starts with no remote access at all
+ * and gets it only once the connection has registered as the identity that
+ * claimed this domain (rdma_access.c). A domain is claimed by one identity
+ * only, once: a connection that registers as another identity never opens
+ * its QP, and that identity never adopts this domain.
  */
 #ifndef SPILLWAY_RDMA_DOMAIN_H
 #define SPILLWAY_RDMA_DOMAIN_H
@@ -19,6 +27,7 @@ struct rdma_domain {
 	struct ibv_pd *pd;
 	struct ibv_context *ctx;
 	atomic_int refs;
+	int claimed;   /* an identity owns it (set under the registry's lock) */
 };
 
 /* A new domain on ctx with one reference, or NULL (errno set). */

@@ -4,6 +4,18 @@
  * A connect request gets its queue pair in the protection domain of the
  * identity its private data names (by token), or in a fresh one, then is
  * accepted and handed to a worker like an accepted TCP socket.
+ *
+ * The token is not a credential: it crosses the network in clear, in every
+ * connect request, before Hello and Auth. So the placement must not give
+ * anything: the QP is accepted with no remote access (rdma_stream_accept,
+ * cfg.passive_locked), and an RDMA READ or WRITE from the peer, with any
+ * address and key, even a key of that identity's extents (rxe keys are
+ * small and guessable), gets an invalid-request NAK and kills only that
+ * connection. Remote access is switched on (rdma_access_registered) only
+ * after the connection has authenticated and registered as the identity
+ * whose domain it is in. The alternative, a fresh domain per connection
+ * until then, is impossible: a QP cannot change domains, and keys of the
+ * identity's regions are valid for every QP in its domain.
  */
 #include "rdma_listen.h"
 
@@ -77,7 +89,8 @@ static void on_connect_request(struct rdma_listener *l, struct rdma_cm_id *id,
 		return;
 	}
 	struct rdma_stream *st;
-	int rc = rdma_stream_create(id, dom->pd, NULL, &st, why, sizeof(why));
+	static const struct rdma_stream_cfg locked = { .passive_locked = 1 };
+	int rc = rdma_stream_create(id, dom->pd, &locked, &st, why, sizeof(why));
 	if (rc) {
 		log_warn("%s: refused: %s", peer, why);
 		rdma_reject(id, NULL, 0);
@@ -89,8 +102,9 @@ static void on_connect_request(struct rdma_listener *l, struct rdma_cm_id *id,
 		.responder_resources = responder_resources(id->verbs, asked_reads),
 		.initiator_depth = 1, .retry_count = 7, .rnr_retry_count = 7,
 	};
-	if (rdma_accept(id, &cp)) {
-		log_warn("%s: accept failed: %s", peer, strerror(errno));
+	if ((rc = rdma_stream_accept(st, &cp))) {
+		log_warn("%s: accept failed: %s", peer, strerror(-rc));
+		rdma_reject(rdma_stream_id(st), NULL, 0);
 		rdma_stream_destroy(st);
 		rdma_domain_put(dom);
 		return;

@@ -794,8 +794,8 @@ struct rdma_domain *registry_rdma_domain(struct registry *r, const uint8_t *toke
 	cds_lfht_for_each_entry(r->clients, &it, c, by_name) {
 		if (CRYPTO_memcmp(c->token, token, CTRL_TOKEN_BYTES))
 			continue;
-		if (!c->rdma_dom)
-			c->rdma_dom = rdma_domain_new(ctx);
+		if (!c->rdma_dom && (c->rdma_dom = rdma_domain_new(ctx)))
+			c->rdma_dom->claimed = 1;
 		if (c->rdma_dom && c->rdma_dom->ctx == ctx) {
 			d = c->rdma_dom;
 			rdma_domain_get(d);
@@ -810,8 +810,11 @@ struct rdma_domain *registry_rdma_domain(struct registry *r, const uint8_t *toke
 int registry_rdma_adopt(struct registry *r, struct reg_client *c, struct rdma_domain *d)
 {
 	pthread_mutex_lock(&r->lock);
-	if (!c->rdma_dom) {
+	/* Only a connection's own fresh domain: one placed by another
+	 * identity's token stays that identity's. */
+	if (!c->rdma_dom && !d->claimed) {
 		rdma_domain_get(d);
+		d->claimed = 1;
 		c->rdma_dom = d;
 	}
 	int same = c->rdma_dom == d;

@@ -160,8 +160,8 @@ int registry_load_quotas(struct registry *r, char **names, const struct reg_quot
  * whose token this is, made on ctx if it has none yet; NULL when no live
  * identity has that token or its domain is on another device.
  * registry_rdma_adopt: connection domain d registered as c; c adopts d if it
- * has none. Returns 1 when the connection shares c's domain (one-sided
- * access possible), else 0.
+ * has none and no identity has claimed d. Returns 1 when the connection
+ * shares c's domain (one-sided access possible), else 0.
  * registry_rdma_key: register e (owned by c) in c's domain d, once, zeroing
  * pages its owner never wrote first; addr and rkey out. 0, -EACCES (not
  * c's, or d is not c's domain), -ENOENT (freed meanwhile), -errno.

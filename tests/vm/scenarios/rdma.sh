@@ -10,6 +10,10 @@
 #     no WRITE frame from it);
 #  4. isolation: another identity's one-sided read with a stolen key fails
 #     with a remote access error; the server carries on (step 5 runs on it);
+#     a token is not a key: on a server with a PSK, connections presenting
+#     the victim's token READ and WRITE its page with its key before Hello,
+#     and another identity (with the PSK) READs it: all fail, the page is
+#     unchanged, the server carries on;
 #  5. two servers, replicas 2: kill -9 one mid-run, every byte verifies;
 #  6. RLIMIT_MEMLOCK too low (no CAP_IPC_LOCK): the clear error, no crash.
 # Needs: --rdma, spillwayd spillctl rdma_check libspillway (--include).
@@ -20,7 +24,9 @@ say() { echo "== $*"; }
 fail() { echo "rdma: FAIL: $*"; for f in /tmp/*.log; do echo "--- $f"; tail -20 "$f"; done; exit 1; }
 
 # start_server NAME LISTEN...: spillwayd in the background; sets NAME_pid,
-# NAME_tcp (its tcp:// URL) from the ready line.
+# NAME_tcp (its tcp:// URL) from the ready line. $server_auth: its
+# authentication flags.
+server_auth=--insecure
 start_server() {
 	_name=$1
 	shift
@@ -32,7 +38,7 @@ start_server() {
 		case $l in tcp://*) _host=${l#tcp://} _host=${_host%:*} ;; esac
 	done
 	# shellcheck disable=SC2086
-	spillwayd $_args --metrics none --capacity 256M --insecure --ready-fd 3 \
+	spillwayd $_args --metrics none --capacity 256M $server_auth --ready-fd 3 \
 		3>"/tmp/$_name.ready" >>"/tmp/$_name.log" 2>&1 &
 	_pid=$!
 	read -r _ready <"/tmp/$_name.ready" || fail "spillwayd $_name did not start"
@@ -85,6 +91,17 @@ echo "server-side WRITE frames from the pager: ${written:-none}"
 say "4. isolation: a stolen remote key"
 rdma_check isolation "rdma://$ip:7471?source=$src" || fail "isolation"
 spillctl --server "rdma://$ip:7471?source=$src" status >/dev/null || fail "the server did not carry on"
+say "4b. a token is not a key (a server with a PSK)"
+echo "spillway-vm-rdma-preauth-key" >/tmp/psk
+chmod 600 /tmp/psk
+server_auth="--psk-file /tmp/psk"
+start_server s3 "rdma://$ip:7474" "tcp://$ip:0"
+server_auth=--insecure
+rdma_check preauth "rdma://$ip:7474?source=$src" /tmp/psk || fail "a token opened the victim's memory"
+spillctl --server "rdma://$ip:7474?source=$src" --psk-file /tmp/psk status >/dev/null ||
+	fail "the server with a key did not carry on"
+kill "$s3_pid"
+wait "$s3_pid" || true
 
 say "5. two servers, replicas 2, kill -9 one mid-run"
 start_server s2 "rdma://$ip:7472" "tcp://$ip:0"
