@@ -512,18 +512,24 @@ static void grant_locked(struct registry *r, const Spillway__Register *req,
 		*reservation = c->limit; /* a clamped limit bounds what is asked */
 }
 
-/* May who make one more identity? 0, or -EPERM / -EDQUOT with why set. */
-static int may_create_locked(struct registry *r, const char *name, enum reg_principal who,
-			     const char **why)
+/* Is name one only exports may have, asked by who? -EPERM with why. */
+static int reserved_name(struct registry *r, const char *name, enum reg_principal who,
+			 const char **why)
+{
+	if (who == REG_PRINCIPAL_EXPORT ||
+	    strncmp(name, REG_EXPORT_PREFIX, strlen(REG_EXPORT_PREFIX)))
+		return 0;
+	atomic_fetch_add(&r->refusals[REG_REFUSE_EXPORT_NAME], 1);
+	*why = "names nbd:* belong to NBD exports";
+	return -EPERM;
+}
+
+/* May who make one more identity? 0, or -EDQUOT with why set. */
+static int may_create_locked(struct registry *r, enum reg_principal who, const char **why)
 {
 	const struct reg_policy *p = &r->policy;
 	if (who == REG_PRINCIPAL_EXPORT)
 		return 0; /* bounded by the operator's exports */
-	if (!strncmp(name, REG_EXPORT_PREFIX, strlen(REG_EXPORT_PREFIX))) {
-		atomic_fetch_add(&r->refusals[REG_REFUSE_EXPORT_NAME], 1);
-		*why = "names nbd:* belong to NBD exports";
-		return -EPERM;
-	}
 	if (p->max_identities_per_key && r->nidents[who] >= p->max_identities_per_key) {
 		atomic_fetch_add(&r->refusals[REG_REFUSE_PER_KEY], 1);
 		*why = "too many identities for this key (--max-identities-per-key)";
@@ -541,9 +547,11 @@ int registry_register(struct registry *r, const Spillway__Register *req,
 		      enum reg_principal who, struct reg_client **out, int *resumed,
 		      const char **why)
 {
+	int rc = reserved_name(r, req->name, who, why);
+	if (rc)
+		return rc;
 	pthread_mutex_lock(&r->lock);
 	struct reg_client *c = client_find_locked(r, req->name);
-	int rc = 0;
 	if (c) {
 		/* An existing identity: only its token may join or resume it. */
 		if (req->token.len != CTRL_TOKEN_BYTES ||
@@ -564,7 +572,7 @@ int registry_register(struct registry *r, const Spillway__Register *req,
 		rc = -ENOENT;
 		goto out;
 	}
-	if ((rc = may_create_locked(r, req->name, who, why)))
+	if ((rc = may_create_locked(r, who, why)))
 		goto out;
 	c = slab_zalloc(r->client_cache);
 	if (!c) {
