@@ -214,7 +214,9 @@ void registry_on_change(struct registry *r, void (*fn)(void *), void *arg);
 int registry_extents_of(struct registry *r, struct reg_client *c,
 			struct reg_extent_info **out, size_t *n);
 
-/* Data path: a referenced extent, or NULL. Call under rcu_read_lock. */
+/* Data path: a referenced extent, or NULL. Call under rcu_read_lock.
+ * registry_extent_put: the last reference of a freed extent uncharges it,
+ * taking the registry mutex; never call it with that mutex held. */
 struct reg_extent *registry_extent_get(struct registry *r, uint64_t id);
 void registry_extent_put(struct reg_extent *e);
 /* Another reference to an extent the caller already holds one to. */
