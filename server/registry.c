@@ -498,6 +498,8 @@ static void grant_locked(struct registry *r, const Spillway__Register *req,
 		c->limit = p->default_limit;
 		atomic_fetch_add(&r->clamps[REG_CLAMP_LIMIT], 1);
 	}
+	if (bounded && c->limit && *reservation > c->limit)
+		*reservation = c->limit; /* the clamped limit bounds what was asked */
 	struct quota_entry *cfg = quota_find_locked(r, req->name);
 	if (cfg) {
 		/* The operator's quota wins over what the client asks for. */
@@ -508,8 +510,6 @@ static void grant_locked(struct registry *r, const Spillway__Register *req,
 		if (cfg->q.has_reservation)
 			*reservation = cfg->q.reservation;
 	}
-	if (c->limit && *reservation > c->limit)
-		*reservation = c->limit; /* a clamped limit bounds what is asked */
 }
 
 /* Is name one only exports may have, asked by who? -EPERM with why. */
