@@ -24,6 +24,12 @@ struct quota_entry {
 	struct reg_quota q;
 };
 
+/* What a spillway_identities gauge reads: one principal's count. */
+struct ident_gauge {
+	struct registry *r;
+	enum reg_principal who;
+};
+
 struct registry {
 	pthread_mutex_t lock;
 	struct pool_set *pools;
@@ -58,6 +64,7 @@ struct registry {
 	atomic_uint_fast64_t refusals[REG_REFUSE_COUNT];
 	atomic_uint_fast64_t clamps[REG_CLAMP_COUNT];
 	atomic_uint_fast64_t full_walks;
+	struct ident_gauge ident_gauges[REG_PRINCIPAL_COUNT];
 };
 
 uint64_t registry_now_ms(void)
@@ -1024,6 +1031,15 @@ static uint64_t gauge_pinned(void *arg)
 	return registry_pinned(arg);
 }
 
+static uint64_t gauge_identities(void *arg)
+{
+	const struct ident_gauge *g = arg;
+	pthread_mutex_lock(&g->r->lock);
+	uint64_t n = g->r->nidents[g->who];
+	pthread_mutex_unlock(&g->r->lock);
+	return n;
+}
+
 int registry_metrics_register(struct registry *r, struct metrics *m)
 {
 	static const char *const refusal[REG_REFUSE_COUNT] = {
@@ -1043,6 +1059,14 @@ int registry_metrics_register(struct registry *r, struct metrics *m)
 		rc |= metrics_add_counter(m, "spillway_register_clamped_total", labels,
 					  "Registrations granted less than asked, by field",
 					  &r->clamps[i]);
+	}
+	static const char *const principal[REG_PRINCIPAL_COUNT] = { "client", "operator", "export" };
+	for (int i = 0; i < REG_PRINCIPAL_COUNT; i++) {
+		r->ident_gauges[i] = (struct ident_gauge){ r, (enum reg_principal)i };
+		snprintf(labels, sizeof(labels), "key=\"%s\"", principal[i]);
+		rc |= metrics_add_gauge(m, "spillway_identities", labels,
+					"Identities (grace included) by the key that made them",
+					gauge_identities, &r->ident_gauges[i]);
 	}
 	rc |= metrics_add_gauge(m, "spillway_pinned_bytes", "",
 				"Freed extents' bytes still charged: replies not yet sent hold them",

@@ -164,6 +164,11 @@ static void unread_replies_count_against_the_owner(void **state)
 	assert_int_equal(pinned, 8 * MB);
 	assert_true(used >= 8 * MB);
 	assert_int_equal(srv_metric(&s, "spillway_pinned_bytes"), (long long)(8 * MB));
+	char out[8192];
+	assert_int_equal(run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s.url, "--json",
+				     "status", NULL),
+			 0);
+	assert_non_null(strstr(out, "\"pinned_bytes\":8388608,"));
 
 	/* The reservation is whole: all 12 extents, and the rest beside. */
 	struct client *honest = connect_as(&s, "honest", NULL);

@@ -198,6 +198,8 @@ static void identities_are_capped_per_key_and_in_total(void **state)
 	assert_int_equal(srv_metric(&k.s, "spillway_register_refused_total{reason=\"identities_per_key\"}"), 1);
 	assert_int_equal(srv_metric(&k.s, "spillway_register_refused_total{reason=\"identities_total\"}"), 1);
 	assert_int_equal(srv_metric(&k.s, "spillway_clients"), 5);
+	assert_int_equal(srv_metric(&k.s, "spillway_identities{key=\"client\"}"), 3);
+	assert_int_equal(srv_metric(&k.s, "spillway_identities{key=\"operator\"}"), 2);
 	keyed_stop(&k);
 }
 
