@@ -78,18 +78,59 @@ int ctl_call(struct client *c, Spillway__Ctrl *req, Spillway__Ctrl__MsgCase want
 	return rc;
 }
 
+/* Move page's clients to the end of all's (both unpacked replies); 0 or -ENOMEM. */
+static int take_clients(Spillway__AdminStatusReply *all, Spillway__AdminStatusReply *page)
+{
+	Spillway__ClientStats **v = realloc(all->clients,
+					    (all->n_clients + page->n_clients) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	memcpy(v + all->n_clients, page->clients, page->n_clients * sizeof(*v));
+	all->clients = v;
+	all->n_clients += page->n_clients;
+	page->n_clients = 0; /* now all's to free */
+	return 0;
+}
+
+/* The server's status with every client: servers send clients in pages,
+ * asked for one after another until a page says it is the last. */
 int ctl_admin_status(struct client *c, Spillway__Ctrl **rep)
 {
 	Spillway__AdminStatus a = SPILLWAY__ADMIN_STATUS__INIT;
 	Spillway__Ctrl req = SPILLWAY__CTRL__INIT;
 	req.msg_case = SPILLWAY__CTRL__MSG_ADMIN_STATUS;
 	req.admin_status = &a;
-	char err[256];
-	if (ctl_call(c, &req, SPILLWAY__CTRL__MSG_ADMIN_STATUS_REPLY, rep, err, sizeof(err))) {
-		fprintf(stderr, "spillctl: %s\n", err);
-		return 1;
+	char err[256], after[CTRL_NAME_MAX + 1] = "";
+	*rep = NULL;
+	for (;;) {
+		Spillway__Ctrl *page;
+		a.after_name = after;
+		if (ctl_call(c, &req, SPILLWAY__CTRL__MSG_ADMIN_STATUS_REPLY, &page, err,
+			     sizeof(err))) {
+			fprintf(stderr, "spillctl: %s\n", err);
+			ctrl_free(*rep);
+			return 1;
+		}
+		Spillway__AdminStatusReply *r = page->admin_status_reply;
+		const char *next = r->next_after;
+		/* A cursor that does not move on would never end. */
+		int last = !next[0] || strlen(next) > CTRL_NAME_MAX || strcmp(next, after) <= 0;
+		if (!last)
+			strcpy(after, next);
+		if (!*rep) {
+			*rep = page;
+		} else {
+			int rc = take_clients((*rep)->admin_status_reply, r);
+			ctrl_free(page);
+			if (rc) {
+				fprintf(stderr, "spillctl: out of memory\n");
+				ctrl_free(*rep);
+				return 1;
+			}
+		}
+		if (last)
+			return 0;
 	}
-	return 0;
 }
 
 int ctl_getopt(int argc, char **argv, const struct option *opts, const char *cmd)

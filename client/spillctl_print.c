@@ -47,10 +47,10 @@ void ctl_json_client(FILE *out, const Spillway__ClientStats *c)
 		",\"limit_bytes\":%" PRIu64 ",\"used_bytes\":%" PRIu64 ",\"extents\":%u"
 		",\"connections\":%u,\"grace_left_ms\":%" PRIu64 ",\"pages_read\":%" PRIu64
 		",\"pages_written\":%" PRIu64 ",\"last_reclaim_id\":%" PRIu64
-		",\"last_reclaim_freed_bytes\":%" PRIu64 "}",
+		",\"last_reclaim_freed_bytes\":%" PRIu64 ",\"pinned_bytes\":%" PRIu64 "}",
 		c->client_id, c->priority, c->reservation_bytes, c->limit_bytes, c->used_bytes,
 		c->extents, c->connections, c->grace_left_ms, c->pages_read, c->pages_written,
-		c->last_reclaim_id, c->last_reclaim_freed);
+		c->last_reclaim_id, c->last_reclaim_freed, c->pinned_bytes);
 }
 
 static void client_state(const Spillway__ClientStats *c, char *buf, size_t cap)
@@ -141,9 +141,10 @@ void print_status(FILE *out, const Spillway__AdminStatusReply *r, int json)
 		fprintf(out,
 			",\"uptime_ms\":%" PRIu64 ",\"capacity_bytes\":%" PRIu64
 			",\"used_bytes\":%" PRIu64 ",\"reserved_bytes\":%" PRIu64
-			",\"extent_bytes\":%" PRIu64 ",\"nodes\":[",
+			",\"extent_bytes\":%" PRIu64 ",\"pinned_bytes\":%" PRIu64
+			",\"clients_total\":%u,\"nodes\":[",
 			r->uptime_ms, r->capacity_bytes, r->used_bytes, r->reserved_bytes,
-			r->extent_bytes);
+			r->extent_bytes, r->pinned_bytes, r->clients_total);
 		for (size_t i = 0; i < r->n_nodes; i++)
 			fprintf(out,
 				"%s{\"node\":%u,\"capacity_bytes\":%" PRIu64 ",\"used_bytes\":%" PRIu64
@@ -166,6 +167,11 @@ void print_status(FILE *out, const Spillway__AdminStatusReply *r, int json)
 		up % 60);
 	fprintf(out, "capacity  %s, used %s (%.1f%%), reserved %s, extents of %s\n", cap, used,
 		percent(r->used_bytes, r->capacity_bytes), res, ext);
+	if (r->pinned_bytes) {
+		/* Freed by clients, but replies still being sent hold them. */
+		human_size(r->pinned_bytes, used, sizeof(used));
+		fprintf(out, "pinned    %s of used: freed extents unread replies still hold\n", used);
+	}
 	fprintf(out, "\n%-6s %12s %12s %12s %7s\n", "NODE", "CAPACITY", "USED", "FREE", "USE%");
 	for (size_t i = 0; i < r->n_nodes; i++) {
 		char free_s[32];

@@ -182,7 +182,7 @@ static const struct {
 	{ SPILL_ST_EAUTH, EACCES, "authentication failed" },
 	{ SPILL_ST_ENOREG, ENOTCONN, "not registered" },
 	{ SPILL_ST_ENOEXTENT, ENOENT, "no such extent" },
-	{ SPILL_ST_EACCES, EPERM, "extent owned by another client" },
+	{ SPILL_ST_EACCES, EPERM, "not permitted" },
 	{ SPILL_ST_ERANGE, ERANGE, "pages outside the extent" },
 	{ SPILL_ST_ENOSPC, ENOSPC, "pool full" },
 	{ SPILL_ST_EDQUOT, EDQUOT, "client over its limit" },

@@ -79,7 +79,7 @@ enum spill_wire_status {
 	SPILL_ST_EAUTH       = 2,  /* not authenticated, or bad credentials    */
 	SPILL_ST_ENOREG      = 3,  /* data op before REGISTER                  */
 	SPILL_ST_ENOEXTENT   = 4,  /* no such extent                           */
-	SPILL_ST_EACCES      = 5,  /* extent belongs to another client         */
+	SPILL_ST_EACCES      = 5,  /* not permitted (a name reserved for exports) */
 	SPILL_ST_ERANGE      = 6,  /* pages outside the extent                 */
 	SPILL_ST_ENOSPC      = 7,  /* pool (or unreserved part of it) is full  */
 	SPILL_ST_EDQUOT      = 8,  /* client over its limit                    */

@@ -51,6 +51,9 @@ static void release_rx(struct conn *c)
 	c->rx_ext = NULL;
 }
 
+/* The zero-copy reply is done (or never will be): its extent's pin goes.
+ * If the client freed the extent meanwhile, this last reference uncharges
+ * it (registry_extent_put takes the registry mutex). */
 static void release_tx(struct conn *c)
 {
 	if (c->tx_ext)

@@ -105,7 +105,8 @@ static void on_register(struct conn *c, const struct frame_hdr *h, const Spillwa
 	const char *why = NULL;
 	int resumed = 0;
 	struct reg_client *rc_client;
-	int rc = registry_register(c->srv->reg, m, &rc_client, &resumed, &why);
+	enum reg_principal who = c->admin ? REG_PRINCIPAL_OPERATOR : REG_PRINCIPAL_CLIENT;
+	int rc = registry_register(c->srv->reg, m, who, &rc_client, &resumed, &why);
 	if (rc) {
 		conn_reply_error(c, h, status_of(rc), why ? why : strerror(-rc));
 		return;
@@ -205,7 +206,11 @@ static void on_stats(struct conn *c, const struct frame_hdr *h)
 	registry_free_client_stats(r.self);
 }
 
-static void on_admin_status(struct conn *c, const struct frame_hdr *h)
+/* Clients per AdminStatus reply at most: 1000 of the largest fit a control
+ * frame several times over. */
+#define ADMIN_STATUS_PAGE_MAX 1000
+
+static void on_admin_status(struct conn *c, const struct frame_hdr *h, const Spillway__AdminStatus *m)
 {
 	struct server *s = c->srv;
 	Spillway__NodeStats store[s->pools->npools], *nodes[s->pools->npools];
@@ -219,7 +224,17 @@ static void on_admin_status(struct conn *c, const struct frame_hdr *h)
 	registry_totals(s->reg, &r.used_bytes, &r.reserved_bytes, &nclients);
 	r.n_nodes = cluster_node_stats(s, store, nodes);
 	r.nodes = nodes;
-	r.clients = registry_all_client_stats(s->reg, &r.n_clients);
+	r.clients_total = nclients;
+	r.pinned_bytes = registry_pinned(s->reg);
+	size_t max = m->max_clients && m->max_clients < ADMIN_STATUS_PAGE_MAX ? m->max_clients
+									    : ADMIN_STATUS_PAGE_MAX;
+	int more;
+	r.clients = registry_client_stats_page(s->reg, m->after_name, max, &r.n_clients, &more);
+	if (!r.clients) {
+		conn_reply_error(c, h, SPILL_ST_EINTERNAL, "out of memory");
+		return;
+	}
+	r.next_after = more && r.n_clients ? r.clients[r.n_clients - 1]->name : "";
 	send_reply(c, h, SPILLWAY__CTRL__MSG_ADMIN_STATUS_REPLY, &r);
 	for (size_t i = 0; i < r.n_clients; i++)
 		registry_free_client_stats(r.clients[i]);
@@ -421,7 +436,7 @@ void control_handle(struct conn *c, const struct frame_hdr *h, const uint8_t *pa
 		on_register(c, h, m->register_);
 		break;
 	case SPILLWAY__CTRL__MSG_ADMIN_STATUS:
-		on_admin_status(c, h);
+		on_admin_status(c, h, m->admin_status);
 		break;
 	case SPILLWAY__CTRL__MSG_ADMIN_CLIENT_SET:
 		if (!c->admin) {

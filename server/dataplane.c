@@ -2,7 +2,9 @@
 /*
  * READ, WRITE, INVALIDATE and PING. The extent is found in the RCU hash table
  * and pinned by a reference for the copy; no lock is taken. Ownership and
- * range are checked before any byte moves.
+ * range are checked before any byte moves. Someone else's extent gets the
+ * same answer as a missing one (ENOEXTENT), so a client learns nothing about
+ * other clients' ids; only the metrics tell the two apart.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -202,7 +204,7 @@ void dataplane_handle(struct conn *c, const struct frame_hdr *h, uint8_t *payloa
 		return;
 	}
 	if (e->owner_id != c->client->id) {
-		refuse(c, h, SPILL_ST_EACCES, STATS_ERR_NOT_OWNED);
+		refuse(c, h, SPILL_ST_ENOEXTENT, STATS_ERR_NOT_OWNED);
 		goto out;
 	}
 	if ((uint64_t)h->page + h->npages > e->npages) {

@@ -223,6 +223,7 @@ static int register_metrics(struct server *s)
 				gauge_clients, s);
 	rc |= metrics_add_gauge(s->metrics, "spillway_reserved_bytes", "",
 				"Sum of client reservations", gauge_reserved, s);
+	rc |= registry_metrics_register(s->reg, s->metrics);
 	return rc ? -ENOMEM : 0;
 }
 
@@ -308,6 +309,7 @@ static int start(struct server *s, int *metrics_port)
 	s->conn_cache = slab_cache_create("conn", sizeof(struct conn), 64);
 	if (!s->reg || !s->metrics || !s->conn_cache || register_metrics(s))
 		return -ENOMEM;
+	registry_set_policy(s->reg, &s->opt.policy);
 	if ((rc = reload_quotas(s))) {
 		log_error("%s: client quotas cannot be applied (see above)", s->opt.config);
 		return rc;

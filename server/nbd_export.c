@@ -77,11 +77,11 @@ static int attach_identity_locked(const char *name, struct reg_client **out, con
 	if (known) {
 		req.token.data = known->token;
 		req.token.len = sizeof(known->token);
-		rc = registry_register(T.srv->reg, &req, out, &resumed, why);
+		rc = registry_register(T.srv->reg, &req, REG_PRINCIPAL_EXPORT, out, &resumed, why);
 		req.token.len = 0;
 	}
 	if (rc == -ENOENT) /* never made, or its grace period ran out */
-		rc = registry_register(T.srv->reg, &req, out, &resumed, why);
+		rc = registry_register(T.srv->reg, &req, REG_PRINCIPAL_EXPORT, out, &resumed, why);
 	if (rc)
 		return rc;
 	if (!known) {

@@ -42,6 +42,12 @@ void options_usage(FILE *out)
 		"  --high-watermark PCT       arbiter: reclaim from here (default 90)\n"
 		"  --low-watermark PCT        arbiter: ... down to here (default 80)\n"
 		"  --reclaim-deadline-ms N    arbiter: a victim's time to comply (default 10000)\n"
+		"policy (without an operator quota for the name, sessions not operators get):\n"
+		"  --default-reservation SIZE at most this reservation (default 0)\n"
+		"  --default-priority N       no priority below this (default 0; -1000..1000)\n"
+		"  --default-limit SIZE       at most this limit (default 0: none)\n"
+		"  --max-identities N         identities in all, grace included (default 16384; 0: no cap)\n"
+		"  --max-identities-per-key N identities one key may hold (default 4096; 0: no cap)\n"
 		"  --help, --version\n");
 }
 
@@ -60,6 +66,8 @@ static void defaults(struct server_options *o)
 	o->high_pct = 90;
 	o->low_pct = 80;
 	o->reclaim_deadline_ms = 10000;
+	o->policy.max_identities = 16384;
+	o->policy.max_identities_per_key = 4096;
 }
 
 static int set_text(char *dst, size_t cap, const char *v, const char **why)
@@ -119,6 +127,41 @@ static int set_cluster_key(struct server_options *o, const char *key, const char
 		unsigned *dst[] = { &o->report_interval_ms, &o->high_pct, &o->low_pct,
 				    &o->reclaim_deadline_ms };
 		*dst[i] = (unsigned)n;
+		return 0;
+	}
+	return 1;
+}
+
+/* Policy keys; 1 when key is not one of them. */
+static int set_policy_key(struct server_options *o, const char *key, const char *v,
+			  const char **why)
+{
+	struct reg_policy *p = &o->policy;
+	long n;
+	if (!strcmp(key, "default-reservation") || !strcmp(key, "default-limit")) {
+		uint64_t sz;
+		if (config_parse_size(v, &sz)) {
+			*why = "expected a size such as 512M or 4G";
+			return -EINVAL;
+		}
+		*(!strcmp(key, "default-limit") ? &p->default_limit : &p->default_reservation) = sz;
+		return 0;
+	}
+	if (!strcmp(key, "default-priority")) {
+		if (config_parse_int(v, CTRL_PRIORITY_MIN, CTRL_PRIORITY_MAX, &n)) {
+			*why = "priority must be -1000..1000";
+			return -EINVAL;
+		}
+		p->default_priority = (int)n;
+		return 0;
+	}
+	if (!strcmp(key, "max-identities") || !strcmp(key, "max-identities-per-key")) {
+		if (config_parse_int(v, 0, 10000000, &n)) {
+			*why = "expected a whole number (0: no cap)";
+			return -EINVAL;
+		}
+		*(!strcmp(key, "max-identities") ? &p->max_identities
+						 : &p->max_identities_per_key) = (unsigned)n;
 		return 0;
 	}
 	return 1;
@@ -194,6 +237,9 @@ static int set_key(struct server_options *o, const char *key, const char *v, con
 	int rc = set_cluster_key(o, key, v, why);
 	if (rc <= 0)
 		return rc;
+	rc = set_policy_key(o, key, v, why);
+	if (rc <= 0)
+		return rc;
 	*why = "unknown key";
 	return -EINVAL;
 }
@@ -263,6 +309,11 @@ int options_parse(int argc, char **argv, struct server_options *o, char *err, si
 		{ "high-watermark", required_argument, NULL, 0 },
 		{ "low-watermark", required_argument, NULL, 0 },
 		{ "reclaim-deadline-ms", required_argument, NULL, 0 },
+		{ "default-reservation", required_argument, NULL, 0 },
+		{ "default-priority", required_argument, NULL, 0 },
+		{ "default-limit", required_argument, NULL, 0 },
+		{ "max-identities", required_argument, NULL, 0 },
+		{ "max-identities-per-key", required_argument, NULL, 0 },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },

@@ -46,6 +46,9 @@ struct server_options {
 	unsigned report_interval_ms;
 	unsigned high_pct, low_pct;
 	unsigned reclaim_deadline_ms;
+	/* Policy (registry.h struct reg_policy): what a session that is not an
+	 * operator may grant itself, and how many identities there may be. */
+	struct reg_policy policy;
 };
 
 /* 0 to run, 1 when --help or --version was printed, -EINVAL with err set. */

@@ -13,6 +13,7 @@
 #include "auth.h"
 #include "buddy.h"
 #include "log.h"
+#include "metrics.h"
 #include "rdma_domain.h"
 #include "slab.h"
 #include "wire.h"
@@ -23,6 +24,12 @@ struct quota_entry {
 	struct reg_quota q;
 };
 
+/* What a spillway_identities gauge reads: one principal's count. */
+struct ident_gauge {
+	struct registry *r;
+	enum reg_principal who;
+};
+
 struct registry {
 	pthread_mutex_t lock;
 	struct pool_set *pools;
@@ -30,9 +37,10 @@ struct registry {
 	unsigned extent_order;
 	uint64_t grace_ms;
 	struct cds_lfht *clients;   /* by name */
+	struct cds_lfht *tokens;    /* the same clients, by token */
 	struct cds_lfht *extents;   /* by id */
 	struct slab_cache *client_cache, *extent_cache;
-	uint64_t next_client_id, next_extent_id;
+	uint64_t next_client_id;
 	size_t present_words;       /* bitmap words per extent */
 	uint64_t reserved;          /* sum of reservations of live identities */
 	uint64_t beyond_reserved;   /* sum over clients of max(0, used - reservation) */
@@ -43,6 +51,20 @@ struct registry {
 	int cluster_full, draining;
 	void (*on_change)(void *);
 	void *on_change_arg;
+	/* Policy; accounting of pinned bytes (see registry.h). */
+	struct reg_policy policy;
+	unsigned nidents[REG_PRINCIPAL_COUNT];
+	uint64_t pinned;            /* all pinned bytes, in used */
+	uint64_t orphan_pinned;     /* of those, whose owner is gone */
+	struct reg_extent *orphans; /* those extents, through pin_next */
+	/* Disconnected identities, oldest first: grace ends in this order. */
+	struct reg_client *idle_head, **idle_tail;
+	uint64_t elsewhere_gen;     /* registry_set_used_elsewhere's round */
+	/* For /metrics. */
+	atomic_uint_fast64_t refusals[REG_REFUSE_COUNT];
+	atomic_uint_fast64_t clamps[REG_CLAMP_COUNT];
+	atomic_uint_fast64_t full_walks;
+	struct ident_gauge ident_gauges[REG_PRINCIPAL_COUNT];
 };
 
 uint64_t registry_now_ms(void)
@@ -73,6 +95,19 @@ static int match_name(struct cds_lfht_node *n, const void *key)
 	return !strcmp(caa_container_of(n, struct reg_client, by_name)->name, key);
 }
 
+static int match_token(struct cds_lfht_node *n, const void *key)
+{
+	return !CRYPTO_memcmp(caa_container_of(n, struct reg_client, by_token)->token, key,
+			      CTRL_TOKEN_BYTES);
+}
+
+static unsigned long hash_token(const uint8_t *t)
+{
+	uint64_t h;
+	memcpy(&h, t, sizeof(h)); /* random bytes already */
+	return hash_u64(h);
+}
+
 static int match_id(struct cds_lfht_node *n, const void *key)
 {
 	return caa_container_of(n, struct reg_extent, by_id)->id == *(const uint64_t *)key;
@@ -90,17 +125,19 @@ struct registry *registry_create(struct pool_set *pools, uint64_t extent_bytes,
 	r->extent_order = buddy_order_for(extent_bytes / BUDDY_FRAME_SIZE);
 	r->grace_ms = grace_ms;
 	r->next_client_id = 1;
-	r->next_extent_id = 1;
+	r->idle_tail = &r->idle_head;
 	uint32_t npages = (uint32_t)(extent_bytes / BUDDY_FRAME_SIZE);
 	size_t words = (npages + 63) / 64;
-	r->clients = cds_lfht_new(64, 64, 0, CDS_LFHT_AUTO_RESIZE, NULL);
+	/* Accounting lets the tables shrink again after a flood of names. */
+	r->clients = cds_lfht_new(64, 64, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
+	r->tokens = cds_lfht_new(64, 64, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
 	r->extents = cds_lfht_new(1024, 1024, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
 	r->client_cache = slab_cache_create("client", sizeof(struct reg_client), 64);
 	r->present_words = words;
 	r->extent_cache = slab_cache_create("extent", sizeof(struct reg_extent) +
 					    words * sizeof(atomic_uint_fast64_t) +
 					    npages * sizeof(uint32_t), 64);
-	if (!r->clients || !r->extents || !r->client_cache || !r->extent_cache) {
+	if (!r->clients || !r->tokens || !r->extents || !r->client_cache || !r->extent_cache) {
 		registry_destroy(r);
 		return NULL;
 	}
@@ -113,13 +150,20 @@ static void extent_free_rcu(struct rcu_head *head)
 	slab_free(e->reg->extent_cache, e);
 }
 
+static void unlock_and_tell(struct registry *r, int usage_changed);
+static void extent_unpin_locked(struct registry *r, struct reg_extent *e);
+
 void registry_extent_put(struct reg_extent *e)
 {
 	if (atomic_fetch_sub(&e->refs, 1) == 1) {
-		/* Nobody can reach the memory any more; the struct waits for
-		 * readers that may still be testing its refcount. */
-		pool_free(e->reg->pools, &e->block);
-		call_rcu(&e->rcu, extent_free_rcu);
+		/* The table's reference went first (extent_release_locked), so
+		 * this extent is pinned and still charged: settle that. Never
+		 * reached with the mutex held: the table's own reference is
+		 * dropped inside the registry, which settles it there. */
+		struct registry *r = e->reg;
+		pthread_mutex_lock(&r->lock);
+		extent_unpin_locked(r, e);
+		unlock_and_tell(r, 1);
 	}
 }
 
@@ -173,17 +217,29 @@ static void set_reservation_locked(struct registry *r, struct reg_client *c, uin
  * May c grow by bytes? Its reservation is guaranteed: growth inside it always
  * fits, because unreserved growth is held to capacity minus all reservations.
  */
+/* Lent beyond reservations, counting the pinned blocks of owners gone. */
+static uint64_t lent_beyond_locked(const struct registry *r)
+{
+	return r->beyond_reserved + r->orphan_pinned;
+}
+
+/* c's bytes on the cluster's other servers, as the arbiter last said. */
+static uint64_t elsewhere_locked(const struct registry *r, const struct reg_client *c)
+{
+	return c->elsewhere_gen == r->elsewhere_gen ? c->used_elsewhere : 0;
+}
+
 static int admit_locked(struct registry *r, const struct reg_client *c, uint64_t bytes)
 {
 	/* The limit and, with the cluster full, the reservation hold for the
 	 * client's memory on every server, as the arbiter last counted it. */
-	uint64_t cluster_used = c->used + c->used_elsewhere;
+	uint64_t cluster_used = c->used + elsewhere_locked(r, c);
 	if (c->limit && cluster_used + bytes > c->limit)
 		return -EDQUOT;
 	if (r->draining || (r->cluster_full && cluster_used + bytes > c->reservation))
 		return -ENOSPC;
 	uint64_t extra = beyond(c->used + bytes, c->reservation) - beyond(c->used, c->reservation);
-	if (r->beyond_reserved + extra > r->pools->capacity - r->reserved)
+	if (lent_beyond_locked(r) + extra > r->pools->capacity - r->reserved)
 		return -ENOSPC;
 	return 0;
 }
@@ -237,7 +293,7 @@ static int apply_quota_locked(struct registry *r, struct reg_client *c,
 	/* Guaranteed means the memory is there when asked for: reservations plus
 	 * what is lent beyond them must fit the pool. */
 	uint64_t reserved = r->reserved - c->reservation + res;
-	uint64_t lent_beyond = r->beyond_reserved - beyond(c->used, c->reservation) +
+	uint64_t lent_beyond = lent_beyond_locked(r) - beyond(c->used, c->reservation) +
 			       beyond(c->used, res);
 	if (reserved + lent_beyond > r->pools->capacity) {
 		*why = "reservation does not fit: the pool is already lent out";
@@ -324,7 +380,27 @@ static void client_free_rcu(struct rcu_head *head)
 	slab_free(c->reg->client_cache, c);
 }
 
-/* Unlink one extent from the table and its owner's books. */
+/* The last reference of a freed extent is gone: uncharge it, return its
+ * block; the struct waits for readers that may still test its refcount. */
+static void extent_unpin_locked(struct registry *r, struct reg_extent *e)
+{
+	if (e->pin_next)
+		e->pin_next->pin_pprev = e->pin_pprev;
+	*e->pin_pprev = e->pin_next;
+	if (e->pin_owner) {
+		e->pin_owner->pinned_bytes -= r->extent_bytes;
+		account_locked(r, e->pin_owner, -(int64_t)r->extent_bytes);
+	} else {
+		r->orphan_pinned -= r->extent_bytes;
+		r->used -= r->extent_bytes;
+	}
+	r->pinned -= r->extent_bytes;
+	pool_free(r->pools, &e->block);
+	call_rcu(&e->rcu, extent_free_rcu);
+}
+
+/* Unlink one extent from the table; it stays charged to c while a reply
+ * still references its block. */
 static void extent_release_locked(struct registry *r, struct reg_client *c,
 				  struct reg_extent *e)
 {
@@ -335,9 +411,40 @@ static void extent_release_locked(struct registry *r, struct reg_client *c,
 		e->mr = NULL;
 	}
 	cds_lfht_del(r->extents, &e->by_id);
-	account_locked(r, c, -(int64_t)r->extent_bytes);
 	c->nextents--;
-	registry_extent_put(e);
+	/* Pinned first, then the table's reference dropped: whoever drops
+	 * the last one finds it pinned and settles the charge. */
+	e->pin_owner = c;
+	e->pin_next = c->pinned;
+	if (c->pinned)
+		c->pinned->pin_pprev = &e->pin_next;
+	e->pin_pprev = &c->pinned;
+	c->pinned = e;
+	c->pinned_bytes += r->extent_bytes;
+	r->pinned += r->extent_bytes;
+	if (atomic_fetch_sub(&e->refs, 1) == 1)
+		extent_unpin_locked(r, e);
+}
+
+static void idle_remove_locked(struct registry *r, struct reg_client *c)
+{
+	if (!c->idle_pprev)
+		return;
+	if (c->idle_next)
+		c->idle_next->idle_pprev = c->idle_pprev;
+	else
+		r->idle_tail = c->idle_pprev;
+	*c->idle_pprev = c->idle_next;
+	c->idle_next = NULL;
+	c->idle_pprev = NULL;
+}
+
+static void idle_append_locked(struct registry *r, struct reg_client *c)
+{
+	c->idle_next = NULL;
+	c->idle_pprev = r->idle_tail;
+	*r->idle_tail = c;
+	r->idle_tail = &c->idle_next;
 }
 
 static void client_destroy_locked(struct registry *r, struct reg_client *c)
@@ -348,21 +455,110 @@ static void client_destroy_locked(struct registry *r, struct reg_client *c)
 		c->extents = e->next_of_owner;
 		extent_release_locked(r, c, e);
 	}
+	/* Blocks still referenced outlive their owner: the pool keeps them
+	 * charged until they come back. */
+	while (c->pinned) {
+		struct reg_extent *e = c->pinned;
+		c->pinned = e->pin_next;
+		account_locked(r, c, -(int64_t)r->extent_bytes);
+		r->used += r->extent_bytes;
+		r->orphan_pinned += r->extent_bytes;
+		e->pin_owner = NULL;
+		e->pin_next = r->orphans;
+		if (r->orphans)
+			r->orphans->pin_pprev = &e->pin_next;
+		e->pin_pprev = &r->orphans;
+		r->orphans = e;
+	}
+	c->pinned_bytes = 0;
 	set_reservation_locked(r, c, 0);
 	cds_lfht_del(r->clients, &c->by_name);
+	cds_lfht_del(r->tokens, &c->by_token);
 	rcu_read_unlock();
+	idle_remove_locked(r, c);
 	rdma_domain_put(c->rdma_dom);
 	c->rdma_dom = NULL;
 	r->nclients--;
+	r->nidents[c->principal]--;
 	call_rcu(&c->rcu, client_free_rcu);
 }
 
-int registry_register(struct registry *r, const Spillway__Register *req,
-		      struct reg_client **out, int *resumed, const char **why)
+/* What a new identity gets: the operator's quota where there is one, else
+ * what it asks within the policy (operator sessions and exports: as asked). */
+static void grant_locked(struct registry *r, const Spillway__Register *req,
+			 enum reg_principal who, struct reg_client *c, uint64_t *reservation)
 {
+	const struct reg_policy *p = &r->policy;
+	int bounded = who == REG_PRINCIPAL_CLIENT;
+	c->priority = req->priority;
+	c->limit = req->limit_bytes;
+	*reservation = req->reservation_bytes;
+	if (bounded && *reservation > p->default_reservation) {
+		*reservation = p->default_reservation;
+		atomic_fetch_add(&r->clamps[REG_CLAMP_RESERVATION], 1);
+	}
+	if (bounded && c->priority < p->default_priority) {
+		c->priority = p->default_priority;
+		atomic_fetch_add(&r->clamps[REG_CLAMP_PRIORITY], 1);
+	}
+	if (bounded && p->default_limit && (!c->limit || c->limit > p->default_limit)) {
+		c->limit = p->default_limit;
+		atomic_fetch_add(&r->clamps[REG_CLAMP_LIMIT], 1);
+	}
+	if (bounded && c->limit && *reservation > c->limit)
+		*reservation = c->limit; /* the clamped limit bounds what was asked */
+	struct quota_entry *cfg = quota_find_locked(r, req->name);
+	if (cfg) {
+		/* The operator's quota wins over what the client asks for. */
+		if (cfg->q.has_priority)
+			c->priority = cfg->q.priority;
+		if (cfg->q.has_limit)
+			c->limit = cfg->q.limit;
+		if (cfg->q.has_reservation)
+			*reservation = cfg->q.reservation;
+	}
+}
+
+/* Is name one only exports may have, asked by who? -EPERM with why. */
+static int reserved_name(struct registry *r, const char *name, enum reg_principal who,
+			 const char **why)
+{
+	if (who == REG_PRINCIPAL_EXPORT ||
+	    strncmp(name, REG_EXPORT_PREFIX, strlen(REG_EXPORT_PREFIX)))
+		return 0;
+	atomic_fetch_add(&r->refusals[REG_REFUSE_EXPORT_NAME], 1);
+	*why = "names nbd:* belong to NBD exports";
+	return -EPERM;
+}
+
+/* May who make one more identity? 0, or -EDQUOT with why set. */
+static int may_create_locked(struct registry *r, enum reg_principal who, const char **why)
+{
+	const struct reg_policy *p = &r->policy;
+	if (who == REG_PRINCIPAL_EXPORT)
+		return 0; /* bounded by the operator's exports */
+	if (p->max_identities_per_key && r->nidents[who] >= p->max_identities_per_key) {
+		atomic_fetch_add(&r->refusals[REG_REFUSE_PER_KEY], 1);
+		*why = "too many identities for this key (--max-identities-per-key)";
+		return -EDQUOT;
+	}
+	if (p->max_identities && r->nclients >= p->max_identities) {
+		atomic_fetch_add(&r->refusals[REG_REFUSE_TOTAL], 1);
+		*why = "too many identities on this server (--max-identities)";
+		return -EDQUOT;
+	}
+	return 0;
+}
+
+int registry_register(struct registry *r, const Spillway__Register *req,
+		      enum reg_principal who, struct reg_client **out, int *resumed,
+		      const char **why)
+{
+	int rc = reserved_name(r, req->name, who, why);
+	if (rc)
+		return rc;
 	pthread_mutex_lock(&r->lock);
 	struct reg_client *c = client_find_locked(r, req->name);
-	int rc = 0;
 	if (c) {
 		/* An existing identity: only its token may join or resume it. */
 		if (req->token.len != CTRL_TOKEN_BYTES ||
@@ -373,6 +569,7 @@ int registry_register(struct registry *r, const Spillway__Register *req,
 		}
 		c->nconn++;
 		c->disconnected_ms = 0;
+		idle_remove_locked(r, c);
 		*resumed = 1;
 		*out = c;
 		goto out;
@@ -382,6 +579,8 @@ int registry_register(struct registry *r, const Spillway__Register *req,
 		rc = -ENOENT;
 		goto out;
 	}
+	if ((rc = may_create_locked(r, who, why)))
+		goto out;
 	c = slab_zalloc(r->client_cache);
 	if (!c) {
 		rc = -ENOMEM;
@@ -389,25 +588,15 @@ int registry_register(struct registry *r, const Spillway__Register *req,
 	}
 	c->reg = r;
 	c->id = r->next_client_id++;
+	c->principal = who;
 	strcpy(c->name, req->name);
 	if (auth_random(c->token, sizeof(c->token))) {
 		slab_free(r->client_cache, c);
 		rc = -EIO;
 		goto out;
 	}
-	c->priority = req->priority;
-	c->limit = req->limit_bytes;
-	struct reg_quota q = { .has_reservation = 1, .reservation = req->reservation_bytes };
-	struct quota_entry *cfg = quota_find_locked(r, req->name);
-	if (cfg) {
-		/* The operator's quota wins over what the client asks for. */
-		if (cfg->q.has_priority)
-			c->priority = cfg->q.priority;
-		if (cfg->q.has_limit)
-			c->limit = cfg->q.limit;
-		if (cfg->q.has_reservation)
-			q.reservation = cfg->q.reservation;
-	}
+	struct reg_quota q = { .has_reservation = 1 };
+	grant_locked(r, req, who, c, &q.reservation);
 	rc = apply_quota_locked(r, c, &q, why);
 	if (rc) {
 		slab_free(r->client_cache, c);
@@ -415,10 +604,13 @@ int registry_register(struct registry *r, const Spillway__Register *req,
 	}
 	c->nconn = 1;
 	cds_lfht_node_init(&c->by_name);
+	cds_lfht_node_init(&c->by_token);
 	rcu_read_lock();
 	cds_lfht_add(r->clients, hash_str(c->name), &c->by_name);
+	cds_lfht_add(r->tokens, hash_token(c->token), &c->by_token);
 	rcu_read_unlock();
 	r->nclients++;
+	r->nidents[who]++;
 	*resumed = 0;
 	*out = c;
 out:
@@ -463,6 +655,8 @@ void registry_disconnect(struct registry *r, struct reg_client *c)
 		c->disconnected_ms = registry_now_ms();
 		if (r->grace_ms == 0)
 			client_destroy_locked(r, c);
+		else
+			idle_append_locked(r, c);
 	}
 	pthread_mutex_unlock(&r->lock);
 }
@@ -471,23 +665,42 @@ int registry_expire(struct registry *r, uint64_t now_ms)
 {
 	int n = 0;
 	pthread_mutex_lock(&r->lock);
-	struct cds_lfht_iter it;
+	/* Same grace for all, queued in disconnect order: stop at the first
+	 * one still inside it. */
 	struct reg_client *c;
-	rcu_read_lock();
-	cds_lfht_for_each_entry(r->clients, &it, c, by_name) {
-		if (c->nconn == 0 && now_ms - c->disconnected_ms >= r->grace_ms) {
-			log_info("client '%s' did not return within %llu s: reclaiming %u extents",
-				 c->name, (unsigned long long)(r->grace_ms / 1000), c->nextents);
-			client_destroy_locked(r, c);
-			n++;
-		}
+	while ((c = r->idle_head) && now_ms - c->disconnected_ms >= r->grace_ms) {
+		log_info("client '%s' did not return within %llu s: reclaiming %u extents",
+			 c->name, (unsigned long long)(r->grace_ms / 1000), c->nextents);
+		client_destroy_locked(r, c);
+		n++;
 	}
-	rcu_read_unlock();
 	pthread_mutex_unlock(&r->lock);
 	return n;
 }
 
 /* --- extents ------------------------------------------------------------- */
+
+/* A random id no extent has (0 is never one): ids say nothing about other
+ * clients' extents and cannot be guessed. Ids of this call's earlier
+ * extents are not in the table yet, so a repeat among them is possible
+ * only at 2^-64 odds per pair; the table check covers everything else. */
+static int new_extent_id_locked(struct registry *r, uint64_t *id)
+{
+	for (int tries = 0; tries < 8; tries++) {
+		if (auth_random((uint8_t *)id, sizeof(*id)))
+			return -EIO;
+		if (*id == 0)
+			continue;
+		struct cds_lfht_iter it;
+		rcu_read_lock();
+		cds_lfht_lookup(r->extents, hash_u64(*id), match_id, id, &it);
+		int taken = cds_lfht_iter_get_node(&it) != NULL;
+		rcu_read_unlock();
+		if (!taken)
+			return 0;
+	}
+	return -EIO;
+}
 
 int registry_alloc(struct registry *r, struct reg_client *c, unsigned count, int node,
 		   struct reg_extent_info *out)
@@ -507,7 +720,11 @@ int registry_alloc(struct registry *r, struct reg_client *c, unsigned count, int
 			rc = -ENOSPC;
 			break;
 		}
-		e->id = r->next_extent_id++;
+		if ((rc = new_extent_id_locked(r, &e->id))) {
+			pool_free(r->pools, &e->block);
+			slab_free(r->extent_cache, e);
+			break;
+		}
 		e->owner_id = c->id;
 		e->npages = (uint32_t)(r->extent_bytes / BUDDY_FRAME_SIZE);
 		e->reg = r;
@@ -592,15 +809,15 @@ void registry_set_used_elsewhere(struct registry *r, const char *const *names,
 				 const uint64_t *bytes, size_t n)
 {
 	pthread_mutex_lock(&r->lock);
-	struct cds_lfht_iter it;
+	/* A new round: a figure from an older round reads as 0 (see
+	 * elsewhere_locked), so clients not named need no visit. */
+	r->elsewhere_gen++;
 	struct reg_client *c;
-	rcu_read_lock();
-	cds_lfht_for_each_entry(r->clients, &it, c, by_name)
-		c->used_elsewhere = 0;
-	rcu_read_unlock();
 	for (size_t i = 0; i < n; i++)
-		if ((c = client_find_locked(r, names[i])))
+		if ((c = client_find_locked(r, names[i]))) {
 			c->used_elsewhere = bytes[i];
+			c->elsewhere_gen = r->elsewhere_gen;
+		}
 	pthread_mutex_unlock(&r->lock);
 }
 
@@ -658,6 +875,7 @@ Spillway__ClientStats *registry_client_stats_locked(struct registry *r, const st
 	s->reservation_bytes = c->reservation;
 	s->limit_bytes = c->limit;
 	s->used_bytes = c->used;
+	s->pinned_bytes = c->pinned_bytes;
 	s->extents = c->nextents;
 	s->connections = c->nconn;
 	s->last_reclaim_id = atomic_load(&c->last_reclaim_id);
@@ -688,6 +906,7 @@ static int by_name(const void *a, const void *b)
 Spillway__ClientStats **registry_all_client_stats(struct registry *r, size_t *n)
 {
 	pthread_mutex_lock(&r->lock);
+	atomic_fetch_add(&r->full_walks, 1);
 	uint64_t now = registry_now_ms();
 	Spillway__ClientStats **v = calloc(r->nclients ? r->nclients : 1, sizeof(*v));
 	size_t k = 0;
@@ -708,6 +927,49 @@ Spillway__ClientStats **registry_all_client_stats(struct registry *r, size_t *n)
 	if (v)
 		qsort(v, m, sizeof(*v), by_name);
 	*n = m;
+	return v;
+}
+
+static int client_by_name(const void *a, const void *b)
+{
+	return strcmp((*(struct reg_client *const *)a)->name,
+		      (*(struct reg_client *const *)b)->name);
+}
+
+Spillway__ClientStats **registry_client_stats_page(struct registry *r, const char *after,
+						   size_t max, size_t *n, int *more)
+{
+	*n = 0;
+	*more = 0;
+	pthread_mutex_lock(&r->lock);
+	atomic_fetch_add(&r->full_walks, 1);
+	/* One walk picks the names after the cursor; only a page of them
+	 * becomes messages. */
+	struct reg_client **pick = malloc((r->nclients ? r->nclients : 1) * sizeof(*pick));
+	Spillway__ClientStats **v = calloc(max ? max : 1, sizeof(*v));
+	if (!pick || !v) {
+		pthread_mutex_unlock(&r->lock);
+		free(pick);
+		free(v);
+		return NULL;
+	}
+	size_t k = 0;
+	struct cds_lfht_iter it;
+	struct reg_client *c;
+	rcu_read_lock();
+	cds_lfht_for_each_entry(r->clients, &it, c, by_name)
+		if (k < r->nclients && strcmp(c->name, after) > 0)
+			pick[k++] = c;
+	rcu_read_unlock();
+	qsort(pick, k, sizeof(*pick), client_by_name);
+	uint64_t now = registry_now_ms();
+	size_t m = k < max ? k : max;
+	for (size_t i = 0; i < m; i++)
+		if ((v[*n] = registry_client_stats_locked(r, pick[i], now)))
+			(*n)++;
+	*more = k > max;
+	pthread_mutex_unlock(&r->lock);
+	free(pick);
 	return v;
 }
 
@@ -749,6 +1011,72 @@ void registry_totals(struct registry *r, uint64_t *used, uint64_t *reserved, uns
 	pthread_mutex_unlock(&r->lock);
 }
 
+uint64_t registry_pinned(struct registry *r)
+{
+	pthread_mutex_lock(&r->lock);
+	uint64_t p = r->pinned;
+	pthread_mutex_unlock(&r->lock);
+	return p;
+}
+
+void registry_set_policy(struct registry *r, const struct reg_policy *p)
+{
+	pthread_mutex_lock(&r->lock);
+	r->policy = *p;
+	pthread_mutex_unlock(&r->lock);
+}
+
+static uint64_t gauge_pinned(void *arg)
+{
+	return registry_pinned(arg);
+}
+
+static uint64_t gauge_identities(void *arg)
+{
+	const struct ident_gauge *g = arg;
+	pthread_mutex_lock(&g->r->lock);
+	uint64_t n = g->r->nidents[g->who];
+	pthread_mutex_unlock(&g->r->lock);
+	return n;
+}
+
+int registry_metrics_register(struct registry *r, struct metrics *m)
+{
+	static const char *const refusal[REG_REFUSE_COUNT] = {
+		"identities_per_key", "identities_total", "export_name",
+	};
+	static const char *const clamp[REG_CLAMP_COUNT] = { "reservation", "priority", "limit" };
+	char labels[64];
+	int rc = 0;
+	for (int i = 0; i < REG_REFUSE_COUNT; i++) {
+		snprintf(labels, sizeof(labels), "reason=\"%s\"", refusal[i]);
+		rc |= metrics_add_counter(m, "spillway_register_refused_total", labels,
+					  "Registrations refused by policy, by reason",
+					  &r->refusals[i]);
+	}
+	for (int i = 0; i < REG_CLAMP_COUNT; i++) {
+		snprintf(labels, sizeof(labels), "field=\"%s\"", clamp[i]);
+		rc |= metrics_add_counter(m, "spillway_register_clamped_total", labels,
+					  "Registrations granted less than asked, by field",
+					  &r->clamps[i]);
+	}
+	static const char *const principal[REG_PRINCIPAL_COUNT] = { "client", "operator", "export" };
+	for (int i = 0; i < REG_PRINCIPAL_COUNT; i++) {
+		r->ident_gauges[i] = (struct ident_gauge){ r, (enum reg_principal)i };
+		snprintf(labels, sizeof(labels), "key=\"%s\"", principal[i]);
+		rc |= metrics_add_gauge(m, "spillway_identities", labels,
+					"Identities (grace included) by the key that made them",
+					gauge_identities, &r->ident_gauges[i]);
+	}
+	rc |= metrics_add_gauge(m, "spillway_pinned_bytes", "",
+				"Freed extents' bytes still charged: replies not yet sent hold them",
+				gauge_pinned, r);
+	rc |= metrics_add_counter(m, "spillway_registry_full_walks_total", "",
+				  "Walks over every identity (reports and listings only)",
+				  &r->full_walks);
+	return rc ? -ENOMEM : 0;
+}
+
 void registry_destroy(struct registry *r)
 {
 	if (!r)
@@ -766,6 +1094,8 @@ void registry_destroy(struct registry *r)
 	rcu_barrier(); /* every deferred free has run */
 	if (r->clients)
 		cds_lfht_destroy(r->clients, NULL);
+	if (r->tokens)
+		cds_lfht_destroy(r->tokens, NULL);
 	if (r->extents)
 		cds_lfht_destroy(r->extents, NULL);
 	while (r->quotas) {
@@ -788,19 +1118,16 @@ struct rdma_domain *registry_rdma_domain(struct registry *r, const uint8_t *toke
 {
 	struct rdma_domain *d = NULL;
 	struct cds_lfht_iter it;
-	struct reg_client *c;
 	pthread_mutex_lock(&r->lock);
 	rcu_read_lock();
-	cds_lfht_for_each_entry(r->clients, &it, c, by_name) {
-		if (CRYPTO_memcmp(c->token, token, CTRL_TOKEN_BYTES))
-			continue;
-		if (!c->rdma_dom && (c->rdma_dom = rdma_domain_new(ctx)))
-			c->rdma_dom->claimed = 1;
-		if (c->rdma_dom && c->rdma_dom->ctx == ctx) {
-			d = c->rdma_dom;
-			rdma_domain_get(d);
-		}
-		break;
+	cds_lfht_lookup(r->tokens, hash_token(token), match_token, token, &it);
+	struct cds_lfht_node *n = cds_lfht_iter_get_node(&it);
+	struct reg_client *c = n ? caa_container_of(n, struct reg_client, by_token) : NULL;
+	if (c && !c->rdma_dom && (c->rdma_dom = rdma_domain_new(ctx)))
+		c->rdma_dom->claimed = 1;
+	if (c && c->rdma_dom && c->rdma_dom->ctx == ctx) {
+		d = c->rdma_dom;
+		rdma_domain_get(d);
 	}
 	rcu_read_unlock();
 	pthread_mutex_unlock(&r->lock);
@@ -827,10 +1154,10 @@ int registry_rdma_key(struct registry *r, struct reg_client *c, struct reg_exten
 {
 	int rc = 0;
 	pthread_mutex_lock(&r->lock);
-	if (e->owner_id != c->id || c->rdma_dom != d) {
+	if (e->owner_id != c->id || e->unlinked) {
+		rc = -ENOENT; /* not c's and gone look the same */
+	} else if (c->rdma_dom != d) {
 		rc = -EACCES;
-	} else if (e->unlinked) {
-		rc = -ENOENT;
 	} else if (!e->mr) {
 		size_t len = (size_t)e->npages * SPILL_PAGE_SIZE;
 		/* From now on the server no longer sees writes: pages never

@@ -13,6 +13,20 @@
  * looking at its refcount). A client lives while it has connections, then
  * for the grace period; after that its extents are reclaimed.
  *
+ * Accounting: an extent's bytes stay charged to its owner (its use, its
+ * limit, the pool's use) from allocation until its block is back in the
+ * pool. A freed extent still referenced (a zero-copy READ reply its client
+ * does not read) is "pinned": charged, but no longer the owner's to use. If
+ * the owner goes first, the charge stays on the pool as orphaned pinned bytes.
+ * So reservations plus everything lent beyond them always fit the pool.
+ *
+ * Policy (struct reg_policy): what a session may grant itself at Register,
+ * and how many identities each principal (the key a session proved) may hold.
+ *
+ * Cost: nothing on Register, disconnect, expiry or an arbiter's budgets walks
+ * all identities; only the reports (all_client_stats, stats_page) do, and
+ * they count it in full_walks.
+ *
  * Functions take the mutex themselves unless their name ends in _locked.
  */
 #ifndef SPILLWAY_REGISTRY_H
@@ -27,8 +41,21 @@
 #include "ctrl.h"
 #include "pool.h"
 
+/* Who is registering: the key its session proved. Each principal has its
+ * own identity count; exports are the server's own and bypass the policy. */
+enum reg_principal {
+	REG_PRINCIPAL_CLIENT,    /* the client key (or no key, not operator) */
+	REG_PRINCIPAL_OPERATOR,  /* an operator session */
+	REG_PRINCIPAL_EXPORT,    /* nbd_export.c: the only one that owns nbd:* */
+	REG_PRINCIPAL_COUNT
+};
+
+/* Names that only REG_PRINCIPAL_EXPORT may register. */
+#define REG_EXPORT_PREFIX "nbd:"
+
 struct reg_client {
 	struct cds_lfht_node by_name;
+	struct cds_lfht_node by_token;
 	uint64_t id;
 	char name[CTRL_NAME_MAX + 1];
 	uint8_t token[CTRL_TOKEN_BYTES];
@@ -51,6 +78,13 @@ struct reg_client {
 	struct rdma_domain *rdma_dom;
 	struct registry *reg;
 	struct rcu_head rcu;
+	/* Policy and accounting, all under the registry mutex. */
+	enum reg_principal principal;
+	uint64_t pinned_bytes;      /* freed extents still referenced (in used) */
+	struct reg_extent *pinned;  /* list through reg_extent.pin_next */
+	uint64_t elsewhere_gen;     /* used_elsewhere counts if equal to the registry's */
+	/* In the registry's idle queue (oldest disconnect first) while nconn is 0. */
+	struct reg_client *idle_next, **idle_pprev;
 };
 
 struct reg_extent {
@@ -70,6 +104,10 @@ struct reg_extent {
 	int unlinked;
 	atomic_int onesided;
 	struct rcu_head rcu;
+	/* Freed while referenced: charged to pin_owner (NULL: the owner is gone,
+	 * charged to the pool) until the last reference drops. Under the mutex. */
+	struct reg_client *pin_owner;
+	struct reg_extent *pin_next, **pin_pprev;
 	/* crc32c_raw(0, page) of each page as its owner wrote it (valid while
 	 * present): READ replies are checksummed from these, so a client checks
 	 * its bytes against what it wrote, not against what memory holds now. */
@@ -84,6 +122,31 @@ struct reg_quota {
 	uint64_t reservation, limit;
 };
 
+/*
+ * What a session that is not an operator may grant itself at Register,
+ * where no operator quota for the name says otherwise: a reservation up to
+ * default_reservation, a priority no lower than default_priority, a limit
+ * no higher than default_limit (0: none). Operator quotas win; operator
+ * sessions and exports get what they ask. Identities per principal and in
+ * total are capped (0: no cap); identities in their grace period count.
+ */
+struct reg_policy {
+	uint64_t default_reservation;
+	int default_priority;
+	uint64_t default_limit;
+	unsigned max_identities;
+	unsigned max_identities_per_key;
+};
+
+/* Counters for /metrics (registry_metrics_register). */
+enum reg_refusal {
+	REG_REFUSE_PER_KEY,      /* identities of one key at its cap */
+	REG_REFUSE_TOTAL,        /* identities at the server's cap */
+	REG_REFUSE_EXPORT_NAME,  /* nbd:* from a session */
+	REG_REFUSE_COUNT
+};
+enum reg_clamp { REG_CLAMP_RESERVATION, REG_CLAMP_PRIORITY, REG_CLAMP_LIMIT, REG_CLAMP_COUNT };
+
 struct registry;
 
 /* extent_bytes: a power-of-two multiple of 4 KiB. grace_ms: how long a
@@ -91,13 +154,22 @@ struct registry;
 struct registry *registry_create(struct pool_set *pools, uint64_t extent_bytes,
 				 uint64_t grace_ms);
 void registry_destroy(struct registry *r);
+/* Set once, before serving. */
+void registry_set_policy(struct registry *r, const struct reg_policy *p);
+struct metrics;
+/* Identities, pinned bytes, refusals and clamps by reason, full walks. */
+int registry_metrics_register(struct registry *r, struct metrics *m);
 
 /* Register on a connection (new identity, or resume/join with its token).
+ * A new identity gets what req asks within the policy for who (see struct
+ * reg_policy); the granted values are in (*out)'s fields.
  * -EBUSY: name taken and token absent or wrong; -ENOSPC: reservation does not
- * fit; -ENOENT: a token for an identity that no longer exists. why gets a
- * message for the client. */
+ * fit; -ENOENT: a token for an identity that no longer exists; -EDQUOT: too
+ * many identities (for who's key, or in all); -EPERM: an nbd:* name from
+ * a session. why gets a message for the client. */
 int registry_register(struct registry *r, const Spillway__Register *req,
-		      struct reg_client **out, int *resumed, const char **why);
+		      enum reg_principal who, struct reg_client **out, int *resumed,
+		      const char **why);
 /* A connection of c closed. */
 /* Offer connection serial as c's control connection (kept if one is set). */
 void registry_claim_ctrl(struct registry *r, struct reg_client *c, uint64_t serial);
@@ -142,7 +214,9 @@ void registry_on_change(struct registry *r, void (*fn)(void *), void *arg);
 int registry_extents_of(struct registry *r, struct reg_client *c,
 			struct reg_extent_info **out, size_t *n);
 
-/* Data path: a referenced extent, or NULL. Call under rcu_read_lock. */
+/* Data path: a referenced extent, or NULL. Call under rcu_read_lock.
+ * registry_extent_put: the last reference of a freed extent uncharges it,
+ * taking the registry mutex; never call it with that mutex held. */
 struct reg_extent *registry_extent_get(struct registry *r, uint64_t id);
 void registry_extent_put(struct reg_extent *e);
 /* Another reference to an extent the caller already holds one to. */
@@ -163,8 +237,9 @@ int registry_load_quotas(struct registry *r, char **names, const struct reg_quot
  * has none and no identity has claimed d. Returns 1 when the connection
  * shares c's domain (one-sided access possible), else 0.
  * registry_rdma_key: register e (owned by c) in c's domain d, once, zeroing
- * pages its owner never wrote first; addr and rkey out. 0, -EACCES (not
- * c's, or d is not c's domain), -ENOENT (freed meanwhile), -errno.
+ * pages its owner never wrote first; addr and rkey out. 0, -ENOENT (not
+ * c's, or freed meanwhile: the same answer), -EACCES (d is not c's domain),
+ * -errno.
  */
 struct ibv_context;
 struct rdma_domain;
@@ -180,12 +255,18 @@ Spillway__ClientStats *registry_client_stats_locked(struct registry *r, const st
 void registry_free_client_stats(Spillway__ClientStats *s);
 /* Every identity, sorted by name; *n set. Caller frees each and the array. */
 Spillway__ClientStats **registry_all_client_stats(struct registry *r, size_t *n);
+/* At most max identities whose names sort after after ("" : from the start),
+ * sorted by name; *more set when others follow. Frees like all_client_stats. */
+Spillway__ClientStats **registry_client_stats_page(struct registry *r, const char *after,
+						   size_t max, size_t *n, int *more);
 Spillway__ClientStats *registry_one_client_stats(struct registry *r, const char *name);
 /* The operator quota stored for a name with no identity yet (unset fields
  * read 0), or NULL. */
 Spillway__ClientStats *registry_quota_stats(struct registry *r, const char *name);
 void registry_totals(struct registry *r, uint64_t *used, uint64_t *reserved,
 		     unsigned *clients);
+/* Bytes of freed extents whose blocks are not back in the pool (in used). */
+uint64_t registry_pinned(struct registry *r);
 
 uint64_t registry_now_ms(void);
 

@@ -47,6 +47,11 @@ char *srv_http_get(const struct srv *s, const char *path);
 /* Value of one Prometheus series line ("name{labels}"), or -1. */
 long long srv_metric(const struct srv *s, const char *series);
 
+/* spillwayd flags under which every Register gets the reservation and the
+ * priority it asks for: for tests of accounting and arbitration, not of the
+ * Register policy (test_srv_policy.c). */
+#define POLICY_AS_ASKED "--default-priority", "-1000", "--default-reservation", "1T"
+
 /* Connect and register as name (psk may be NULL). Fails the test on error. */
 struct client *connect_as(const struct srv *s, const char *name, const struct auth_psk *psk);
 /* Admin status reply (free with ctrl_free). */

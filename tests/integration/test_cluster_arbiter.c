@@ -41,7 +41,7 @@ static int free_port(void)
 
 static void start_arbiter(struct srv *s, const char *listen)
 {
-	assert_int_equal(srv_start(s, "--capacity", "32M", "--arbiter", "--listen", listen,
+	assert_int_equal(srv_start(s, "--capacity", "32M", POLICY_AS_ASKED, "--arbiter", "--listen", listen,
 				   "--report-interval-ms", "50", "--reclaim-deadline-ms", "1500",
 				   NULL), 0);
 }
@@ -52,7 +52,7 @@ static void cluster_start(void)
 	snprintf(arbiter_url, sizeof(arbiter_url), "tcp://127.0.0.1:%d", free_port());
 	start_arbiter(&srv[0], arbiter_url);
 	for (int i = 1; i < NSERVERS; i++)
-		assert_int_equal(srv_start(&srv[i], "--capacity", "32M", "--arbiter-url",
+		assert_int_equal(srv_start(&srv[i], "--capacity", "32M", POLICY_AS_ASKED, "--arbiter-url",
 					   arbiter_url, "--report-interval-ms", "50", NULL), 0);
 }
 

@@ -39,7 +39,7 @@ static void limit_and_full_pool_get_their_codes(void **state)
 {
 	(void)state;
 	struct srv s = { 0 };
-	assert_int_equal(srv_start(&s, "--capacity", "32M", NULL), 0); /* 16 extents */
+	assert_int_equal(srv_start(&s, "--capacity", "32M", POLICY_AS_ASKED, NULL), 0); /* 16 extents */
 	int err;
 	struct client *capped = connect_quota(&s, "capped", 0, 8 * MB, &err);
 	assert_int_equal(err, 0);
@@ -80,7 +80,7 @@ static void reservation_holds_against_a_greedy_neighbour(void **state)
 {
 	(void)state;
 	struct srv s = { 0 };
-	assert_int_equal(srv_start(&s, "--capacity", "32M", NULL), 0);
+	assert_int_equal(srv_start(&s, "--capacity", "32M", POLICY_AS_ASKED, NULL), 0);
 	int err;
 	struct client *db = connect_quota(&s, "database", 12 * MB, 0, &err);
 	assert_int_equal(err, 0);
@@ -111,7 +111,7 @@ static void operator_quota_wins_and_reloads_on_sighup(void **state)
 	(void)state;
 	struct srv s = { 0 };
 	srv_write_config(&s, "# quotas\n[client tenant]\nlimit = 4M\npriority = -5\n");
-	assert_int_equal(srv_start(&s, "--capacity", "32M", "--config", s.config_path, NULL), 0);
+	assert_int_equal(srv_start(&s, "--capacity", "32M", POLICY_AS_ASKED, "--config", s.config_path, NULL), 0);
 	int err;
 	/* The client asks for 20M; the config file caps it at 4M. */
 	struct client *t = connect_quota(&s, "tenant", 0, 20 * MB, &err);
@@ -155,7 +155,7 @@ static void impossible_quota_is_refused_with_a_message(void **state)
 {
 	(void)state;
 	struct srv s = { 0 };
-	assert_int_equal(srv_start(&s, "--capacity", "16M", NULL), 0);
+	assert_int_equal(srv_start(&s, "--capacity", "16M", POLICY_AS_ASKED, NULL), 0);
 	char out[4096];
 	/* A name not yet connected: the reply is the stored quota, built up
 	 * over several calls. */

@@ -79,9 +79,15 @@ static int servers_up(struct client *arb)
 	return up;
 }
 
-/* One extent from whichever server has room, its first page written; the
- * server's index goes in the id's top byte. 0 when every server refuses. */
-static uint64_t take_anywhere(struct client *const *on, uint8_t *page)
+/* An extent and the server it lives on (ids are random 64-bit values). */
+struct taken {
+	uint64_t id;
+	int server;
+};
+
+/* One extent from whichever server has room, its first page written. 0 when
+ * every server refuses. */
+static int take_anywhere(struct client *const *on, uint8_t *page, struct taken *t)
 {
 	for (int s = 0; s < NSERVERS; s++) {
 		struct client_extent e;
@@ -89,18 +95,19 @@ static uint64_t take_anywhere(struct client *const *on, uint8_t *page)
 			continue;
 		fill_page(page, e.id);
 		assert_int_equal(client_write(on[s], e.id, 0, 1, page), 0);
-		return e.id | (uint64_t)s << 56;
+		*t = (struct taken){ e.id, s };
+		return 1;
 	}
 	return 0;
 }
 
-static int intact(struct client *const *on, const uint64_t *ids, int n)
+static int intact(struct client *const *on, const struct taken *ids, int n)
 {
 	uint8_t page[PG];
 	int ok = 0;
 	for (int i = 0; i < n; i++) {
-		uint64_t id = ids[i] & ((1ull << 56) - 1);
-		if (client_read(on[ids[i] >> 56], id, 0, 1, page, NULL) == 0 && check_page(page, id))
+		uint64_t id = ids[i].id;
+		if (client_read(on[ids[i].server], id, 0, 1, page, NULL) == 0 && check_page(page, id))
 			ok++;
 	}
 	return ok;
@@ -110,11 +117,11 @@ static void the_pager_is_asked_first_and_complies(void **state)
 {
 	(void)state;
 	/* Three servers of 32 MiB; server 0 arbitrates. */
-	assert_int_equal(srv_start(&srv[0], "--capacity", "32M", "--arbiter",
+	assert_int_equal(srv_start(&srv[0], "--capacity", "32M", POLICY_AS_ASKED, "--arbiter",
 				   "--report-interval-ms", "50", "--reclaim-deadline-ms", "20000",
 				   NULL), 0);
 	for (int i = 1; i < NSERVERS; i++)
-		assert_int_equal(srv_start(&srv[i], "--capacity", "32M", "--arbiter-url", srv[0].url,
+		assert_int_equal(srv_start(&srv[i], "--capacity", "32M", POLICY_AS_ASKED, "--arbiter-url", srv[0].url,
 					   "--report-interval-ms", "50", NULL), 0);
 	struct client *arb = session(srv[0].url, NULL, 0, 0);
 	for (int i = 0; i < 1000 && servers_up(arb) < NSERVERS; i++)
@@ -128,9 +135,9 @@ static void the_pager_is_asked_first_and_complies(void **state)
 		db[s] = session(srv[s].url, "db", -500, 0);
 	}
 	uint8_t page[PG];
-	uint64_t kid[8], did[10];
+	struct taken kid[8], did[10];
 	for (int i = 0; i < 8; i++)
-		assert_true((kid[i] = take_anywhere(keeper, page)) != 0);
+		assert_true(take_anywhere(keeper, page, &kid[i]));
 
 	/* The batch job, given server 2 alone: it finds 0 and 1 itself. */
 	struct spill_config cfg = { .servers = { srv[2].url }, .local_budget = 4 * MB,
@@ -152,7 +159,7 @@ static void the_pager_is_asked_first_and_complies(void **state)
 	/* db (-500) grows and takes the cluster past 90%; once the servers
 	 * hear it is full they refuse it more (nothing of it is reserved). */
 	int nd = 0;
-	while (nd < 10 && (did[nd] = take_anywhere(db, page)))
+	while (nd < 10 && take_anywhere(db, page, &did[nd]))
 		nd++;
 	assert_true(nd >= 8);
 
@@ -224,15 +231,15 @@ static void victim_child(const struct srv *s, int stage_fd)
 static void a_victim_that_cannot_comply_gets_sigbus_not_zeros(void **state)
 {
 	(void)state;
-	assert_int_equal(srv_start(&srv[0], "--capacity", "32M", "--arbiter",
+	assert_int_equal(srv_start(&srv[0], "--capacity", "32M", POLICY_AS_ASKED, "--arbiter",
 				   "--report-interval-ms", "50", "--reclaim-deadline-ms", "1000",
 				   NULL), 0);
 	struct client *keeper = session(srv[0].url, "keeper", -1000, 0);
 	uint8_t page[PG];
-	uint64_t kid[8];
+	struct taken kid[8];
 	struct client *on[NSERVERS] = { keeper, keeper, keeper };
 	for (int i = 0; i < 8; i++)
-		assert_true((kid[i] = take_anywhere(on, page)) != 0);
+		assert_true(take_anywhere(on, page, &kid[i]));
 	int stage[2];
 	assert_int_equal(pipe(stage), 0);
 	pid_t pid = fork();
