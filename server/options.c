@@ -42,6 +42,9 @@ void options_usage(FILE *out)
 		"  --high-watermark PCT       arbiter: reclaim from here (default 90)\n"
 		"  --low-watermark PCT        arbiter: ... down to here (default 80)\n"
 		"  --reclaim-deadline-ms N    arbiter: a victim's time to comply (default 10000)\n"
+		"operator access (docs/spillwayd.md#roles):\n"
+		"  --admin-socket PATH|none   local socket for operators (default " OPT_ADMIN_SOCKET ")\n"
+		"  --admin-group NAME         its members are operators on the admin socket (default: root only)\n"
 		"  --help, --version\n");
 }
 
@@ -60,6 +63,7 @@ static void defaults(struct server_options *o)
 	o->high_pct = 90;
 	o->low_pct = 80;
 	o->reclaim_deadline_ms = 10000;
+	strcpy(o->admin_socket, OPT_ADMIN_SOCKET);
 }
 
 static int set_text(char *dst, size_t cap, const char *v, const char **why)
@@ -121,6 +125,23 @@ static int set_cluster_key(struct server_options *o, const char *key, const char
 		*dst[i] = (unsigned)n;
 		return 0;
 	}
+	return 1;
+}
+
+/* Operator-access keys; 1 when key is not one of them. */
+static int set_admin_key(struct server_options *o, const char *key, const char *v,
+			 const char **why)
+{
+	if (!strcmp(key, "admin-socket")) {
+		o->admin_socket_given = 1;
+		if (v[0] != '/' && strcmp(v, "none")) {
+			*why = "expected an absolute path or none";
+			return -EINVAL;
+		}
+		return set_text(o->admin_socket, sizeof(o->admin_socket), v, why);
+	}
+	if (!strcmp(key, "admin-group"))
+		return set_text(o->admin_group, sizeof(o->admin_group), v, why);
 	return 1;
 }
 
@@ -194,6 +215,8 @@ static int set_key(struct server_options *o, const char *key, const char *v, con
 	int rc = set_cluster_key(o, key, v, why);
 	if (rc <= 0)
 		return rc;
+	if ((rc = set_admin_key(o, key, v, why)) <= 0)
+		return rc;
 	*why = "unknown key";
 	return -EINVAL;
 }
@@ -263,6 +286,8 @@ int options_parse(int argc, char **argv, struct server_options *o, char *err, si
 		{ "high-watermark", required_argument, NULL, 0 },
 		{ "low-watermark", required_argument, NULL, 0 },
 		{ "reclaim-deadline-ms", required_argument, NULL, 0 },
+		{ "admin-socket", required_argument, NULL, 0 },
+		{ "admin-group", required_argument, NULL, 0 },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
