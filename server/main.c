@@ -92,7 +92,7 @@ static int is_loopback(const char *host)
 static int listen_on(struct server *s, const char *text)
 {
 	struct url u;
-	if (url_parse(text, URL_DEFAULT_PORT, &u)) {
+	if (url_parse(text, URL_DEFAULT_PORT, &u) || !strcmp(u.scheme, "unix")) {
 		log_error("--listen %s: expected tcp://HOST:PORT or rdma://HOST:PORT", text);
 		return -EINVAL;
 	}
