@@ -433,30 +433,34 @@ static void do_admin_drain(struct conn *c, const struct frame_hdr *h, const Spil
 	on_admin_drain(c, h, m->admin_drain);
 }
 
-#define ANY_STATE GATE_AFTER_AUTH
+/* One row per message: the states it is accepted in (AFTER_AUTH = READY or
+ * REGISTERED), the privilege it needs, whether only the arbiter serves it,
+ * its handler, and the action a refusal names. */
+#define MSG(k) SPILLWAY__CTRL__MSG_##k
+#define AFTER_AUTH GATE_AFTER_AUTH
 #define REGISTERED GATE_IN(CONN_REGISTERED)
 static const struct gate_rule control_table[] = {
-	/* message                                   states                 privilege       arbiter handler */
-	{ SPILLWAY__CTRL__MSG_HELLO,                 GATE_IN(CONN_HELLO),   GATE_ANYONE,    0, do_hello, "Hello" },
-	{ SPILLWAY__CTRL__MSG_AUTH,                  GATE_IN(CONN_AUTH),    GATE_ANYONE,    0, do_auth, "Auth" },
-	{ SPILLWAY__CTRL__MSG_REGISTER,              ANY_STATE,             GATE_ANYONE,    0, do_register, "registering" },
-	{ SPILLWAY__CTRL__MSG_ALLOC_EXTENT,          REGISTERED,            GATE_ANYONE,    0, do_alloc, "allocating" },
-	{ SPILLWAY__CTRL__MSG_FREE_EXTENT,           REGISTERED,            GATE_ANYONE,    0, do_free, "freeing" },
-	{ SPILLWAY__CTRL__MSG_STATS,                 REGISTERED,            GATE_ANYONE,    0, do_stats, "stats" },
-	{ SPILLWAY__CTRL__MSG_RECLAIM_REPLY,         ANY_STATE,             GATE_ANYONE,    0, do_reclaim_reply, "reclaim reply" },
-	{ SPILLWAY__CTRL__MSG_ADMIN_STATUS,          ANY_STATE,             GATE_ANYONE,    0, do_admin_status, "status" },
-	{ SPILLWAY__CTRL__MSG_ADMIN_CLIENT_SET,      ANY_STATE,             GATE_OPERATOR,  0, do_admin_client_set, "changing quotas" },
-	{ SPILLWAY__CTRL__MSG_ADMIN_RECLAIM,         ANY_STATE,             GATE_OPERATOR,  0, do_admin_reclaim, "asking for reclaim" },
-	{ SPILLWAY__CTRL__MSG_ADMIN_DRAIN,           ANY_STATE,             GATE_OPERATOR,  0, do_admin_drain, "draining" },
-	{ SPILLWAY__CTRL__MSG_ADMIN_EXPORT_LIST,     ANY_STATE,             GATE_ANYONE,    0, on_admin_export, "listing exports" },
-	{ SPILLWAY__CTRL__MSG_ADMIN_EXPORT_CREATE,   ANY_STATE,             GATE_OPERATOR,  0, on_admin_export, "changing exports" },
-	{ SPILLWAY__CTRL__MSG_ADMIN_EXPORT_DELETE,   ANY_STATE,             GATE_OPERATOR,  0, on_admin_export, "changing exports" },
-	{ SPILLWAY__CTRL__MSG_CLUSTER_INFO,          ANY_STATE,             GATE_ANYONE,    0, do_cluster_info, "cluster info" },
-	{ SPILLWAY__CTRL__MSG_PEER_REPORT,           ANY_STATE,             GATE_PEER,      1, on_cluster, "reporting to the arbiter" },
-	{ SPILLWAY__CTRL__MSG_ADMIN_CLUSTER_STATUS,  ANY_STATE,             GATE_ANYONE,    1, on_cluster, "cluster status" },
-	{ SPILLWAY__CTRL__MSG_ADMIN_EVENTS,          ANY_STATE,             GATE_ANYONE,    1, on_cluster, "events" },
+	{ MSG(HELLO),                 GATE_IN(CONN_HELLO), GATE_ANYONE,   0, do_hello, "Hello" },
+	{ MSG(AUTH),                  GATE_IN(CONN_AUTH),  GATE_ANYONE,   0, do_auth, "Auth" },
+	{ MSG(REGISTER),              AFTER_AUTH,          GATE_ANYONE,   0, do_register, "registering" },
+	{ MSG(ALLOC_EXTENT),          REGISTERED,          GATE_ANYONE,   0, do_alloc, "allocating" },
+	{ MSG(FREE_EXTENT),           REGISTERED,          GATE_ANYONE,   0, do_free, "freeing" },
+	{ MSG(STATS),                 REGISTERED,          GATE_ANYONE,   0, do_stats, "stats" },
+	{ MSG(RECLAIM_REPLY),         AFTER_AUTH,          GATE_ANYONE,   0, do_reclaim_reply, "reclaim reply" },
+	{ MSG(ADMIN_STATUS),          AFTER_AUTH,          GATE_ANYONE,   0, do_admin_status, "status" },
+	{ MSG(ADMIN_CLIENT_SET),      AFTER_AUTH,          GATE_OPERATOR, 0, do_admin_client_set, "changing quotas" },
+	{ MSG(ADMIN_RECLAIM),         AFTER_AUTH,          GATE_OPERATOR, 0, do_admin_reclaim, "asking for reclaim" },
+	{ MSG(ADMIN_DRAIN),           AFTER_AUTH,          GATE_OPERATOR, 0, do_admin_drain, "draining" },
+	{ MSG(ADMIN_EXPORT_LIST),     AFTER_AUTH,          GATE_ANYONE,   0, on_admin_export, "listing exports" },
+	{ MSG(ADMIN_EXPORT_CREATE),   AFTER_AUTH,          GATE_OPERATOR, 0, on_admin_export, "changing exports" },
+	{ MSG(ADMIN_EXPORT_DELETE),   AFTER_AUTH,          GATE_OPERATOR, 0, on_admin_export, "changing exports" },
+	{ MSG(CLUSTER_INFO),          AFTER_AUTH,          GATE_ANYONE,   0, do_cluster_info, "cluster info" },
+	{ MSG(PEER_REPORT),           AFTER_AUTH,          GATE_PEER,     1, on_cluster, "reporting to the arbiter" },
+	{ MSG(ADMIN_CLUSTER_STATUS),  AFTER_AUTH,          GATE_ANYONE,   1, on_cluster, "cluster status" },
+	{ MSG(ADMIN_EVENTS),          AFTER_AUTH,          GATE_ANYONE,   1, on_cluster, "events" },
 };
-#undef ANY_STATE
+#undef MSG
+#undef AFTER_AUTH
 #undef REGISTERED
 
 void control_handle(struct conn *c, const struct frame_hdr *h, const uint8_t *payload)
