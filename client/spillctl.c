@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "client.h"
 #include "config.h"
@@ -316,13 +317,14 @@ static void usage(FILE *out)
 }
 
 /* No --server and no $SPILLWAY_SERVER: the admin socket of a server on this
- * host when there is one (operator commands work there as root or as a
- * member of the server's --admin-group), else TCP on loopback. */
+ * host when there is one we may connect to (operator commands work there as
+ * root or as a member of the server's --admin-group), else TCP on loopback
+ * (so a user outside that group still reads status as before). */
 static const char *default_server(void)
 {
 	struct stat st;
 	const char *path = SPILLCTL_ADMIN_URL + strlen("unix://");
-	if (!stat(path, &st) && S_ISSOCK(st.st_mode))
+	if (!stat(path, &st) && S_ISSOCK(st.st_mode) && !access(path, W_OK))
 		return SPILLCTL_ADMIN_URL;
 	return SPILLCTL_TCP_URL;
 }
