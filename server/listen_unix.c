@@ -157,9 +157,7 @@ int listen_unix_start(struct server *s)
 				  &lu.accepted[0]);
 	if (rc)
 		return -ENOMEM;
-	if (!strcmp(s->opt.admin_socket, "none"))
-		return 0;
-	if (s->opt.admin_group[0]) {
+	if (s->opt.admin_group[0]) { /* checked even without a socket: a typo shows */
 		struct group *g = getgrnam(s->opt.admin_group);
 		if (!g) {
 			log_error("--admin-group %s: no such group", s->opt.admin_group);
@@ -168,6 +166,8 @@ int listen_unix_start(struct server *s)
 		lu.gid = g->gr_gid;
 		lu.have_gid = 1;
 	}
+	if (!strcmp(s->opt.admin_socket, "none"))
+		return 0;
 	rc = bind_socket(s);
 	const char *why = rc == -EADDRINUSE ? "another server listens there"
 			: rc == -EEXIST	    ? "a file that is not a socket is in the way"

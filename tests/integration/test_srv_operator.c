@@ -307,6 +307,21 @@ static void explicit_admin_socket_in_use_is_fatal(void **state)
 	assert_int_equal(srv_stop(&b), 0);
 }
 
+static void bad_admin_flags_are_refused_at_start(void **state)
+{
+	(void)state;
+	char out[4096];
+	/* A relative path is a usage error; an unknown group fails start-up. */
+	assert_int_equal(run_capture(out, sizeof(out), SPILLWAYD_PATH, "--metrics", "none",
+				     "--admin-socket", "relative.sock", NULL), 2);
+	assert_non_null(strstr(run_stderr, "--admin-socket: expected an absolute path or none"));
+	assert_int_equal(run_capture(out, sizeof(out), SPILLWAYD_PATH, "--listen",
+				     "tcp://127.0.0.1:0", "--metrics", "none", "--capacity", "8M",
+				     "--admin-socket", "none", "--admin-group",
+				     "no-such-group-spillway", NULL), 1);
+	assert_non_null(strstr(run_stderr, "no such group"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -318,6 +333,7 @@ int main(void)
 		cmocka_unit_test(peer_reports_take_the_admin_key_when_there_is_one),
 		cmocka_unit_test(admin_socket_session_may_still_authenticate),
 		cmocka_unit_test(explicit_admin_socket_in_use_is_fatal),
+		cmocka_unit_test(bad_admin_flags_are_refused_at_start),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
