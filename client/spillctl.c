@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "client.h"
 #include "config.h"
@@ -22,6 +24,9 @@
 #include "spillctl_cluster.h"
 #include "spillctl_swap.h"
 #include "spillctl_export.h"
+
+#define SPILLCTL_TCP_URL "tcp://127.0.0.1:7707"
+#define SPILLCTL_ADMIN_URL "unix:///run/spillway/spillwayd.sock" /* spillwayd's default */
 
 int ctl_usage_error(const char *fmt, const char *arg)
 {
@@ -286,7 +291,8 @@ static int cmd_client_reclaim(const struct ctl *ctl, int argc, char **argv)
 
 static int cmd_swap(const struct ctl *ctl, int argc, char **argv)
 {
-	return spillctl_swap(argc - 1, argv + 1, ctl->server, ctl->psk_file, ctl->json);
+	/* spillway.ko takes TCP sockets only, so never the admin socket. */
+	return spillctl_swap(argc - 1, argv + 1, ctl->tcp_server, ctl->psk_file, ctl->json);
 }
 
 static int cmd_export(const struct ctl *ctl, int argc, char **argv)
@@ -350,8 +356,22 @@ static void usage(FILE *out)
 		command_help(out, &commands[i]);
 	fprintf(out,
 		"COMMAND --help shows that command alone; --json may also follow the command.\n"
-		"defaults: --server $SPILLWAY_SERVER or tcp://127.0.0.1:7707,\n"
+		"defaults: --server $SPILLWAY_SERVER, else the local admin socket\n"
+		"          " SPILLCTL_ADMIN_URL " if it exists, else " SPILLCTL_TCP_URL ",\n"
 		"          --psk-file $SPILLWAY_PSK_FILE\n");
+}
+
+/* No --server and no $SPILLWAY_SERVER: the admin socket of a server on this
+ * host when there is one we may connect to (operator commands work there as
+ * root or as a member of the server's --admin-group), else TCP on loopback
+ * (so a user outside that group still reads status as before). */
+static const char *default_server(void)
+{
+	struct stat st;
+	const char *path = SPILLCTL_ADMIN_URL + strlen("unix://");
+	if (!stat(path, &st) && S_ISSOCK(st.st_mode) && !access(path, W_OK))
+		return SPILLCTL_ADMIN_URL;
+	return SPILLCTL_TCP_URL;
 }
 
 static int is_help(const char *a)
@@ -407,7 +427,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ctl ctl = {
-		.server = getenv("SPILLWAY_SERVER") ? getenv("SPILLWAY_SERVER") : "tcp://127.0.0.1:7707",
+		.server = getenv("SPILLWAY_SERVER"),
 		.psk_file = getenv("SPILLWAY_PSK_FILE"),
 	};
 	int opt;
@@ -427,5 +447,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
+	ctl.tcp_server = ctl.server ? ctl.server : SPILLCTL_TCP_URL;
+	if (!ctl.server)
+		ctl.server = default_server();
 	return dispatch(&ctl, argc - optind, argv + optind);
 }

@@ -18,6 +18,7 @@
 /* The global options, in force for every command. */
 struct ctl {
 	const char *server;
+	const char *tcp_server;  /* the same, except the admin socket default: tcp:// */
 	const char *psk_file;
 	int json;
 };

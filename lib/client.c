@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "frame.h"
@@ -1129,7 +1130,11 @@ const struct client_extent *client_resumed_extents(const struct client *c, size_
 int client_release_fd(struct client *c)
 {
 	int fd = -EBUSY;
-	if (c->t->ops != &transport_tcp_ops) {
+	int domain = 0;
+	socklen_t dlen = sizeof(domain);
+	if (c->t->ops != &transport_tcp_ops ||
+	    getsockopt(transport_fd(c->t), SOL_SOCKET, SO_DOMAIN, &domain, &dlen) ||
+	    domain == AF_UNIX) {
 		client_close(c); /* the kernel module takes TCP sockets only */
 		return -EPROTONOSUPPORT;
 	}

@@ -8,6 +8,7 @@
 static const struct transport_ops *const transports[] = {
 	&transport_tcp_ops,
 	&transport_rdma_ops,
+	&transport_unix_ops,
 };
 
 static int connect_url(const struct url *u, const struct transport_params *p,
@@ -25,7 +26,7 @@ int transport_connect(const char *text, const struct transport_params *p,
 	struct url u;
 	if (p->why && p->why_cap)
 		p->why[0] = 0;
-	if (url_parse(text, URL_DEFAULT_PORT, &u) || u.port == 0)
+	if (url_parse(text, URL_DEFAULT_PORT, &u) || (u.port == 0 && strcmp(u.scheme, "unix")))
 		return -EINVAL;
 	int rc = connect_url(&u, p, out);
 	if (rc == 0 || !u.fallback[0])

@@ -51,6 +51,12 @@ struct transport {
 
 extern const struct transport_ops transport_tcp_ops;
 extern const struct transport_ops transport_rdma_ops;
+extern const struct transport_ops transport_unix_ops;
+
+/* A connected, blocking stream socket (TCP or Unix) with SO_RCVTIMEO set,
+ * as a transport with transport_tcp_ops (it owns fd from here, also on
+ * failure). 0 or -ENOMEM. */
+int transport_stream_wrap(int fd, struct transport **out);
 
 /* Parse url, pick the transport for its scheme, connect; when an rdma://
  * URL names a fallback= and RDMA setup fails, connect there instead (why

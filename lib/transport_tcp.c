@@ -79,6 +79,11 @@ static int tcp_connect(const struct url *u, const struct transport_params *p,
 	freeaddrinfo(res);
 	if (fd < 0)
 		return fd;
+	return transport_stream_wrap(fd, out);
+}
+
+int transport_stream_wrap(int fd, struct transport **out)
+{
 	struct tcp_transport *t = calloc(1, sizeof(*t));
 	if (!t) {
 		close(fd);

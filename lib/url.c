@@ -54,10 +54,22 @@ static int parse_options(const char *q, struct url *out)
 	return 0;
 }
 
+/* unix:///PATH: the whole rest is the path, which takes no options. */
+static int parse_unix(const char *path, struct url *out)
+{
+	if (path[0] != '/' || strlen(path) >= URL_UNIX_PATH_MAX)
+		return -EINVAL;
+	strcpy(out->scheme, "unix");
+	strcpy(out->host, path);
+	return 0;
+}
+
 int url_parse(const char *text, int default_port, struct url *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->node = -1;
+	if (!strncmp(text, "unix://", 7))
+		return parse_unix(text + 7, out);
 	char addr[URL_HOST_MAX + 32];
 	const char *q = strchr(text, '?');
 	if (q) {
@@ -124,6 +136,10 @@ int url_parse(const char *text, int default_port, struct url *out)
 
 void url_format(const struct url *u, char *buf, int cap)
 {
+	if (!strcmp(u->scheme, "unix")) {
+		snprintf(buf, (size_t)cap, "unix://%s", u->host);
+		return;
+	}
 	int v6 = strchr(u->host, ':') != NULL;
 	snprintf(buf, (size_t)cap, "%s://%s%s%s:%d", u->scheme, v6 ? "[" : "",
 		 u->host, v6 ? "]" : "", u->port);

@@ -112,6 +112,7 @@ void conn_start(struct worker *w, const struct conn_origin *o)
 	c->rdma = o->rdma;
 	c->rdma_dom = o->dom;
 	c->node = o->node;
+	c->local_operator = o->local_operator;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	c->state = CONN_HELLO;
 	c->ring_cap = c->srv->opt.max_inflight;

@@ -88,7 +88,9 @@ struct conn {
 	unsigned ring_head, ring_count, ring_cap;
 
 	uint8_t server_nonce[32], client_nonce[32];
-	int admin;                 /* may change quotas (see control.c) */
+	unsigned roles;            /* GATE_ROLE_* bits: set by control_gate.c only */
+	int local_operator;        /* admin socket, peer passed SO_PEERCRED (listen_unix.c) */
+	int auth_optional;         /* local_operator on a keyed server: Auth allowed, not needed */
 	struct reg_client *client;
 	struct conn *prev, *next;
 };

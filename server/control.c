@@ -8,9 +8,9 @@
  * Anything before authentication other than the handshake closes the
  * connection; a misplaced request afterwards gets an Error reply.
  *
- * Changing quotas needs operator privilege: with --admin-psk-file, only a
- * session that proved the admin key has it; otherwise every session that
- * proved the one key (or, with no key, every loopback session) does.
+ * Which message is accepted in which state, with which privilege, and on
+ * which server, is the table at the end of this file; control_gate.c checks
+ * it before any handler runs, and sets the roles a session holds.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -21,6 +21,7 @@
 #include "cluster.h"
 #include "config.h"
 #include "conn.h"
+#include "control_gate.h"
 #include "log.h"
 #include "nbd_export.h"
 #include "rdma_access.h"
@@ -58,7 +59,8 @@ static void on_hello(struct conn *c, const struct frame_hdr *h, const Spillway__
 	}
 	Spillway__HelloReply r = SPILLWAY__HELLO_REPLY__INIT;
 	r.version = SPILL_WIRE_VERSION;
-	r.auth_required = s->have_psk;
+	int need_auth = control_gate_role_hello(c);
+	r.auth_required = need_auth;
 	r.server_nonce.data = c->server_nonce;
 	r.server_nonce.len = sizeof(c->server_nonce);
 	r.max_inflight = s->opt.max_inflight;
@@ -66,8 +68,7 @@ static void on_hello(struct conn *c, const struct frame_hdr *h, const Spillway__
 	r.extent_bytes = s->opt.extent_size;
 	r.server_id = s->server_id;
 	send_reply(c, h, SPILLWAY__CTRL__MSG_HELLO_REPLY, &r);
-	c->state = s->have_psk ? CONN_AUTH : CONN_READY;
-	c->admin = !s->have_psk;
+	c->state = need_auth ? CONN_AUTH : CONN_READY;
 }
 
 static void on_auth(struct conn *c, const struct frame_hdr *h, const Spillway__Auth *m)
@@ -76,17 +77,16 @@ static void on_auth(struct conn *c, const struct frame_hdr *h, const Spillway__A
 	const struct auth_psk *key = NULL;
 	if (!auth_check(&s->psk, AUTH_ROLE_CLIENT, c->server_nonce, c->client_nonce, m->mac.data)) {
 		key = &s->psk;
-		c->admin = !s->have_admin_psk;
 	} else if (s->have_admin_psk && !auth_check(&s->admin_psk, AUTH_ROLE_CLIENT, c->server_nonce,
 						     c->client_nonce, m->mac.data)) {
 		key = &s->admin_psk;
-		c->admin = 1;
 	}
 	if (!key) {
 		conn_reply_error(c, h, SPILL_ST_EAUTH, "authentication failed");
 		conn_fail(c, STATS_ERR_AUTH, "authentication failed (wrong pre-shared key)");
 		return;
 	}
+	control_gate_role_auth(c, key == &s->admin_psk);
 	uint8_t mac[AUTH_MAC_BYTES];
 	auth_mac(key, AUTH_ROLE_SERVER, c->server_nonce, c->client_nonce, mac);
 	Spillway__AuthReply r = SPILLWAY__AUTH_REPLY__INIT;
@@ -105,7 +105,8 @@ static void on_register(struct conn *c, const struct frame_hdr *h, const Spillwa
 	const char *why = NULL;
 	int resumed = 0;
 	struct reg_client *rc_client;
-	enum reg_principal who = c->admin ? REG_PRINCIPAL_OPERATOR : REG_PRINCIPAL_CLIENT;
+	enum reg_principal who = (c->roles & GATE_ROLE_OPERATOR) ? REG_PRINCIPAL_OPERATOR
+								 : REG_PRINCIPAL_CLIENT;
 	int rc = registry_register(c->srv->reg, m, who, &rc_client, &resumed, &why);
 	if (rc) {
 		conn_reply_error(c, h, status_of(rc), why ? why : strerror(-rc));
@@ -298,21 +299,6 @@ static void on_cluster_info(struct conn *c, const struct frame_hdr *h)
 	cluster_info_free(&r);
 }
 
-/* Arbiter requests on a server that is not the arbiter: say where it is. */
-static int not_the_arbiter(struct conn *c, const struct frame_hdr *h)
-{
-	struct server *s = c->srv;
-	if (s->arbiter)
-		return 0;
-	char why[600];
-	if (s->opt.arbiter_url[0])
-		snprintf(why, sizeof(why), "not the arbiter: ask %s", s->opt.arbiter_url);
-	else
-		snprintf(why, sizeof(why), "not the arbiter, and no arbiter is configured");
-	conn_reply_error(c, h, SPILL_ST_ENOTSUP, why);
-	return 1;
-}
-
 static void on_cluster(struct conn *c, const struct frame_hdr *h, const Spillway__Ctrl *m)
 {
 	struct server *s = c->srv;
@@ -359,7 +345,8 @@ static void on_admin_drain(struct conn *c, const struct frame_hdr *h, const Spil
 	send_reply(c, h, SPILLWAY__CTRL__MSG_ADMIN_DRAIN_REPLY, &r);
 }
 
-/* NBD exports (nbd_export.c): create and delete need operator privilege. */
+/* NBD exports (nbd_export.c): create and delete need operator privilege
+ * (the gate checks it). */
 static Spillway__ExportInfo *export_info(const char *name, Spillway__ExportInfo ***all, size_t *n)
 {
 	*all = nbd_export_list(n);
@@ -382,11 +369,6 @@ static void on_admin_export(struct conn *c, const struct frame_hdr *h, const Spi
 		nbd_export_list_free(r.exports, r.n_exports);
 		return;
 	}
-	if (!c->admin) {
-		metrics_inc(&server_stats.errors[STATS_ERR_AUTH], 1);
-		conn_reply_error(c, h, SPILL_ST_EAUTH, "changing exports needs the admin key");
-		return;
-	}
 	if (m->msg_case == SPILLWAY__CTRL__MSG_ADMIN_EXPORT_CREATE) {
 		const Spillway__AdminExportCreate *q = m->admin_export_create;
 		rc = nbd_export_create(q->name, q->size_bytes, q->client, &why);
@@ -407,6 +389,95 @@ static void on_admin_export(struct conn *c, const struct frame_hdr *h, const Spi
 	nbd_export_list_free(all, n);
 }
 
+/* --- the table --------------------------------------------------------------
+ * One row per message a client may send; control_gate.c checks state,
+ * privilege and "arbiter only" before the handler runs. Handlers that take
+ * the message body get it through these one-line adapters. */
+
+static void do_hello(struct conn *c, const struct frame_hdr *h, const Spillway__Ctrl *m)
+{
+	on_hello(c, h, m->hello);
+}
+static void do_auth(struct conn *c, const struct frame_hdr *h, const Spillway__Ctrl *m)
+{
+	on_auth(c, h, m->auth);
+}
+static void do_register(struct conn *c, const struct frame_hdr *h, const Spillway__Ctrl *m)
+{
+	on_register(c, h, m->register_);
+}
+static void do_alloc(struct conn *c, const struct frame_hdr *h, const Spillway__Ctrl *m)
+{
+	on_alloc(c, h, m->alloc_extent);
+}
+static void do_free(struct conn *c, const struct frame_hdr *h, const Spillway__Ctrl *m)
+{
+	on_free(c, h, m->free_extent);
+}
+static void do_stats(struct conn *c, const struct frame_hdr *h, const Spillway__Ctrl *m)
+{
+	(void)m;
+	on_stats(c, h);
+}
+static void do_reclaim_reply(struct conn *c, const struct frame_hdr *h, const Spillway__Ctrl *m)
+{
+	(void)h;
+	if (c->state == CONN_REGISTERED) /* an answer: never replied to */
+		reclaim_answered(c, m->reclaim_reply);
+}
+static void do_admin_status(struct conn *c, const struct frame_hdr *h, const Spillway__Ctrl *m)
+{
+	on_admin_status(c, h, m->admin_status);
+}
+static void do_admin_client_set(struct conn *c, const struct frame_hdr *h,
+				const Spillway__Ctrl *m)
+{
+	on_admin_client_set(c, h, m->admin_client_set);
+}
+static void do_admin_reclaim(struct conn *c, const struct frame_hdr *h, const Spillway__Ctrl *m)
+{
+	on_admin_reclaim(c, h, m->admin_reclaim);
+}
+static void do_cluster_info(struct conn *c, const struct frame_hdr *h, const Spillway__Ctrl *m)
+{
+	(void)m;
+	on_cluster_info(c, h);
+}
+static void do_admin_drain(struct conn *c, const struct frame_hdr *h, const Spillway__Ctrl *m)
+{
+	on_admin_drain(c, h, m->admin_drain);
+}
+
+/* One row per message: the states it is accepted in (AFTER_AUTH = READY or
+ * REGISTERED), the privilege it needs, whether only the arbiter serves it,
+ * its handler, and the action a refusal names. */
+#define MSG(k) SPILLWAY__CTRL__MSG_##k
+#define AFTER_AUTH GATE_AFTER_AUTH
+#define REGISTERED GATE_IN(CONN_REGISTERED)
+static const struct gate_rule control_table[] = {
+	{ MSG(HELLO),                 GATE_IN(CONN_HELLO), GATE_ANYONE,   0, do_hello, "Hello" },
+	{ MSG(AUTH),                  GATE_IN(CONN_AUTH),  GATE_ANYONE,   0, do_auth, "Auth" },
+	{ MSG(REGISTER),              AFTER_AUTH,          GATE_ANYONE,   0, do_register, "registering" },
+	{ MSG(ALLOC_EXTENT),          REGISTERED,          GATE_ANYONE,   0, do_alloc, "allocating" },
+	{ MSG(FREE_EXTENT),           REGISTERED,          GATE_ANYONE,   0, do_free, "freeing" },
+	{ MSG(STATS),                 REGISTERED,          GATE_ANYONE,   0, do_stats, "stats" },
+	{ MSG(RECLAIM_REPLY),         AFTER_AUTH,          GATE_ANYONE,   0, do_reclaim_reply, "reclaim reply" },
+	{ MSG(ADMIN_STATUS),          AFTER_AUTH,          GATE_ANYONE,   0, do_admin_status, "status" },
+	{ MSG(ADMIN_CLIENT_SET),      AFTER_AUTH,          GATE_OPERATOR, 0, do_admin_client_set, "changing quotas" },
+	{ MSG(ADMIN_RECLAIM),         AFTER_AUTH,          GATE_OPERATOR, 0, do_admin_reclaim, "asking for reclaim" },
+	{ MSG(ADMIN_DRAIN),           AFTER_AUTH,          GATE_OPERATOR, 0, do_admin_drain, "draining" },
+	{ MSG(ADMIN_EXPORT_LIST),     AFTER_AUTH,          GATE_ANYONE,   0, on_admin_export, "listing exports" },
+	{ MSG(ADMIN_EXPORT_CREATE),   AFTER_AUTH,          GATE_OPERATOR, 0, on_admin_export, "changing exports" },
+	{ MSG(ADMIN_EXPORT_DELETE),   AFTER_AUTH,          GATE_OPERATOR, 0, on_admin_export, "changing exports" },
+	{ MSG(CLUSTER_INFO),          AFTER_AUTH,          GATE_ANYONE,   0, do_cluster_info, "cluster info" },
+	{ MSG(PEER_REPORT),           AFTER_AUTH,          GATE_PEER,     1, on_cluster, "reporting to the arbiter" },
+	{ MSG(ADMIN_CLUSTER_STATUS),  AFTER_AUTH,          GATE_ANYONE,   1, on_cluster, "cluster status" },
+	{ MSG(ADMIN_EVENTS),          AFTER_AUTH,          GATE_ANYONE,   1, on_cluster, "events" },
+};
+#undef MSG
+#undef AFTER_AUTH
+#undef REGISTERED
+
 void control_handle(struct conn *c, const struct frame_hdr *h, const uint8_t *payload)
 {
 	int err;
@@ -417,90 +488,9 @@ void control_handle(struct conn *c, const struct frame_hdr *h, const uint8_t *pa
 		conn_fail(c, STATS_ERR_PROTOCOL, why);
 		return;
 	}
-	Spillway__Ctrl__MsgCase k = m->msg_case;
-	if (c->state == CONN_HELLO || c->state == CONN_AUTH) {
-		if (c->state == CONN_HELLO && k == SPILLWAY__CTRL__MSG_HELLO)
-			on_hello(c, h, m->hello);
-		else if (c->state == CONN_AUTH && k == SPILLWAY__CTRL__MSG_AUTH)
-			on_auth(c, h, m->auth);
-		else {
-			conn_reply_error(c, h, SPILL_ST_EAUTH, "handshake first (Hello, then Auth)");
-			conn_fail(c, STATS_ERR_AUTH, "request before the handshake finished");
-		}
-		ctrl_free(m);
-		return;
-	}
-	int registered = c->state == CONN_REGISTERED;
-	switch (k) {
-	case SPILLWAY__CTRL__MSG_REGISTER:
-		on_register(c, h, m->register_);
-		break;
-	case SPILLWAY__CTRL__MSG_ADMIN_STATUS:
-		on_admin_status(c, h, m->admin_status);
-		break;
-	case SPILLWAY__CTRL__MSG_ADMIN_CLIENT_SET:
-		if (!c->admin) {
-			metrics_inc(&server_stats.errors[STATS_ERR_AUTH], 1);
-			conn_reply_error(c, h, SPILL_ST_EAUTH, "changing quotas needs the admin key");
-			break;
-		}
-		on_admin_client_set(c, h, m->admin_client_set);
-		break;
-	case SPILLWAY__CTRL__MSG_ALLOC_EXTENT:
-	case SPILLWAY__CTRL__MSG_FREE_EXTENT:
-	case SPILLWAY__CTRL__MSG_STATS:
-		if (!registered) {
-			metrics_inc(&server_stats.errors[STATS_ERR_UNREGISTERED], 1);
-			conn_reply_error(c, h, SPILL_ST_ENOREG, "register first");
-		} else if (k == SPILLWAY__CTRL__MSG_ALLOC_EXTENT) {
-			on_alloc(c, h, m->alloc_extent);
-		} else if (k == SPILLWAY__CTRL__MSG_FREE_EXTENT) {
-			on_free(c, h, m->free_extent);
-		} else {
-			on_stats(c, h);
-		}
-		break;
-	case SPILLWAY__CTRL__MSG_ADMIN_RECLAIM:
-		if (!c->admin) {
-			metrics_inc(&server_stats.errors[STATS_ERR_AUTH], 1);
-			conn_reply_error(c, h, SPILL_ST_EAUTH, "asking for reclaim needs the admin key");
-			break;
-		}
-		on_admin_reclaim(c, h, m->admin_reclaim);
-		break;
-	case SPILLWAY__CTRL__MSG_ADMIN_EXPORT_CREATE:
-	case SPILLWAY__CTRL__MSG_ADMIN_EXPORT_LIST:
-	case SPILLWAY__CTRL__MSG_ADMIN_EXPORT_DELETE:
-		on_admin_export(c, h, m);
-		break;
-	case SPILLWAY__CTRL__MSG_RECLAIM_REPLY:
-		if (registered)
-			reclaim_answered(c, m->reclaim_reply);
-		break;
-	case SPILLWAY__CTRL__MSG_CLUSTER_INFO:
-		on_cluster_info(c, h);
-		break;
-	case SPILLWAY__CTRL__MSG_PEER_REPORT:
-	case SPILLWAY__CTRL__MSG_ADMIN_CLUSTER_STATUS:
-	case SPILLWAY__CTRL__MSG_ADMIN_EVENTS:
-		if (k == SPILLWAY__CTRL__MSG_PEER_REPORT && !c->admin) {
-			metrics_inc(&server_stats.errors[STATS_ERR_AUTH], 1);
-			conn_reply_error(c, h, SPILL_ST_EAUTH, "reporting to the arbiter needs the admin key");
-		} else if (!not_the_arbiter(c, h)) {
-			on_cluster(c, h, m);
-		}
-		break;
-	case SPILLWAY__CTRL__MSG_ADMIN_DRAIN:
-		if (!c->admin) {
-			metrics_inc(&server_stats.errors[STATS_ERR_AUTH], 1);
-			conn_reply_error(c, h, SPILL_ST_EAUTH, "draining needs the admin key");
-			break;
-		}
-		on_admin_drain(c, h, m->admin_drain);
-		break;
-	default:
-		conn_reply_error(c, h, SPILL_ST_ENOTSUP, "not a request this server accepts here");
-		break;
-	}
+	const struct gate_rule *r;
+	if (control_gate_pass(c, h, m, control_table,
+			      sizeof(control_table) / sizeof(control_table[0]), &r))
+		r->handler(c, h, m);
 	ctrl_free(m);
 }

@@ -22,6 +22,7 @@
 #include "conn.h"
 #include "cluster.h"
 #include "http.h"
+#include "listen_unix.h"
 #include "nbd.h"
 #include "nbd_export.h"
 #include "peer_report.h"
@@ -91,7 +92,7 @@ static int is_loopback(const char *host)
 static int listen_on(struct server *s, const char *text)
 {
 	struct url u;
-	if (url_parse(text, URL_DEFAULT_PORT, &u)) {
+	if (url_parse(text, URL_DEFAULT_PORT, &u) || !strcmp(u.scheme, "unix")) {
 		log_error("--listen %s: expected tcp://HOST:PORT or rdma://HOST:PORT", text);
 		return -EINVAL;
 	}
@@ -316,6 +317,8 @@ static int start(struct server *s, int *metrics_port)
 	}
 	if ((rc = create_exports(s)))
 		return rc;
+	if ((rc = listen_unix_start(s)))
+		return rc;
 	if ((rc = cluster_init(s)))
 		return rc;
 	int nworkers = s->opt.workers > 0 ? s->opt.workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -405,6 +408,7 @@ int main(int argc, char **argv)
 
 	for (int i = 0; i < s.nlisteners; i++)
 		evconnlistener_free(s.listeners[i]);
+	listen_unix_stop();
 	nbd_stop(); /* before the registry goes: exports hold extents */
 	if (s.workers)
 		workers_stop(&s);

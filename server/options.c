@@ -48,6 +48,9 @@ void options_usage(FILE *out)
 		"  --default-limit SIZE       at most this limit (default 0: none)\n"
 		"  --max-identities N         identities in all, grace included (default 16384; 0: no cap)\n"
 		"  --max-identities-per-key N identities one key may hold (default 4096; 0: no cap)\n"
+		"operator access (docs/spillwayd.md#roles):\n"
+		"  --admin-socket PATH|none   local socket for operators (default " OPT_ADMIN_SOCKET ")\n"
+		"  --admin-group NAME         its members are operators on the admin socket (default: root only)\n"
 		"  --help, --version\n");
 }
 
@@ -68,6 +71,7 @@ static void defaults(struct server_options *o)
 	o->reclaim_deadline_ms = 10000;
 	o->policy.max_identities = 16384;
 	o->policy.max_identities_per_key = 4096;
+	strcpy(o->admin_socket, OPT_ADMIN_SOCKET);
 }
 
 static int set_text(char *dst, size_t cap, const char *v, const char **why)
@@ -167,6 +171,23 @@ static int set_policy_key(struct server_options *o, const char *key, const char 
 	return 1;
 }
 
+/* Operator-access keys; 1 when key is not one of them. */
+static int set_admin_key(struct server_options *o, const char *key, const char *v,
+			 const char **why)
+{
+	if (!strcmp(key, "admin-socket")) {
+		o->admin_socket_given = 1;
+		if (v[0] != '/' && strcmp(v, "none")) {
+			*why = "expected an absolute path or none";
+			return -EINVAL;
+		}
+		return set_text(o->admin_socket, sizeof(o->admin_socket), v, why);
+	}
+	if (!strcmp(key, "admin-group"))
+		return set_text(o->admin_group, sizeof(o->admin_group), v, why);
+	return 1;
+}
+
 /* One key, from a flag (value NULL for a bare boolean flag) or the file. */
 static int set_key(struct server_options *o, const char *key, const char *v, const char **why)
 {
@@ -239,6 +260,8 @@ static int set_key(struct server_options *o, const char *key, const char *v, con
 		return rc;
 	rc = set_policy_key(o, key, v, why);
 	if (rc <= 0)
+		return rc;
+	if ((rc = set_admin_key(o, key, v, why)) <= 0)
 		return rc;
 	*why = "unknown key";
 	return -EINVAL;
@@ -314,6 +337,8 @@ int options_parse(int argc, char **argv, struct server_options *o, char *err, si
 		{ "default-limit", required_argument, NULL, 0 },
 		{ "max-identities", required_argument, NULL, 0 },
 		{ "max-identities-per-key", required_argument, NULL, 0 },
+		{ "admin-socket", required_argument, NULL, 0 },
+		{ "admin-group", required_argument, NULL, 0 },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },

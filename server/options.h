@@ -16,6 +16,7 @@
 #define OPT_MAX_LISTEN 8
 #define OPT_MAX_PEERS 32
 #define OPT_TEXT 512
+#define OPT_ADMIN_SOCKET "/run/spillway/spillwayd.sock"
 
 struct server_options {
 	char listen[OPT_MAX_LISTEN][OPT_TEXT];
@@ -49,6 +50,10 @@ struct server_options {
 	/* Policy (registry.h struct reg_policy): what a session that is not an
 	 * operator may grant itself, and how many identities there may be. */
 	struct reg_policy policy;
+	/* Operator access over a local socket (listen_unix.c). */
+	char admin_socket[108];    /* Unix socket path, or "none" */
+	int admin_socket_given;    /* set explicitly: failing to listen is fatal */
+	char admin_group[64];      /* its members are operators there; "" = root only */
 };
 
 /* 0 to run, 1 when --help or --version was printed, -EINVAL with err set. */

@@ -22,6 +22,7 @@ struct conn_origin {
 	struct rdma_domain *dom;    /* RDMA: its QP's protection domain (a reference) */
 	char peer[64];
 	int node;                   /* NUMA node the device is on, or -1 */
+	int local_operator;         /* admin socket: the peer passed SO_PEERCRED */
 };
 
 struct worker {

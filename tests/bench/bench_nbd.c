@@ -110,7 +110,9 @@ int cmd_nbd(int argc, char **argv)
 	struct proc srv;
 	int port, nport = free_tcp_port(), kp = free_tcp_port(), rc = 1;
 	snprintf(nbdaddr, sizeof(nbdaddr), "127.0.0.1:%d", nport);
-	const char *extra[] = { "--nbd", nbdaddr, NULL };
+	char sock[64]; /* export create is an operator command: the admin socket */
+	snprintf(sock, sizeof(sock), "/tmp/spillway-bench-%d.sock", (int)getpid());
+	const char *extra[] = { "--nbd", nbdaddr, "--admin-socket", sock, NULL };
 	if (spawn_spillwayd_args(cap, NULL, extra, &srv, &port)) {
 		unlink(file);
 		return 1;
@@ -119,8 +121,8 @@ int cmd_nbd(int argc, char **argv)
 	spawn_find_tool("spillctl", "SPILLCTL", ctl, sizeof(ctl));
 	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", port);
 	char line[4300];
-	snprintf(line, sizeof(line), "exec '%s' --server %s export create bench --size %s >/dev/null",
-		 ctl, url, sizetext);
+	snprintf(line, sizeof(line), "exec '%s' --server unix://%s export create bench --size %s >/dev/null",
+		 ctl, sock, sizetext);
 	char *create[] = { "/bin/sh", "-c", line, NULL }; /* its table would spoil --json */
 	/* nbdkit forks into the background once it listens: its exit is the
 	 * ready signal. */

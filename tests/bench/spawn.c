@@ -210,8 +210,10 @@ int spawn_spillwayd_args(const char *capacity, const char *psk_file, const char 
 	snprintf(fdtext, sizeof(fdtext), "%d", pipefd[1]);
 	char *argv[24] = { path, "--capacity", (char *)capacity,
 			   "--listen", "tcp://127.0.0.1:0", "--metrics", "none",
-			   "--ready-fd", fdtext, "--log-level", "warn" };
-	int argc = 11;
+			   "--ready-fd", fdtext, "--log-level", "warn",
+			   /* not the host's default admin socket; extra may name one */
+			   "--admin-socket", "none" };
+	int argc = 13;
 	if (psk_file) {
 		argv[argc++] = "--psk-file";
 		argv[argc++] = (char *)psk_file;

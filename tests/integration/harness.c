@@ -31,6 +31,12 @@ int srv_start(struct srv *s, ...)
 	argv[n++] = "127.0.0.1:0";
 	argv[n++] = "--ready-fd";
 	argv[n++] = "3";
+	/* Every server its own admin socket: the default path is one per host. */
+	char sock[sizeof(s->admin_url) - 8];
+	snprintf(sock, sizeof(sock), "/tmp/spillway-admin-%d-%d.sock", (int)getpid(), rand());
+	snprintf(s->admin_url, sizeof(s->admin_url), "unix://%s", sock);
+	argv[n++] = "--admin-socket";
+	argv[n++] = sock;
 	va_list ap;
 	va_start(ap, s);
 	const char *a;
@@ -90,6 +96,7 @@ void srv_kill(struct srv *s)
 		kill(s->pid, SIGKILL);
 		waitpid(s->pid, NULL, 0);
 		s->pid = 0;
+		unlink(s->admin_url + strlen("unix://")); /* it had no time to */
 	}
 }
 
@@ -189,15 +196,20 @@ long long srv_metric(const struct srv *s, const char *series)
 	return v;
 }
 
-struct client *connect_as(const struct srv *s, const char *name, const struct auth_psk *psk)
+struct client *connect_to(const char *url, const char *name, const struct auth_psk *psk)
 {
 	struct client_opts o = { .psk = psk, .name = name, .timeout_ms = 20000 };
 	struct client *c = NULL;
 	char err[256];
-	int rc = client_connect(s->url, &o, &c, err, sizeof(err));
+	int rc = client_connect(url, &o, &c, err, sizeof(err));
 	if (rc)
-		fail_msg("connect %s as %s: %s (%d)", s->url, name ? name : "(admin)", err, rc);
+		fail_msg("connect %s as %s: %s (%d)", url, name ? name : "(admin)", err, rc);
 	return c;
+}
+
+struct client *connect_as(const struct srv *s, const char *name, const struct auth_psk *psk)
+{
+	return connect_to(s->url, name, psk);
 }
 
 Spillway__Ctrl *admin_status(struct client *c)

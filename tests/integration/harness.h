@@ -25,11 +25,13 @@ struct srv {
 	char log_path[128];
 	char psk_path[128];     /* set by srv_write_psk */
 	char config_path[128];  /* set by srv_write_config */
+	char admin_url[128];    /* unix:///tmp/...: its admin socket (operator as root) */
 };
 
 /*
- * Start spillwayd with --listen tcp://127.0.0.1:0 --metrics 127.0.0.1:0 plus
- * the NULL-terminated extra arguments. Its stderr goes to s->log_path.
+ * Start spillwayd with --listen tcp://127.0.0.1:0 --metrics 127.0.0.1:0
+ * --admin-socket /tmp/... (s->admin_url) plus the NULL-terminated extra
+ * arguments. Its stderr goes to s->log_path.
  * Returns 0 once it is serving.
  */
 int srv_start(struct srv *s, ...) __attribute__((sentinel));
@@ -52,7 +54,10 @@ long long srv_metric(const struct srv *s, const char *series);
  * Register policy (test_srv_policy.c). */
 #define POLICY_AS_ASKED "--default-priority", "-1000", "--default-reservation", "1T"
 
-/* Connect and register as name (psk may be NULL). Fails the test on error. */
+/* Connect to url (connect_as: the server's TCP URL) and register as name
+ * (psk may be NULL; name NULL: an unregistered admin session). Fails the
+ * test on error. */
+struct client *connect_to(const char *url, const char *name, const struct auth_psk *psk);
 struct client *connect_as(const struct srv *s, const char *name, const struct auth_psk *psk);
 /* Admin status reply (free with ctrl_free). */
 Spillway__Ctrl *admin_status(struct client *c);

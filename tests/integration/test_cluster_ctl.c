@@ -5,6 +5,8 @@
  * any member, a drain of an empty server ends at once and shows in status
  * and events, undrain clears it, client set reaches every server, a drain
  * that cannot finish times out, and every command answers --help.
+ * The cluster has a clients' key and an admin key (operator commands over
+ * TCP need the admin key); spillctl holds the admin key.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,7 +15,10 @@
 
 #include "harness.h"
 
-#define CTL(out, ...) run_capture(out, sizeof(out), SPILLCTL_PATH, __VA_ARGS__, NULL)
+static const char *admin_key; /* the cluster's admin key file */
+#define CTL(out, ...) \
+	run_capture(out, sizeof(out), SPILLCTL_PATH, "--psk-file", admin_key, __VA_ARGS__, NULL)
+#define CTL_NOKEY(out, ...) run_capture(out, sizeof(out), SPILLCTL_PATH, __VA_ARGS__, NULL)
 #define OUT_MAX (1 << 16)
 
 /* Poll cond every 20 ms for up to 10 s; true once it holds. */
@@ -27,17 +32,29 @@
 
 struct cluster {
 	struct srv arb, b, c;
+	struct srv keys;      /* keys.psk_path: the admin key; arb.psk_path: the clients' */
+	struct auth_psk psk;  /* the clients' key */
 };
 
 static int cluster_up(void **state)
 {
 	struct cluster *cl = calloc(1, sizeof(*cl));
-	if (!cl || srv_start(&cl->arb, "--capacity", "16M", "--arbiter", NULL))
+	if (!cl)
+		return -1;
+	srv_write_psk(&cl->arb, "cluster-ctl-clients-key-0123456789");
+	srv_write_psk(&cl->keys, "cluster-ctl-admin-key-9876543210");
+	admin_key = cl->keys.psk_path;
+	const char *k = cl->arb.psk_path;
+	if (auth_psk_load(k, &cl->psk) ||
+	    srv_start(&cl->arb, "--capacity", "16M", "--arbiter", "--psk-file", k,
+		      "--admin-psk-file", admin_key, NULL))
 		return -1;
 	if (srv_start(&cl->b, "--capacity", "16M", "--arbiter-url", cl->arb.url,
-		      "--report-interval-ms", "100", NULL) ||
+		      "--report-interval-ms", "100", "--psk-file", k, "--admin-psk-file", admin_key,
+		      NULL) ||
 	    srv_start(&cl->c, "--capacity", "16M", "--arbiter-url", cl->arb.url,
-		      "--report-interval-ms", "100", NULL))
+		      "--report-interval-ms", "100", "--psk-file", k, "--admin-psk-file", admin_key,
+		      NULL))
 		return -1;
 	*state = cl;
 	return 0;
@@ -50,6 +67,8 @@ static int cluster_down(void **state)
 		srv_stop(&cl->c);
 		srv_stop(&cl->b);
 		srv_stop(&cl->arb);
+		unlink(cl->arb.psk_path);
+		unlink(cl->keys.psk_path);
 		free(cl);
 	}
 	return 0;
@@ -161,7 +180,7 @@ static void drain_that_cannot_finish_times_out(void **state)
 {
 	struct cluster *cl = *state;
 	/* A bare client holds an extent and never moves it. */
-	struct client *holder = connect_as(&cl->b, "holder", NULL);
+	struct client *holder = connect_as(&cl->b, "holder", &cl->psk);
 	struct client_extent e;
 	assert_int_equal(client_alloc_extents(holder, 1, -1, &e), 0);
 	char out[OUT_MAX];
@@ -191,8 +210,8 @@ static void client_set_reaches_every_server(void **state)
 static void clients_come_from_the_arbiter(void **state)
 {
 	struct cluster *cl = *state;
-	struct client *a = connect_as(&cl->b, "spread", NULL);
-	struct client *b = connect_as(&cl->c, "spread", NULL);
+	struct client *a = connect_as(&cl->b, "spread", &cl->psk);
+	struct client *b = connect_as(&cl->c, "spread", &cl->psk);
 	struct client_extent e;
 	assert_int_equal(client_alloc_extents(a, 1, -1, &e), 0);
 	assert_int_equal(client_alloc_extents(b, 1, -1, &e), 0);
@@ -216,16 +235,18 @@ static void without_an_arbiter_status_says_so(void **state)
 	struct srv s = { 0 };
 	assert_int_equal(srv_start(&s, "--capacity", "16M", NULL), 0);
 	char out[OUT_MAX];
-	assert_int_equal(CTL(out, "--server", s.url, "cluster", "status", "--json"), 0);
+	assert_int_equal(CTL_NOKEY(out, "--server", s.url, "cluster", "status", "--json"), 0);
 	assert_non_null(strstr(out, "{\"arbiter_url\":\"\""));
-	assert_int_equal(CTL(out, "--server", s.url, "cluster", "status"), 0);
+	assert_int_equal(CTL_NOKEY(out, "--server", s.url, "cluster", "status"), 0);
 	assert_non_null(strstr(out, "arbiter    none"));
-	assert_int_equal(CTL(out, "--server", s.url, "events"), 1);
+	assert_int_equal(CTL_NOKEY(out, "--server", s.url, "events"), 1);
 	assert_non_null(strstr(run_stderr, "knows no arbiter"));
 	/* clients and client set: the single-server output as before. */
-	assert_int_equal(CTL(out, "--server", s.url, "clients"), 0);
+	assert_int_equal(CTL_NOKEY(out, "--server", s.url, "clients"), 0);
 	assert_non_null(strstr(out, "EXTENTS CONNS  STATE"));
-	assert_int_equal(CTL(out, "--server", s.url, "--json", "client", "set", "x", "--limit", "8M"), 0);
+	assert_int_equal(CTL_NOKEY(out, "--server", s.admin_url, "--json", "client", "set", "x", "--limit",
+				   "8M"),
+			 0);
 	assert_non_null(strstr(out, "{\"name\":\"x\",\"client_id\":0"));
 	assert_int_equal(srv_stop(&s), 0);
 }
@@ -255,7 +276,7 @@ static void every_command_answers_help(void **state)
 		assert_true(strlen(out) > 0);
 		assert_string_equal(run_stderr, "");
 	}
-	assert_int_equal(CTL(out, "--help"), 0);
+	assert_int_equal(CTL_NOKEY(out, "--help"), 0);
 	const char *const listed[] = { "cluster status", "clients [--local]", "client set NAME",
 				       "events [--follow]", "server drain URL", "server undrain URL" };
 	for (size_t i = 0; i < sizeof(listed) / sizeof(listed[0]); i++)

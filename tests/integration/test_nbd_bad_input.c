@@ -38,7 +38,7 @@ static void start(struct srv *s)
 {
 	assert_int_equal(nbd_srv_start(s, "32M", NULL, NULL), 0);
 	char out[4096];
-	assert_int_equal(run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s->url, "export",
+	assert_int_equal(run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s->admin_url, "export",
 				     "create", "d", "--size", "8M", NULL), 0);
 }
 
@@ -185,7 +185,7 @@ static void bad_requests_get_errors_and_the_connection_goes_on(void **state)
 	fd = greet(nbd_port_of(&s), 3);
 	go(fd, "d");
 	char out[4096];
-	assert_int_equal(run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s.url, "export",
+	assert_int_equal(run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s.admin_url, "export",
 				     "delete", "d", NULL), 1);
 	assert_non_null(strstr(run_stderr, "connections attached"));
 	/* SIGTERM with a connection open: it is closed, the server exits 0. */
@@ -201,10 +201,10 @@ static void nbd_flags_are_checked(void **state)
 	/* No export admin without --nbd; a non-loopback NBD address is refused. */
 	assert_int_equal(srv_start(&s, "--capacity", "8M", NULL), 0);
 	char out[4096];
-	assert_int_equal(run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s.url, "export",
+	assert_int_equal(run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s.admin_url, "export",
 				     "create", "d", "--size", "8M", NULL), 1);
 	assert_non_null(strstr(run_stderr, "--nbd"));
-	assert_int_equal(run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s.url, "export",
+	assert_int_equal(run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s.admin_url, "export",
 				     "create", "d", "--size", "1000", NULL), 2);
 	assert_int_equal(srv_stop(&s), 0);
 	assert_int_equal(run_capture(out, sizeof(out), SPILLWAYD_PATH, "--capacity", "8M",
@@ -217,7 +217,7 @@ static void nbd_flags_are_checked(void **state)
 			     "[export cfg]\nsize = 1M\nclient = cfgc\n");
 	assert_int_equal(srv_start(&s, "--capacity", "8M", "--config", s.config_path, NULL), 0);
 	assert_true(nbd_port_of(&s) > 0);
-	assert_int_equal(run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s.url, "--json",
+	assert_int_equal(run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s.admin_url, "--json",
 				     "export", "list", NULL), 0);
 	assert_non_null(strstr(out, "\"name\":\"cfg\",\"size_bytes\":1048576,\"client\":\"cfgc\""));
 	assert_int_equal(srv_stop(&s), 0);

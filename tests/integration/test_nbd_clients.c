@@ -38,10 +38,10 @@ static void need(const char *tool)
 static void export_create(const struct srv *s, const char *name, const char *size,
 			  const char *client)
 {
-	int rc = client ? run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s->url,
+	int rc = client ? run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s->admin_url,
 				      "export", "create", name, "--size", size, "--client",
 				      client, NULL)
-			: run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s->url,
+			: run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s->admin_url,
 				      "export", "create", name, "--size", size, NULL);
 	if (rc)
 		fprintf(stderr, "spillctl export create: %s", run_stderr);
@@ -51,7 +51,7 @@ static void export_create(const struct srv *s, const char *name, const char *siz
 /* used_bytes of an export from spillctl export list --json. */
 static long long export_used(const struct srv *s, const char *name)
 {
-	assert_int_equal(run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s->url,
+	assert_int_equal(run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s->admin_url,
 				     "--json", "export", "list", NULL), 0);
 	char key[96];
 	snprintf(key, sizeof(key), "\"name\":\"%s\"", name);
@@ -240,7 +240,7 @@ static void export_limit_gives_enospc_and_accounting_shows(void **state)
 	need(QEMU_IO);
 	struct srv s = { 0 };
 	assert_int_equal(nbd_srv_start(&s, "64M", NULL, NULL), 0);
-	assert_int_equal(run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s.url, "client",
+	assert_int_equal(run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s.admin_url, "client",
 				     "set", "small", "--limit", "4M", "--priority", "-5", NULL), 0);
 	export_create(&s, "lim", "32M", "small");
 	char uri[128];
@@ -252,7 +252,7 @@ static void export_limit_gives_enospc_and_accounting_shows(void **state)
 	qemu_io(uri, over, 1);
 	assert_non_null(strstr(out, "No space left on device"));
 	/* The identity shows its use and quota like any client. */
-	assert_int_equal(run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s.url, "clients",
+	assert_int_equal(run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s.admin_url, "clients",
 				     NULL), 0);
 	assert_non_null(strstr(out, "small"));
 	assert_int_equal(export_used(&s, "lim"), 4 << 20);
@@ -260,9 +260,9 @@ static void export_limit_gives_enospc_and_accounting_shows(void **state)
 	char *again[] = { "read -P 7 0 4M", "discard 0 4M", "write -P 9 8M 4K", "read -P 9 8M 4K" };
 	assert_int_equal(qemu_io(uri, again, 4), 0);
 	assert_null(strstr(out, "failed"));
-	assert_int_equal(run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s.url, "export",
+	assert_int_equal(run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s.admin_url, "export",
 				     "delete", "lim", NULL), 0);
-	assert_int_not_equal(run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s.url,
+	assert_int_not_equal(run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s.admin_url,
 					 "export", "delete", "lim", NULL), 0);
 	/* Recreated on the same identity (it joins it with the kept token). */
 	export_create(&s, "lim", "32M", "small");

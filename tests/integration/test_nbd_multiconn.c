@@ -45,7 +45,7 @@ static void start(struct srv *s)
 {
 	assert_int_equal(nbd_srv_start(s, "64M", NULL, NULL), 0);
 	char out[4096];
-	assert_int_equal(run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s->url, "export",
+	assert_int_equal(run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s->admin_url, "export",
 				     "create", "m", "--size", "16M", NULL), 0);
 }
 
@@ -144,7 +144,7 @@ static void trim_on_one_connection_reads_zeros_on_another(void **state)
 		assert_memory_equal(buf, zero, sizeof(buf));
 	}
 	char out[4096];
-	assert_int_equal(run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s.url, "--json",
+	assert_int_equal(run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s.admin_url, "--json",
 				     "export", "list", NULL), 0);
 	assert_non_null(strstr(out, "\"used_bytes\":0,\"connections\":2"));
 	close(a);

@@ -121,7 +121,7 @@ static void operator_quota_wins_and_reloads_on_sighup(void **state)
 
 	/* spillctl raises it at run time. */
 	char out[4096];
-	assert_int_equal(run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s.url, "--json",
+	assert_int_equal(run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s.admin_url, "--json",
 				     "client", "set", "tenant", "--limit", "8M", NULL), 0);
 	assert_non_null(strstr(out, "\"limit_bytes\":8388608"));
 	assert_non_null(strstr(out, "\"priority\":-5"));
@@ -159,16 +159,16 @@ static void impossible_quota_is_refused_with_a_message(void **state)
 	char out[4096];
 	/* A name not yet connected: the reply is the stored quota, built up
 	 * over several calls. */
-	assert_int_equal(run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s.url, "--json",
+	assert_int_equal(run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s.admin_url, "--json",
 				     "client", "set", "future", "--limit", "8M", NULL), 0);
-	assert_int_equal(run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s.url, "--json",
+	assert_int_equal(run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s.admin_url, "--json",
 				     "client", "set", "future", "--priority", "-3", NULL), 0);
 	assert_non_null(strstr(out, "\"limit_bytes\":8388608"));
 	assert_non_null(strstr(out, "\"priority\":-3"));
-	assert_int_equal(run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s.url, "client",
+	assert_int_equal(run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s.admin_url, "client",
 				     "set", "x", "--reservation", "1G", NULL), 1);
 	assert_non_null(strstr(run_stderr, "capacity"));
-	assert_int_equal(run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s.url, "client",
+	assert_int_equal(run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s.admin_url, "client",
 				     "set", "x", "--priority", "5000", NULL), 2);
 	assert_int_equal(srv_stop(&s), 0);
 }

@@ -77,7 +77,7 @@ static int cluster_up(const struct srv *s, const char *name)
 
 static void admin_drain(const struct srv *s, int on)
 {
-	struct client *c = connect_as(s, NULL, NULL);
+	struct client *c = connect_to(s->admin_url, NULL, NULL); /* operator: the admin socket */
 	Spillway__AdminDrain d = SPILLWAY__ADMIN_DRAIN__INIT;
 	Spillway__Ctrl req = SPILLWAY__CTRL__INIT, *rep = NULL;
 	d.drain = on;

@@ -266,7 +266,7 @@ static void reclaim_request_frees_what_it_asked_for(void **state)
 
 	struct client *admin;
 	struct client_opts o = { 0 };
-	assert_int_equal(client_connect(server.url, &o, &admin, NULL, 0), 0);
+	assert_int_equal(client_connect(server.admin_url, &o, &admin, NULL, 0), 0);
 	Spillway__Ctrl *before = admin_status(admin);
 	uint64_t used_before = find_client(before, "pager-life")->used_bytes;
 	ctrl_free(before);

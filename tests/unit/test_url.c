@@ -163,6 +163,30 @@ static void test_roundtrip(void **state)
 	}
 }
 
+/* unix:///PATH: a local socket; the path is all of it, absolute, short
+ * enough for sun_path, with no options. */
+static void test_unix(void **state)
+{
+	(void)state;
+	struct url u;
+	assert_int_equal(url_parse("unix:///run/spillway/spillwayd.sock", 7, &u), 0);
+	assert_string_equal(u.scheme, "unix");
+	assert_string_equal(u.host, "/run/spillway/spillwayd.sock");
+	assert_int_equal(u.port, 0);
+	expect_format(&u, "unix:///run/spillway/spillwayd.sock");
+	/* '?' and ':' are path characters here. */
+	assert_int_equal(url_parse("unix:///tmp/a:b?c", 7, &u), 0);
+	assert_string_equal(u.host, "/tmp/a:b?c");
+	expect_bad("unix://relative.sock");
+	expect_bad("unix://");
+	char text[URL_UNIX_PATH_MAX + 16] = "unix:///";
+	memset(text + 8, 'a', URL_UNIX_PATH_MAX - 1);
+	text[8 + URL_UNIX_PATH_MAX - 1] = '\0'; /* path of 108 bytes: no room for the NUL */
+	expect_bad(text);
+	text[8 + URL_UNIX_PATH_MAX - 2] = '\0';
+	assert_int_equal(url_parse(text, 0, &u), 0);
+}
+
 static void test_options(void **state)
 {
 	(void)state;
@@ -208,6 +232,7 @@ int main(void)
 		cmocka_unit_test(test_parse_bad_clears),
 		cmocka_unit_test(test_format),
 		cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_unix),
 		cmocka_unit_test(test_options),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -27,14 +27,16 @@ echo 32768 >/proc/sys/vm/min_free_kbytes
 
 mkfifo /tmp/ready
 spillwayd --listen tcp://127.0.0.1:0 --metrics none --capacity 160M --mlock --grace 0 \
-	--nbd 127.0.0.1:0 --ready-fd 3 3>/tmp/ready >>/tmp/spillwayd.log 2>&1 &
+	--nbd 127.0.0.1:0 --admin-socket /tmp/spillwayd.sock \
+	--ready-fd 3 3>/tmp/ready >>/tmp/spillwayd.log 2>&1 &
 read -r ready </tmp/ready || { cat /tmp/spillwayd.log; fail "spillwayd did not start"; }
 tcp=${ready#tcp=}
 tcp=${tcp%% *}
 nbd=${ready##*nbd=}
 url=tcp://127.0.0.1:$tcp
 say "spillwayd: $ready"
-spillctl --server "$url" export create swap0 --size 128M
+# An operator command: over the admin socket, as root.
+spillctl --server unix:///tmp/spillwayd.sock export create swap0 --size 128M
 
 say "nbd-client attaches the export"
 nbd-client -N swap0 127.0.0.1 "$nbd" /dev/nbd0 -b 4096 -s || fail "nbd-client"
