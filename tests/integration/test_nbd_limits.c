@@ -8,8 +8,9 @@
  * the handshake deadline; 32 MiB READs leave no memory behind; a request
  * over the advertised maximum gets EINVAL and nobody else notices; with one
  * transfer buffer held by a stalled WRITE, another request waits and gets
- * either its bytes or ENOMEM, never wrong data. Waits are for events (EOF, a
- * metric), bounded only so a failure does not hang.
+ * either its bytes or ENOMEM, never wrong data. The limits are config keys
+ * too, and out-of-range values are usage errors. Waits are for events (EOF,
+ * a metric), bounded only so a failure does not hang.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -146,7 +147,9 @@ static void connections_over_the_cap_are_closed_at_once(void **state)
 {
 	(void)state;
 	struct srv s = { 0 };
-	start(&s, "32M", "8M", "--nbd-max-connections", "8", "--nbd-idle-timeout", "0", NULL);
+	/* The config-file keys, this time. */
+	srv_write_config(&s, "nbd-max-connections = 8\nnbd-idle-timeout = 0\n");
+	start(&s, "32M", "8M", "--config", s.config_path, NULL);
 	int port = nbd_port_of(&s), fd[8];
 	for (int i = 0; i < 8; i++)
 		fd[i] = negotiate_from(port, "127.0.0.2");
@@ -171,6 +174,24 @@ static void connections_over_the_cap_are_closed_at_once(void **state)
 			close(fd[i]);
 	assert_true(srv_log_has(&s, "--nbd-max-connections"));
 	assert_int_equal(srv_stop(&s), 0);
+	unlink(s.config_path);
+}
+
+/* Out-of-range limits are usage errors (exit 2), naming the flag. */
+static void bad_limits_are_usage_errors(void **state)
+{
+	(void)state;
+	static const char *const bad[][2] = {
+		{ "--nbd-max-connections", "0" }, { "--nbd-handshake-timeout", "0" },
+		{ "--nbd-stall-timeout", "x" }, { "--nbd-idle-timeout", "-1" },
+		{ "--nbd-attached-idle-timeout", "99999999" }, { "--nbd-buffer-memory", "64K" },
+	};
+	char out[1024];
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(run_capture(out, sizeof(out), SPILLWAYD_PATH, bad[i][0], bad[i][1],
+					     NULL), 2);
+		assert_non_null(strstr(run_stderr, bad[i][0]));
+	}
 }
 
 /* 256 negotiated connections from 127.0.0.2 that never send a request: the
@@ -373,6 +394,7 @@ int main(void)
 		cmocka_unit_test(big_reads_leave_no_memory_behind),
 		cmocka_unit_test(a_request_over_the_maximum_gets_einval),
 		cmocka_unit_test(a_stalled_write_holds_a_buffer_only_until_the_stall_timeout),
+		cmocka_unit_test(bad_limits_are_usage_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
