@@ -16,6 +16,7 @@
 #include "nbd_conn.h"
 #include "nbd_export.h"
 #include "nbd_io.h"
+#include "nbd_log.h"
 #include "nbd_parse.h"
 #include "nbd_proto.h"
 
@@ -107,7 +108,7 @@ static struct nbd_export *export_name(struct nbd_conn *c, const uint8_t *p, uint
 		return NULL;
 	struct nbd_export *x = rc ? NULL : nbd_export_open(name);
 	if (!x) {
-		log_warn("%s: nbd: closing connection: no export '%.64s'", c->peer, name);
+		nbd_log_peer("%s: nbd: closing connection: no export '%.64s'", c->peer, name);
 		return NULL;
 	}
 	uint8_t r[10 + 124] = { 0 };
@@ -130,7 +131,7 @@ struct nbd_export *nbd_handshake(struct nbd_conn *c)
 		return NULL;
 	uint32_t cf = nbd_get32(cflags);
 	if (nbd_parse_client_flags(cf)) {
-		log_warn("%s: nbd: closing connection: client flags 0x%x (need fixed newstyle)",
+		nbd_log_peer("%s: nbd: closing connection: client flags 0x%x (need fixed newstyle)",
 			 c->peer, cf);
 		return NULL;
 	}
@@ -143,7 +144,7 @@ struct nbd_export *nbd_handshake(struct nbd_conn *c)
 			break;
 		uint32_t opt, len;
 		if (nbd_parse_opt_hdr(oh, &opt, &len)) {
-			log_warn("%s: nbd: closing connection: bad option magic", c->peer);
+			nbd_log_peer("%s: nbd: closing connection: bad option magic", c->peer);
 			break;
 		}
 		if (len > NBD_OPT_MAX_LEN) {

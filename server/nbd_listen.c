@@ -21,6 +21,7 @@
 #include "nbd_buf.h"
 #include "nbd_conn.h"
 #include "nbd_export.h"
+#include "nbd_log.h"
 #include "nbd_stats.h"
 #include "server.h"
 #include "url.h"
@@ -37,8 +38,6 @@ static struct {
 	unsigned nconns;
 	int stopping;
 	struct server *srv;
-	int64_t refused_logged_ms;  /* last "refusing" line: one per 10 s */
-	uint64_t refused_unlogged;
 } L = { .fd = -1, .stop_fd = -1, .lock = PTHREAD_MUTEX_INITIALIZER,
 	.gone = PTHREAD_COND_INITIALIZER };
 
@@ -137,22 +136,13 @@ static void *conn_main(void *arg)
 	return NULL;
 }
 
-/* A connection over --nbd-max-connections: closed at once, counted, and
- * one log line per 10 s at most (a flood must not flood the log). */
+/* A connection over --nbd-max-connections: closed at once and counted. */
 static void refuse_locked(int fd, const char *host, const char *serv)
 {
 	close(fd);
 	atomic_fetch_add(&nbd_stats.refused, 1);
-	int64_t now = nbd_now_ms();
-	if (L.refused_logged_ms && now - L.refused_logged_ms < 10000) {
-		L.refused_unlogged++;
-		return;
-	}
-	log_warn("%s:%s: nbd: refusing connection: %u NBD connections open "
-		 "(--nbd-max-connections; %llu more refused since the last line)", host, serv,
-		 L.nconns, (unsigned long long)L.refused_unlogged);
-	L.refused_logged_ms = now;
-	L.refused_unlogged = 0;
+	nbd_log_peer("%s:%s: nbd: refusing connection: %u NBD connections open "
+		     "(--nbd-max-connections)", host, serv, L.nconns);
 }
 
 /* The connection's time limits, from the options. */
@@ -189,7 +179,7 @@ static void accept_one(void)
 	if (!c || L.stopping) {
 		pthread_mutex_unlock(&L.lock);
 		if (!c)
-			log_warn("%s:%s: nbd: refusing connection (out of memory)", host, serv);
+			nbd_log_peer("%s:%s: nbd: refusing connection (out of memory)", host, serv);
 		free(c);
 		close(fd);
 		return;
@@ -204,7 +194,7 @@ static void accept_one(void)
 	if (pthread_create(&t, &attr, conn_main, c)) {
 		pthread_mutex_unlock(&L.lock);
 		pthread_attr_destroy(&attr);
-		log_warn("%s: nbd: refusing connection (no thread)", c->peer);
+		nbd_log_peer("%s: nbd: refusing connection (no thread)", c->peer);
 		close(fd);
 		free(c);
 		return;

@@ -26,6 +26,7 @@
 #include "nbd_conn.h"
 #include "nbd_export.h"
 #include "nbd_io.h"
+#include "nbd_log.h"
 #include "nbd_parse.h"
 #include "nbd_proto.h"
 #include "nbd_stats.h"
@@ -147,7 +148,7 @@ void nbd_transmit(struct nbd_conn *c, struct nbd_export *x)
 			return;
 		struct nbd_request r;
 		if (nbd_parse_request(rq, &r)) {
-			log_warn("%s: nbd: closing connection: bad request magic", c->peer);
+			nbd_log_peer("%s: nbd: closing connection: bad request magic", c->peer);
 			return;
 		}
 		c->requests++;
