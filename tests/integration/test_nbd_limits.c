@@ -64,17 +64,22 @@ static int negotiate_from(int port, const char *src)
 	return fd;
 }
 
-/* Wait for a metric to reach at least want. */
-static void wait_metric(const struct srv *s, const char *series, long long want)
+/* Wait for a metric to reach at least want (exact: to be want). */
+static void wait_metric_cmp(const struct srv *s, const char *series, long long want, int exact)
 {
 	time_t until = bound();
 	long long v;
-	while ((v = srv_metric(s, series)) < want && time(NULL) < until) {
+	while (((v = srv_metric(s, series)) < want || (exact && v != want)) && time(NULL) < until) {
 		struct pollfd none = { -1, 0, 0 };
 		poll(&none, 0, 20); /* pacing of the bounded wait, not synchronisation */
 	}
-	if (v < want)
-		fail_msg("%s is %lld, expected at least %lld", series, v, want);
+	if (v < want || (exact && v != want))
+		fail_msg("%s is %lld, expected %s%lld", series, v, exact ? "" : "at least ", want);
+}
+
+static void wait_metric(const struct srv *s, const char *series, long long want)
+{
+	wait_metric_cmp(s, series, want, 0);
 }
 
 static uint8_t pattern_byte(uint64_t off)
@@ -162,10 +167,7 @@ static void connections_over_the_cap_are_closed_at_once(void **state)
 	write_pattern(fd[0], 0, 65536);
 	read_check(fd[7], 1, 0, 65536);
 	close(fd[3]);
-	time_t until = bound();
-	while (srv_metric(&s, "spillway_nbd_connections") != 7 && time(NULL) < until)
-		poll(NULL, 0, 20);
-	assert_int_equal(srv_metric(&s, "spillway_nbd_connections"), 7);
+	wait_metric_cmp(&s, "spillway_nbd_connections", 7, 1);
 	int legit = negotiate_from(port, "127.0.0.1");
 	read_check(legit, 2, 0, 65536);
 	close(legit);
@@ -208,6 +210,7 @@ static void an_idle_flood_is_closed_and_a_client_gets_in(void **state)
 	int writer = negotiate_from(port, "127.0.0.1");
 	write_pattern(writer, 4096, 131072);
 	close(writer);
+	wait_metric_cmp(&s, "spillway_nbd_connections", 0, 1); /* its place is free */
 	int fd[256];
 	for (int i = 0; i < 256; i++)
 		fd[i] = negotiate_from(port, "127.0.0.2");
