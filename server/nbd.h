@@ -2,6 +2,9 @@
 /*
  * The NBD listener (spillwayd --nbd HOST:PORT): an accept thread, and one
  * thread per connection (see nbd_conn.h). Off unless --nbd is given.
+ * At most --nbd-max-connections are open; one more is closed as soon as it
+ * is accepted. Each connection gets its time limits (handshake deadline,
+ * idle and stall timeouts, docs/nbd.md "Limits") from the options at accept.
  */
 #ifndef SPILLWAY_NBD_H
 #define SPILLWAY_NBD_H

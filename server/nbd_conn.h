@@ -10,13 +10,18 @@
 
 #include <stdint.h>
 
+#include "nbd_io.h"
+
 struct nbd_export;
 
+/* The listener sets every field but the counters before the thread starts.
+ * The connection holds no data buffer between requests (nbd_buf.h). */
 struct nbd_conn {
-	int fd;
+	struct nbd_io io;   /* the socket and its current time limits */
 	char peer[64];
-	uint8_t *buf;       /* request/reply data, grown up to NBD_BLOCK_MAX */
-	uint32_t buf_cap;
+	int stall_ms;       /* transmission: a started request's longest pause */
+	int idle_ms;        /* transmission: wait for the first request; 0: forever */
+	int attached_idle_ms; /* ... and between later requests; 0: forever */
 	uint64_t requests, errors;
 	struct nbd_conn *prev, *next; /* the listener's list */
 };
@@ -24,7 +29,8 @@ struct nbd_conn {
 /* Fixed newstyle negotiation: the attached export, or NULL (closed, aborted
  * or broken; logged). */
 struct nbd_export *nbd_handshake(struct nbd_conn *c);
-/* Serve requests until NBD_CMD_DISC, EOF or a broken request. */
+/* Serve requests until NBD_CMD_DISC, EOF, a broken request or a timeout
+ * (c->io.timed_out says which). */
 void nbd_transmit(struct nbd_conn *c, struct nbd_export *x);
 
 /* Transmission flags for an export: what this server does. */

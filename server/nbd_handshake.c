@@ -5,6 +5,8 @@
  * read, so the client may carry on. Only a broken framing (wrong magic, a
  * client without FIXED_NEWSTYLE, unknown client flags, an unknown name given
  * to NBD_OPT_EXPORT_NAME) ends the connection, as the spec requires.
+ * Parsing is in nbd_parse.c; the whole negotiation runs against the deadline
+ * the listener set in c->io (--nbd-handshake-timeout).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -14,6 +16,8 @@
 #include "nbd_conn.h"
 #include "nbd_export.h"
 #include "nbd_io.h"
+#include "nbd_log.h"
+#include "nbd_parse.h"
 #include "nbd_proto.h"
 
 uint16_t nbd_transmission_flags(void)
@@ -31,7 +35,7 @@ static int opt_reply(struct nbd_conn *c, uint32_t opt, uint32_t type, const void
 	nbd_put32(h + 8, opt);
 	nbd_put32(h + 12, type);
 	nbd_put32(h + 16, len);
-	return nbd_send2(c->fd, h, sizeof(h), data, len);
+	return nbd_send2(&c->io, h, sizeof(h), data, len);
 }
 
 static int reply_list(struct nbd_conn *c, uint32_t opt)
@@ -56,20 +60,16 @@ static struct nbd_export *info_or_go(struct nbd_conn *c, uint32_t opt, const uin
 				     uint32_t len, int *fatal)
 {
 	*fatal = 0;
-	char name[4097];
-	uint32_t nlen = len >= 4 ? nbd_get32(p) : 0;
-	uint16_t nreq = 0;
-	if (len < 6 || nlen > len - 6 || nlen >= sizeof(name) ||
-	    (nreq = nbd_get16(p + 4 + nlen), len != 6 + nlen + 2u * nreq)) {
+	struct nbd_info_req rq;
+	int rc = nbd_parse_info_req(p, len, &rq);
+	if (rc == -EINVAL) {
 		*fatal = opt_reply(c, opt, NBD_REP_ERR_INVALID, NULL, 0) != 0;
 		return NULL;
 	}
-	memcpy(name, p + 4, nlen);
-	name[nlen] = 0;
-	int want_name = 0;
-	for (uint16_t i = 0; i < nreq; i++)
-		want_name |= nbd_get16(p + 6 + nlen + 2u * i) == NBD_INFO_NAME;
-	struct nbd_export *x = strlen(name) == nlen ? nbd_export_open(name) : NULL;
+	const char *name = rq.name;
+	uint32_t nlen = rq.name_len;
+	int want_name = rq.want_name;
+	struct nbd_export *x = rc ? NULL : nbd_export_open(name);
 	if (!x) {
 		static const char msg[] = "no export by that name";
 		*fatal = opt_reply(c, opt, NBD_REP_ERR_UNKNOWN, msg, sizeof(msg) - 1) != 0;
@@ -102,20 +102,19 @@ static struct nbd_export *info_or_go(struct nbd_conn *c, uint32_t opt, const uin
 static struct nbd_export *export_name(struct nbd_conn *c, const uint8_t *p, uint32_t len,
 				      int no_zeroes)
 {
-	char name[4097];
-	if (len >= sizeof(name))
+	char name[NBD_NAME_MAX + 1];
+	int rc = nbd_parse_export_name(p, len, name);
+	if (rc == -EINVAL)
 		return NULL;
-	memcpy(name, p, len);
-	name[len] = 0;
-	struct nbd_export *x = strlen(name) == len ? nbd_export_open(name) : NULL;
+	struct nbd_export *x = rc ? NULL : nbd_export_open(name);
 	if (!x) {
-		log_warn("%s: nbd: closing connection: no export '%.64s'", c->peer, name);
+		nbd_log_peer("%s: nbd: closing connection: no export '%.64s'", c->peer, name);
 		return NULL;
 	}
 	uint8_t r[10 + 124] = { 0 };
 	nbd_put64(r, nbd_export_size(x));
 	nbd_put16(r + 8, nbd_transmission_flags());
-	if (nbd_send_full(c->fd, r, no_zeroes ? 10 : sizeof(r))) {
+	if (nbd_send_full(&c->io, r, no_zeroes ? 10 : sizeof(r))) {
 		nbd_export_close(x);
 		return NULL;
 	}
@@ -124,15 +123,15 @@ static struct nbd_export *export_name(struct nbd_conn *c, const uint8_t *p, uint
 
 struct nbd_export *nbd_handshake(struct nbd_conn *c)
 {
-	uint8_t hello[18], cflags[4], oh[16];
+	uint8_t hello[18], cflags[4], oh[NBD_OPT_HDR_LEN];
 	nbd_put64(hello, NBD_MAGIC);
 	nbd_put64(hello + 8, NBD_IHAVEOPT);
 	nbd_put16(hello + 16, NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
-	if (nbd_send_full(c->fd, hello, sizeof(hello)) || nbd_recv_full(c->fd, cflags, 4))
+	if (nbd_send_full(&c->io, hello, sizeof(hello)) || nbd_recv_full(&c->io, cflags, 4))
 		return NULL;
 	uint32_t cf = nbd_get32(cflags);
-	if (!(cf & NBD_FLAG_FIXED_NEWSTYLE) || (cf & ~(NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES))) {
-		log_warn("%s: nbd: closing connection: client flags 0x%x (need fixed newstyle)",
+	if (nbd_parse_client_flags(cf)) {
+		nbd_log_peer("%s: nbd: closing connection: client flags 0x%x (need fixed newstyle)",
 			 c->peer, cf);
 		return NULL;
 	}
@@ -141,20 +140,20 @@ struct nbd_export *nbd_handshake(struct nbd_conn *c)
 		return NULL;
 	struct nbd_export *x = NULL;
 	for (;;) {
-		if (nbd_recv_full(c->fd, oh, sizeof(oh)))
+		if (nbd_recv_full(&c->io, oh, sizeof(oh)))
 			break;
-		if (nbd_get64(oh) != NBD_IHAVEOPT) {
-			log_warn("%s: nbd: closing connection: bad option magic", c->peer);
+		uint32_t opt, len;
+		if (nbd_parse_opt_hdr(oh, &opt, &len)) {
+			nbd_log_peer("%s: nbd: closing connection: bad option magic", c->peer);
 			break;
 		}
-		uint32_t opt = nbd_get32(oh + 8), len = nbd_get32(oh + 12);
 		if (len > NBD_OPT_MAX_LEN) {
-			if (opt == NBD_OPT_EXPORT_NAME || nbd_drain(c->fd, len) ||
+			if (opt == NBD_OPT_EXPORT_NAME || nbd_drain(&c->io, len) ||
 			    opt_reply(c, opt, NBD_REP_ERR_TOO_BIG, NULL, 0))
 				break;
 			continue;
 		}
-		if (nbd_recv_full(c->fd, p, len))
+		if (nbd_recv_full(&c->io, p, len))
 			break;
 		int fatal = 0;
 		switch (opt) {

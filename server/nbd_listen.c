@@ -18,12 +18,14 @@
 #include <urcu.h>
 
 #include "log.h"
+#include "nbd_buf.h"
 #include "nbd_conn.h"
 #include "nbd_export.h"
+#include "nbd_log.h"
+#include "nbd_stats.h"
+#include "server.h"
 #include "url.h"
 
-#define NBD_MAX_CONNS 256
-#define NBD_HANDSHAKE_TIMEOUT_S 30
 #define NBD_DRAIN_S 5
 
 static struct {
@@ -35,6 +37,7 @@ static struct {
 	struct nbd_conn *conns;
 	unsigned nconns;
 	int stopping;
+	struct server *srv;
 } L = { .fd = -1, .stop_fd = -1, .lock = PTHREAD_MUTEX_INITIALIZER,
 	.gone = PTHREAD_COND_INITIALIZER };
 
@@ -88,6 +91,7 @@ int nbd_listen(struct server *s, const char *hostport, int allow_remote, int *po
 	*port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
 					      : ((struct sockaddr_in6 *)&ss)->sin6_port);
 	L.fd = fd;
+	L.srv = s;
 	nbd_exports_init(s);
 	log_info("nbd: listening on %s port %d", u.host, *port);
 	return 0;
@@ -97,16 +101,23 @@ static void *conn_main(void *arg)
 {
 	struct nbd_conn *c = arg;
 	rcu_register_thread(); /* extent lookups and frees use RCU */
-	struct timeval tv = { NBD_HANDSHAKE_TIMEOUT_S, 0 }, none = { 0, 0 };
-	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	struct nbd_export *x = nbd_handshake(c);
+	if (!x && c->io.timed_out) {
+		atomic_fetch_add(&nbd_stats.closed[NBD_CLOSED_HANDSHAKE_TIMEOUT], 1);
+		log_debug("%s: nbd: closing connection: handshake timeout", c->peer);
+	}
 	if (x) {
-		setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
 		log_debug("%s: nbd: transmission started", c->peer);
 		nbd_transmit(c, x);
 		nbd_export_close(x);
-		log_debug("%s: nbd: closed after %llu requests (%llu refused)", c->peer,
-			  (unsigned long long)c->requests, (unsigned long long)c->errors);
+		if (c->io.timed_out)
+			atomic_fetch_add(&nbd_stats.closed[c->io.timed_out == NBD_IO_TIMED_OUT_IDLE
+							   ? NBD_CLOSED_IDLE_TIMEOUT
+							   : NBD_CLOSED_STALL_TIMEOUT], 1);
+		log_debug("%s: nbd: closed after %llu requests (%llu refused)%s", c->peer,
+			  (unsigned long long)c->requests, (unsigned long long)c->errors,
+			  c->io.timed_out == NBD_IO_TIMED_OUT_IDLE ? ", idle timeout"
+			  : c->io.timed_out ? ", stall timeout" : "");
 	}
 	rcu_unregister_thread();
 	pthread_mutex_lock(&L.lock);
@@ -117,12 +128,32 @@ static void *conn_main(void *arg)
 	if (c->next)
 		c->next->prev = c->prev;
 	L.nconns--;
-	close(c->fd);
+	atomic_fetch_sub(&nbd_stats.open, 1);
+	close(c->io.fd);
 	pthread_cond_broadcast(&L.gone);
 	pthread_mutex_unlock(&L.lock);
-	free(c->buf);
 	free(c);
 	return NULL;
+}
+
+/* A connection over --nbd-max-connections: closed at once and counted. */
+static void refuse_locked(int fd, const char *host, const char *serv)
+{
+	close(fd);
+	atomic_fetch_add(&nbd_stats.refused, 1);
+	nbd_log_peer("%s:%s: nbd: refusing connection: %u NBD connections open "
+		     "(--nbd-max-connections)", host, serv, L.nconns);
+}
+
+/* The connection's time limits, from the options. */
+static void conn_limits(struct nbd_conn *c)
+{
+	const struct server_options *o = &L.srv->opt;
+	c->io.deadline_ms = nbd_now_ms() + (int64_t)o->nbd_handshake_timeout_s * 1000;
+	c->io.stall_ms = 0;
+	c->stall_ms = (int)o->nbd_stall_timeout_s * 1000;
+	c->idle_ms = (int)o->nbd_idle_timeout_s * 1000;
+	c->attached_idle_ms = (int)o->nbd_attached_idle_timeout_s * 1000;
 }
 
 static void accept_one(void)
@@ -139,15 +170,22 @@ static void accept_one(void)
 	getnameinfo((struct sockaddr *)&ss, len, host, sizeof(host), serv, sizeof(serv),
 		    NI_NUMERICHOST | NI_NUMERICSERV);
 	pthread_mutex_lock(&L.lock);
-	if (!c || L.nconns >= NBD_MAX_CONNS || L.stopping) {
+	if (c && !L.stopping && L.nconns >= L.srv->opt.nbd_max_conns) {
+		refuse_locked(fd, host, serv);
 		pthread_mutex_unlock(&L.lock);
-		log_warn("%s:%s: nbd: refusing connection (%s)", host, serv,
-			 c ? "too many NBD connections" : "out of memory");
+		free(c);
+		return;
+	}
+	if (!c || L.stopping) {
+		pthread_mutex_unlock(&L.lock);
+		if (!c)
+			nbd_log_peer("%s:%s: nbd: refusing connection (out of memory)", host, serv);
 		free(c);
 		close(fd);
 		return;
 	}
-	c->fd = fd;
+	c->io.fd = fd;
+	conn_limits(c);
 	snprintf(c->peer, sizeof(c->peer), "%s:%s", host, serv);
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
@@ -156,7 +194,7 @@ static void accept_one(void)
 	if (pthread_create(&t, &attr, conn_main, c)) {
 		pthread_mutex_unlock(&L.lock);
 		pthread_attr_destroy(&attr);
-		log_warn("%s: nbd: refusing connection (no thread)", c->peer);
+		nbd_log_peer("%s: nbd: refusing connection (no thread)", c->peer);
 		close(fd);
 		free(c);
 		return;
@@ -167,6 +205,8 @@ static void accept_one(void)
 		L.conns->prev = c;
 	L.conns = c;
 	L.nconns++;
+	atomic_fetch_add(&nbd_stats.accepted, 1);
+	atomic_fetch_add(&nbd_stats.open, 1);
 	pthread_mutex_unlock(&L.lock);
 }
 
@@ -188,6 +228,9 @@ int nbd_start(void)
 {
 	if (L.fd < 0)
 		return 0;
+	nbd_buf_init(L.srv->opt.nbd_buffer_memory);
+	if (nbd_stats_register(L.srv->metrics))
+		return -ENOMEM;
 	L.stop_fd = eventfd(0, EFD_CLOEXEC);
 	if (L.stop_fd < 0)
 		return -errno;
@@ -218,7 +261,7 @@ void nbd_stop(void)
 	pthread_mutex_lock(&L.lock);
 	L.stopping = 1;
 	for (struct nbd_conn *c = L.conns; c; c = c->next)
-		shutdown(c->fd, SHUT_RD);
+		shutdown(c->io.fd, SHUT_RD);
 	struct timespec until;
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += NBD_DRAIN_S;
@@ -228,10 +271,11 @@ void nbd_stop(void)
 		log_warn("nbd: %u connection(s) still sending after %d s: cut off", L.nconns,
 			 NBD_DRAIN_S);
 		for (struct nbd_conn *c = L.conns; c; c = c->next)
-			shutdown(c->fd, SHUT_RDWR);
+			shutdown(c->io.fd, SHUT_RDWR);
 	}
 	while (L.nconns)
 		pthread_cond_wait(&L.gone, &L.lock);
 	pthread_mutex_unlock(&L.lock);
 	nbd_exports_destroy();
+	nbd_buf_destroy();
 }

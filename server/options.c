@@ -33,6 +33,13 @@ void options_usage(FILE *out)
 		"  --ready-fd FD              write \"tcp=PORT metrics=PORT\" to FD once serving\n"
 		"  --nbd HOST:PORT            serve NBD exports there (off by default; loopback only)\n"
 		"  --nbd-insecure             allow a non-loopback NBD listener (NBD has no auth, no TLS)\n"
+		"  --nbd-max-connections N    NBD connections open at once; more are closed (default 256)\n"
+		"  --nbd-handshake-timeout S  NBD negotiation must end within S seconds (default 10)\n"
+		"  --nbd-idle-timeout S       close an NBD connection with no request yet after S s\n"
+		"                             (default 120; 0: never)\n"
+		"  --nbd-attached-idle-timeout S  ... one that has made requests, idle S s (default 0: never)\n"
+		"  --nbd-stall-timeout S      longest pause inside one NBD request (default 30)\n"
+		"  --nbd-buffer-memory SIZE   NBD transfer buffers, all connections (default 32M)\n"
 		"cluster (docs/arbiter.md):\n"
 		"  --advertise URL            where clients reach this server (default: first tcp listener)\n"
 		"  --peer URL                 another server of the cluster (repeatable)\n"
@@ -72,6 +79,12 @@ static void defaults(struct server_options *o)
 	o->policy.max_identities = 16384;
 	o->policy.max_identities_per_key = 4096;
 	strcpy(o->admin_socket, OPT_ADMIN_SOCKET);
+	o->nbd_max_conns = 256;
+	o->nbd_handshake_timeout_s = 10;
+	o->nbd_idle_timeout_s = 120;
+	o->nbd_attached_idle_timeout_s = 0;
+	o->nbd_stall_timeout_s = 30;
+	o->nbd_buffer_memory = 32u << 20;
 }
 
 static int set_text(char *dst, size_t cap, const char *v, const char **why)
@@ -171,6 +184,42 @@ static int set_policy_key(struct server_options *o, const char *key, const char 
 	return 1;
 }
 
+/* NBD limit keys; 1 when key is not one of them. */
+static int set_nbd_key(struct server_options *o, const char *key, const char *v,
+		       const char **why)
+{
+	if (!strcmp(key, "nbd-buffer-memory")) {
+		if (config_parse_size(v, &o->nbd_buffer_memory) ||
+		    o->nbd_buffer_memory < (256u << 10)) {
+			*why = "expected a size of at least 256K";
+			return -EINVAL;
+		}
+		return 0;
+	}
+	static const struct { const char *key; long lo, hi; } nums[] = {
+		{ "nbd-max-connections", 1, 65536 },
+		{ "nbd-handshake-timeout", 1, 3600 },
+		{ "nbd-idle-timeout", 0, 2000000 },
+		{ "nbd-attached-idle-timeout", 0, 2000000 },
+		{ "nbd-stall-timeout", 1, 3600 },
+	};
+	for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+		long n;
+		if (strcmp(key, nums[i].key))
+			continue;
+		if (config_parse_int(v, nums[i].lo, nums[i].hi, &n)) {
+			*why = "whole number out of range (see --help)";
+			return -EINVAL;
+		}
+		unsigned *dst[] = { &o->nbd_max_conns, &o->nbd_handshake_timeout_s,
+				    &o->nbd_idle_timeout_s, &o->nbd_attached_idle_timeout_s,
+				    &o->nbd_stall_timeout_s };
+		*dst[i] = (unsigned)n;
+		return 0;
+	}
+	return 1;
+}
+
 /* Operator-access keys; 1 when key is not one of them. */
 static int set_admin_key(struct server_options *o, const char *key, const char *v,
 			 const char **why)
@@ -263,6 +312,8 @@ static int set_key(struct server_options *o, const char *key, const char *v, con
 		return rc;
 	if ((rc = set_admin_key(o, key, v, why)) <= 0)
 		return rc;
+	if ((rc = set_nbd_key(o, key, v, why)) <= 0)
+		return rc;
 	*why = "unknown key";
 	return -EINVAL;
 }
@@ -324,6 +375,12 @@ int options_parse(int argc, char **argv, struct server_options *o, char *err, si
 		{ "ready-fd", required_argument, NULL, 0 },
 		{ "nbd", required_argument, NULL, 0 },
 		{ "nbd-insecure", no_argument, NULL, 0 },
+		{ "nbd-max-connections", required_argument, NULL, 0 },
+		{ "nbd-handshake-timeout", required_argument, NULL, 0 },
+		{ "nbd-idle-timeout", required_argument, NULL, 0 },
+		{ "nbd-attached-idle-timeout", required_argument, NULL, 0 },
+		{ "nbd-stall-timeout", required_argument, NULL, 0 },
+		{ "nbd-buffer-memory", required_argument, NULL, 0 },
 		{ "advertise", required_argument, NULL, 0 },
 		{ "peer", required_argument, NULL, 0 },
 		{ "arbiter", no_argument, NULL, 0 },

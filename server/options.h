@@ -38,6 +38,13 @@ struct server_options {
 	char config[OPT_TEXT];
 	char nbd[OPT_TEXT];        /* NBD listener HOST:PORT; empty: none */
 	int nbd_insecure;          /* allow a non-loopback NBD listener */
+	/* NBD limits (docs/nbd.md): connections, seconds, bytes. */
+	unsigned nbd_max_conns;
+	unsigned nbd_handshake_timeout_s;
+	unsigned nbd_idle_timeout_s;          /* before the first request; 0: off */
+	unsigned nbd_attached_idle_timeout_s; /* after it; 0: off */
+	unsigned nbd_stall_timeout_s;
+	uint64_t nbd_buffer_memory;
 	/* Cluster (docs/arbiter.md). */
 	char advertise[OPT_TEXT];  /* URL clients reach this server at; empty: first tcp listener */
 	char peers[OPT_MAX_PEERS][OPT_TEXT];

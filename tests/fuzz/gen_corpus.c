@@ -2,7 +2,8 @@
 /*
  * Seed corpus for fuzz_frame and fuzz_ctrl: one valid, sealed frame per op
  * and reply shape, one valid packed message per Ctrl type, plus a few
- * near-misses. The fuzz build (-DSPILL_FUZZ=ON) builds it; tests/run runs it
+ * near-misses. For fuzz_nbd, a few whole NBD client conversations, written
+ * to seeds-nbd beside FRAME_DIR. The fuzz build (-DSPILL_FUZZ=ON) builds it; tests/run runs it
  * once and hands each fuzzer its seeds:
  *
  *   build-fuzz/gen_corpus seeds-frame seeds-ctrl
@@ -83,6 +84,93 @@ static void ctrl(const char *name, Spillway__Ctrl *m)
 static ProtobufCBinaryData bin(const uint8_t *p, size_t n)
 {
 	return (ProtobufCBinaryData){ .len = n, .data = (uint8_t *)p };
+}
+
+/* --- fuzz_nbd: what an NBD client sends, start to end ------------------- */
+
+static uint8_t nbd_seed[4096];
+static size_t nbd_len;
+
+static void nbd_bytes(const void *p, size_t n)
+{
+	if (n)
+		memcpy(nbd_seed + nbd_len, p, n);
+	nbd_len += n;
+}
+
+static void nbd_be(uint64_t v, int n)
+{
+	for (int i = n - 1; i >= 0; i--) {
+		uint8_t b = (uint8_t)(v >> (8 * i));
+		nbd_bytes(&b, 1);
+	}
+}
+
+static void nbd_opt(uint32_t opt, const void *data, uint32_t len)
+{
+	nbd_be(0x49484156454f5054ull, 8);
+	nbd_be(opt, 4);
+	nbd_be(len, 4);
+	nbd_bytes(data, len);
+}
+
+static void nbd_req(uint16_t flags, uint16_t type, uint64_t off, uint32_t len)
+{
+	nbd_be(0x25609513u, 4);
+	nbd_be(flags, 2);
+	nbd_be(type, 2);
+	nbd_be(0x1122334455667788ull, 8);
+	nbd_be(off, 8);
+	nbd_be(len, 4);
+}
+
+static void nbd_put(const char *name)
+{
+	char dir[512];
+	const char *slash = strrchr(frame_dir, '/');
+	snprintf(dir, sizeof(dir), "%.*sseeds-nbd", slash ? (int)(slash - frame_dir + 1) : 0,
+		 frame_dir);
+	mkdir(dir, 0755);
+	put(dir, name, nbd_seed, nbd_len, NULL, 0);
+	nbd_len = 0;
+}
+
+static void nbd_seeds(void)
+{
+	static const uint8_t go_d[] = { 0, 0, 0, 1, 'd', 0, 2, 0, 3, 0, 1 };
+	static uint8_t data[512];
+	memset(data, 0xa5, sizeof(data));
+	/* GO, then every command. */
+	nbd_be(3, 4);
+	nbd_opt(7, go_d, sizeof(go_d));
+	nbd_req(0, 0, 4096, 4096);
+	nbd_req(1, 1, 512, sizeof(data));
+	nbd_bytes(data, sizeof(data));
+	nbd_req(0, 3, 0, 0);
+	nbd_req(0, 4, 8192, 8192);
+	nbd_req(2, 6, 0, 4096);
+	nbd_req(0, 2, 0, 0);
+	nbd_put("go-all-commands");
+	/* LIST, INFO, an unsupported option, then EXPORT_NAME and a read. */
+	nbd_be(1, 4);
+	nbd_opt(3, NULL, 0);
+	nbd_opt(6, go_d, sizeof(go_d));
+	nbd_opt(8, NULL, 0);
+	nbd_opt(1, "d", 1);
+	nbd_req(0, 0, 0, 512);
+	nbd_put("list-info-export-name");
+	/* Out of bounds and over the maximum. */
+	nbd_be(3, 4);
+	nbd_opt(7, go_d, sizeof(go_d));
+	nbd_req(0, 0, (1u << 20) - 512, 4096);
+	nbd_req(0, 0, 0, (32u << 20) + 1);
+	nbd_req(0, 1, 1u << 20, 512);
+	nbd_bytes(data, sizeof(data));
+	nbd_put("bounds");
+	/* ABORT. */
+	nbd_be(3, 4);
+	nbd_opt(2, NULL, 0);
+	nbd_put("abort");
 }
 
 int main(int argc, char **argv)
@@ -306,6 +394,7 @@ int main(int argc, char **argv)
 	m.register_ = &reg;
 	ctrl("bad-register-name", &m);
 
+	nbd_seeds();
 	printf("wrote %d seeds\n", nfiles);
 	return 0;
 }
