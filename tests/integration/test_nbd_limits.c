@@ -127,8 +127,9 @@ static void start(struct srv *s, const char *capacity, const char *size, ...)
 				   "0", a[0], a[1], a[2], a[3], a[4], a[5], a[6], NULL), 0);
 	assert_true(nbd_port_of(s) > 0);
 	char out[4096];
-	assert_int_equal(run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s->url, "export",
-				     "create", "d", "--size", size, NULL), 0);
+	assert_int_equal(run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s->admin_url,
+				     "export", "create", "d", "--size", size, NULL),
+			 0);
 }
 
 static long vm_rss_kib(pid_t pid)
