@@ -10,6 +10,8 @@
 
 #include <stdint.h>
 
+#include "admission.h"
+
 struct nbd_export;
 
 struct nbd_conn {
@@ -19,6 +21,7 @@ struct nbd_conn {
 	uint32_t buf_cap;
 	uint64_t requests, errors;
 	struct nbd_conn *prev, *next; /* the listener's list */
+	struct admission_ticket adm;  /* its place (admission.c) */
 };
 
 /* Fixed newstyle negotiation: the attached export, or NULL (closed, aborted

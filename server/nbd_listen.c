@@ -17,6 +17,7 @@
 
 #include <urcu.h>
 
+#include "admission.h"
 #include "log.h"
 #include "nbd_conn.h"
 #include "nbd_export.h"
@@ -101,6 +102,7 @@ static void *conn_main(void *arg)
 	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	struct nbd_export *x = nbd_handshake(c);
 	if (x) {
+		admission_authenticated(&c->adm);
 		setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
 		log_debug("%s: nbd: transmission started", c->peer);
 		nbd_transmit(c, x);
@@ -118,6 +120,7 @@ static void *conn_main(void *arg)
 		c->next->prev = c->prev;
 	L.nconns--;
 	close(c->fd);
+	admission_leave(&c->adm);
 	pthread_cond_broadcast(&L.gone);
 	pthread_mutex_unlock(&L.lock);
 	free(c->buf);
@@ -125,13 +128,20 @@ static void *conn_main(void *arg)
 	return NULL;
 }
 
-static void accept_one(void)
+/* Accept one connection; the back-off in ms when out of descriptors. */
+static unsigned accept_one(void)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 	int fd = accept4(L.fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
 	if (fd < 0)
-		return;
+		return admission_accept_failed("nbd", errno);
+	struct admission_ticket adm;
+	const char *why;
+	if (admission_enter((struct sockaddr *)&ss, &adm, &why)) {
+		close(fd);
+		return 0;
+	}
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	struct nbd_conn *c = calloc(1, sizeof(*c));
@@ -145,8 +155,10 @@ static void accept_one(void)
 			 c ? "too many NBD connections" : "out of memory");
 		free(c);
 		close(fd);
-		return;
+		admission_leave(&adm);
+		return 0;
 	}
+	c->adm = adm;
 	c->fd = fd;
 	snprintf(c->peer, sizeof(c->peer), "%s:%s", host, serv);
 	pthread_attr_t attr;
@@ -159,7 +171,8 @@ static void accept_one(void)
 		log_warn("%s: nbd: refusing connection (no thread)", c->peer);
 		close(fd);
 		free(c);
-		return;
+		admission_leave(&adm);
+		return 0;
 	}
 	pthread_attr_destroy(&attr);
 	c->next = L.conns;
@@ -168,19 +181,22 @@ static void accept_one(void)
 	L.conns = c;
 	L.nconns++;
 	pthread_mutex_unlock(&L.lock);
+	return 0;
 }
 
 static void *accept_main(void *arg)
 {
 	(void)arg;
 	struct pollfd p[2] = { { L.fd, POLLIN, 0 }, { L.stop_fd, POLLIN, 0 } };
+	unsigned backoff = 0;
 	for (;;) {
-		if (poll(p, 2, -1) < 0)
+		/* Out of descriptors: watch only the stop fd for a while. */
+		int n = backoff ? poll(&p[1], 1, (int)backoff) : poll(p, 2, -1);
+		if (n < 0)
 			continue;
 		if (p[1].revents)
 			return NULL;
-		if (p[0].revents)
-			accept_one();
+		backoff = n && p[0].revents ? accept_one() : 0;
 	}
 }
 

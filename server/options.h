@@ -46,6 +46,17 @@ struct server_options {
 	unsigned report_interval_ms;
 	unsigned high_pct, low_pct;
 	unsigned reclaim_deadline_ms;
+	/* Connection limits (admission.c, conn.c; docs/spillwayd.md). */
+	unsigned max_conns;            /* every listener together */
+	unsigned max_conns_per_peer;   /* from one peer address */
+	unsigned max_unauth;           /* not yet authenticated */
+	unsigned handshake_timeout_s;  /* to authenticate */
+	unsigned idle_timeout_s;       /* nothing received; 0: never */
+	int idle_timeout_all;          /* idle timeout for registered connections too */
+	unsigned write_stall_timeout_s; /* replies queued, none read */
+	unsigned accept_backoff_ms;    /* pause a listener out of descriptors */
+	uint64_t conn_output_max;      /* one connection's queued replies */
+	uint64_t output_max;           /* all connections' queued replies */
 };
 
 /* 0 to run, 1 when --help or --version was printed, -EINVAL with err set. */

@@ -3,7 +3,9 @@
  * rdma:// listeners. The CM event channel sits in the main thread's loop.
  * A connect request gets its queue pair in the protection domain of the
  * identity its private data names (by token), or in a fresh one, then is
- * accepted and handed to a worker like an accepted TCP socket.
+ * accepted and handed to a worker like an accepted TCP socket. Admission
+ * (admission.c) comes first: a refused request is rejected before any
+ * queue pair or domain is made for it.
  */
 #include "rdma_listen.h"
 
@@ -18,6 +20,7 @@
 #include <infiniband/verbs.h>
 #include <rdma/rdma_cma.h>
 
+#include "admission.h"
 #include "conn.h"
 #include "log.h"
 #include "numa_place.h"
@@ -66,6 +69,13 @@ static void on_connect_request(struct rdma_listener *l, struct rdma_cm_id *id,
 {
 	char peer[64], why[256] = "";
 	peer_name(id, peer, sizeof(peer));
+	struct admission_ticket adm;
+	const char *refused;
+	if (admission_enter(rdma_get_peer_addr(id), &adm, &refused)) {
+		rdma_reject(id, NULL, 0); /* counted and logged by admission */
+		rdma_destroy_id(id);
+		return;
+	}
 	struct rdma_domain *dom = has_token ? registry_rdma_domain(l->s->reg, token, id->verbs)
 					    : rdma_domain_new(id->verbs);
 	if (!dom) {
@@ -74,6 +84,7 @@ static void on_connect_request(struct rdma_listener *l, struct rdma_cm_id *id,
 				   : "cannot allocate a protection domain");
 		rdma_reject(id, NULL, 0);
 		rdma_destroy_id(id);
+		admission_leave(&adm);
 		return;
 	}
 	struct rdma_stream *st;
@@ -83,6 +94,7 @@ static void on_connect_request(struct rdma_listener *l, struct rdma_cm_id *id,
 		rdma_reject(id, NULL, 0);
 		rdma_destroy_id(id);
 		rdma_domain_put(dom);
+		admission_leave(&adm);
 		return;
 	}
 	struct rdma_conn_param cp = {
@@ -93,9 +105,10 @@ static void on_connect_request(struct rdma_listener *l, struct rdma_cm_id *id,
 		log_warn("%s: accept failed: %s", peer, strerror(errno));
 		rdma_stream_destroy(st);
 		rdma_domain_put(dom);
+		admission_leave(&adm);
 		return;
 	}
-	struct conn_origin o = { .fd = -1, .rdma = st, .dom = dom, .node = l->node };
+	struct conn_origin o = { .fd = -1, .rdma = st, .dom = dom, .node = l->node, .adm = adm };
 	snprintf(o.peer, sizeof(o.peer), "%s", peer);
 	workers_hand_off(l->s, &o);
 }
