@@ -40,6 +40,7 @@ static struct {
 	atomic_uint_fast64_t refused[ADM_REFUSED_COUNT];
 	atomic_uint_fast64_t timeouts[ADM_TIMEOUT_COUNT];
 	atomic_uint_fast64_t backoffs;
+	atomic_uint_fast64_t output_waits;
 	atomic_uint_fast64_t refuse_log_ms, refuse_log_skipped;
 	atomic_uint_fast64_t accept_log_ms, accept_log_skipped;
 } A = { .lock = PTHREAD_MUTEX_INITIALIZER };
@@ -241,6 +242,11 @@ void admission_count_timeout(enum admission_timeout kind)
 	metrics_inc(&A.timeouts[kind], 1);
 }
 
+void admission_count_output_wait(void)
+{
+	metrics_inc(&A.output_waits, 1);
+}
+
 void admission_output_add(int64_t delta)
 {
 	atomic_fetch_add_explicit(&A.output_bytes, delta, memory_order_relaxed);
@@ -308,5 +314,8 @@ int admission_register_metrics(struct metrics *m)
 	rc |= metrics_add_counter(m, "spillway_accept_backoffs_total", "",
 				  "Pauses of a listener after accept ran out of descriptors or memory",
 				  &A.backoffs);
+	rc |= metrics_add_counter(m, "spillway_output_waits_total", "",
+				  "Times a connection stopped taking requests: all queued output near "
+				  "--output-max", &A.output_waits);
 	return rc ? -ENOMEM : 0;
 }

@@ -72,6 +72,8 @@ unsigned admission_accept_failed(const char *listener, int err);
 /* A connection closed by a timeout. */
 void admission_count_timeout(enum admission_timeout kind);
 
+/* A connection began waiting for room under --output-max. */
+void admission_count_output_wait(void);
 /* Queued output, across every connection: bytes added (+) or sent (-). */
 void admission_output_add(int64_t delta);
 /* May a connection queue another reply now? Leaves room for one reply of

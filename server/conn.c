@@ -709,6 +709,8 @@ static int output_room(struct conn *c)
 {
 	if (admission_output_room())
 		return 1;
+	if (!c->held)
+		admission_count_output_wait();
 	c->held = 1;
 	return 0;
 }
