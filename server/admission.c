@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -78,6 +79,12 @@ int admission_init(const struct server_options *o)
 		A.nodes[i].next = A.free;
 		A.free = &A.nodes[i];
 	}
+	struct rlimit rl;
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < (rlim_t)A.max_conns + 64)
+		log_warn("RLIMIT_NOFILE is %llu, below --max-connections %u + 64: descriptors will run "
+			 "out first (raise it with ulimit -n or LimitNOFILE=)",
+			 (unsigned long long)rl.rlim_cur, A.max_conns);
 	if (getrandom(&A.seed, sizeof(A.seed), 0) != sizeof(A.seed))
 		A.seed = (uint64_t)now_ms() * 0x9e3779b97f4a7c15ull;
 	return 0;

@@ -5,6 +5,7 @@
  * worker with its ticket. When accept() runs out of descriptors or memory
  * the listener is disabled for --accept-backoff-ms by a timer, never
  * retried in a loop, and the timer re-enables it unless shutdown began.
+ * The same back-off serves the metrics listener (http.c).
  */
 #include "listen_tcp.h"
 
@@ -14,6 +15,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -26,14 +28,26 @@
 #include "server.h"
 #include "worker.h"
 
+/* A listener's accept back-off. */
+struct listen_backoff {
+	struct evconnlistener *l;
+	struct event *resume;   /* re-enables l */
+	int paused;             /* stopped for good: the timer must not resume it */
+	char name[300];         /* the listener, for messages */
+};
+
+/* Every back-off, found by its listener: the error callback gets the
+ * listener's own argument, which for the metrics listener is libevent's.
+ * Filled at start-up, before any loop runs; read-only afterwards. */
+#define MAX_BACKOFFS (OPT_MAX_LISTEN + 8)
+static struct listen_backoff *backoffs[MAX_BACKOFFS];
+static int nbackoffs;
+
 /* What the callbacks need to know about their listener. */
 struct tcp_listener {
 	struct server *s;
-	struct evconnlistener *l;
-	struct event *resume;   /* back-off timer */
+	struct listen_backoff *backoff;
 	int node;               /* NUMA node its connections prefer, or -1 */
-	int paused;             /* shutdown began: the timer must not resume it */
-	char name[300];         /* its URL, for messages */
 };
 static struct tcp_listener tcp_listeners[OPT_MAX_LISTEN];
 
@@ -75,26 +89,69 @@ static void on_resume(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	struct tcp_listener *tl = arg;
-	if (!tl->paused)
-		evconnlistener_enable(tl->l);
+	struct listen_backoff *b = arg;
+	if (!b->paused)
+		evconnlistener_enable(b->l);
 }
 
 /* accept() failed for a reason that is not "try again". */
 static void on_accept_error(struct evconnlistener *l, void *arg)
 {
-	struct tcp_listener *tl = arg;
+	(void)arg;
+	struct listen_backoff *b = NULL;
+	for (int i = 0; i < nbackoffs && !b; i++)
+		if (backoffs[i] && backoffs[i]->l == l)
+			b = backoffs[i];
+	if (!b)
+		return;
 	int err = EVUTIL_SOCKET_ERROR();
-	unsigned ms = admission_accept_failed(tl->name, err);
+	unsigned ms = admission_accept_failed(b->name, err);
 	if (!ms) {
-		log_warn("%s: accept: %s", tl->name, strerror(err));
+		log_warn("%s: accept: %s", b->name, strerror(err));
 		return;
 	}
 	/* The pending connection stays in the backlog; the socket stays
 	 * readable, so waiting means not watching it for a while. */
 	evconnlistener_disable(l);
 	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
-	evtimer_add(tl->resume, &tv);
+	evtimer_add(b->resume, &tv);
+}
+
+struct listen_backoff *listen_backoff_attach(struct evconnlistener *l, struct event_base *base,
+					     const char *name)
+{
+	if (nbackoffs == MAX_BACKOFFS)
+		return NULL;
+	struct listen_backoff *b = calloc(1, sizeof(*b));
+	if (!b || !(b->resume = evtimer_new(base, on_resume, b))) {
+		free(b);
+		return NULL;
+	}
+	b->l = l;
+	snprintf(b->name, sizeof(b->name), "%s", name);
+	backoffs[nbackoffs++] = b;
+	evconnlistener_set_error_cb(l, on_accept_error);
+	return b;
+}
+
+void listen_backoff_pause(struct listen_backoff *b)
+{
+	if (!b)
+		return;
+	b->paused = 1;
+	evtimer_del(b->resume);
+	evconnlistener_disable(b->l);
+}
+
+void listen_backoff_free(struct listen_backoff *b)
+{
+	if (!b)
+		return;
+	for (int i = 0; i < nbackoffs; i++)
+		if (backoffs[i] == b)
+			backoffs[i] = NULL;
+	event_free(b->resume);
+	free(b);
 }
 
 int listen_tcp_start(struct server *s, const struct url *u, const char *text)
@@ -112,21 +169,14 @@ int listen_tcp_start(struct server *s, const struct url *u, const char *text)
 	struct tcp_listener *tl = &tcp_listeners[s->nlisteners];
 	tl->s = s;
 	tl->node = u->node >= 0 ? u->node : numa_node_of_sockaddr(res->ai_addr);
-	tl->resume = evtimer_new(s->base, on_resume, tl);
-	struct evconnlistener *l = tl->resume ? evconnlistener_new_bind(
+	struct evconnlistener *l = evconnlistener_new_bind(
 		s->base, on_accept, tl, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
-		512, res->ai_addr, (int)res->ai_addrlen) : NULL;
+		512, res->ai_addr, (int)res->ai_addrlen);
 	freeaddrinfo(res);
 	if (!l) {
-		int e = tl->resume ? errno : ENOMEM;
-		log_error("--listen %s: %s", text, strerror(e));
-		if (tl->resume)
-			event_free(tl->resume);
-		tl->resume = NULL;
-		return -e;
+		log_error("--listen %s: %s", text, strerror(errno));
+		return -errno;
 	}
-	tl->l = l;
-	evconnlistener_set_error_cb(l, on_accept_error);
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 	getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&ss, &len);
@@ -137,7 +187,11 @@ int listen_tcp_start(struct server *s, const struct url *u, const char *text)
 		s->tcp_port = bound.port;
 	char shown[300];
 	url_format(&bound, shown, sizeof(shown));
-	snprintf(tl->name, sizeof(tl->name), "%s", shown);
+	if (!(tl->backoff = listen_backoff_attach(l, s->base, shown))) {
+		evconnlistener_free(l);
+		log_error("--listen %s: out of memory", text);
+		return -ENOMEM;
+	}
 	if (tl->node >= 0)
 		log_info("listening on %s (node %d)", shown, tl->node);
 	else
@@ -148,18 +202,15 @@ int listen_tcp_start(struct server *s, const struct url *u, const char *text)
 
 void listen_tcp_pause(struct server *s)
 {
-	for (int i = 0; i < s->nlisteners; i++) {
-		tcp_listeners[i].paused = 1;
-		evtimer_del(tcp_listeners[i].resume);
-		evconnlistener_disable(s->listeners[i]);
-	}
+	for (int i = 0; i < s->nlisteners; i++)
+		listen_backoff_pause(tcp_listeners[i].backoff);
 }
 
 void listen_tcp_stop(struct server *s)
 {
 	for (int i = 0; i < s->nlisteners; i++) {
 		evconnlistener_free(s->listeners[i]);
-		event_free(tcp_listeners[i].resume);
+		listen_backoff_free(tcp_listeners[i].backoff);
 		memset(&tcp_listeners[i], 0, sizeof(tcp_listeners[i]));
 	}
 	s->nlisteners = 0;
