@@ -95,19 +95,26 @@ static inline int raw_wait_closed(int fd)
 	return -1;
 }
 
-/* Wait until series reaches at least want; its value, or -1 past the bound. */
-static inline long long raw_wait_metric(const struct srv *s, const char *series, long long want)
+/* Wait until series is at least want (exact: equal to it); its value, or -1
+ * past the bound. */
+static inline long long raw_wait_metric_is(const struct srv *s, const char *series,
+					   long long want, int exact)
 {
 	uint64_t until = raw_now_ms() + RAW_BOUND_MS;
 	for (;;) {
 		long long v = srv_metric(s, series);
-		if (v >= want)
+		if (exact ? v == want : v >= want)
 			return v;
 		if (raw_now_ms() >= until)
 			return -1;
 		struct pollfd none;
 		poll(&none, 0, 50); /* between scrapes; the bound is what matters */
 	}
+}
+
+static inline long long raw_wait_metric(const struct srv *s, const char *series, long long want)
+{
+	return raw_wait_metric_is(s, series, want, 0);
 }
 
 /* The server's resident set, in KiB (0 if unreadable). */

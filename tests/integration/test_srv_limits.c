@@ -129,6 +129,17 @@ static void idle_timeout_spares_registered_connections(void **state)
 	stop();
 }
 
+static void idle_timeout_all_closes_registered_ones_too(void **state)
+{
+	(void)state;
+	start("--idle-timeout", "1", "--idle-timeout-all", NULL, NULL, NULL);
+	struct client *registered = connect_as(&server, "quiet", NULL);
+	assert_true(raw_wait_metric(&server, "spillway_connection_timeouts_total{kind=\"idle\"}", 1) >= 1);
+	assert_int_not_equal(client_ping(registered), 0);
+	client_close(registered);
+	stop();
+}
+
 /* --- (d) connections per peer address ------------------------------------ */
 
 #define PER_PEER 4
@@ -136,7 +147,8 @@ static void idle_timeout_spares_registered_connections(void **state)
 static void per_peer_cap_refuses_only_that_address(void **state)
 {
 	(void)state;
-	start("--max-connections-per-peer", "4", NULL, NULL, NULL, NULL);
+	srv_write_config(&server, "max-connections-per-peer = 4\n"); /* the config key */
+	start("--config", server.config_path, NULL, NULL, NULL, NULL);
 	int fds[PER_PEER];
 	for (int i = 0; i < PER_PEER; i++)
 		assert_true((fds[i] = raw_dial_from(server.port, "127.0.0.2")) >= 0);
@@ -153,6 +165,42 @@ static void per_peer_cap_refuses_only_that_address(void **state)
 		assert_false(raw_closed(fds[i])); /* the admitted ones stay */
 		close(fds[i]);
 	}
+	stop();
+}
+
+/* The unauthenticated cap, then the total: both refuse at accept, and an
+ * authenticated connection frees its unauthenticated place. */
+static void unauthenticated_and_total_caps_refuse_at_accept(void **state)
+{
+	(void)state;
+	start("--max-unauthenticated", "2", "--max-connections", "4", NULL, NULL);
+	struct client *c = connect_as(&server, "first", NULL);
+	int fds[3];
+	for (int i = 0; i < 2; i++)
+		assert_true((fds[i] = raw_dial_from(server.port, "127.0.0.3")) >= 0);
+	assert_true(raw_wait_metric(&server, "spillway_connections_unauthenticated", 2) == 2);
+	int extra = raw_dial_from(server.port, "127.0.0.4");
+	assert_true(extra >= 0);
+	assert_int_equal(raw_wait_closed(extra), 0);
+	close(extra);
+	assert_int_equal(srv_metric(&server, "spillway_connections_refused_total{reason=\"unauthenticated\"}"), 1);
+	/* Three admitted; one more authenticated client makes four. */
+	close(fds[0]); /* it leaves when its worker sees the EOF */
+	assert_int_equal(raw_wait_metric_is(&server, "spillway_connections_admitted", 2, 1), 2);
+	struct client *d = connect_as(&server, "second", NULL);
+	assert_true((fds[2] = raw_dial_from(server.port, "127.0.0.5")) >= 0);
+	assert_true(raw_wait_metric(&server, "spillway_connections_admitted", 4) == 4);
+	extra = raw_dial_from(server.port, "127.0.0.6");
+	assert_true(extra >= 0);
+	assert_int_equal(raw_wait_closed(extra), 0);
+	close(extra);
+	assert_int_equal(srv_metric(&server, "spillway_connections_refused_total{reason=\"total\"}"), 1);
+	assert_int_equal(client_ping(c), 0);
+	assert_int_equal(client_ping(d), 0);
+	close(fds[1]);
+	close(fds[2]);
+	client_close(d);
+	client_close(c);
 	stop();
 }
 
@@ -226,7 +274,9 @@ int main(void)
 		cmocka_unit_test(large_frame_before_auth_is_closed_at_the_header),
 		cmocka_unit_test(silent_connection_is_closed_by_the_handshake_timeout),
 		cmocka_unit_test(idle_timeout_spares_registered_connections),
+		cmocka_unit_test(idle_timeout_all_closes_registered_ones_too),
 		cmocka_unit_test(per_peer_cap_refuses_only_that_address),
+		cmocka_unit_test(unauthenticated_and_total_caps_refuse_at_accept),
 		cmocka_unit_test(output_of_nonreaders_stays_under_the_cap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
