@@ -26,12 +26,12 @@
 #define STAGE_BYTES   (64 * 1024)
 #define DIRECT_MIN    (16 * 1024)        /* receive a payload tail without staging */
 #define DIRECT_SEND   (64 * 1024)        /* write a large reply without copying */
-#define OUT_HIGH      (16u << 20)        /* stop reading above this much output */
-#define OUT_LOW       (4u << 20)         /* resume below this */
+#define STAGE_KEEP_MS 1000               /* quiet this long: the stage is freed */
 #define READ_ROUNDS   16                 /* fairness: yield to other connections */
 #define CLOSING_KEEP  (64 * 1024)        /* output still sent after a fatal error */
 
 static void on_read(evutil_socket_t fd, short what, void *arg);
+static int output_room(struct conn *c);
 static void on_rdma(evutil_socket_t fd, short what, void *arg);
 static int read_input(struct conn *c);
 static int can_dispatch(struct conn *c);
@@ -74,9 +74,12 @@ static void conn_free(struct conn *c)
 		event_free(c->rev);
 	if (c->wev)
 		event_free(c->wev);
-	if (c->out)
+	if (c->out) {
+		evbuffer_drain(c->out, evbuffer_get_length(c->out)); /* the server-wide count */
 		evbuffer_free(c->out);
+	}
 	conn_io_close(c);
+	admission_leave(&c->adm);
 	atomic_fetch_sub(&server_stats.connections_open, 1);
 	worker_conn_closed(c->w, c);
 	free(c->stage);
@@ -90,10 +93,19 @@ void conn_origin_close(struct conn_origin *o)
 	if (o->fd >= 0)
 		close(o->fd);
 	o->fd = -1;
+	admission_leave(&o->adm);
 	rdma_stream_destroy(o->rdma);
 	o->rdma = NULL;
 	rdma_domain_put(o->dom);
 	o->dom = NULL;
+}
+
+/* Every change to a connection's queued output, into the server-wide count. */
+static void on_out_changed(struct evbuffer *b, const struct evbuffer_cb_info *info, void *arg)
+{
+	(void)b;
+	(void)arg;
+	admission_output_add((int64_t)info->n_added - (int64_t)info->n_deleted);
 }
 
 void conn_start(struct worker *w, const struct conn_origin *o)
@@ -115,10 +127,15 @@ void conn_start(struct worker *w, const struct conn_origin *o)
 	c->local_operator = o->local_operator;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	c->state = CONN_HELLO;
+	c->adm = o->adm;
+	c->start_ms = c->last_in_ms = c->last_out_ms = w->now_ms;
 	c->ring_cap = c->srv->opt.max_inflight;
-	c->stage = malloc(STAGE_BYTES);
 	c->reply_end = calloc(c->ring_cap, sizeof(*c->reply_end));
 	c->out = evbuffer_new();
+	if (c->out && !evbuffer_add_cb(c->out, on_out_changed, NULL)) {
+		evbuffer_free(c->out);
+		c->out = NULL;
+	}
 	/* An RDMA stream's one descriptor says both "input" and "a SEND
 	 * finished"; on_rdma looks at both, so wev is never armed for it. */
 	c->rev = event_new(w->base, conn_io_fd(c), EV_READ | EV_PERSIST,
@@ -134,7 +151,7 @@ void conn_start(struct worker *w, const struct conn_origin *o)
 		w->conns->prev = c;
 	w->conns = c;
 	w->nconns++;
-	if (!c->stage || !c->reply_end || !c->out || !c->rev || !c->wev) {
+	if (!c->reply_end || !c->out || !c->rev || !c->wev) {
 		log_error("%s: out of memory setting up connection", peer);
 		conn_free(c);
 		return;
@@ -173,6 +190,8 @@ static void arm_write(struct conn *c)
 /* Retire replies that have left in full. */
 static void account_sent(struct conn *c, size_t n)
 {
+	if (n)
+		c->last_out_ms = c->w->now_ms;
 	c->sent_bytes += n;
 	while (c->ring_count && c->reply_end[c->ring_head] <= c->sent_bytes) {
 		c->ring_head = (c->ring_head + 1) % c->ring_cap;
@@ -220,9 +239,10 @@ static int flush(struct conn *c)
 	if (pending)
 		arm_write(c);
 	if (c->state != CONN_CLOSING) {
-		if (c->tx_left || pending > OUT_HIGH)
+		uint64_t high = c->srv->opt.conn_output_max;
+		if (c->tx_left || pending > high || !output_room(c))
 			set_reading(c, 0);
-		else if (pending < OUT_LOW)
+		else if (pending < high / 4)
 			set_reading(c, 1);
 	}
 	return 0;
@@ -247,6 +267,8 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
  * also takes its place in the in-flight window until its last byte leaves. */
 static void track_queued(struct conn *c, size_t total, size_t sent, int is_reply)
 {
+	if (c->queued_bytes == c->sent_bytes)
+		c->last_out_ms = c->w->now_ms; /* the write-stall clock starts now */
 	c->queued_bytes += total;
 	if (is_reply && c->ring_count < c->ring_cap) {
 		c->reply_end[(c->ring_head + c->ring_count) % c->ring_cap] = c->queued_bytes;
@@ -481,6 +503,16 @@ static void dispatch(struct conn *c)
 	else
 		dataplane_handle(c, h, c->rx);
 	release_rx(c);
+	if (!c->authenticated && (c->state == CONN_READY || c->state == CONN_REGISTERED)) {
+		c->authenticated = 1;
+		admission_authenticated(&c->adm);
+	}
+	/* Idle connections keep no large buffer (a big control frame is rare). */
+	if (c->payload_cap > STAGE_BYTES) {
+		free(c->payload);
+		c->payload = NULL;
+		c->payload_cap = 0;
+	}
 	enum stats_op op = op_index(h->op);
 	metrics_inc(&server_stats.ops[op], 1);
 	metrics_hist_observe(&server_stats.latency[op], now_ns() - t0);
@@ -496,6 +528,17 @@ static int start_frame(struct conn *c)
 	}
 	if (c->h.op & SPILL_OP_REPLY) {
 		conn_fail(c, STATS_ERR_PROTOCOL, "client sent a reply frame");
+		return -1;
+	}
+	/* Before authentication only a handshake's worth is received: this
+	 * closes the connection before anything is allocated for the payload. */
+	if ((c->state == CONN_HELLO || c->state == CONN_AUTH) &&
+	    c->h.payload_len > CONN_HANDSHAKE_PAYLOAD_MAX) {
+		if (c->h.op != SPILL_OP_CTRL)
+			conn_fail(c, STATS_ERR_AUTH, "data frame before the handshake finished");
+		else
+			conn_fail(c, STATS_ERR_PROTOCOL,
+				  "frame before authentication larger than a handshake");
 		return -1;
 	}
 	c->rx = c->payload;
@@ -555,10 +598,11 @@ static void consume(struct conn *c)
 }
 
 /* May more frames be acted on now? Not while a reply's pages are still
- * leaving, nor while the copied output is over its bound. */
+ * leaving, nor while the copied output is over its bound or the server's. */
 static int can_dispatch(struct conn *c)
 {
-	return c->state != CONN_CLOSING && !c->tx_left && evbuffer_get_length(c->out) <= OUT_HIGH;
+	return c->state != CONN_CLOSING && !c->tx_left &&
+	       evbuffer_get_length(c->out) <= c->srv->opt.conn_output_max && output_room(c);
 }
 
 /* Act on staged frames as far as output room allows. -1 if freed. */
@@ -601,6 +645,10 @@ static int read_input(struct conn *c)
 			}
 		} else {
 			want = STAGE_BYTES;
+			if (!c->stage && !(c->stage = malloc(STAGE_BYTES))) {
+				conn_fail(c, STATS_ERR_PROTOCOL, "out of memory for input");
+				return flush(c);
+			}
 			n = conn_io_recv(c, c->stage, STAGE_BYTES);
 			if (n > 0) {
 				c->stage_off = 0;
@@ -608,6 +656,7 @@ static int read_input(struct conn *c)
 			}
 		}
 		if (n > 0) {
+			c->last_in_ms = c->w->now_ms;
 			/* Act on it now, sending this batch's replies together. */
 			if (drain_stage(c) < 0 || flush(c) < 0)
 				return -1;
@@ -656,4 +705,75 @@ static void on_rdma(evutil_socket_t fd, short what, void *arg)
 	}
 	if (c->reading || c->stage_off < c->stage_len)
 		read_input(c);
+}
+
+/* Is there room in the server-wide output cap? If not, the connection is
+ * held: it takes no new request until the sweep finds room again. */
+static int output_room(struct conn *c)
+{
+	if (admission_output_room())
+		return 1;
+	if (!c->held)
+		admission_count_output_wait();
+	c->held = 1;
+	return 0;
+}
+
+static atomic_uint_fast64_t timeout_log_ms, timeout_log_skipped;
+
+/* Close c for a timeout: counted, one log line per interval at most (a peer
+ * can cause these at will). */
+static void close_timed_out(struct conn *c, enum admission_timeout kind, const char *why)
+{
+	uint64_t skipped;
+	admission_count_timeout(kind);
+	if (admission_log_ok(&timeout_log_ms, &timeout_log_skipped, &skipped))
+		log_warn("%s: closing connection: %s (%llu more closed by timeouts since the "
+			 "last such line)", c->peer, why, (unsigned long long)skipped);
+	else
+		log_debug("%s: closing connection: %s", c->peer, why);
+	conn_free(c);
+}
+
+/*
+ * The idle timeout, by default, applies only to connections without a
+ * registered identity: a pager or swap connection may legitimately say
+ * nothing for hours, and closing it would cost the client a reconnect (and a
+ * swap device a stall) for nothing; its registration already bounds what it
+ * can hold. Operator sessions (spillctl, including `events --follow`, which
+ * polls) and peers reporting to an arbiter send requests every few seconds,
+ * so only abandoned sessions and probes are cut. --idle-timeout-all extends
+ * it to registered connections too.
+ */
+void conn_sweep(struct worker *w)
+{
+	const struct server_options *o = &w->srv->opt;
+	uint64_t now = w->now_ms;
+	for (struct conn *c = w->conns, *next; c; c = next) {
+		next = c->next;
+		size_t pending = evbuffer_get_length(c->out) + c->tx_left;
+		if (!c->authenticated && now - c->start_ms >= o->handshake_timeout_s * 1000ull) {
+			close_timed_out(c, ADM_TIMEOUT_HANDSHAKE, "not authenticated in time");
+			continue;
+		}
+		if (pending && now - c->last_out_ms >= o->write_stall_timeout_s * 1000ull) {
+			close_timed_out(c, ADM_TIMEOUT_WRITE_STALL, "replies left unread");
+			continue;
+		}
+		if (o->idle_timeout_s && !pending && !c->held &&
+		    (c->state != CONN_REGISTERED || o->idle_timeout_all) &&
+		    now - c->last_in_ms >= o->idle_timeout_s * 1000ull) {
+			close_timed_out(c, ADM_TIMEOUT_IDLE, "idle");
+			continue;
+		}
+		if (c->stage && c->stage_off == c->stage_len && now - c->last_in_ms >= STAGE_KEEP_MS) {
+			free(c->stage);
+			c->stage = NULL;
+			c->stage_off = c->stage_len = 0;
+		}
+		if (c->held && admission_output_room()) {
+			c->held = 0;
+			read_input(c); /* may free c */
+		}
+	}
 }

@@ -8,9 +8,26 @@
  * violation closes this connection alone, with one log line naming the peer.
  *
  * Replies queue on an evbuffer, flushed after each batch of input. The
- * connection stops reading while its queued output is large (backpressure),
- * and closes if a client keeps more requests outstanding than it was told
- * it may (HelloReply.max_inflight).
+ * connection stops reading while its queued output is over
+ * --conn-output-max, or while all connections' queued output is near
+ * --output-max (admission.c; the worker's sweep resumes it once there is
+ * room), and closes if a client keeps more requests outstanding than it was
+ * told it may (HelloReply.max_inflight). A reply already owed is never
+ * dropped for these caps: only new requests wait.
+ *
+ * Limits on what a peer can hold (docs/spillwayd.md, "Connection limits"):
+ * - Before authentication a frame's payload may be at most
+ *   CONN_HANDSHAKE_PAYLOAD_MAX bytes (a Hello or an Auth); a larger
+ *   payload_len closes the connection at the header, before any allocation.
+ * - After it, the payload buffer is sized to the frame being received, and
+ *   one larger than the staging buffer is freed once the frame is done. The
+ *   staging buffer itself is allocated on the first read and freed by the
+ *   sweep once the connection has been quiet for a second, so idle
+ *   connections hold neither.
+ * - Timeouts, checked by conn_sweep: not authenticated within
+ *   --handshake-timeout; replies queued but none taken for
+ *   --write-stall-timeout; nothing received for --idle-timeout, which by
+ *   default spares connections with a registered identity (see conn_sweep).
  */
 #ifndef SPILLWAY_CONN_H
 #define SPILLWAY_CONN_H
@@ -20,6 +37,7 @@
 
 #include "ctrl.h"
 #include "frame.h"
+#include "admission.h"
 #include "stats.h"
 
 struct worker;
@@ -36,6 +54,10 @@ enum conn_state {
 	CONN_REGISTERED, /* an identity is bound: data and extent requests too   */
 	CONN_CLOSING,    /* no more input; close once queued replies are sent    */
 };
+
+/* Largest control payload before authentication: a Hello (version, a
+ * software string, a 32-byte nonce) or an Auth (a 32-byte MAC), with room. */
+#define CONN_HANDSHAKE_PAYLOAD_MAX 1024u
 
 struct conn {
 	struct worker *w;
@@ -93,6 +115,14 @@ struct conn {
 	int auth_optional;         /* local_operator on a keyed server: Auth allowed, not needed */
 	struct reg_client *client;
 	struct conn *prev, *next;
+
+	/* Limits (see the top of this file). Times are the worker's clock. */
+	struct admission_ticket adm;
+	uint64_t start_ms;        /* accepted */
+	uint64_t last_in_ms;      /* bytes last received */
+	uint64_t last_out_ms;     /* bytes last sent, or output last became non-empty */
+	int held;                 /* waits for room in the server-wide output cap */
+	int authenticated;        /* has been READY: the handshake timeout is over */
 };
 
 /* Take over an accepted socket on worker w. */
@@ -103,6 +133,9 @@ void conn_origin_close(struct conn_origin *o);
 void conn_drain(struct conn *c);
 /* Close now, dropping unsent replies. */
 void conn_abort(struct conn *c);
+/* The worker's periodic pass over its connections: timeouts, connections
+ * held for output room, staging buffers of quiet connections. */
+void conn_sweep(struct worker *w);
 
 /* Queue a reply to req with payload pieces (data replies). */
 void conn_reply(struct conn *c, const struct frame_hdr *req, uint16_t status, uint8_t flags,

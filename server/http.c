@@ -12,6 +12,7 @@
 #include <event2/http.h>
 #include <urcu.h>
 
+#include "listen_tcp.h"
 #include "log.h"
 #include "server.h"
 #include "url.h"
@@ -22,6 +23,7 @@ struct http {
 	struct evhttp *http;
 	pthread_t thread;
 	atomic_int stop;
+	struct listen_backoff *backoff;
 };
 
 static void send_text(struct evhttp_request *req, int code, const char *reason,
@@ -112,6 +114,10 @@ int http_start(struct server *s, const char *addr, struct http **out, int *port)
 		log_error("metrics: cannot listen on %s", addr);
 		goto fail;
 	}
+	/* Out of descriptors, the metrics listener would spin like any other. */
+	if (!(h->backoff = listen_backoff_attach(evhttp_bound_socket_get_listener(sock), h->base,
+						 "metrics")))
+		goto fail;
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 	if (getsockname(evhttp_bound_socket_get_fd(sock), (struct sockaddr *)&ss, &len) == 0)
@@ -122,6 +128,7 @@ int http_start(struct server *s, const char *addr, struct http **out, int *port)
 	*out = h;
 	return 0;
 fail:
+	listen_backoff_free(h->backoff);
 	if (h->http)
 		evhttp_free(h->http);
 	if (h->base)
@@ -137,6 +144,7 @@ void http_stop(struct http *h)
 	atomic_store(&h->stop, 1);
 	event_base_loopbreak(h->base);
 	pthread_join(h->thread, NULL);
+	listen_backoff_free(h->backoff);
 	evhttp_free(h->http);
 	event_base_free(h->base);
 	free(h);

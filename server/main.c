@@ -19,10 +19,12 @@
 #include <event2/thread.h>
 #include <urcu.h>
 
+#include "admission.h"
 #include "conn.h"
 #include "cluster.h"
 #include "http.h"
 #include "listen_unix.h"
+#include "listen_tcp.h"
 #include "nbd.h"
 #include "nbd_export.h"
 #include "peer_report.h"
@@ -34,39 +36,6 @@
 #include "stats.h"
 #include "url.h"
 #include "worker.h"
-
-/* What on_accept needs to know about its listener. */
-struct tcp_listener {
-	struct server *s;
-	int node; /* NUMA node its connections prefer, or -1 */
-};
-static struct tcp_listener tcp_listeners[OPT_MAX_LISTEN];
-
-static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-		      int salen, void *arg)
-{
-	(void)l;
-	(void)salen;
-	struct tcp_listener *tl = arg;
-	struct server *s = tl->s;
-	char host[INET6_ADDRSTRLEN] = "?", peer[64];
-	int port = 0;
-	if (sa->sa_family == AF_INET) {
-		struct sockaddr_in *in = (struct sockaddr_in *)sa;
-		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-		port = ntohs(in->sin_port);
-	} else if (sa->sa_family == AF_INET6) {
-		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
-		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-		port = ntohs(in6->sin6_port);
-	}
-	snprintf(peer, sizeof(peer), "%s:%d", host, port);
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	struct conn_origin o = { .fd = fd, .node = tl->node };
-	snprintf(o.peer, sizeof(o.peer), "%s", peer);
-	workers_hand_off(s, &o);
-}
 
 /* Does host name only loopback addresses? */
 static int is_loopback(const char *host)
@@ -103,40 +72,7 @@ static int listen_on(struct server *s, const char *text)
 	}
 	if (!strcmp(u.scheme, "rdma"))
 		return rdma_listener_start(s, &u, text);
-	char port[16];
-	snprintf(port, sizeof(port), "%d", u.port);
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *res;
-	if (getaddrinfo(u.host, port, &hints, &res)) {
-		log_error("--listen %s: cannot resolve host", text);
-		return -EINVAL;
-	}
-	/* ?node=N wins; else the node of the device owning the address. */
-	struct tcp_listener *tl = &tcp_listeners[s->nlisteners];
-	tl->s = s;
-	tl->node = u.node >= 0 ? u.node : numa_node_of_sockaddr(res->ai_addr);
-	struct evconnlistener *l = evconnlistener_new_bind(
-		s->base, on_accept, tl, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
-		512, res->ai_addr, (int)res->ai_addrlen);
-	freeaddrinfo(res);
-	if (!l) {
-		log_error("--listen %s: %s", text, strerror(errno));
-		return -errno;
-	}
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&ss, &len);
-	u.port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-						: ((struct sockaddr_in *)&ss)->sin_port);
-	if (!s->tcp_port)
-		s->tcp_port = u.port;
-	char shown[300];
-	url_format(&u, shown, sizeof(shown));
-	if (tl->node >= 0)
-		log_info("listening on %s (node %d)", shown, tl->node);
-	else
-		log_info("listening on %s", shown);
-	s->listeners[s->nlisteners++] = l;
-	return 0;
+	return listen_tcp_start(s, &u, text);
 }
 
 static void on_stop(evutil_socket_t sig, short what, void *arg)
@@ -145,8 +81,7 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
 	struct server *s = arg;
 	log_info("%s: no new connections; finishing requests in flight",
 		 sig == SIGTERM ? "SIGTERM" : "SIGINT");
-	for (int i = 0; i < s->nlisteners; i++)
-		evconnlistener_disable(s->listeners[i]);
+	listen_tcp_pause(s);
 	rdma_listeners_pause();
 	event_base_loopbreak(s->base);
 }
@@ -225,6 +160,7 @@ static int register_metrics(struct server *s)
 	rc |= metrics_add_gauge(s->metrics, "spillway_reserved_bytes", "",
 				"Sum of client reservations", gauge_reserved, s);
 	rc |= registry_metrics_register(s->reg, s->metrics);
+	rc |= admission_register_metrics(s->metrics);
 	return rc ? -ENOMEM : 0;
 }
 
@@ -283,6 +219,8 @@ static int start(struct server *s, int *metrics_port)
 		}
 		s->have_admin_psk = 1;
 	}
+	if ((rc = admission_init(&s->opt)))
+		return rc;
 	/* Bind first: a busy port should fail in a moment, not after a large
 	 * pool has been pre-faulted. Nothing is accepted before the loop runs. */
 	for (int i = 0; i < s->opt.nlisten; i++)
@@ -406,9 +344,8 @@ int main(int argc, char **argv)
 		event_base_dispatch(s.base);
 	}
 
-	for (int i = 0; i < s.nlisteners; i++)
-		evconnlistener_free(s.listeners[i]);
 	listen_unix_stop();
+	listen_tcp_stop(&s);
 	nbd_stop(); /* before the registry goes: exports hold extents */
 	if (s.workers)
 		workers_stop(&s);
@@ -425,6 +362,7 @@ int main(int argc, char **argv)
 	slab_cache_destroy(s.conn_cache);
 	metrics_destroy(s.metrics);
 	pool_set_destroy(s.pools);
+	admission_destroy();
 	rcu_unregister_thread();
 	if (!status)
 		log_info("stopped");

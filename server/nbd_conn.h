@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "nbd_io.h"
+#include "admission.h"
 
 struct nbd_export;
 
@@ -24,6 +25,7 @@ struct nbd_conn {
 	int attached_idle_ms; /* ... and between later requests; 0: forever */
 	uint64_t requests, errors;
 	struct nbd_conn *prev, *next; /* the listener's list */
+	struct admission_ticket adm;  /* its place (admission.c) */
 };
 
 /* Fixed newstyle negotiation: the attached export, or NULL (closed, aborted

@@ -17,6 +17,7 @@
 
 #include <urcu.h>
 
+#include "admission.h"
 #include "log.h"
 #include "nbd_buf.h"
 #include "nbd_conn.h"
@@ -107,6 +108,7 @@ static void *conn_main(void *arg)
 		log_debug("%s: nbd: closing connection: handshake timeout", c->peer);
 	}
 	if (x) {
+		admission_authenticated(&c->adm);
 		log_debug("%s: nbd: transmission started", c->peer);
 		nbd_transmit(c, x);
 		nbd_export_close(x);
@@ -130,6 +132,7 @@ static void *conn_main(void *arg)
 	L.nconns--;
 	atomic_fetch_sub(&nbd_stats.open, 1);
 	close(c->io.fd);
+	admission_leave(&c->adm);
 	pthread_cond_broadcast(&L.gone);
 	pthread_mutex_unlock(&L.lock);
 	free(c);
@@ -156,13 +159,20 @@ static void conn_limits(struct nbd_conn *c)
 	c->attached_idle_ms = (int)o->nbd_attached_idle_timeout_s * 1000;
 }
 
-static void accept_one(void)
+/* Accept one connection; the back-off in ms when out of descriptors. */
+static unsigned accept_one(void)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 	int fd = accept4(L.fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
 	if (fd < 0)
-		return;
+		return admission_accept_failed("nbd", errno);
+	struct admission_ticket adm;
+	const char *why;
+	if (admission_enter((struct sockaddr *)&ss, &adm, &why)) {
+		close(fd);
+		return 0;
+	}
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	struct nbd_conn *c = calloc(1, sizeof(*c));
@@ -174,7 +184,8 @@ static void accept_one(void)
 		refuse_locked(fd, host, serv);
 		pthread_mutex_unlock(&L.lock);
 		free(c);
-		return;
+		admission_leave(&adm);
+		return 0;
 	}
 	if (!c || L.stopping) {
 		pthread_mutex_unlock(&L.lock);
@@ -182,8 +193,10 @@ static void accept_one(void)
 			nbd_log_peer("%s:%s: nbd: refusing connection (out of memory)", host, serv);
 		free(c);
 		close(fd);
-		return;
+		admission_leave(&adm);
+		return 0;
 	}
+	c->adm = adm;
 	c->io.fd = fd;
 	conn_limits(c);
 	snprintf(c->peer, sizeof(c->peer), "%s:%s", host, serv);
@@ -197,7 +210,8 @@ static void accept_one(void)
 		nbd_log_peer("%s: nbd: refusing connection (no thread)", c->peer);
 		close(fd);
 		free(c);
-		return;
+		admission_leave(&adm);
+		return 0;
 	}
 	pthread_attr_destroy(&attr);
 	c->next = L.conns;
@@ -208,19 +222,22 @@ static void accept_one(void)
 	atomic_fetch_add(&nbd_stats.accepted, 1);
 	atomic_fetch_add(&nbd_stats.open, 1);
 	pthread_mutex_unlock(&L.lock);
+	return 0;
 }
 
 static void *accept_main(void *arg)
 {
 	(void)arg;
 	struct pollfd p[2] = { { L.fd, POLLIN, 0 }, { L.stop_fd, POLLIN, 0 } };
+	unsigned backoff = 0;
 	for (;;) {
-		if (poll(p, 2, -1) < 0)
+		/* Out of descriptors: watch only the stop fd for a while. */
+		int n = backoff ? poll(&p[1], 1, (int)backoff) : poll(p, 2, -1);
+		if (n < 0)
 			continue;
 		if (p[1].revents)
 			return NULL;
-		if (p[0].revents)
-			accept_one();
+		backoff = n && p[0].revents ? accept_one() : 0;
 	}
 }
 

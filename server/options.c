@@ -58,6 +58,18 @@ void options_usage(FILE *out)
 		"operator access (docs/spillwayd.md#roles):\n"
 		"  --admin-socket PATH|none   local socket for operators (default " OPT_ADMIN_SOCKET ")\n"
 		"  --admin-group NAME         its members are operators on the admin socket (default: root only)\n"
+		"connection limits (docs/spillwayd.md):\n"
+		"  --max-connections N        connections, every listener together (default 1024)\n"
+		"  --max-connections-per-peer N  from one peer address (default 128)\n"
+		"  --max-unauthenticated N    not yet authenticated (default 128)\n"
+		"  --handshake-timeout S      time to authenticate (default 10)\n"
+		"  --idle-timeout S           close a connection with no identity that sends\n"
+		"                             nothing this long; 0: never (default 300)\n"
+		"  --idle-timeout-all         ... and registered connections too\n"
+		"  --write-stall-timeout S    close one that leaves replies unread this long (default 60)\n"
+		"  --accept-backoff-ms N      pause accepting when out of descriptors (default 250)\n"
+		"  --conn-output-max SIZE     one connection's queued replies (default 16M)\n"
+		"  --output-max SIZE          all connections' queued replies (default 128M)\n"
 		"  --help, --version\n");
 }
 
@@ -85,6 +97,15 @@ static void defaults(struct server_options *o)
 	o->nbd_attached_idle_timeout_s = 0;
 	o->nbd_stall_timeout_s = 30;
 	o->nbd_buffer_memory = 32u << 20;
+	o->max_conns = 1024;
+	o->max_conns_per_peer = 128;
+	o->max_unauth = 128;
+	o->handshake_timeout_s = 10;
+	o->idle_timeout_s = 300;
+	o->write_stall_timeout_s = 60;
+	o->accept_backoff_ms = 250;
+	o->conn_output_max = 16u << 20;
+	o->output_max = 128u << 20;
 }
 
 static int set_text(char *dst, size_t cap, const char *v, const char **why)
@@ -237,6 +258,47 @@ static int set_admin_key(struct server_options *o, const char *key, const char *
 	return 1;
 }
 
+/* Connection-limit keys; 1 when key is not one of them. */
+static int set_limit_key(struct server_options *o, const char *key, const char *v,
+			 const char **why)
+{
+	if (!strcmp(key, "idle-timeout-all"))
+		return set_bool(&o->idle_timeout_all, v, why);
+	if (!strcmp(key, "conn-output-max") || !strcmp(key, "output-max")) {
+		uint64_t sz;
+		if (config_parse_size(v, &sz) || sz < (1u << 20)) {
+			*why = "expected a size of at least 1M";
+			return -EINVAL;
+		}
+		*(!strcmp(key, "output-max") ? &o->output_max : &o->conn_output_max) = sz;
+		return 0;
+	}
+	static const struct { const char *key; long lo, hi; } nums[] = {
+		{ "max-connections", 1, 1000000 },
+		{ "max-connections-per-peer", 1, 1000000 },
+		{ "max-unauthenticated", 1, 1000000 },
+		{ "handshake-timeout", 1, 3600 },
+		{ "idle-timeout", 0, 604800 },
+		{ "write-stall-timeout", 1, 86400 },
+		{ "accept-backoff-ms", 1, 60000 },
+	};
+	unsigned *dst[] = { &o->max_conns, &o->max_conns_per_peer, &o->max_unauth,
+			    &o->handshake_timeout_s, &o->idle_timeout_s,
+			    &o->write_stall_timeout_s, &o->accept_backoff_ms };
+	for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+		long n;
+		if (strcmp(key, nums[i].key))
+			continue;
+		if (config_parse_int(v, nums[i].lo, nums[i].hi, &n)) {
+			*why = "whole number out of range (see --help)";
+			return -EINVAL;
+		}
+		*dst[i] = (unsigned)n;
+		return 0;
+	}
+	return 1;
+}
+
 /* One key, from a flag (value NULL for a bare boolean flag) or the file. */
 static int set_key(struct server_options *o, const char *key, const char *v, const char **why)
 {
@@ -313,6 +375,8 @@ static int set_key(struct server_options *o, const char *key, const char *v, con
 	if ((rc = set_admin_key(o, key, v, why)) <= 0)
 		return rc;
 	if ((rc = set_nbd_key(o, key, v, why)) <= 0)
+		return rc;
+	if ((rc = set_limit_key(o, key, v, why)) <= 0)
 		return rc;
 	*why = "unknown key";
 	return -EINVAL;
@@ -396,6 +460,16 @@ int options_parse(int argc, char **argv, struct server_options *o, char *err, si
 		{ "max-identities-per-key", required_argument, NULL, 0 },
 		{ "admin-socket", required_argument, NULL, 0 },
 		{ "admin-group", required_argument, NULL, 0 },
+		{ "max-connections", required_argument, NULL, 0 },
+		{ "max-connections-per-peer", required_argument, NULL, 0 },
+		{ "max-unauthenticated", required_argument, NULL, 0 },
+		{ "handshake-timeout", required_argument, NULL, 0 },
+		{ "idle-timeout", required_argument, NULL, 0 },
+		{ "idle-timeout-all", no_argument, NULL, 0 },
+		{ "write-stall-timeout", required_argument, NULL, 0 },
+		{ "accept-backoff-ms", required_argument, NULL, 0 },
+		{ "conn-output-max", required_argument, NULL, 0 },
+		{ "output-max", required_argument, NULL, 0 },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },

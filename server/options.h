@@ -61,6 +61,17 @@ struct server_options {
 	char admin_socket[108];    /* Unix socket path, or "none" */
 	int admin_socket_given;    /* set explicitly: failing to listen is fatal */
 	char admin_group[64];      /* its members are operators there; "" = root only */
+	/* Connection limits (admission.c, conn.c; docs/spillwayd.md). */
+	unsigned max_conns;            /* every listener together */
+	unsigned max_conns_per_peer;   /* from one peer address */
+	unsigned max_unauth;           /* not yet authenticated */
+	unsigned handshake_timeout_s;  /* to authenticate */
+	unsigned idle_timeout_s;       /* nothing received; 0: never */
+	int idle_timeout_all;          /* idle timeout for registered connections too */
+	unsigned write_stall_timeout_s; /* replies queued, none read */
+	unsigned accept_backoff_ms;    /* pause a listener out of descriptors */
+	uint64_t conn_output_max;      /* one connection's queued replies */
+	uint64_t output_max;           /* all connections' queued replies */
 };
 
 /* 0 to run, 1 when --help or --version was printed, -EINVAL with err set. */

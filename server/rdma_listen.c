@@ -16,6 +16,9 @@
  * whose domain it is in. The alternative, a fresh domain per connection
  * until then, is impossible: a QP cannot change domains, and keys of the
  * identity's regions are valid for every QP in its domain.
+ *
+ * Admission (admission.c) comes first: a refused request is rejected before any
+ * queue pair or domain is made for it.
  */
 #include "rdma_listen.h"
 
@@ -30,6 +33,7 @@
 #include <infiniband/verbs.h>
 #include <rdma/rdma_cma.h>
 
+#include "admission.h"
 #include "conn.h"
 #include "log.h"
 #include "numa_place.h"
@@ -78,6 +82,13 @@ static void on_connect_request(struct rdma_listener *l, struct rdma_cm_id *id,
 {
 	char peer[64], why[256] = "";
 	peer_name(id, peer, sizeof(peer));
+	struct admission_ticket adm;
+	const char *refused;
+	if (admission_enter(rdma_get_peer_addr(id), &adm, &refused)) {
+		rdma_reject(id, NULL, 0); /* counted and logged by admission */
+		rdma_destroy_id(id);
+		return;
+	}
 	struct rdma_domain *dom = has_token ? registry_rdma_domain(l->s->reg, token, id->verbs)
 					    : rdma_domain_new(id->verbs);
 	if (!dom) {
@@ -86,6 +97,7 @@ static void on_connect_request(struct rdma_listener *l, struct rdma_cm_id *id,
 				   : "cannot allocate a protection domain");
 		rdma_reject(id, NULL, 0);
 		rdma_destroy_id(id);
+		admission_leave(&adm);
 		return;
 	}
 	struct rdma_stream *st;
@@ -96,6 +108,7 @@ static void on_connect_request(struct rdma_listener *l, struct rdma_cm_id *id,
 		rdma_reject(id, NULL, 0);
 		rdma_destroy_id(id);
 		rdma_domain_put(dom);
+		admission_leave(&adm);
 		return;
 	}
 	struct rdma_conn_param cp = {
@@ -107,9 +120,10 @@ static void on_connect_request(struct rdma_listener *l, struct rdma_cm_id *id,
 		rdma_reject(rdma_stream_id(st), NULL, 0);
 		rdma_stream_destroy(st);
 		rdma_domain_put(dom);
+		admission_leave(&adm);
 		return;
 	}
-	struct conn_origin o = { .fd = -1, .rdma = st, .dom = dom, .node = l->node };
+	struct conn_origin o = { .fd = -1, .rdma = st, .dom = dom, .node = l->node, .adm = adm };
 	snprintf(o.peer, sizeof(o.peer), "%s", peer);
 	workers_hand_off(l->s, &o);
 }

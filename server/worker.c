@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -17,6 +18,7 @@
 #include "slab.h"
 
 #define DRAIN_SECONDS 5
+#define SWEEP_MS 250 /* timeouts are whole seconds: a quarter is precise enough */
 
 struct pending_fd {
 	struct pending_fd *next;
@@ -87,6 +89,22 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+static void on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct worker *w = arg;
+	w->now_ms = worker_clock_ms();
+	conn_sweep(w);
+}
+
+uint64_t worker_clock_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -138,6 +156,11 @@ int workers_start(struct server *s, int n)
 			return -ENOMEM;
 		w->wake_ev = event_new(w->base, w->wake_fd, EV_READ | EV_PERSIST, on_wake, w);
 		if (!w->wake_ev || event_add(w->wake_ev, NULL))
+			return -ENOMEM;
+		w->now_ms = worker_clock_ms();
+		w->sweep = event_new(w->base, -1, EV_PERSIST, on_sweep, w);
+		struct timeval every = { 0, SWEEP_MS * 1000 };
+		if (!w->sweep || event_add(w->sweep, &every))
 			return -ENOMEM;
 		pthread_attr_t attr;
 		pthread_attr_init(&attr);
@@ -211,6 +234,7 @@ void workers_stop(struct server *s)
 		if (w->drain_timer)
 			event_free(w->drain_timer);
 		event_free(w->wake_ev);
+		event_free(w->sweep);
 		event_base_free(w->base);
 		close(w->wake_fd);
 		pthread_mutex_destroy(&w->lock);

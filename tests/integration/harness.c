@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -19,6 +20,8 @@
 #include <cmocka.h>
 
 #define MAX_ARGS 64
+
+unsigned srv_nofile_limit;
 
 int srv_start(struct srv *s, ...)
 {
@@ -58,6 +61,10 @@ int srv_start(struct srv *s, ...)
 		dup2(log, 1);
 		dup2(log, 2);
 		dup2(pipefd[1], 3); /* dup2 clears CLOEXEC on the copy */
+		if (srv_nofile_limit) {
+			struct rlimit rl = { srv_nofile_limit, srv_nofile_limit };
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
 		execv(argv[0], (char **)argv);
 		_exit(127);
 	}

@@ -35,6 +35,8 @@ struct srv {
  * Returns 0 once it is serving.
  */
 int srv_start(struct srv *s, ...) __attribute__((sentinel));
+/* RLIMIT_NOFILE for servers srv_start starts from now on (0: inherit). */
+extern unsigned srv_nofile_limit;
 /* SIGTERM and wait; returns its exit status, or -1 if it died of a signal. */
 int srv_stop(struct srv *s);
 void srv_kill(struct srv *s);

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Admission: who may hold a connection to spillwayd, shared by every listener
+ * (tcp://, rdma://, NBD). A connection is admitted only while the caps hold:
+ * connections in total, connections from one peer address (the address, not
+ * the port; an IPv4-mapped IPv6 address counts as its IPv4 address), and
+ * connections that have not yet authenticated. A refused connection is closed
+ * at once by its listener and counted by reason; nothing is kept for it.
+ *
+ * Invariants: every admitted ticket is released exactly once
+ * (admission_leave); admission_authenticated is idempotent. The per-peer
+ * table has one entry per address with a live connection, so it never holds
+ * more than max_conns entries: its storage is sized once, at admission_init.
+ *
+ * It also owns what the limits are measured by: accept back-off when the
+ * process runs out of descriptors (one log line per interval at most), the
+ * server-wide count of queued output bytes, and counters of timeouts.
+ * Thread-safe: listeners run on the main thread and the NBD accept thread,
+ * connections close on workers.
+ */
+#ifndef SPILLWAY_ADMISSION_H
+#define SPILLWAY_ADMISSION_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct metrics;
+struct server_options;
+
+/* What a connection holds while admitted (zeroed: holds nothing). */
+struct admission_ticket {
+	uint8_t addr[16];  /* peer address: IPv4 in the first 4 bytes */
+	uint8_t family;    /* AF_INET or AF_INET6 */
+	uint8_t admitted;  /* holds a place; 0 in a zeroed ticket */
+	uint8_t unauth;    /* still counted as not authenticated */
+};
+
+enum admission_refusal {
+	ADM_REFUSED_TOTAL,     /* --max-connections reached */
+	ADM_REFUSED_PER_PEER,  /* --max-connections-per-peer reached */
+	ADM_REFUSED_UNAUTH,    /* --max-unauthenticated reached */
+	ADM_REFUSED_COUNT
+};
+
+enum admission_timeout {
+	ADM_TIMEOUT_HANDSHAKE,   /* not authenticated within --handshake-timeout */
+	ADM_TIMEOUT_IDLE,        /* nothing received for --idle-timeout */
+	ADM_TIMEOUT_WRITE_STALL, /* replies not read for --write-stall-timeout */
+	ADM_TIMEOUT_COUNT
+};
+
+/* Size the per-peer table and take the caps from o. 0 or -ENOMEM. */
+int admission_init(const struct server_options *o);
+void admission_destroy(void);
+
+/* Admit a connection from sa, or refuse it (-EMFILE for the total,
+ * -EUSERS per peer, -EAGAIN for unauthenticated; *why says which in words,
+ * and the refusal is counted and logged at most once per interval). */
+int admission_enter(const struct sockaddr *sa, struct admission_ticket *t, const char **why);
+/* The connection proved the key (or none was needed): it no longer counts
+ * as unauthenticated. */
+void admission_authenticated(struct admission_ticket *t);
+/* The connection closed. Safe on a ticket that holds nothing. */
+void admission_leave(struct admission_ticket *t);
+
+/* accept() failed with err. Returns the back-off in milliseconds when the
+ * listener should pause (out of descriptors or memory), else 0. Counts it,
+ * and logs one line per log interval at most, naming the listener. */
+unsigned admission_accept_failed(const char *listener, int err);
+
+/* A connection closed by a timeout. */
+void admission_count_timeout(enum admission_timeout kind);
+
+/* A connection began waiting for room under --output-max. */
+void admission_count_output_wait(void);
+/* Queued output, across every connection: bytes added (+) or sent (-). */
+void admission_output_add(int64_t delta);
+/* May a connection queue another reply now? Leaves room for one reply of
+ * the largest size per worker, so the total stays within --output-max. */
+int admission_output_room(void);
+
+/* One log line per peer-triggered event kind per interval: 1 if this caller
+ * may log now; *suppressed gets how many were not logged since. */
+int admission_log_ok(atomic_uint_fast64_t *last_ms, atomic_uint_fast64_t *skipped,
+		     uint64_t *suppressed);
+
+/* Gauges and counters of all the above. 0 or -ENOMEM. */
+int admission_register_metrics(struct metrics *m);
+
+#endif
