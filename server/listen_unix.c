@@ -18,6 +18,7 @@
 
 #include <event2/listener.h>
 
+#include "listen_tcp.h"
 #include "log.h"
 #include "server.h"
 #include "worker.h"
@@ -27,6 +28,7 @@
 static struct {
 	struct server *s;
 	struct evconnlistener *l;
+	struct listen_backoff *backoff;     /* out of descriptors: pause, not spin */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int have_gid;
 	gid_t gid;                          /* --admin-group */
@@ -140,6 +142,7 @@ static int bind_socket(struct server *s)
 		close(fd);
 		return -ENOMEM;
 	}
+	lu.backoff = listen_backoff_attach(lu.l, s->base, "admin socket");
 	snprintf(lu.path, sizeof(lu.path), "%s", path);
 	return 0;
 }
@@ -191,6 +194,8 @@ void listen_unix_stop(void)
 	if (!lu.l)
 		return;
 	evconnlistener_free(lu.l);
+	listen_backoff_free(lu.backoff);
+	lu.backoff = NULL;
 	lu.l = NULL;
 	unlink(lu.path);
 }
