@@ -297,6 +297,10 @@ int run_capture(char *buf, size_t cap, const char *argv0, ...)
 	ssize_t r;
 	while ((r = read(out[0], buf + len, cap - 1 - len)) > 0)
 		len += (size_t)r;
+	/* Output beyond cap is dropped, not left to kill the child with SIGPIPE. */
+	char drop[4096];
+	while (r == 0 && len == cap - 1 && read(out[0], drop, sizeof(drop)) > 0)
+		;
 	buf[len] = '\0';
 	close(out[0]);
 	int st;

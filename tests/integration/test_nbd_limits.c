@@ -197,32 +197,37 @@ static void bad_limits_are_usage_errors(void **state)
 	}
 }
 
-/* 256 negotiated connections from 127.0.0.2 that never send a request: the
- * idle timeout closes every one, and a client from 127.0.0.1 then
- * negotiates and reads the right bytes. (With a per-address cap the flood
- * would never hold every place; the lead extends this test once admission
- * is in.) */
+/* 256 idle connections from one address: the per-address cap lets 64 in and
+ * closes the rest at once; a client from another address is served beside
+ * them; the idle timeout then closes the 64. */
 static void an_idle_flood_is_closed_and_a_client_gets_in(void **state)
 {
 	(void)state;
 	struct srv s = { 0 };
-	start(&s, "32M", "8M", "--nbd-idle-timeout", "3", NULL);
+	start(&s, "32M", "8M", "--nbd-idle-timeout", "3", "--max-connections-per-peer", "64",
+	      NULL);
 	int port = nbd_port_of(&s);
 	int writer = negotiate_from(port, "127.0.0.1");
 	write_pattern(writer, 4096, 131072);
 	close(writer);
 	wait_metric_cmp(&s, "spillway_nbd_connections", 0, 1); /* its place is free */
 	int fd[256];
-	for (int i = 0; i < 256; i++)
+	for (int i = 0; i < 64; i++)
 		fd[i] = negotiate_from(port, "127.0.0.2");
-	for (int i = 0; i < 256; i++) {
+	for (int i = 64; i < 256; i++) {
+		fd[i] = dial_from(port, "127.0.0.2");
 		assert_true(closed(fd[i]));
 		close(fd[i]);
 	}
-	wait_metric(&s, "spillway_nbd_timeouts_total{reason=\"idle_timeout\"}", 256);
+	wait_metric(&s, "spillway_connections_refused_total{reason=\"per_peer\"}", 192);
 	int legit = negotiate_from(port, "127.0.0.1");
 	read_check(legit, 1, 4096, 131072);
 	close(legit);
+	for (int i = 0; i < 64; i++) {
+		assert_true(closed(fd[i]));
+		close(fd[i]);
+	}
+	wait_metric(&s, "spillway_nbd_timeouts_total{reason=\"idle_timeout\"}", 64);
 	assert_int_equal(srv_stop(&s), 0);
 }
 
