@@ -6,7 +6,7 @@
  * one identity then reaches its extents with the same keys, and no other
  * connection can. The token is sent in clear and proves nothing: the server
  * opens the QP to remote access only once the connection has authenticated
- * and registered as that identity (server/rdma_access.h). 24 bytes, well
+ * and registered as that identity (server/rdma/rdma_access.h). 24 bytes, well
  * under the 56 rdma_cm allows on RoCE.
  */
 #ifndef SPILLWAY_RDMA_CONNECT_DATA_H

@@ -3,7 +3,7 @@
  * libFuzzer target for the NBD server: the input is everything a client
  * sends (client flags, options, then transmission requests and their
  * payloads), fed through a socket pair to the real nbd_handshake() and
- * nbd_transmit() (server/nbd_handshake.c, nbd_transmit.c, nbd_parse.c,
+ * nbd_transmit() (server/nbd/nbd_handshake.c, nbd_transmit.c, nbd_parse.c,
  * nbd_io.c, nbd_buf.c) serving a stub export "d" of 1 MiB held in memory.
  * A helper thread writes the input, then reads and discards the replies
  * until the server closes. Nothing may crash, leak or hang; every transfer

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * server/arbiter_policy.c: nothing is planned below the high watermark; the
+ * server/cluster/arbiter_policy.c: nothing is planned below the high watermark; the
  * worst client goes first; priority -1000 and reservations are never
  * touched; pending reclaims count; a plan reaches its target when there is
  * excess enough and says how short it is when not; admission refuses with

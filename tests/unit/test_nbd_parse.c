@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * server/nbd_parse.c: client flags, option headers, INFO/GO and EXPORT_NAME
+ * server/nbd/nbd_parse.c: client flags, option headers, INFO/GO and EXPORT_NAME
  * payloads and request headers are accepted exactly when well formed, and a
  * request gets the NBD error the spec asks for (EINVAL, ENOSPC) at every
  * boundary of the export size and the advertised maximum, including offsets
