@@ -196,12 +196,50 @@ static void one_address_cannot_fill_the_unauthenticated_cap(void **state)
 	assert_false(refused);
 }
 
+/* --- the metrics endpoint ---------------------------------------------- */
+
+#define HEADER_FLOOD (64u << 20)
+
+/* Anyone who reaches the metrics port (no key there) sends one request
+ * whose header never ends. Its memory must stay bounded: evhttp's default
+ * header limit is none, and its read timeout restarts with every byte. */
+static void metrics_request_header_is_bounded(void **state)
+{
+	(void)state;
+	assert_int_equal(srv_start(&server, "--capacity", "16M", NULL), 0);
+	long base = raw_vmrss_kib(server.pid);
+	int fd = raw_dial_from(server.metrics_port, "127.0.0.1");
+	assert_true(fd >= 0);
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	struct timeval tv = { 20, 0 }; /* only there to fail instead of hanging */
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	static char line[64 * 1024];
+	memset(line, 'a', sizeof(line));
+	memcpy(line, "X-Pad: ", 7);
+	memcpy(line + sizeof(line) - 2, "\r\n", 2);
+	const char *start = "GET /metrics HTTP/1.1\r\nHost: x\r\n";
+	ssize_t n = send(fd, start, strlen(start), MSG_NOSIGNAL);
+	size_t sent = 0;
+	while (n > 0 && sent < HEADER_FLOOD) {
+		n = send(fd, line, sizeof(line), MSG_NOSIGNAL);
+		if (n > 0)
+			sent += (size_t)n;
+	}
+	long peak = raw_vmrss_kib(server.pid);
+	print_message("metrics: %zu header bytes accepted; RSS %ld -> %ld KiB\n", sent, base, peak);
+	close(fd);
+	assert_int_equal(srv_stop(&server), 0);
+	/* Refused early: the server closed, or at least kept little of it. */
+	assert_true(sent < HEADER_FLOOD || peak - base < 8 * 1024);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(output_hog_does_not_block_newcomers_handshake),
 		cmocka_unit_test(big_ctrl_frames_after_auth_stay_bounded),
 		cmocka_unit_test(one_address_cannot_fill_the_unauthenticated_cap),
+		cmocka_unit_test(metrics_request_header_is_bounded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
