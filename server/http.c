@@ -17,6 +17,13 @@
 #include "server.h"
 #include "url.h"
 
+/* A scrape is a GET with a few short headers and no body. evhttp's own
+ * defaults are no limit on either, so one request whose header never ends
+ * would grow without bound (a byte now and then keeps its read timeout
+ * fresh); past these the request gets 400/413 and the connection closes. */
+#define HTTP_MAX_HEADERS_BYTES (16 * 1024)
+#define HTTP_MAX_BODY_BYTES    1024
+
 struct http {
 	struct server *srv;
 	struct event_base *base;
@@ -108,6 +115,10 @@ int http_start(struct server *s, const char *addr, struct http **out, int *port)
 	if (!h->http)
 		goto fail;
 	evhttp_set_gencb(h->http, on_request, h);
+	evhttp_set_max_headers_size(h->http, HTTP_MAX_HEADERS_BYTES);
+	evhttp_set_max_body_size(h->http, HTTP_MAX_BODY_BYTES);
+	/* A scraper that says nothing for the handshake time is gone. */
+	evhttp_set_timeout(h->http, (int)s->opt.handshake_timeout_s);
 	struct evhttp_bound_socket *sock =
 		evhttp_bind_socket_with_handle(h->http, u.host, (uint16_t)u.port);
 	if (!sock) {
