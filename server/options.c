@@ -62,6 +62,7 @@ void options_usage(FILE *out)
 		"  --max-connections N        connections, every listener together (default 1024)\n"
 		"  --max-connections-per-peer N  from one peer address (default 128)\n"
 		"  --max-unauthenticated N    not yet authenticated (default 128)\n"
+		"  --max-unauthenticated-per-peer N  ... from one peer address (default 16)\n"
 		"  --handshake-timeout S      time to authenticate (default 10)\n"
 		"  --idle-timeout S           close a connection with no identity that sends\n"
 		"                             nothing this long; 0: never (default 300)\n"
@@ -100,6 +101,7 @@ static void defaults(struct server_options *o)
 	o->max_conns = 1024;
 	o->max_conns_per_peer = 128;
 	o->max_unauth = 128;
+	o->max_unauth_per_peer = 16;
 	o->handshake_timeout_s = 10;
 	o->idle_timeout_s = 300;
 	o->write_stall_timeout_s = 60;
@@ -281,10 +283,12 @@ static int set_limit_key(struct server_options *o, const char *key, const char *
 		{ "idle-timeout", 0, 604800 },
 		{ "write-stall-timeout", 1, 86400 },
 		{ "accept-backoff-ms", 1, 60000 },
+		{ "max-unauthenticated-per-peer", 1, 1000000 },
 	};
 	unsigned *dst[] = { &o->max_conns, &o->max_conns_per_peer, &o->max_unauth,
 			    &o->handshake_timeout_s, &o->idle_timeout_s,
-			    &o->write_stall_timeout_s, &o->accept_backoff_ms };
+			    &o->write_stall_timeout_s, &o->accept_backoff_ms,
+			    &o->max_unauth_per_peer };
 	for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
 		long n;
 		if (strcmp(key, nums[i].key))
@@ -463,6 +467,7 @@ int options_parse(int argc, char **argv, struct server_options *o, char *err, si
 		{ "max-connections", required_argument, NULL, 0 },
 		{ "max-connections-per-peer", required_argument, NULL, 0 },
 		{ "max-unauthenticated", required_argument, NULL, 0 },
+		{ "max-unauthenticated-per-peer", required_argument, NULL, 0 },
 		{ "handshake-timeout", required_argument, NULL, 0 },
 		{ "idle-timeout", required_argument, NULL, 0 },
 		{ "idle-timeout-all", no_argument, NULL, 0 },

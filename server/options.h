@@ -65,6 +65,7 @@ struct server_options {
 	unsigned max_conns;            /* every listener together */
 	unsigned max_conns_per_peer;   /* from one peer address */
 	unsigned max_unauth;           /* not yet authenticated */
+	unsigned max_unauth_per_peer;  /* ... from one peer address */
 	unsigned handshake_timeout_s;  /* to authenticate */
 	unsigned idle_timeout_s;       /* nothing received; 0: never */
 	int idle_timeout_all;          /* idle timeout for registered connections too */

@@ -25,6 +25,7 @@ struct peer {
 	uint8_t addr[16];
 	uint8_t family;
 	unsigned conns;
+	unsigned unauth;              /* of conns, not yet authenticated */
 };
 
 static struct {
@@ -34,7 +35,7 @@ static struct {
 	struct peer *nodes, *free;    /* max_conns entries, allocated once */
 	uint64_t seed;                /* keyed hash: chains an attacker cannot aim */
 	unsigned conns, unauth;
-	unsigned max_conns, max_per_peer, max_unauth;
+	unsigned max_conns, max_per_peer, max_unauth, max_unauth_per_peer;
 	unsigned backoff_ms;
 	uint64_t output_max, output_threshold;
 	atomic_int_fast64_t output_bytes;
@@ -58,6 +59,7 @@ int admission_init(const struct server_options *o)
 	A.max_conns = o->max_conns;
 	A.max_per_peer = o->max_conns_per_peer;
 	A.max_unauth = o->max_unauth;
+	A.max_unauth_per_peer = o->max_unauth_per_peer;
 	A.backoff_ms = o->accept_backoff_ms;
 	A.output_max = o->output_max;
 	/* Every worker may queue one more reply after it saw room: keep that
@@ -146,6 +148,8 @@ static const char *const refusal_words[ADM_REFUSED_COUNT] = {
 	"too many connections (--max-connections)",
 	"too many connections from this address (--max-connections-per-peer)",
 	"too many connections not yet authenticated (--max-unauthenticated)",
+	"too many connections not yet authenticated from this address "
+	"(--max-unauthenticated-per-peer)",
 };
 
 static int refuse(struct admission_ticket *t, enum admission_refusal r, const char **why)
@@ -158,8 +162,48 @@ static int refuse(struct admission_ticket *t, enum admission_refusal r, const ch
 		log_warn("refusing connections: %s (%llu more refused since the last such line; "
 			 "see spillway_connections_refused_total)",
 			 *why, (unsigned long long)skipped);
-	static const int codes[ADM_REFUSED_COUNT] = { -EMFILE, -EUSERS, -EAGAIN };
+	static const int codes[ADM_REFUSED_COUNT] = { -EMFILE, -EUSERS, -EAGAIN, -EAGAIN };
 	return codes[r];
+}
+
+/* Admit the peer keyed by k; network peers (global) meet the global caps too. */
+static int enter_key(const struct admission_ticket *k, int global, struct admission_ticket *t,
+		     const char **why)
+{
+	pthread_mutex_lock(&A.lock);
+	enum admission_refusal r = ADM_REFUSED_COUNT;
+	struct peer **pp = find_locked(k);
+	if (!A.free || (global && A.conns >= A.max_conns))
+		r = ADM_REFUSED_TOTAL;
+	else if (*pp && (*pp)->conns >= A.max_per_peer)
+		r = ADM_REFUSED_PER_PEER;
+	else if (global && A.unauth >= A.max_unauth)
+		r = ADM_REFUSED_UNAUTH;
+	else if (*pp && (*pp)->unauth >= A.max_unauth_per_peer)
+		r = ADM_REFUSED_UNAUTH_PER_PEER;
+	if (r != ADM_REFUSED_COUNT) {
+		pthread_mutex_unlock(&A.lock);
+		return refuse(t, r, why);
+	}
+	if (!*pp) {
+		struct peer *p = A.free;
+		A.free = p->next;
+		memcpy(p->addr, k->addr, 16);
+		p->family = k->family;
+		p->conns = 0;
+		p->unauth = 0;
+		p->next = NULL;
+		*pp = p;
+	}
+	(*pp)->conns++;
+	(*pp)->unauth++;
+	A.conns++;
+	A.unauth++;
+	pthread_mutex_unlock(&A.lock);
+	*t = *k;
+	t->admitted = 1;
+	t->unauth = 1;
+	return 0;
 }
 
 int admission_enter(const struct sockaddr *sa, struct admission_ticket *t, const char **why)
@@ -170,36 +214,16 @@ int admission_enter(const struct sockaddr *sa, struct admission_ticket *t, const
 		memset(&k, 0, sizeof(k));
 		k.family = AF_UNSPEC;
 	}
-	pthread_mutex_lock(&A.lock);
-	enum admission_refusal r = ADM_REFUSED_COUNT;
-	struct peer **pp = find_locked(&k);
-	if (A.conns >= A.max_conns || !A.free)
-		r = ADM_REFUSED_TOTAL;
-	else if (*pp && (*pp)->conns >= A.max_per_peer)
-		r = ADM_REFUSED_PER_PEER;
-	else if (A.unauth >= A.max_unauth)
-		r = ADM_REFUSED_UNAUTH;
-	if (r != ADM_REFUSED_COUNT) {
-		pthread_mutex_unlock(&A.lock);
-		return refuse(t, r, why);
-	}
-	if (!*pp) {
-		struct peer *p = A.free;
-		A.free = p->next;
-		memcpy(p->addr, k.addr, 16);
-		p->family = k.family;
-		p->conns = 0;
-		p->next = NULL;
-		*pp = p;
-	}
-	(*pp)->conns++;
-	A.conns++;
-	A.unauth++;
-	pthread_mutex_unlock(&A.lock);
-	*t = k;
-	t->admitted = 1;
-	t->unauth = 1;
-	return 0;
+	return enter_key(&k, 1, t, why);
+}
+
+int admission_enter_local(uid_t uid, struct admission_ticket *t, const char **why)
+{
+	struct admission_ticket k;
+	memset(&k, 0, sizeof(k));
+	k.family = AF_UNIX;
+	memcpy(k.addr, &uid, sizeof(uid));
+	return enter_key(&k, 0, t, why);
 }
 
 void admission_authenticated(struct admission_ticket *t)
@@ -207,6 +231,9 @@ void admission_authenticated(struct admission_ticket *t)
 	if (!t->admitted || !t->unauth)
 		return;
 	pthread_mutex_lock(&A.lock);
+	struct peer *p = *find_locked(t);
+	if (p)
+		p->unauth--;
 	A.unauth--;
 	pthread_mutex_unlock(&A.lock);
 	t->unauth = 0;
@@ -219,6 +246,8 @@ void admission_leave(struct admission_ticket *t)
 	pthread_mutex_lock(&A.lock);
 	struct peer **pp = find_locked(t);
 	struct peer *p = *pp;
+	if (p && t->unauth)
+		p->unauth--;
 	if (p && --p->conns == 0) {
 		*pp = p->next;
 		p->next = A.free;
@@ -299,6 +328,7 @@ int admission_register_metrics(struct metrics *m)
 {
 	static const char *const refusal_labels[ADM_REFUSED_COUNT] = {
 		"reason=\"total\"", "reason=\"per_peer\"", "reason=\"unauthenticated\"",
+		"reason=\"unauthenticated_per_peer\"",
 	};
 	static const char *const timeout_labels[ADM_TIMEOUT_COUNT] = {
 		"kind=\"handshake\"", "kind=\"idle\"", "kind=\"write_stall\"",

@@ -3,8 +3,12 @@
  * Admission: who may hold a connection to spillwayd, shared by every listener
  * (tcp://, rdma://, NBD). A connection is admitted only while the caps hold:
  * connections in total, connections from one peer address (the address, not
- * the port; an IPv4-mapped IPv6 address counts as its IPv4 address), and
- * connections that have not yet authenticated. A refused connection is closed
+ * the port; an IPv4-mapped IPv6 address counts as its IPv4 address),
+ * connections that have not yet authenticated, and those of them from one
+ * address (so one address cannot fill the unauthenticated places). Admin
+ * socket connections are keyed by the peer's uid and meet the per-peer caps
+ * only: the socket's mode already limits who may connect, and an operator
+ * must get in when a flood has taken every network place. A refused connection is closed
  * at once by its listener and counted by reason; nothing is kept for it.
  *
  * Invariants: every admitted ticket is released exactly once
@@ -24,6 +28,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 struct metrics;
 struct server_options;
@@ -31,7 +36,7 @@ struct server_options;
 /* What a connection holds while admitted (zeroed: holds nothing). */
 struct admission_ticket {
 	uint8_t addr[16];  /* peer address: IPv4 in the first 4 bytes */
-	uint8_t family;    /* AF_INET or AF_INET6 */
+	uint8_t family;    /* AF_INET, AF_INET6, or AF_UNIX (addr: the uid) */
 	uint8_t admitted;  /* holds a place; 0 in a zeroed ticket */
 	uint8_t unauth;    /* still counted as not authenticated */
 };
@@ -40,6 +45,7 @@ enum admission_refusal {
 	ADM_REFUSED_TOTAL,     /* --max-connections reached */
 	ADM_REFUSED_PER_PEER,  /* --max-connections-per-peer reached */
 	ADM_REFUSED_UNAUTH,    /* --max-unauthenticated reached */
+	ADM_REFUSED_UNAUTH_PER_PEER, /* --max-unauthenticated-per-peer reached */
 	ADM_REFUSED_COUNT
 };
 
@@ -58,6 +64,9 @@ void admission_destroy(void);
  * -EUSERS per peer, -EAGAIN for unauthenticated; *why says which in words,
  * and the refusal is counted and logged at most once per interval). */
 int admission_enter(const struct sockaddr *sa, struct admission_ticket *t, const char **why);
+/* The same for a connection on the admin socket from uid (per-peer caps
+ * only, keyed by uid). */
+int admission_enter_local(uid_t uid, struct admission_ticket *t, const char **why);
 /* The connection proved the key (or none was needed): it no longer counts
  * as unauthenticated. */
 void admission_authenticated(struct admission_ticket *t);

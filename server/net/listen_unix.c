@@ -18,6 +18,7 @@
 
 #include <event2/listener.h>
 
+#include "admission.h"
 #include "listen_tcp.h"
 #include "log.h"
 #include "server.h"
@@ -69,6 +70,11 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	struct conn_origin o = { .fd = fd, .node = -1 };
 	o.local_operator = peer_is_operator(fd, &cred);
 	snprintf(o.peer, sizeof(o.peer), "unix:uid=%u,pid=%d", (unsigned)cred.uid, (int)cred.pid);
+	const char *why;
+	if (admission_enter_local(cred.uid, &o.adm, &why)) {
+		close(fd);
+		return;
+	}
 	metrics_inc(&lu.accepted[o.local_operator], 1);
 	workers_hand_off(lu.s, &o);
 }
