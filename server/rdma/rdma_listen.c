@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -68,6 +69,17 @@ static void peer_name(struct rdma_cm_id *id, char *buf, size_t cap)
 	snprintf(buf, cap, "rdma:%s:%u", host, ntohs(rdma_get_dst_port(id)));
 }
 
+/* A peer can trigger these at will: one line per interval, counting the rest. */
+static atomic_uint_fast64_t refusal_log_ms, refusal_log_skipped;
+
+static void log_refusal(const char *peer, const char *why)
+{
+	uint64_t skipped;
+	if (admission_log_ok(&refusal_log_ms, &refusal_log_skipped, &skipped))
+		log_warn("%s: refused: %s (%llu more RDMA refusals since the last such line)", peer,
+			 why, (unsigned long long)skipped);
+}
+
 /* The responder resources to grant: what the client asks, within what the
  * device can hold (rxe and real HCAs differ). */
 static uint8_t responder_resources(struct ibv_context *ctx, uint8_t asked)
@@ -92,9 +104,8 @@ static void on_connect_request(struct rdma_listener *l, struct rdma_cm_id *id,
 	struct rdma_domain *dom = has_token ? registry_rdma_domain(l->s->reg, token, id->verbs)
 					    : rdma_domain_new(id->verbs);
 	if (!dom) {
-		log_warn("%s: refused: %s", peer,
-			 has_token ? "no live identity has the token it presented"
-				   : "cannot allocate a protection domain");
+		log_refusal(peer, has_token ? "no live identity has the token it presented"
+					    : "cannot allocate a protection domain");
 		rdma_reject(id, NULL, 0);
 		rdma_destroy_id(id);
 		admission_leave(&adm);
@@ -104,7 +115,7 @@ static void on_connect_request(struct rdma_listener *l, struct rdma_cm_id *id,
 	static const struct rdma_stream_cfg locked = { .passive_locked = 1 };
 	int rc = rdma_stream_create(id, dom->pd, &locked, &st, why, sizeof(why));
 	if (rc) {
-		log_warn("%s: refused: %s", peer, why);
+		log_refusal(peer, why);
 		rdma_reject(id, NULL, 0);
 		rdma_destroy_id(id);
 		rdma_domain_put(dom);
@@ -116,7 +127,7 @@ static void on_connect_request(struct rdma_listener *l, struct rdma_cm_id *id,
 		.initiator_depth = 1, .retry_count = 7, .rnr_retry_count = 7,
 	};
 	if ((rc = rdma_stream_accept(st, &cp))) {
-		log_warn("%s: accept failed: %s", peer, strerror(-rc));
+		log_refusal(peer, strerror(-rc));
 		rdma_reject(rdma_stream_id(st), NULL, 0);
 		rdma_stream_destroy(st);
 		rdma_domain_put(dom);
@@ -148,7 +159,7 @@ static void on_cm_event(evutil_socket_t fd, short what, void *arg)
 		uint8_t asked = ev->param.conn.initiator_depth;
 		rdma_ack_cm_event(ev);
 		if (has < 0) {
-			log_warn("rdma: refused a connect request that is not from a Spillway client");
+			log_refusal("rdma", "a connect request that is not from a Spillway client");
 			rdma_reject(id, NULL, 0);
 			rdma_destroy_id(id);
 			continue;
