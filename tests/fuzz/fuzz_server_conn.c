@@ -411,8 +411,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	server_up(keys, (mode & 128) != 0);
 	int sv[2];
-	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+	/* Non-blocking, as libevent's listener hands accepted sockets over. */
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) == 0);
 	peer = sv[1];
+	/* Small socket buffers, so replies back up: on_write, pinned pages and
+	 * paused reading get their turn. */
+	int small = 16 * 1024;
+	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+	setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
 	struct conn_origin o = { .fd = sv[0], .node = -1 };
 	snprintf(o.peer, sizeof(o.peer), "fuzz");
 	conn_start(&wk, &o);
