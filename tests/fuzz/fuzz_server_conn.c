@@ -18,7 +18,9 @@
  *   bits 0-1  handshake the harness performs first (valid frames, waiting
  *             for each reply): 0 none; 1 Hello; 2 Hello + Auth with the
  *             clients' key; 3 Hello + Auth with the operator key
- *   bit 2     the server has keys (always for handshakes 2 and 3)
+ *   bit 2     the server has keys; with handshakes 2 and 3 (which always
+ *             have them), the input ends with a server stop (conn_drain, as
+ *             SIGTERM does) instead of the peer closing first
  *   bit 3     after the handshake, Register as "fz" and allocate two
  *             extents (so data requests reach real pages)
  *   bit 4     reseal: fix the CRC of every whole frame in the stream; with
@@ -439,6 +441,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(stream);
 
 	/* End of input: the connection must go, whatever state it is in. */
+	if ((mode & 4) && handshake >= 2 && wk.conns)
+		conn_drain(wk.conns); /* may free it */
 	shutdown(peer, SHUT_WR);
 	int idle = 0;
 	while (wk.nconns) {

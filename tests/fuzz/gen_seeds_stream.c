@@ -2,7 +2,8 @@
 /*
  * Seeds for the stream targets. fuzz_server_conn gets client sessions: each
  * request kind, in each handshake mode (no key, the clients' key, the
- * operator key, an arbiter), written at once or in pieces, plus near misses
+ * operator key, an arbiter), written at once or in pieces, one ended by a
+ * server stop, plus near misses
  * (bad checksum, a reply frame, a cut WRITE, too many in flight).
  * fuzz_client_rx gets server sessions answering exactly the requests the
  * harness's client makes, with its deterministic request ids, plus hostile
@@ -249,6 +250,8 @@ void seeds_server_conn(const char *dir)
 	server_seed(dir, "ctrl-arbiter", MODE_ADMINKEY | reg | MODE_ARBITER);
 	ctrl_session();
 	server_seed(dir, "ctrl-unregistered", MODE_HELLO | MODE_RESEAL);
+	data_session();
+	server_seed(dir, "data-stop", MODE_ADMINKEY | MODE_KEYS | reg | MODE_PIECE_256);
 
 	handshake_stream("raw", 0);
 	server_seed(dir, "handshake", 0);
