@@ -46,6 +46,7 @@
 #include <event2/event.h>
 #include <urcu.h>
 
+#include "admission.h"
 #include "arbiter.h"
 #include "auth.h"
 #include "cluster.h"
@@ -316,6 +317,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		abort();
 	}
 	snprintf(srv.server_id, sizeof(srv.server_id), "fuzz:1");
+	if (admission_init(&srv.opt)) /* connection and output caps, at their defaults */
+		abort();
 	srv.reg = registry_create(srv.pools, srv.opt.extent_size, srv.opt.grace_s * 1000);
 	srv.conn_cache = slab_cache_create("conn", sizeof(struct conn), 64);
 	if (!srv.reg || !srv.conn_cache)

@@ -5,7 +5,8 @@
  * Input: byte 0 picks the default port, the rest is the URL text (cut at the
  * first NUL). url_parse must never crash or overrun; what it accepts must
  * obey struct url's rules (scheme tcp or rdma, a non-empty host, port and
- * node in range, fallback= a tcp URL, source= only on rdma), and format to a
+ * node in range, fallback= a tcp URL, source= only on rdma; or unix with an
+ * absolute path that fits sun_path and nothing else), and format to a
  * URL that parses back to the same scheme, host and port (url_format leaves
  * the options out, so those come back at their defaults).
  */
@@ -18,9 +19,15 @@
 
 static void check_accepted(const struct url *u)
 {
-	CHECK(!strcmp(u->scheme, "tcp") || !strcmp(u->scheme, "rdma"));
 	CHECK(memchr(u->host, 0, sizeof(u->host)) != NULL);
 	CHECK(u->host[0] != '\0');
+	if (!strcmp(u->scheme, "unix")) {
+		/* A socket path: absolute, fits sun_path, no port or options. */
+		CHECK(u->host[0] == '/' && strlen(u->host) < URL_UNIX_PATH_MAX);
+		CHECK(u->port == 0 && u->node == -1 && !u->fallback[0] && !u->source[0]);
+		return;
+	}
+	CHECK(!strcmp(u->scheme, "tcp") || !strcmp(u->scheme, "rdma"));
 	CHECK(u->port >= 0 && u->port <= 65535);
 	CHECK(u->node >= -1 && u->node <= 1023);
 	CHECK(memchr(u->fallback, 0, sizeof(u->fallback)) != NULL);

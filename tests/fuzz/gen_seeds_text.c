@@ -82,6 +82,7 @@ void seeds_url(const char *dir)
 		"rdma://h?node=1023&source=::1",
 		"tcp://h:1?node=",
 		"h:65535&",
+		"unix:///run/spillway/admin.sock",
 	};
 	for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
 		char name[16];
