@@ -368,7 +368,7 @@ static void usage(FILE *out)
 static const char *default_server(void)
 {
 	struct stat st;
-	const char *path = SPILLCTL_ADMIN_URL + strlen("unix://");
+	const char *url = SPILLCTL_ADMIN_URL, *path = url + strlen("unix://");
 	if (!stat(path, &st) && S_ISSOCK(st.st_mode) && !access(path, W_OK))
 		return SPILLCTL_ADMIN_URL;
 	return SPILLCTL_TCP_URL;

@@ -117,6 +117,10 @@ int url_parse(const char *text, int default_port, struct url *out)
 	if (hl == 0 || hl >= sizeof(out->host))
 		return -EINVAL;
 	memcpy(out->host, host, hl);
+	/* Brackets only ever delimit an IPv6 host: one inside it could not be
+	 * written back as a URL that parses ("[[x]" would format as "[x:PORT"). */
+	if (strpbrk(out->host, "[]"))
+		return -EINVAL;
 	if (port) {
 		char *end;
 		long p = strtol(port, &end, 10);

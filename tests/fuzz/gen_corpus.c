@@ -1,14 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Seed corpus for fuzz_frame and fuzz_ctrl: one valid, sealed frame per op
- * and reply shape, one valid packed message per Ctrl type, plus a few
- * near-misses. For fuzz_nbd, a few whole NBD client conversations, written
- * to seeds-nbd beside FRAME_DIR. The fuzz build (-DSPILL_FUZZ=ON) builds it; tests/run runs it
- * once and hands each fuzzer its seeds:
+ * Seed corpora for every fuzz target (gen_corpus.h). This file holds the
+ * command line, the codec seeds for fuzz_frame and fuzz_ctrl (one valid,
+ * sealed frame per op and reply shape, one valid packed message per Ctrl
+ * type, plus a few near-misses) and, for fuzz_nbd, a few whole NBD client
+ * conversations. The fuzz build (-DSPILL_FUZZ=ON) builds it;
+ * tests/run runs it once with one seeds-NAME directory per fuzz_NAME target
+ * and hands each fuzzer its seeds:
  *
- *   build-fuzz/gen_corpus seeds-frame seeds-ctrl
+ *   build-fuzz/gen_corpus seeds-frame seeds-ctrl seeds-url ...
  *   build-fuzz/fuzz_frame -max_len=8300 corpus-frame seeds-frame
- *   build-fuzz/fuzz_ctrl corpus-ctrl seeds-ctrl
+ *
+ * A name without a generator is an error, so a new target cannot go
+ * without seeds unnoticed.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -18,13 +22,16 @@
 
 #include "ctrl.h"
 #include "frame.h"
+#include "gen_corpus.h"
 
 static const char *frame_dir, *ctrl_dir;
 static int nfiles;
 
-static void put(const char *dir, const char *name, const void *a, size_t alen,
-		const void *b, size_t blen)
+void seed_put(const char *dir, const char *name, const void *a, size_t alen,
+	      const void *b, size_t blen)
 {
+	if (!dir)
+		return;
 	char path[512];
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	FILE *f = fopen(path, "wb");
@@ -38,6 +45,12 @@ static void put(const char *dir, const char *name, const void *a, size_t alen,
 	}
 	fclose(f);
 	nfiles++;
+}
+
+static void put(const char *dir, const char *name, const void *a, size_t alen,
+		const void *b, size_t blen)
+{
+	seed_put(dir, name, a, alen, b, blen);
 }
 
 static uint8_t payload[2 * SPILL_PAGE_SIZE + SPILL_PRESENT_MAP_BYTES];
@@ -124,19 +137,17 @@ static void nbd_req(uint16_t flags, uint16_t type, uint64_t off, uint32_t len)
 	nbd_be(len, 4);
 }
 
+static const char *nbd_dir;
+
 static void nbd_put(const char *name)
 {
-	char dir[512];
-	const char *slash = strrchr(frame_dir, '/');
-	snprintf(dir, sizeof(dir), "%.*sseeds-nbd", slash ? (int)(slash - frame_dir + 1) : 0,
-		 frame_dir);
-	mkdir(dir, 0755);
-	put(dir, name, nbd_seed, nbd_len, NULL, 0);
+	put(nbd_dir, name, nbd_seed, nbd_len, NULL, 0);
 	nbd_len = 0;
 }
 
-static void nbd_seeds(void)
+void seeds_nbd(const char *dir)
 {
+	nbd_dir = dir;
 	static const uint8_t go_d[] = { 0, 0, 0, 1, 'd', 0, 2, 0, 3, 0, 1 };
 	static uint8_t data[512];
 	memset(data, 0xa5, sizeof(data));
@@ -173,16 +184,10 @@ static void nbd_seeds(void)
 	nbd_put("abort");
 }
 
-int main(int argc, char **argv)
+void seeds_codec(const char *fdir, const char *cdir)
 {
-	if (argc != 3) {
-		fprintf(stderr, "usage: %s FRAME_DIR CTRL_DIR\n", argv[0]);
-		return 2;
-	}
-	frame_dir = argv[1];
-	ctrl_dir = argv[2];
-	mkdir(frame_dir, 0755);
-	mkdir(ctrl_dir, 0755);
+	frame_dir = fdir;
+	ctrl_dir = cdir;
 	for (size_t i = 0; i < sizeof(payload); i++)
 		payload[i] = (uint8_t)(i * 31 + 7);
 
@@ -394,7 +399,53 @@ int main(int argc, char **argv)
 	m.register_ = &reg;
 	ctrl("bad-register-name", &m);
 
-	nbd_seeds();
+}
+
+int main(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		void (*gen)(const char *dir);
+	} gens[] = {
+		{ "config", seeds_config },
+		{ "url", seeds_url },
+		{ "server_conn", seeds_server_conn },
+		{ "client_rx", seeds_client_rx },
+		{ "nbd", seeds_nbd },
+	};
+	const char *fdir = NULL, *cdir = NULL;
+	if (argc < 2) {
+		fprintf(stderr, "usage: %s seeds-NAME... (one per fuzz_NAME target)\n", argv[0]);
+		return 2;
+	}
+	for (int i = 1; i < argc; i++) {
+		const char *base = strrchr(argv[i], '/');
+		base = base ? base + 1 : argv[i];
+		if (strncmp(base, "seeds-", 6)) {
+			fprintf(stderr, "%s: expected a directory named seeds-NAME\n", argv[i]);
+			return 2;
+		}
+		const char *name = base + 6;
+		mkdir(argv[i], 0755);
+		if (!strcmp(name, "frame")) {
+			fdir = argv[i];
+			continue;
+		}
+		if (!strcmp(name, "ctrl")) {
+			cdir = argv[i];
+			continue;
+		}
+		size_t k = 0;
+		while (k < sizeof(gens) / sizeof(gens[0]) && strcmp(gens[k].name, name))
+			k++;
+		if (k == sizeof(gens) / sizeof(gens[0])) {
+			fprintf(stderr, "%s: no seed generator for fuzz_%s\n", argv[i], name);
+			return 2;
+		}
+		gens[k].gen(argv[i]);
+	}
+	if (fdir || cdir)
+		seeds_codec(fdir, cdir);
 	printf("wrote %d seeds\n", nfiles);
 	return 0;
 }

@@ -96,6 +96,11 @@ static void test_parse_bad(void **state)
 	expect_bad("[::1");
 	expect_bad("[::1]x");
 	expect_bad("[::1]7707");
+	/* A bracket inside a host could not be formatted back (fuzz_url). */
+	expect_bad("[[(]");
+	expect_bad("tcp://[[::1]:5");
+	expect_bad("a]b:5");
+	expect_bad("a[b");
 	char text[URL_HOST_MAX + 16];
 	memset(text, 'a', URL_HOST_MAX);
 	strcpy(text + URL_HOST_MAX, ":5");
