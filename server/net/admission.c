@@ -148,8 +148,8 @@ static const char *const refusal_words[ADM_REFUSED_COUNT] = {
 	"too many connections (--max-connections)",
 	"too many connections from this address (--max-connections-per-peer)",
 	"too many connections not yet authenticated (--max-unauthenticated)",
-	"too many connections not yet authenticated from this address "
-	"(--max-unauthenticated-per-peer)",
+	("too many connections not yet authenticated from this address "
+	 "(--max-unauthenticated-per-peer)"),
 };
 
 static int refuse(struct admission_ticket *t, enum admission_refusal r, const char **why)
