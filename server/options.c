@@ -62,7 +62,7 @@ void options_usage(FILE *out)
 		"  --max-connections N        connections, every listener together (default 1024)\n"
 		"  --max-connections-per-peer N  from one peer address (default 128)\n"
 		"  --max-unauthenticated N    not yet authenticated (default 128)\n"
-		"  --max-unauthenticated-per-peer N  ... from one peer address (default 16)\n"
+		"  --max-unauthenticated-per-peer N  ... from one peer address (default 64)\n"
 		"  --handshake-timeout S      time to authenticate (default 10)\n"
 		"  --idle-timeout S           close a connection with no identity that sends\n"
 		"                             nothing this long; 0: never (default 300)\n"
@@ -101,7 +101,7 @@ static void defaults(struct server_options *o)
 	o->max_conns = 1024;
 	o->max_conns_per_peer = 128;
 	o->max_unauth = 128;
-	o->max_unauth_per_peer = 16;
+	o->max_unauth_per_peer = 64;
 	o->handshake_timeout_s = 10;
 	o->idle_timeout_s = 300;
 	o->write_stall_timeout_s = 60;
