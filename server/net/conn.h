@@ -11,7 +11,7 @@
  * connection stops reading while its queued output is over
  * --conn-output-max, or while all connections' queued output is near
  * --output-max (admission.c; the worker's sweep resumes it once there is
- * room), and closes if a client keeps more requests outstanding than it was
+ * room; a connection not registered with nothing queued is spared, below), and closes if a client keeps more requests outstanding than it was
  * told it may (HelloReply.max_inflight). A reply already owed is never
  * dropped for these caps: only new requests wait.
  *
