@@ -71,6 +71,7 @@ void options_usage(FILE *out)
 		"  --accept-backoff-ms N      pause accepting when out of descriptors (default 250)\n"
 		"  --conn-output-max SIZE     one connection's queued replies (default 16M)\n"
 		"  --output-max SIZE          all connections' queued replies (default 128M)\n"
+		"  --frame-buffer-max SIZE    all frame buffers over 64K (default 64M)\n"
 		"  --help, --version\n");
 }
 
@@ -108,6 +109,7 @@ static void defaults(struct server_options *o)
 	o->accept_backoff_ms = 250;
 	o->conn_output_max = 16u << 20;
 	o->output_max = 128u << 20;
+	o->frame_buffer_max = 64u << 20;
 }
 
 static int set_text(char *dst, size_t cap, const char *v, const char **why)
@@ -273,6 +275,15 @@ static int set_limit_key(struct server_options *o, const char *key, const char *
 			return -EINVAL;
 		}
 		*(!strcmp(key, "output-max") ? &o->output_max : &o->conn_output_max) = sz;
+		return 0;
+	}
+	if (!strcmp(key, "frame-buffer-max")) {
+		uint64_t sz;
+		if (config_parse_size(v, &sz) || sz < (4u << 20)) {
+			*why = "expected a size of at least 4M";
+			return -EINVAL;
+		}
+		o->frame_buffer_max = sz;
 		return 0;
 	}
 	static const struct { const char *key; long lo, hi; } nums[] = {
@@ -475,6 +486,7 @@ int options_parse(int argc, char **argv, struct server_options *o, char *err, si
 		{ "accept-backoff-ms", required_argument, NULL, 0 },
 		{ "conn-output-max", required_argument, NULL, 0 },
 		{ "output-max", required_argument, NULL, 0 },
+		{ "frame-buffer-max", required_argument, NULL, 0 },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },

@@ -73,6 +73,7 @@ struct server_options {
 	unsigned accept_backoff_ms;    /* pause a listener out of descriptors */
 	uint64_t conn_output_max;      /* one connection's queued replies */
 	uint64_t output_max;           /* all connections' queued replies */
+	uint64_t frame_buffer_max;     /* all payload buffers over 64 KiB */
 };
 
 /* 0 to run, 1 when --help or --version was printed, -EINVAL with err set. */

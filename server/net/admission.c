@@ -39,6 +39,8 @@ static struct {
 	unsigned backoff_ms;
 	uint64_t output_max, output_threshold;
 	atomic_int_fast64_t output_bytes;
+	uint64_t frame_buffer_max;
+	atomic_uint_fast64_t frame_buffer_bytes, frame_buffer_waits;
 	atomic_uint_fast64_t refused[ADM_REFUSED_COUNT];
 	atomic_uint_fast64_t timeouts[ADM_TIMEOUT_COUNT];
 	atomic_uint_fast64_t backoffs;
@@ -62,6 +64,7 @@ int admission_init(const struct server_options *o)
 	A.max_unauth_per_peer = o->max_unauth_per_peer;
 	A.backoff_ms = o->accept_backoff_ms;
 	A.output_max = o->output_max;
+	A.frame_buffer_max = o->frame_buffer_max;
 	/* Every worker may queue one more reply after it saw room: keep that
 	 * much headroom, but never so much that nothing may be queued. */
 	long workers = o->workers > 0 ? o->workers : sysconf(_SC_NPROCESSORS_ONLN);
@@ -294,6 +297,28 @@ int admission_output_room(void)
 	return v < 0 || (uint64_t)v < A.output_threshold;
 }
 
+int admission_frame_buffer_take(uint64_t bytes)
+{
+	uint64_t v = atomic_load_explicit(&A.frame_buffer_bytes, memory_order_relaxed);
+	do {
+		if (v + bytes > A.frame_buffer_max)
+			return 0;
+	} while (!atomic_compare_exchange_weak_explicit(&A.frame_buffer_bytes, &v, v + bytes,
+							memory_order_relaxed,
+							memory_order_relaxed));
+	return 1;
+}
+
+void admission_frame_buffer_give(uint64_t bytes)
+{
+	atomic_fetch_sub_explicit(&A.frame_buffer_bytes, bytes, memory_order_relaxed);
+}
+
+void admission_count_frame_buffer_wait(void)
+{
+	metrics_inc(&A.frame_buffer_waits, 1);
+}
+
 int admission_log_ok(atomic_uint_fast64_t *last_ms, atomic_uint_fast64_t *skipped,
 		     uint64_t *suppressed)
 {
@@ -317,6 +342,11 @@ static uint64_t read_locked(const unsigned *v)
 }
 static uint64_t gauge_conns(void *arg) { (void)arg; return read_locked(&A.conns); }
 static uint64_t gauge_unauth(void *arg) { (void)arg; return read_locked(&A.unauth); }
+static uint64_t gauge_frame_buffers(void *arg)
+{
+	(void)arg;
+	return atomic_load(&A.frame_buffer_bytes);
+}
 static uint64_t gauge_output(void *arg)
 {
 	(void)arg;
@@ -332,6 +362,7 @@ int admission_register_metrics(struct metrics *m)
 	};
 	static const char *const timeout_labels[ADM_TIMEOUT_COUNT] = {
 		"kind=\"handshake\"", "kind=\"idle\"", "kind=\"write_stall\"",
+		"kind=\"frame_stall\"",
 	};
 	int rc = 0;
 	rc |= metrics_add_gauge(m, "spillway_connections_admitted", "",
@@ -354,5 +385,11 @@ int admission_register_metrics(struct metrics *m)
 	rc |= metrics_add_counter(m, "spillway_output_waits_total", "",
 				  "Times a connection stopped taking requests: all queued output near "
 				  "--output-max", &A.output_waits);
+	rc |= metrics_add_gauge(m, "spillway_frame_buffer_bytes", "",
+				"Payload buffers larger than the 64 KiB staging buffer, all connections",
+				gauge_frame_buffers, NULL);
+	rc |= metrics_add_counter(m, "spillway_frame_buffer_waits_total", "",
+				  "Times a connection stopped reading: its next frame's buffer would "
+				  "exceed --frame-buffer-max", &A.frame_buffer_waits);
 	return rc ? -ENOMEM : 0;
 }

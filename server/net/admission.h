@@ -18,7 +18,9 @@
  *
  * It also owns what the limits are measured by: accept back-off when the
  * process runs out of descriptors (one log line per interval at most), the
- * server-wide count of queued output bytes, and counters of timeouts.
+ * server-wide count of queued output bytes, the server-wide budget of frame
+ * buffers larger than the staging buffer (--frame-buffer-max: what is taken
+ * never exceeds it), and counters of timeouts.
  * Thread-safe: listeners run on the main thread and the NBD accept thread,
  * connections close on workers.
  */
@@ -53,6 +55,7 @@ enum admission_timeout {
 	ADM_TIMEOUT_HANDSHAKE,   /* not authenticated within --handshake-timeout */
 	ADM_TIMEOUT_IDLE,        /* nothing received for --idle-timeout */
 	ADM_TIMEOUT_WRITE_STALL, /* replies not read for --write-stall-timeout */
+	ADM_TIMEOUT_FRAME_STALL, /* a frame not finished within --write-stall-timeout */
 	ADM_TIMEOUT_COUNT
 };
 
@@ -88,6 +91,14 @@ void admission_output_add(int64_t delta);
 /* May a connection queue another reply now? Leaves room for one reply of
  * the largest size per worker, so the total stays within --output-max. */
 int admission_output_room(void);
+
+/* Take bytes of the --frame-buffer-max budget for one payload buffer: 1 if
+ * granted, 0 if that would exceed the budget (nothing is taken). */
+int admission_frame_buffer_take(uint64_t bytes);
+/* Return bytes taken by admission_frame_buffer_take. */
+void admission_frame_buffer_give(uint64_t bytes);
+/* A connection began waiting for the frame-buffer budget. */
+void admission_count_frame_buffer_wait(void);
 
 /* One log line per peer-triggered event kind per interval: 1 if this caller
  * may log now; *suppressed gets how many were not logged since. */

@@ -1,4 +1,30 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * One client connection: the frame reader, reply queueing and the limits of
+ * conn.h. Two rules here keep one peer from taking what others need:
+ *
+ * Server-wide output (--output-max). When all connections' queued output
+ * is near the cap, a connection stops taking requests (it is "held") until
+ * the sweep sees room, except one that is not registered and has nothing
+ * queued: it may take one request, whose reply is a control reply (the
+ * data plane needs an identity), so Hello, Auth, Register and operator
+ * requests are answered and the handshake timeout cannot be turned against
+ * newcomers. Its next request waits until that reply has left. The cap may
+ * so be overshot by at most one control reply (16 + SPILL_MAX_CTRL_PAYLOAD
+ * bytes, in practice under 4 KiB except for operator listings) per
+ * connection that is not registered, on top of the per-worker headroom
+ * admission.c keeps. And while the pressure lasts, the write-stall clock of
+ * a connection with queued output runs from the moment its queue was last
+ * empty (busy_ms), not from the last byte it took: a held connection adds
+ * nothing, so a reader that keeps up empties its queue, and one that reads
+ * a trickle to keep its share is closed after --write-stall-timeout
+ * (kind="write_stall"), which frees the share for the others. Without
+ * pressure the clock runs from the last byte taken, so a slow reader is
+ * left alone while the server has room.
+ *
+ * Frame buffers (--frame-buffer-max): see conn.h. Sizes up to STAGE_BYTES
+ * are not charged (their count is bounded by the connection caps).
+ */
 #include "conn.h"
 
 #include <endian.h>
@@ -62,6 +88,17 @@ static void release_tx(struct conn *c)
 	c->tx_left = 0;
 }
 
+/* Free the payload buffer, giving back what it took of the budget. */
+static void drop_payload(struct conn *c)
+{
+	free(c->payload);
+	c->payload = NULL;
+	c->payload_cap = 0;
+	if (c->payload_charged)
+		admission_frame_buffer_give(c->payload_charged);
+	c->payload_charged = 0;
+}
+
 static void conn_free(struct conn *c)
 {
 	release_rx(c);
@@ -83,7 +120,7 @@ static void conn_free(struct conn *c)
 	atomic_fetch_sub(&server_stats.connections_open, 1);
 	worker_conn_closed(c->w, c);
 	free(c->stage);
-	free(c->payload);
+	drop_payload(c);
 	free(c->reply_end);
 	slab_free(c->srv->conn_cache, c);
 }
@@ -128,7 +165,7 @@ void conn_start(struct worker *w, const struct conn_origin *o)
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	c->state = CONN_HELLO;
 	c->adm = o->adm;
-	c->start_ms = c->last_in_ms = c->last_out_ms = w->now_ms;
+	c->start_ms = c->last_in_ms = c->last_out_ms = c->busy_ms = w->now_ms;
 	c->ring_cap = c->srv->opt.max_inflight;
 	c->reply_end = calloc(c->ring_cap, sizeof(*c->reply_end));
 	c->out = evbuffer_new();
@@ -240,7 +277,7 @@ static int flush(struct conn *c)
 		arm_write(c);
 	if (c->state != CONN_CLOSING) {
 		uint64_t high = c->srv->opt.conn_output_max;
-		if (c->tx_left || pending > high || !output_room(c))
+		if (c->tx_left || c->buf_wait || pending > high || !output_room(c))
 			set_reading(c, 0);
 		else if (pending < high / 4)
 			set_reading(c, 1);
@@ -267,8 +304,8 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
  * also takes its place in the in-flight window until its last byte leaves. */
 static void track_queued(struct conn *c, size_t total, size_t sent, int is_reply)
 {
-	if (c->queued_bytes == c->sent_bytes)
-		c->last_out_ms = c->w->now_ms; /* the write-stall clock starts now */
+	if (c->queued_bytes == c->sent_bytes) /* the write-stall clocks start now */
+		c->last_out_ms = c->busy_ms = c->w->now_ms;
 	c->queued_bytes += total;
 	if (is_reply && c->ring_count < c->ring_cap) {
 		c->reply_end[(c->ring_head + c->ring_count) % c->ring_cap] = c->queued_bytes;
@@ -508,14 +545,46 @@ static void dispatch(struct conn *c)
 		admission_authenticated(&c->adm);
 	}
 	/* Idle connections keep no large buffer (a big control frame is rare). */
-	if (c->payload_cap > STAGE_BYTES) {
-		free(c->payload);
-		c->payload = NULL;
-		c->payload_cap = 0;
-	}
+	if (c->payload_cap > STAGE_BYTES)
+		drop_payload(c);
 	enum stats_op op = op_index(h->op);
 	metrics_inc(&server_stats.ops[op], 1);
 	metrics_hist_observe(&server_stats.latency[op], now_ns() - t0);
+}
+
+/* Make room for the checked frame's payload and start receiving it: 0 when
+ * it may start, 1 when the frame-buffer budget cannot give its buffer yet
+ * (c stops reading; the sweep asks again), -1 when the connection failed. */
+static int begin_payload(struct conn *c)
+{
+	size_t len = c->h.payload_len;
+	if (!c->rx_ext && len > c->payload_cap) {
+		size_t charge = len > STAGE_BYTES ? len : 0;
+		if (charge && !admission_frame_buffer_take(charge)) {
+			if (!c->buf_wait)
+				admission_count_frame_buffer_wait();
+			c->buf_wait = 1;
+			set_reading(c, 0);
+			return 1;
+		}
+		drop_payload(c);
+		if (!(c->payload = malloc(len))) {
+			if (charge)
+				admission_frame_buffer_give(charge);
+			c->buf_wait = 0;
+			conn_fail(c, STATS_ERR_PROTOCOL, "out of memory for a frame");
+			return -1;
+		}
+		c->rx = c->payload;
+		c->payload_cap = len;
+		c->payload_charged = charge;
+	}
+	c->buf_wait = 0;
+	c->payload_have = 0;
+	c->in_payload = 1;
+	c->frame_used_ms = 0;
+	c->frame_tick_ms = c->w->now_ms;
+	return 0;
 }
 
 /* Header complete: check it and make room for the payload. */
@@ -544,18 +613,7 @@ static int start_frame(struct conn *c)
 	c->rx = c->payload;
 	if (c->h.op == SPILL_OP_WRITE && c->h.payload_len >= DIRECT_MIN)
 		c->rx_ext = dataplane_write_target(c, &c->h, &c->rx);
-	if (!c->rx_ext && c->h.payload_len > c->payload_cap) {
-		uint8_t *p = realloc(c->payload, c->h.payload_len);
-		if (!p) {
-			conn_fail(c, STATS_ERR_PROTOCOL, "out of memory for a frame");
-			return -1;
-		}
-		c->payload = c->rx = p;
-		c->payload_cap = c->h.payload_len;
-	}
-	c->payload_have = 0;
-	c->in_payload = 1;
-	return 0;
+	return begin_payload(c);
 }
 
 static void end_frame(struct conn *c)
@@ -598,10 +656,11 @@ static void consume(struct conn *c)
 }
 
 /* May more frames be acted on now? Not while a reply's pages are still
- * leaving, nor while the copied output is over its bound or the server's. */
+ * leaving, nor while the next frame waits for a buffer, nor while the
+ * copied output is over its bound or the server's. */
 static int can_dispatch(struct conn *c)
 {
-	return c->state != CONN_CLOSING && !c->tx_left &&
+	return c->state != CONN_CLOSING && !c->tx_left && !c->buf_wait &&
 	       evbuffer_get_length(c->out) <= c->srv->opt.conn_output_max && output_room(c);
 }
 
@@ -708,11 +767,16 @@ static void on_rdma(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Is there room in the server-wide output cap? If not, the connection is
- * held: it takes no new request until the sweep finds room again. */
+ * held: it takes no new request until the sweep finds room again. One not
+ * registered with nothing queued is never held (see the top of this file). */
 static int output_room(struct conn *c)
 {
 	if (admission_output_room())
 		return 1;
+	if (c->state != CONN_REGISTERED && !c->tx_left && !evbuffer_get_length(c->out)) {
+		c->held = 0;
+		return 1;
+	}
 	if (!c->held)
 		admission_count_output_wait();
 	c->held = 1;
@@ -744,6 +808,12 @@ static void close_timed_out(struct conn *c, enum admission_timeout kind, const c
  * polls) and peers reporting to an arbiter send requests every few seconds,
  * so only abandoned sessions and probes are cut. --idle-timeout-all extends
  * it to registered connections too.
+ *
+ * The write-stall timeout closes a connection with queued output that took
+ * no byte for --write-stall-timeout, or, while all connections' output is
+ * near --output-max, whose queue has not been empty for that long (see the
+ * top of this file). A frame in progress is closed after the same time of
+ * reading; connections waiting for the frame-buffer budget get it here.
  */
 void conn_sweep(struct worker *w)
 {
@@ -756,11 +826,23 @@ void conn_sweep(struct worker *w)
 			close_timed_out(c, ADM_TIMEOUT_HANDSHAKE, "not authenticated in time");
 			continue;
 		}
-		if (pending && now - c->last_out_ms >= o->write_stall_timeout_s * 1000ull) {
+		uint64_t stall_ms = o->write_stall_timeout_s * 1000ull;
+		if (pending && (now - c->last_out_ms >= stall_ms ||
+				(now - c->busy_ms >= stall_ms && !admission_output_room()))) {
 			close_timed_out(c, ADM_TIMEOUT_WRITE_STALL, "replies left unread");
 			continue;
 		}
-		if (o->idle_timeout_s && !pending && !c->held &&
+		if (c->in_payload) {
+			/* Only time the server was reading counts against the frame. */
+			if (c->reading)
+				c->frame_used_ms += now - c->frame_tick_ms;
+			c->frame_tick_ms = now;
+			if (c->frame_used_ms >= stall_ms) {
+				close_timed_out(c, ADM_TIMEOUT_FRAME_STALL, "frame not finished in time");
+				continue;
+			}
+		}
+		if (o->idle_timeout_s && !pending && !c->held && !c->buf_wait &&
 		    (c->state != CONN_REGISTERED || o->idle_timeout_all) &&
 		    now - c->last_in_ms >= o->idle_timeout_s * 1000ull) {
 			close_timed_out(c, ADM_TIMEOUT_IDLE, "idle");
@@ -770,6 +852,16 @@ void conn_sweep(struct worker *w)
 			free(c->stage);
 			c->stage = NULL;
 			c->stage_off = c->stage_len = 0;
+		}
+		if (c->buf_wait && c->state != CONN_CLOSING) {
+			int rc = begin_payload(c);
+			if (rc < 0)
+				flush(c); /* may free c */
+			else if (rc == 0) {
+				set_reading(c, 1);
+				read_input(c); /* may free c */
+			}
+			continue;
 		}
 		if (c->held && admission_output_room()) {
 			c->held = 0;

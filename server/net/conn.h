@@ -11,7 +11,7 @@
  * connection stops reading while its queued output is over
  * --conn-output-max, or while all connections' queued output is near
  * --output-max (admission.c; the worker's sweep resumes it once there is
- * room), and closes if a client keeps more requests outstanding than it was
+ * room; a connection not registered with nothing queued is spared, below), and closes if a client keeps more requests outstanding than it was
  * told it may (HelloReply.max_inflight). A reply already owed is never
  * dropped for these caps: only new requests wait.
  *
@@ -24,10 +24,24 @@
  *   staging buffer itself is allocated on the first read and freed by the
  *   sweep once the connection has been quiet for a second, so idle
  *   connections hold neither.
+ * - Payload buffers larger than the staging buffer come out of the
+ *   server-wide --frame-buffer-max budget (admission.c). A connection whose
+ *   next frame needs more than the budget has left keeps the header, stops
+ *   reading (buf_wait) and is retried by the sweep; no frame is dropped, and
+ *   connections that already hold a buffer finish theirs, so the budget is
+ *   always given back. A frame must be finished within --write-stall-timeout
+ *   of reading time (time spent waiting for the budget, or not read because
+ *   the server paused this connection, does not count), else the connection
+ *   is closed (kind="frame_stall").
  * - Timeouts, checked by conn_sweep: not authenticated within
  *   --handshake-timeout; replies queued but none taken for
- *   --write-stall-timeout; nothing received for --idle-timeout, which by
- *   default spares connections with a registered identity (see conn_sweep).
+ *   --write-stall-timeout (under server-wide output pressure: queue not
+ *   empty for that long, see conn_sweep); nothing received for
+ *   --idle-timeout, which by default spares connections with a registered
+ *   identity (see conn_sweep).
+ * - Under server-wide output pressure a connection that is not registered
+ *   and has nothing queued still takes requests (see output_room in
+ *   conn.c), so handshakes and operator sessions go on.
  */
 #ifndef SPILLWAY_CONN_H
 #define SPILLWAY_CONN_H
@@ -88,6 +102,10 @@ struct conn {
 	struct frame_hdr h;
 	uint8_t *payload;
 	size_t payload_cap, payload_have;
+	size_t payload_charged;   /* of payload_cap, taken from --frame-buffer-max */
+	int buf_wait;             /* header read; waits for the frame-buffer budget */
+	uint64_t frame_used_ms;   /* reading time this frame's payload has taken */
+	uint64_t frame_tick_ms;   /* when frame_used_ms was last brought up to date */
 	/* Where this frame's payload lands: the payload buffer, or for a large
 	 * WRITE the extent's pages themselves (rx_ext pinned meanwhile). */
 	uint8_t *rx;
@@ -121,6 +139,7 @@ struct conn {
 	uint64_t start_ms;        /* accepted */
 	uint64_t last_in_ms;      /* bytes last received */
 	uint64_t last_out_ms;     /* bytes last sent, or output last became non-empty */
+	uint64_t busy_ms;         /* output last became non-empty (was empty until then) */
 	int held;                 /* waits for room in the server-wide output cap */
 	int authenticated;        /* has been READY: the handshake timeout is over */
 };
