@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Review of issue 12 (hostile and broken peers): attacks that the limits of
- * admission.c and conn.c were meant to stop, each against a real spillwayd
- * with small limits. Each test states the attack and what must still hold.
+ * No peer takes more than its share: attacks on the limits of admission.c,
+ * conn.c and http.c (found by a hostile review), each against a real
+ * spillwayd with small limits. Each test states the attack and what must
+ * still hold for everyone else.
  */
 #include <sys/socket.h>
 #include <sys/un.h>
