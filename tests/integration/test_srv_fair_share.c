@@ -206,7 +206,11 @@ static void big_ctrl_frames_after_auth_stay_bounded(void **state)
 	assert_int_equal(srv_stop(&server), 0);
 	assert_true(buffers > 0);
 	assert_true(buffers <= BIG_CTRL_BUDGET_KIB * 1024ll);
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+	/* Sanitizers keep freed memory resident (quarantine, shadow): there the
+	 * buffer gauge above is the bound that is checked. */
 	assert_true(peak - base < BIG_CTRL_RSS_MAX_KIB);
+#endif
 	assert_true(stalls >= 1);
 }
 

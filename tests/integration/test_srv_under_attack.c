@@ -28,7 +28,8 @@
 
 static struct srv server;
 static atomic_int attack_stop, attack_ready;
-static long rss_base, rss_peak;
+static long rss_base;
+static _Atomic long rss_peak; /* sampled by the main thread and the attack threads */
 
 /* --- the legitimate load ------------------------------------------------ */
 
@@ -99,8 +100,9 @@ static void *load(void *arg)
 static void sample_rss(void)
 {
 	long v = raw_vmrss_kib(server.pid);
-	if (v > rss_peak)
-		rss_peak = v;
+	long seen = atomic_load(&rss_peak);
+	while (v > seen && !atomic_compare_exchange_weak(&rss_peak, &seen, v))
+		;
 	struct pollfd none;
 	poll(&none, 0, 20);
 }
