@@ -2,6 +2,7 @@
 #include "options.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,6 +210,37 @@ static int set_policy_key(struct server_options *o, const char *key, const char 
 	return 1;
 }
 
+/* A whole-number key bounded to [lo, hi], stored in an unsigned field. */
+struct uint_key {
+	const char *key;
+	long lo, hi;
+	size_t offset; /* of the unsigned in struct server_options */
+};
+
+/* Keys of table: 0 set, -EINVAL out of range, 1 when key is not there. */
+static int set_uint_key(struct server_options *o, const struct uint_key *table, size_t n,
+			const char *key, const char *v, const char **why)
+{
+	for (size_t i = 0; i < n; i++) {
+		long x;
+		if (strcmp(key, table[i].key))
+			continue;
+		if (config_parse_int(v, table[i].lo, table[i].hi, &x)) {
+			*why = "whole number out of range (see --help)";
+			return -EINVAL;
+		}
+		*(unsigned *)((char *)o + table[i].offset) = (unsigned)x;
+		return 0;
+	}
+	return 1;
+}
+
+/* field must be an unsigned: the comparison below fails to build otherwise. */
+#define UINT_KEY(k, lo, hi, field)                                                          \
+	{ k, lo, hi,                                                                        \
+	  offsetof(struct server_options, field) +                                          \
+		  0 * sizeof(&((struct server_options *)0)->field == (unsigned *)0) }
+
 /* NBD limit keys; 1 when key is not one of them. */
 static int set_nbd_key(struct server_options *o, const char *key, const char *v,
 		       const char **why)
@@ -221,28 +253,14 @@ static int set_nbd_key(struct server_options *o, const char *key, const char *v,
 		}
 		return 0;
 	}
-	static const struct { const char *key; long lo, hi; } nums[] = {
-		{ "nbd-max-connections", 1, 65536 },
-		{ "nbd-handshake-timeout", 1, 3600 },
-		{ "nbd-idle-timeout", 0, 2000000 },
-		{ "nbd-attached-idle-timeout", 0, 2000000 },
-		{ "nbd-stall-timeout", 1, 3600 },
+	static const struct uint_key nums[] = {
+		UINT_KEY("nbd-max-connections", 1, 65536, nbd_max_conns),
+		UINT_KEY("nbd-handshake-timeout", 1, 3600, nbd_handshake_timeout_s),
+		UINT_KEY("nbd-idle-timeout", 0, 2000000, nbd_idle_timeout_s),
+		UINT_KEY("nbd-attached-idle-timeout", 0, 2000000, nbd_attached_idle_timeout_s),
+		UINT_KEY("nbd-stall-timeout", 1, 3600, nbd_stall_timeout_s),
 	};
-	for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
-		long n;
-		if (strcmp(key, nums[i].key))
-			continue;
-		if (config_parse_int(v, nums[i].lo, nums[i].hi, &n)) {
-			*why = "whole number out of range (see --help)";
-			return -EINVAL;
-		}
-		unsigned *dst[] = { &o->nbd_max_conns, &o->nbd_handshake_timeout_s,
-				    &o->nbd_idle_timeout_s, &o->nbd_attached_idle_timeout_s,
-				    &o->nbd_stall_timeout_s };
-		*dst[i] = (unsigned)n;
-		return 0;
-	}
-	return 1;
+	return set_uint_key(o, nums, sizeof(nums) / sizeof(nums[0]), key, v, why);
 }
 
 /* Operator-access keys; 1 when key is not one of them. */
@@ -286,32 +304,17 @@ static int set_limit_key(struct server_options *o, const char *key, const char *
 		o->frame_buffer_max = sz;
 		return 0;
 	}
-	static const struct { const char *key; long lo, hi; } nums[] = {
-		{ "max-connections", 1, 1000000 },
-		{ "max-connections-per-peer", 1, 1000000 },
-		{ "max-unauthenticated", 1, 1000000 },
-		{ "handshake-timeout", 1, 3600 },
-		{ "idle-timeout", 0, 604800 },
-		{ "write-stall-timeout", 1, 86400 },
-		{ "accept-backoff-ms", 1, 60000 },
-		{ "max-unauthenticated-per-peer", 1, 1000000 },
+	static const struct uint_key nums[] = {
+		UINT_KEY("max-connections", 1, 1000000, max_conns),
+		UINT_KEY("max-connections-per-peer", 1, 1000000, max_conns_per_peer),
+		UINT_KEY("max-unauthenticated", 1, 1000000, max_unauth),
+		UINT_KEY("max-unauthenticated-per-peer", 1, 1000000, max_unauth_per_peer),
+		UINT_KEY("handshake-timeout", 1, 3600, handshake_timeout_s),
+		UINT_KEY("idle-timeout", 0, 604800, idle_timeout_s),
+		UINT_KEY("write-stall-timeout", 1, 86400, write_stall_timeout_s),
+		UINT_KEY("accept-backoff-ms", 1, 60000, accept_backoff_ms),
 	};
-	unsigned *dst[] = { &o->max_conns, &o->max_conns_per_peer, &o->max_unauth,
-			    &o->handshake_timeout_s, &o->idle_timeout_s,
-			    &o->write_stall_timeout_s, &o->accept_backoff_ms,
-			    &o->max_unauth_per_peer };
-	for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
-		long n;
-		if (strcmp(key, nums[i].key))
-			continue;
-		if (config_parse_int(v, nums[i].lo, nums[i].hi, &n)) {
-			*why = "whole number out of range (see --help)";
-			return -EINVAL;
-		}
-		*dst[i] = (unsigned)n;
-		return 0;
-	}
-	return 1;
+	return set_uint_key(o, nums, sizeof(nums) / sizeof(nums[0]), key, v, why);
 }
 
 /* One key, from a flag (value NULL for a bare boolean flag) or the file. */

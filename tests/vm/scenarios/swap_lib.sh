@@ -17,6 +17,9 @@ swap_cleanup() {
 		echo "-- on failure: connection events, TCP drops of emergency-reserve buffers"
 		dmesg | grep -E 'spillway[0-9]*: server|Out of memory|oom-kill' | tail -20
 		awk '/^TcpExt:/ { if (!n) { for (i = 1; i <= NF; i++) if ($i == "PFMemallocDrop") c = i; n = 1 } else print "PFMemallocDrop", $c }' /proc/net/netstat
+		for _l in /tmp/attach.err /tmp/*.log; do
+			[ -s "$_l" ] && { echo "-- $_l (last lines)"; tail -15 "$_l"; }
+		done
 	fi
 	for _d in /dev/spillway*; do
 		grep -q "^$_d " /proc/swaps 2>/dev/null && swapoff "$_d"
