@@ -241,18 +241,50 @@ static int set_uint_key(struct server_options *o, const struct uint_key *table, 
 	  offsetof(struct server_options, field) +                                          \
 		  0 * sizeof(&((struct server_options *)0)->field == (unsigned *)0) }
 
+/* A size key with a floor, stored in a uint64_t field. */
+struct size_key {
+	const char *key;
+	uint64_t min;
+	const char *why; /* the error, naming the floor */
+	size_t offset;   /* of the uint64_t in struct server_options */
+};
+
+/* Keys of table: 0 set, -EINVAL unparsable or below the floor, 1 when key
+ * is not there. */
+static int set_size_key(struct server_options *o, const struct size_key *table, size_t n,
+			const char *key, const char *v, const char **why)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint64_t sz;
+		if (strcmp(key, table[i].key))
+			continue;
+		if (config_parse_size(v, &sz) || sz < table[i].min) {
+			*why = table[i].why;
+			return -EINVAL;
+		}
+		*(uint64_t *)((char *)o + table[i].offset) = sz;
+		return 0;
+	}
+	return 1;
+}
+
+/* field must be a uint64_t: the comparison below fails to build otherwise. */
+#define SIZE_KEY(k, min, why, field)                                                        \
+	{ k, min, why,                                                                      \
+	  offsetof(struct server_options, field) +                                          \
+		  0 * sizeof(&((struct server_options *)0)->field == (uint64_t *)0) }
+
 /* NBD limit keys; 1 when key is not one of them. */
 static int set_nbd_key(struct server_options *o, const char *key, const char *v,
 		       const char **why)
 {
-	if (!strcmp(key, "nbd-buffer-memory")) {
-		if (config_parse_size(v, &o->nbd_buffer_memory) ||
-		    o->nbd_buffer_memory < (256u << 10)) {
-			*why = "expected a size of at least 256K";
-			return -EINVAL;
-		}
-		return 0;
-	}
+	static const struct size_key sizes[] = {
+		SIZE_KEY("nbd-buffer-memory", 256u << 10, "expected a size of at least 256K",
+			 nbd_buffer_memory),
+	};
+	int rc = set_size_key(o, sizes, sizeof(sizes) / sizeof(sizes[0]), key, v, why);
+	if (rc <= 0)
+		return rc;
 	static const struct uint_key nums[] = {
 		UINT_KEY("nbd-max-connections", 1, 65536, nbd_max_conns),
 		UINT_KEY("nbd-handshake-timeout", 1, 3600, nbd_handshake_timeout_s),
@@ -286,24 +318,16 @@ static int set_limit_key(struct server_options *o, const char *key, const char *
 {
 	if (!strcmp(key, "idle-timeout-all"))
 		return set_bool(&o->idle_timeout_all, v, why);
-	if (!strcmp(key, "conn-output-max") || !strcmp(key, "output-max")) {
-		uint64_t sz;
-		if (config_parse_size(v, &sz) || sz < (1u << 20)) {
-			*why = "expected a size of at least 1M";
-			return -EINVAL;
-		}
-		*(!strcmp(key, "output-max") ? &o->output_max : &o->conn_output_max) = sz;
-		return 0;
-	}
-	if (!strcmp(key, "frame-buffer-max")) {
-		uint64_t sz;
-		if (config_parse_size(v, &sz) || sz < (4u << 20)) {
-			*why = "expected a size of at least 4M";
-			return -EINVAL;
-		}
-		o->frame_buffer_max = sz;
-		return 0;
-	}
+	static const struct size_key sizes[] = {
+		SIZE_KEY("conn-output-max", 1u << 20, "expected a size of at least 1M",
+			 conn_output_max),
+		SIZE_KEY("output-max", 1u << 20, "expected a size of at least 1M", output_max),
+		SIZE_KEY("frame-buffer-max", 4u << 20, "expected a size of at least 4M",
+			 frame_buffer_max),
+	};
+	int rc = set_size_key(o, sizes, sizeof(sizes) / sizeof(sizes[0]), key, v, why);
+	if (rc <= 0)
+		return rc;
 	static const struct uint_key nums[] = {
 		UINT_KEY("max-connections", 1, 1000000, max_conns),
 		UINT_KEY("max-connections-per-peer", 1, 1000000, max_conns_per_peer),
