@@ -69,6 +69,20 @@ static inline void raw_send_header(int fd, uint16_t op, uint32_t payload_len, ui
 	(void)send(fd, &w, sizeof(w), MSG_NOSIGNAL);
 }
 
+/* m becomes a Hello with a fixed nonce; hello and nonce must outlive it. */
+static inline void raw_hello_msg(Spillway__Ctrl *m, Spillway__Hello *hello,
+				 uint8_t nonce[CTRL_NONCE_BYTES])
+{
+	memset(nonce, 1, CTRL_NONCE_BYTES);
+	spillway__hello__init(hello);
+	hello->version = SPILL_WIRE_VERSION;
+	hello->client_nonce.data = nonce;
+	hello->client_nonce.len = CTRL_NONCE_BYTES;
+	spillway__ctrl__init(m);
+	m->msg_case = SPILLWAY__CTRL__MSG_HELLO;
+	m->hello = hello;
+}
+
 /* Has the server closed fd (EOF or reset)? Reads and discards what came. */
 static inline int raw_closed(int fd)
 {

@@ -28,6 +28,7 @@
 #include "harness.h"
 #include "nbd_raw.h"
 #include "nbd_util.h"
+#include "srv_raw.h"
 
 #define MAX_REQ (32u << 20)
 #define BOUND_S 20
@@ -130,20 +131,6 @@ static void start(struct srv *s, const char *capacity, const char *size, ...)
 	assert_int_equal(run_capture(out, sizeof(out), SPILLCTL_PATH, "--server", s->admin_url,
 				     "export", "create", "d", "--size", size, NULL),
 			 0);
-}
-
-static long vm_rss_kib(pid_t pid)
-{
-	char path[64], line[256];
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	FILE *f = fopen(path, "r");
-	long kib = -1;
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return kib;
 }
 
 /* Over --nbd-max-connections: the newcomer is closed at once and counted;
@@ -301,7 +288,7 @@ static void big_reads_leave_no_memory_behind(void **state)
 	close(writer);
 	for (int i = 0; i < 16; i++)
 		fd[i] = negotiate_from(port, "127.0.0.1");
-	long before = vm_rss_kib(s.pid);
+	long before = raw_vmrss_kib(s.pid);
 	assert_true(before > 0);
 	for (int i = 0; i < 16; i++)
 		read_check(fd[i], 10 + (uint64_t)i, 0, MAX_REQ);
@@ -310,7 +297,8 @@ static void big_reads_leave_no_memory_behind(void **state)
 		request(fd[i], 0, 3, 100, 0, 0);
 		assert_int_equal(reply(fd[i], 100, NULL, 0), 0);
 	}
-	long after = vm_rss_kib(s.pid);
+	long after = raw_vmrss_kib(s.pid);
+	assert_true(before > 0);
 	print_message("VmRSS %ld KiB before, %ld KiB after 16 x 32 MiB READs\n", before, after);
 	assert_true(after < before + 8 * 1024);
 	assert_int_equal(srv_metric(&s, "spillway_nbd_buffer_bytes"), 0);

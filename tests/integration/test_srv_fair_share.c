@@ -127,14 +127,10 @@ static void output_hog_does_not_block_newcomers_handshake(void **state)
 /* A raw Hello, with blocking sends; 0 once the HelloReply header arrived. */
 static int raw_hello(int fd)
 {
-	uint8_t nonce[32] = { 1 };
-	Spillway__Hello hello = SPILLWAY__HELLO__INIT;
-	hello.version = SPILL_WIRE_VERSION;
-	hello.client_nonce.data = nonce;
-	hello.client_nonce.len = sizeof(nonce);
-	Spillway__Ctrl m = SPILLWAY__CTRL__INIT;
-	m.msg_case = SPILLWAY__CTRL__MSG_HELLO;
-	m.hello = &hello;
+	uint8_t nonce[CTRL_NONCE_BYTES];
+	Spillway__Hello hello;
+	Spillway__Ctrl m;
+	raw_hello_msg(&m, &hello, nonce);
 	uint8_t buf[256];
 	int len = ctrl_pack(&m, buf, sizeof(buf));
 	if (len <= 0)

@@ -19,6 +19,7 @@
 #include "ctrl.h"
 #include "frame.h"
 #include "harness.h"
+#include "srv_raw.h"
 
 #define MB (1ull << 20)
 #define EXTENT (2 * MB)
@@ -78,14 +79,10 @@ static int pin_extent(const struct srv *s, const char *name, const uint8_t *toke
 				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
 
-	uint8_t nonce[CTRL_NONCE_BYTES] = { 1 };
-	Spillway__Hello hello = SPILLWAY__HELLO__INIT;
-	hello.version = SPILL_WIRE_VERSION;
-	hello.client_nonce.data = nonce;
-	hello.client_nonce.len = sizeof(nonce);
-	Spillway__Ctrl m = SPILLWAY__CTRL__INIT;
-	m.msg_case = SPILLWAY__CTRL__MSG_HELLO;
-	m.hello = &hello;
+	uint8_t nonce[CTRL_NONCE_BYTES];
+	Spillway__Hello hello;
+	Spillway__Ctrl m;
+	raw_hello_msg(&m, &hello, nonce);
 	Spillway__Ctrl *r = raw_ctrl(fd, &m);
 	assert_int_equal(r->msg_case, SPILLWAY__CTRL__MSG_HELLO_REPLY);
 	ctrl_free(r);
