@@ -161,6 +161,7 @@ static int register_metrics(struct server *s)
 				"Sum of client reservations", gauge_reserved, s);
 	rc |= registry_metrics_register(s->reg, s->metrics);
 	rc |= admission_register_metrics(s->metrics);
+	rc |= http_register_metrics(s->metrics);
 	return rc ? -ENOMEM : 0;
 }
 

@@ -73,6 +73,7 @@ void options_usage(FILE *out)
 		"  --conn-output-max SIZE     one connection's queued replies (default 16M)\n"
 		"  --output-max SIZE          all connections' queued replies (default 128M)\n"
 		"  --frame-buffer-max SIZE    all frame buffers over 64K (default 64M)\n"
+		"  --metrics-max-connections N  open connections to --metrics (default 16)\n"
 		"  --help, --version\n");
 }
 
@@ -111,6 +112,7 @@ static void defaults(struct server_options *o)
 	o->conn_output_max = 16u << 20;
 	o->output_max = 128u << 20;
 	o->frame_buffer_max = 64u << 20;
+	o->metrics_max_conns = 16;
 }
 
 static int set_text(char *dst, size_t cap, const char *v, const char **why)
@@ -337,6 +339,7 @@ static int set_limit_key(struct server_options *o, const char *key, const char *
 		UINT_KEY("idle-timeout", 0, 604800, idle_timeout_s),
 		UINT_KEY("write-stall-timeout", 1, 86400, write_stall_timeout_s),
 		UINT_KEY("accept-backoff-ms", 1, 60000, accept_backoff_ms),
+		UINT_KEY("metrics-max-connections", 1, 4096, metrics_max_conns),
 	};
 	return set_uint_key(o, nums, sizeof(nums) / sizeof(nums[0]), key, v, why);
 }
@@ -514,6 +517,7 @@ int options_parse(int argc, char **argv, struct server_options *o, char *err, si
 		{ "conn-output-max", required_argument, NULL, 0 },
 		{ "output-max", required_argument, NULL, 0 },
 		{ "frame-buffer-max", required_argument, NULL, 0 },
+		{ "metrics-max-connections", required_argument, NULL, 0 },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },

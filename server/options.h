@@ -74,6 +74,7 @@ struct server_options {
 	uint64_t conn_output_max;      /* one connection's queued replies */
 	uint64_t output_max;           /* all connections' queued replies */
 	uint64_t frame_buffer_max;     /* all payload buffers over 64 KiB */
+	unsigned metrics_max_conns;    /* open connections to --metrics */
 };
 
 /* 0 to run, 1 when --help or --version was printed, -EINVAL with err set. */

@@ -293,8 +293,9 @@ static void admin_socket_connections_are_capped_per_uid(void **state)
 #define HEADER_FLOOD (64u << 20)
 
 /* Anyone who reaches the metrics port (no key there) sends one request
- * whose header never ends. Its memory must stay bounded: evhttp's default
- * header limit is none, and its read timeout restarts with every byte. */
+ * whose header never ends. Its memory must stay bounded (libevent's evhttp,
+ * used before, had no header limit by default, and its read timeout restarted
+ * with every byte). */
 static void metrics_request_header_is_bounded(void **state)
 {
 	(void)state;

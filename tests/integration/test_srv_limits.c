@@ -3,7 +3,8 @@
  * Connection limits of spillwayd (admission.c, conn.c), each against a real
  * server with small limits set by its flags: descriptors running out, large
  * frames before authentication, the handshake and idle timeouts, the
- * per-address cap, and queued output of clients that never read.
+ * per-address cap, queued output of clients that never read, and the
+ * metrics endpoint's own cap.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -269,6 +270,60 @@ static void output_of_nonreaders_stays_under_the_cap(void **state)
 	stop();
 }
 
+/* --- (e) the metrics endpoint ------------------------------------------ */
+
+/* The reply's status line on fd, read until the server closes ("" if it
+ * closed without one). */
+static void metrics_status(int fd, char *line, size_t cap)
+{
+	size_t len = 0;
+	ssize_t n;
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	while (len + 1 < cap && (n = recv(fd, line + len, cap - 1 - len, 0)) > 0)
+		len += (size_t)n;
+	line[len] = '\0';
+	line[strcspn(line, "\r\n")] = '\0';
+}
+
+/* Idle connections to /metrics cannot take more than their cap, each one
+ * past it is closed at once, and the endpoint serves again once they go;
+ * a request head that never ends is refused at its size bound. With a
+ * 60 s timeout, only the cap can close a connection within the test's
+ * bound. */
+static void metrics_endpoint_caps_its_connections(void **state)
+{
+	(void)state;
+	start("--metrics-max-connections", "3", "--handshake-timeout", "60", NULL, NULL);
+	int idle[3];
+	for (int i = 0; i < 3; i++)
+		assert_true((idle[i] = raw_dial_from(server.metrics_port, "127.0.0.1")) >= 0);
+	int over = raw_dial_from(server.metrics_port, "127.0.0.1");
+	assert_true(over >= 0);
+	assert_int_equal(raw_wait_closed(over), 0);
+	close(over);
+	for (int i = 0; i < 3; i++)
+		assert_false(raw_closed(idle[i]));
+	/* A head sent in pieces is answered... */
+	const char *a = "GET /heal", *b = "thz HTTP/1.0\r\nHost: x\r\n\r\n";
+	char line[256];
+	assert_int_equal(send(idle[0], a, strlen(a), MSG_NOSIGNAL), (ssize_t)strlen(a));
+	assert_int_equal(send(idle[0], b, strlen(b), MSG_NOSIGNAL), (ssize_t)strlen(b));
+	metrics_status(idle[0], line, sizeof(line));
+	assert_string_equal(line, "HTTP/1.1 200 OK");
+	/* ...one that outgrows the bound is refused, not buffered. */
+	static char head[20 * 1024];
+	memset(head, 'a', sizeof(head));
+	memcpy(head, "GET /metrics HTTP/1.1\r\nX-", 26);
+	assert_int_equal(send(idle[1], head, sizeof(head), MSG_NOSIGNAL), (ssize_t)sizeof(head));
+	metrics_status(idle[1], line, sizeof(line));
+	assert_string_equal(line, "HTTP/1.1 431 Request Header Fields Too Large");
+	for (int i = 0; i < 3; i++)
+		close(idle[i]);
+	/* Places come back as they close; the refusal was counted. */
+	assert_true(raw_wait_metric(&server, "spillway_metrics_connections_refused_total", 1) >= 1);
+	stop();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -280,6 +335,7 @@ int main(void)
 		cmocka_unit_test(per_peer_cap_refuses_only_that_address),
 		cmocka_unit_test(unauthenticated_and_total_caps_refuse_at_accept),
 		cmocka_unit_test(output_of_nonreaders_stays_under_the_cap),
+		cmocka_unit_test(metrics_endpoint_caps_its_connections),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
