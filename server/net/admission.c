@@ -104,7 +104,10 @@ void admission_destroy(void)
 	A.nbuckets = 0;
 }
 
-/* The address alone, IPv4-mapped IPv6 as IPv4. 0, or -EAFNOSUPPORT. */
+/* The address alone, IPv4-mapped IPv6 as IPv4, other IPv6 addresses by
+ * their /64: one host commonly holds a whole /64 and may pick any address
+ * in it, so counting each address apart would make the per-peer caps
+ * meaningless for IPv6. 0, or -EAFNOSUPPORT. */
 static int key_of(const struct sockaddr *sa, struct admission_ticket *t)
 {
 	memset(t, 0, sizeof(*t));
@@ -119,7 +122,7 @@ static int key_of(const struct sockaddr *sa, struct admission_ticket *t)
 			memcpy(t->addr, &a->s6_addr[12], 4);
 			t->family = AF_INET;
 		} else {
-			memcpy(t->addr, a, 16);
+			memcpy(t->addr, a, 8);
 			t->family = AF_INET6;
 		}
 		return 0;

@@ -3,7 +3,8 @@
  * Admission: who may hold a connection to spillwayd, shared by every listener
  * (tcp://, rdma://, NBD). A connection is admitted only while the caps hold:
  * connections in total, connections from one peer address (the address, not
- * the port; an IPv4-mapped IPv6 address counts as its IPv4 address),
+ * the port; an IPv4-mapped IPv6 address counts as its IPv4 address, another
+ * IPv6 address by its /64 prefix),
  * connections that have not yet authenticated, and those of them from one
  * address (so one address cannot fill the unauthenticated places). Admin
  * socket connections are keyed by the peer's uid and meet the per-peer caps
@@ -37,7 +38,7 @@ struct server_options;
 
 /* What a connection holds while admitted (zeroed: holds nothing). */
 struct admission_ticket {
-	uint8_t addr[16];  /* peer address: IPv4 in the first 4 bytes */
+	uint8_t addr[16];  /* peer key: IPv4 in the first 4 bytes, IPv6's /64 in 8 */
 	uint8_t family;    /* AF_INET, AF_INET6, or AF_UNIX (addr: the uid) */
 	uint8_t admitted;  /* holds a place; 0 in a zeroed ticket */
 	uint8_t unauth;    /* still counted as not authenticated */
