@@ -1,0 +1,359 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The fault-injection harness does what it says, against a real spillwayd:
+ * the proxy passes every byte through untouched and counts frames; a cut, a
+ * stall, a partition, a delay and a corrupted byte each reach the client as
+ * the failure they model (never as a success), at the frame asked for, and
+ * the proxy reports each as an event; a frozen server (SIGSTOP) times out and
+ * serves again after SIGCONT. Every wait is on an event, bounded only to fail
+ * instead of hanging; client timeouts are short so that failures come fast.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "fault_proxy.h"
+#include "harness.h"
+#include "proc_freeze.h"
+
+#define BOUND_MS 20000   /* only there to fail instead of hanging */
+#define SHORT_MS 300     /* the client's timeout where a failure is expected */
+#define BATCH 8          /* pages per write: 32 KiB, received in place */
+
+static struct srv server;
+static struct fault_proxy *proxy;
+
+static int setup(void **state)
+{
+	(void)state;
+	memset(&server, 0, sizeof(server));
+	if (srv_start(&server, "--capacity", "64M", NULL))
+		return -1;
+	return fault_proxy_start(&proxy, server.port) ? -1 : 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	fault_proxy_stop(proxy);
+	proxy = NULL;
+	if (server.pid > 0 && srv_stop(&server) != 0)
+		return -1;
+	return 0;
+}
+
+/* Connect to url as name (resuming with token if set); NULL on failure,
+ * with the error in *rc. */
+static struct client *open_client(const char *url, const char *name, const uint8_t *token,
+				  int timeout_ms, int *rc)
+{
+	struct client_opts o = { .name = name, .token = token, .timeout_ms = timeout_ms };
+	struct client *c = NULL;
+	*rc = client_connect(url, &o, &c, NULL, 0);
+	return *rc ? NULL : c;
+}
+
+static struct client *must_open(const char *url, const char *name, const uint8_t *token,
+				int timeout_ms)
+{
+	int rc;
+	struct client *c = open_client(url, name, token, timeout_ms, &rc);
+	if (!c)
+		fail_msg("connect %s as %s: %d", url, name, rc);
+	return c;
+}
+
+static uint64_t seed_of(uint32_t page, int gen)
+{
+	return ((uint64_t)gen << 32) | page;
+}
+
+static int write_pages(struct client *c, uint64_t extent, uint32_t page, uint16_t n, int gen)
+{
+	uint8_t *buf = malloc((size_t)n * SPILL_PAGE_SIZE);
+	assert_non_null(buf);
+	for (uint16_t i = 0; i < n; i++)
+		fill_page(buf + (size_t)i * SPILL_PAGE_SIZE, seed_of(page + i, gen));
+	int rc = client_write(c, extent, page, n, buf);
+	free(buf);
+	return rc;
+}
+
+/* Every page of [page, page+n) reads back as generation gen. */
+static void expect_pages(struct client *c, uint64_t extent, uint32_t page, uint16_t n, int gen)
+{
+	uint8_t *buf = malloc((size_t)n * SPILL_PAGE_SIZE);
+	assert_non_null(buf);
+	assert_int_equal(client_read(c, extent, page, n, buf, NULL), 0);
+	for (uint16_t i = 0; i < n; i++)
+		if (!check_page(buf + (size_t)i * SPILL_PAGE_SIZE, seed_of(page + i, gen)))
+			fail_msg("page %u is not generation %d", page + i, gen);
+	free(buf);
+}
+
+/* Every page of [page, page+n) is absent: never the bytes of a failed write. */
+static void expect_absent(struct client *c, uint64_t extent, uint32_t page, uint16_t n)
+{
+	uint8_t *buf = malloc((size_t)n * SPILL_PAGE_SIZE);
+	uint8_t present[SPILL_PRESENT_MAP_BYTES];
+	assert_non_null(buf);
+	assert_int_equal(client_read(c, extent, page, n, buf, present), -ENODATA);
+	for (uint16_t i = 0; i < n; i++)
+		if ((present[i / 8] >> (i % 8)) & 1)
+			fail_msg("page %u is present after a failed write", page + i);
+	free(buf);
+}
+
+/* Neither data nor end-of-file nor an error is waiting on fd. */
+static void expect_socket_quiet(int fd)
+{
+	char b;
+	struct pollfd pf = { .fd = fd, .events = POLLIN };
+	assert_int_equal(poll(&pf, 1, 0), 0);
+	assert_int_equal(recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT), -1);
+	assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+/* (a) Batches of 1 to 512 pages (frames far larger than the proxy's buffer)
+ * arrive intact, and the proxy counted every request and reply frame. */
+static void pass_through_forwards_every_byte_and_counts_frames(void **state)
+{
+	(void)state;
+	struct client *c = must_open(fault_proxy_url(proxy), "fault-pass", NULL, BOUND_MS);
+	static const uint16_t sizes[] = { 1, 3, 16, 64, 512, 2, 512, 7 };
+	enum { N = sizeof(sizes) / sizeof(sizes[0]) };
+	struct client_extent e[N];
+	assert_int_equal(client_alloc_extents(c, N, -1, e), 0);
+	long writes = 0;
+	for (int gen = 1; gen <= 2; gen++) {
+		for (int i = 0; i < N; i++) {
+			assert_true(e[i].npages >= sizes[i]);
+			/* Batch i ends at its extent's last page. */
+			uint32_t at = e[i].npages - sizes[i];
+			assert_int_equal(write_pages(c, e[i].id, at, sizes[i], gen), 0);
+			writes++;
+		}
+	}
+	for (int i = 0; i < N; i++)
+		expect_pages(c, e[i].id, e[i].npages - sizes[i], sizes[i], 2);
+	long reads = N;
+	assert_int_equal(fault_frames(proxy, 0, FAULT_C2S, SPILL_OP_WRITE), writes);
+	assert_int_equal(fault_frames(proxy, 0, FAULT_S2C, SPILL_OP_WRITE), writes);
+	assert_int_equal(fault_frames(proxy, 0, FAULT_C2S, SPILL_OP_READ), reads);
+	assert_int_equal(fault_frames(proxy, 0, FAULT_S2C, SPILL_OP_READ), reads);
+	assert_true(fault_frames(proxy, 0, FAULT_C2S, SPILL_OP_CTRL) >= 3); /* Hello, Register, Alloc */
+	assert_int_equal(fault_count(proxy, FAULT_EV_CUT, FAULT_ALL), 0);
+	assert_int_equal(fault_count(proxy, FAULT_EV_CORRUPT, FAULT_ALL), 0);
+	assert_int_equal(fault_conns(proxy), 1);
+	client_close(c);
+	assert_int_equal(fault_wait(proxy, FAULT_EV_CLOSED, 0, BOUND_MS), 0);
+}
+
+/* (b) Cut at the 3rd WRITE after its header and half its payload: that write
+ * fails, the two before it read back, its pages stay absent. */
+static void cut_at_third_write(enum fault_close how)
+{
+	const char *name = how == FAULT_RST ? "fault-cut-rst" : "fault-cut-fin";
+	struct client *c = must_open(fault_proxy_url(proxy), name, NULL, BOUND_MS);
+	struct client_extent e;
+	assert_int_equal(client_alloc_extents(c, 1, -1, &e), 0);
+	uint8_t token[CTRL_TOKEN_BYTES];
+	memcpy(token, client_token(c), sizeof(token));
+	assert_int_equal(fault_cut(proxy, 0, FAULT_C2S, SPILL_OP_WRITE, 3,
+				   FAULT_KEEP_HALF(BATCH * SPILL_PAGE_SIZE), how), 0);
+
+	assert_int_equal(write_pages(c, e.id, 0, BATCH, 1), 0);
+	assert_int_equal(write_pages(c, e.id, BATCH, BATCH, 1), 0);
+	assert_true(write_pages(c, e.id, 2 * BATCH, BATCH, 1) < 0);
+	assert_int_equal(fault_wait(proxy, FAULT_EV_CUT, 0, BOUND_MS), 0);
+	assert_int_equal(fault_count(proxy, FAULT_EV_CUT, 0), 1);
+	/* Two WRITE replies came back; the third request never got one. */
+	assert_int_equal(fault_frames(proxy, 0, FAULT_C2S, SPILL_OP_WRITE), 3);
+	assert_int_equal(fault_frames(proxy, 0, FAULT_S2C, SPILL_OP_WRITE), 2);
+	assert_true(client_dead(c) < 0);
+	client_close(c);
+
+	struct client *r = must_open(server.url, name, token, BOUND_MS);
+	expect_pages(r, e.id, 0, 2 * BATCH, 1);
+	expect_absent(r, e.id, 2 * BATCH, BATCH);
+	client_close(r);
+}
+
+static void cut_with_rst_fails_that_write_only(void **state)
+{
+	(void)state;
+	cut_at_third_write(FAULT_RST);
+	/* Abortive close: the proxy closed both sockets at once. */
+	assert_int_equal(fault_wait(proxy, FAULT_EV_CLOSED, 0, BOUND_MS), 0);
+}
+
+static void cut_with_fin_fails_that_write_only(void **state)
+{
+	(void)state;
+	cut_at_third_write(FAULT_FIN);
+	/* Orderly close: done once both peers closed their ends too. */
+	assert_int_equal(fault_wait(proxy, FAULT_EV_CLOSED, 0, BOUND_MS), 0);
+}
+
+/* (c) A stall past the client's timeout fails the call within it, holds the
+ * bytes (the server sees the write only after the resume), also stalls a
+ * connection opened meanwhile, and after the resume a new connection works. */
+static void stall_times_out_then_resume_delivers_held_bytes(void **state)
+{
+	(void)state;
+	struct client *c = must_open(fault_proxy_url(proxy), "fault-stall", NULL, SHORT_MS);
+	struct client_extent e;
+	assert_int_equal(client_alloc_extents(c, 1, -1, &e), 0);
+	uint8_t token[CTRL_TOKEN_BYTES];
+	memcpy(token, client_token(c), sizeof(token));
+	assert_int_equal(write_pages(c, e.id, 0, 1, 1), 0);
+
+	assert_int_equal(fault_stall(proxy, FAULT_ALL, FAULT_BOTH), 0);
+	assert_int_equal(write_pages(c, e.id, 1, 1, 1), -ETIMEDOUT);
+	/* Held, not read: the proxy has not even seen the header. */
+	assert_int_equal(fault_frames(proxy, 0, FAULT_C2S, SPILL_OP_WRITE), 1);
+	int rc;
+	assert_null(open_client(fault_proxy_url(proxy), "fault-stall-2", NULL, SHORT_MS, &rc));
+	assert_int_equal(rc, -ETIMEDOUT);
+
+	assert_int_equal(fault_resume(proxy, FAULT_ALL, FAULT_BOTH), 0);
+	/* The held write reaches the server and its reply comes back. */
+	assert_int_equal(fault_wait_frames(proxy, 0, FAULT_S2C, SPILL_OP_WRITE, 2, BOUND_MS), 0);
+	client_close(c);
+	struct client *r = must_open(fault_proxy_url(proxy), "fault-stall", token, BOUND_MS);
+	expect_pages(r, e.id, 0, 2, 1);
+	client_close(r);
+}
+
+/* (d) A partition drops everything silently: the client's request times out,
+ * its socket sees no byte, no FIN and no RST, not even when the server side
+ * goes away; another connection is not affected. */
+static void partition_times_out_and_sends_no_fin(void **state)
+{
+	(void)state;
+	struct client *c = must_open(fault_proxy_url(proxy), "fault-part", NULL, SHORT_MS);
+	struct client *other = must_open(fault_proxy_url(proxy), "fault-other", NULL, BOUND_MS);
+	struct client_extent e, eo;
+	assert_int_equal(client_alloc_extents(c, 1, -1, &e), 0);
+	assert_int_equal(client_alloc_extents(other, 1, -1, &eo), 0);
+	assert_int_equal(write_pages(c, e.id, 0, 1, 1), 0);
+
+	assert_int_equal(fault_partition(proxy, 0), 0);
+	assert_int_equal(write_pages(c, e.id, 1, 1, 1), -ETIMEDOUT);
+	assert_int_equal(fault_wait(proxy, FAULT_EV_DROP, 0, BOUND_MS), 0);
+	assert_int_equal(write_pages(other, eo.id, 0, 1, 1), 0);
+	expect_pages(other, eo.id, 0, 1, 1);
+	int fd = client_fd(c);
+	expect_socket_quiet(fd);
+
+	/* The server dies: the proxy sees its end close, the client still
+	 * hears nothing. */
+	assert_int_equal(fault_count(proxy, FAULT_EV_EOF, 0), 0);
+	srv_kill(&server);
+	assert_int_equal(fault_wait(proxy, FAULT_EV_EOF, 0, BOUND_MS), 0);
+	expect_socket_quiet(fd);
+	assert_int_equal(fault_count(proxy, FAULT_EV_CLOSED, 0), 0);
+	/* The connection outside the partition is told. */
+	assert_int_equal(fault_wait(proxy, FAULT_EV_CLOSED, 1, BOUND_MS), 0);
+	client_close(other);
+	client_close(c);
+}
+
+/* (e) A flipped payload byte: the server refuses the frame on its CRC, the
+ * client gets an error, and the old contents stay (one page, copied) or the
+ * pages read back absent (a batch received in place), never the new bytes. */
+static void corrupt_payload_is_refused_never_acknowledged(void **state)
+{
+	(void)state;
+	assert_int_equal(srv_metric(&server, "spillway_errors_total{kind=\"crc\"}"), 0);
+	struct client *c = must_open(fault_proxy_url(proxy), "fault-crc", NULL, BOUND_MS);
+	struct client_extent e;
+	assert_int_equal(client_alloc_extents(c, 1, -1, &e), 0);
+	uint8_t token[CTRL_TOKEN_BYTES];
+	memcpy(token, client_token(c), sizeof(token));
+	assert_int_equal(fault_corrupt(proxy, 0, FAULT_C2S, SPILL_OP_WRITE, 2, 40 + 100), 0);
+	assert_int_equal(write_pages(c, e.id, 0, 1, 1), 0);
+	assert_true(write_pages(c, e.id, 0, 1, 2) < 0);
+	assert_int_equal(fault_wait(proxy, FAULT_EV_CORRUPT, 0, BOUND_MS), 0);
+	client_close(c);
+
+	/* The next connection's first WRITE, a batch, loses a byte deep in. */
+	assert_int_equal(fault_corrupt(proxy, 1, FAULT_C2S, SPILL_OP_WRITE, 1,
+				       40 + 5 * SPILL_PAGE_SIZE + 17), 0);
+	c = must_open(fault_proxy_url(proxy), "fault-crc", token, BOUND_MS);
+	assert_true(write_pages(c, e.id, BATCH, BATCH, 1) < 0);
+	assert_int_equal(fault_wait(proxy, FAULT_EV_CORRUPT, 1, BOUND_MS), 0);
+	client_close(c);
+
+	assert_int_equal(srv_metric(&server, "spillway_errors_total{kind=\"crc\"}"), 2);
+	struct client *r = must_open(server.url, "fault-crc", token, BOUND_MS);
+	expect_pages(r, e.id, 0, 1, 1);
+	expect_absent(r, e.id, BATCH, BATCH);
+	client_close(r);
+}
+
+/* Each reply held longer than the client waits: the call times out; without
+ * the delay the same call succeeds on a new connection. */
+static void delayed_replies_time_out_the_client(void **state)
+{
+	(void)state;
+	struct client *c = must_open(fault_proxy_url(proxy), "fault-delay", NULL, SHORT_MS);
+	assert_int_equal(client_ping(c), 0);
+	assert_int_equal(fault_delay(proxy, 0, FAULT_S2C, 20u * 1000u * 1000u), 0);
+	assert_int_equal(client_ping(c), -ETIMEDOUT);
+	/* The reply did arrive at the proxy: it is the one being held. */
+	assert_int_equal(fault_frames(proxy, 0, FAULT_S2C, SPILL_OP_PING), 2);
+	client_close(c);
+	assert_int_equal(fault_delay(proxy, 0, FAULT_S2C, 0), 0);
+	c = must_open(fault_proxy_url(proxy), "fault-delay-2", NULL, SHORT_MS);
+	assert_int_equal(client_ping(c), 0);
+	client_close(c);
+}
+
+/* (f) A frozen server: a request times out; after SIGCONT a new request on a
+ * new connection succeeds and the data written before is there. */
+static void frozen_server_times_out_then_thaws(void **state)
+{
+	(void)state;
+	struct client *c = must_open(server.url, "fault-frozen", NULL, SHORT_MS);
+	struct client_extent e;
+	assert_int_equal(client_alloc_extents(c, 1, -1, &e), 0);
+	uint8_t token[CTRL_TOKEN_BYTES];
+	memcpy(token, client_token(c), sizeof(token));
+	assert_int_equal(write_pages(c, e.id, 0, 1, 1), 0);
+
+	assert_int_equal(proc_freeze(server.pid, BOUND_MS), 0);
+	assert_int_equal(proc_freeze_state(server.pid), 'T');
+	assert_int_equal(client_ping(c), -ETIMEDOUT);
+	client_close(c);
+
+	assert_int_equal(proc_thaw(server.pid, BOUND_MS), 0);
+	assert_int_not_equal(proc_freeze_state(server.pid), 'T');
+	c = must_open(server.url, "fault-frozen", token, SHORT_MS);
+	assert_int_equal(client_ping(c), 0);
+	expect_pages(c, e.id, 0, 1, 1);
+	client_close(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(pass_through_forwards_every_byte_and_counts_frames,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(cut_with_rst_fails_that_write_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(cut_with_fin_fails_that_write_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(stall_times_out_then_resume_delivers_held_bytes,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(partition_times_out_and_sends_no_fin, setup, teardown),
+		cmocka_unit_test_setup_teardown(corrupt_payload_is_refused_never_acknowledged,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(delayed_replies_time_out_the_client, setup, teardown),
+		cmocka_unit_test_setup_teardown(frozen_server_times_out_then_thaws, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
