@@ -416,6 +416,11 @@ static void *conn_main(void *arg)
 			{ .fd = c->fd[1], .events = want_events(c, &st, 1) },
 			{ .fd = c->wake, .events = POLLIN },
 		};
+		/* A socket we want nothing from is left out: a closed or reset
+		 * one would report POLLHUP or POLLERR, asked or not, and spin. */
+		for (int i = 0; i < 2; i++)
+			if (!pf[i].events)
+				pf[i].fd = -1;
 		int timeout = wait_ns == UINT64_MAX ? -1 : (int)(wait_ns / 1000000u) + 1;
 		if (poll(pf, 3, timeout) < 0 && errno != EINTR)
 			break;

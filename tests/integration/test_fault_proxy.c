@@ -22,7 +22,14 @@
 #include "proc_freeze.h"
 
 #define BOUND_MS 20000   /* only there to fail instead of hanging */
-#define SHORT_MS 300     /* the client's timeout where a failure is expected */
+/* The client's timeout where a failure is expected: short, yet long enough
+ * for the handshake and the calls before the fault, also in a sanitizer
+ * build on a loaded machine. */
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define SHORT_MS 3000
+#else
+#define SHORT_MS 1000
+#endif
 #define BATCH 8          /* pages per write: 32 KiB, received in place */
 
 static struct srv server;
@@ -200,6 +207,35 @@ static void cut_with_fin_fails_that_write_only(void **state)
 	assert_int_equal(fault_wait(proxy, FAULT_EV_CLOSED, 0, BOUND_MS), 0);
 }
 
+/* A cut for FAULT_ALL reaches every connection accepted later, once each:
+ * a client that reconnects is cut again at its first WRITE, until cleared. */
+static void cut_for_all_connections_cuts_each_reconnect(void **state)
+{
+	(void)state;
+	struct client *c = must_open(fault_proxy_url(proxy), "fault-cut-all", NULL, BOUND_MS);
+	struct client_extent e;
+	assert_int_equal(client_alloc_extents(c, 1, -1, &e), 0);
+	uint8_t token[CTRL_TOKEN_BYTES];
+	memcpy(token, client_token(c), sizeof(token));
+	assert_int_equal(fault_cut(proxy, FAULT_ALL, FAULT_C2S, SPILL_OP_WRITE, 1, 0, FAULT_RST), 0);
+	for (int i = 0; i < 3; i++) {
+		if (i)
+			c = must_open(fault_proxy_url(proxy), "fault-cut-all", token, BOUND_MS);
+		assert_true(write_pages(c, e.id, 0, 1, 1) < 0);
+		assert_int_equal(fault_wait(proxy, FAULT_EV_CUT, i, BOUND_MS), 0);
+		client_close(c);
+	}
+	assert_int_equal(fault_count(proxy, FAULT_EV_CUT, FAULT_ALL), 3);
+	/* Nothing of a frame cut before its first byte reached the server. */
+	assert_int_equal(fault_frames(proxy, FAULT_ALL, FAULT_S2C, SPILL_OP_WRITE), 0);
+	assert_int_equal(fault_clear(proxy, FAULT_ALL), 0);
+	c = must_open(fault_proxy_url(proxy), "fault-cut-all", token, BOUND_MS);
+	expect_absent(c, e.id, 0, 1);
+	assert_int_equal(write_pages(c, e.id, 0, 1, 1), 0);
+	expect_pages(c, e.id, 0, 1, 1);
+	client_close(c);
+}
+
 /* (c) A stall past the client's timeout fails the call within it, holds the
  * bytes (the server sees the write only after the resume), also stalls a
  * connection opened meanwhile, and after the resume a new connection works. */
@@ -262,6 +298,28 @@ static void partition_times_out_and_sends_no_fin(void **state)
 	assert_int_equal(fault_wait(proxy, FAULT_EV_CLOSED, 1, BOUND_MS), 0);
 	client_close(other);
 	client_close(c);
+}
+
+/* Healed with FAULT_HEAL_RESUME a connection carries requests again; with
+ * FAULT_HEAL_DEAD it stays a black hole while new connections work. */
+static void healed_partition_resumes_or_stays_dead(void **state)
+{
+	(void)state;
+	struct client *c0 = must_open(fault_proxy_url(proxy), "fault-heal-0", NULL, SHORT_MS);
+	struct client *c1 = must_open(fault_proxy_url(proxy), "fault-heal-1", NULL, SHORT_MS);
+	assert_int_equal(fault_partition(proxy, FAULT_ALL), 0);
+	assert_int_equal(fault_heal(proxy, 0, FAULT_HEAL_RESUME), 0);
+	assert_int_equal(client_ping(c0), 0);
+	assert_int_equal(fault_heal(proxy, FAULT_ALL, FAULT_HEAL_DEAD), 0);
+	assert_int_equal(client_ping(c1), -ETIMEDOUT);
+	assert_int_equal(fault_wait(proxy, FAULT_EV_DROP, 1, BOUND_MS), 0);
+	assert_int_equal(client_ping(c0), 0);
+	struct client *c2 = must_open(fault_proxy_url(proxy), "fault-heal-2", NULL, SHORT_MS);
+	assert_int_equal(client_ping(c2), 0);
+	expect_socket_quiet(client_fd(c1));
+	client_close(c2);
+	client_close(c1);
+	client_close(c0);
 }
 
 /* (e) A flipped payload byte: the server refuses the frame on its CRC, the
@@ -347,9 +405,13 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(cut_with_rst_fails_that_write_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(cut_with_fin_fails_that_write_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(cut_for_all_connections_cuts_each_reconnect,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(stall_times_out_then_resume_delivers_held_bytes,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(partition_times_out_and_sends_no_fin, setup, teardown),
+		cmocka_unit_test_setup_teardown(healed_partition_resumes_or_stays_dead, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(corrupt_payload_is_refused_never_acknowledged,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(delayed_replies_time_out_the_client, setup, teardown),
