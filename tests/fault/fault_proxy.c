@@ -202,7 +202,9 @@ static void frame_begin(struct fault_conn *c, int d, uint16_t op, int discard)
 		if (r->nth && (long)r->nth != seen)
 			continue;
 		if (r->kind == RULE_CUT && f->cut_at < 0) {
-			f->cut_at = (long)(r->arg < f->frame_len ? r->arg : f->frame_len);
+			size_t keep = r->arg == FAULT_KEEP_HALF ? HDR + (f->frame_len - HDR) / 2
+								: r->arg;
+			f->cut_at = (long)(keep < f->frame_len ? keep : f->frame_len);
 			f->cut_how = r->how;
 		} else if (r->kind == RULE_CORRUPT && r->arg < f->frame_len) {
 			f->corrupt_at = (long)r->arg;
@@ -253,7 +255,8 @@ static void conn_cut(struct fault_conn *c, enum fault_close how)
 
 /* --- forwarding ---------------------------------------------------------- */
 
-static int flow_read(struct fault_conn *c, struct flow *f)
+/* Take in what the sender has (the buffer made room first); note its end. */
+static void flow_read(struct fault_conn *c, struct flow *f)
 {
 	if (f->off == f->len) {
 		f->off = f->len = 0;
@@ -263,17 +266,14 @@ static int flow_read(struct fault_conn *c, struct flow *f)
 		f->off = 0;
 	}
 	if (f->len == FLOW_BUF)
-		return 0;
+		return;
 	ssize_t n = recv(c->fd[f->src], f->buf + f->len, FLOW_BUF - f->len, MSG_DONTWAIT);
 	if (n > 0) {
 		f->len += (size_t)n;
-		return 0;
+	} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+		f->eof = 1;
+		event(c, FAULT_EV_EOF);
 	}
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return 0;
-	f->eof = 1;
-	event(c, FAULT_EV_EOF);
-	return -1;
 }
 
 enum pump_result {

@@ -57,8 +57,10 @@ enum fault_event {
 	FAULT_EV_COUNT,
 };
 
-/* Keep the header and half the payload of a frame of payload_len bytes. */
-#define FAULT_KEEP_HALF(payload_len) (40 + (size_t)(payload_len) / 2)
+/* fault_cut's keep: the header and half the payload of the frame it hits;
+ * the whole frame (any keep beyond the frame's length does the same). */
+#define FAULT_KEEP_HALF ((size_t)-1)
+#define FAULT_KEEP_ALL ((size_t)-2)
 
 struct fault_proxy;
 
@@ -73,8 +75,8 @@ const char *fault_proxy_url(const struct fault_proxy *p);
 
 /*
  * At the nth (1-based) frame of op going in dir (one direction), forward its
- * first keep bytes (0: none of it; FAULT_KEEP_HALF; 40 + payload_len: all of
- * it), then close both sockets as how says. Fires once per connection.
+ * first keep bytes (0: none of it, FAULT_KEEP_HALF, FAULT_KEEP_ALL),
+ * then close both sockets as how says. Fires once per connection.
  */
 int fault_cut(struct fault_proxy *p, int conn, enum fault_dir dir, uint16_t op,
 	      unsigned nth, size_t keep, enum fault_close how);

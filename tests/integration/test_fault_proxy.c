@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -171,8 +172,8 @@ static void cut_at_third_write(enum fault_close how)
 	assert_int_equal(client_alloc_extents(c, 1, -1, &e), 0);
 	uint8_t token[CTRL_TOKEN_BYTES];
 	memcpy(token, client_token(c), sizeof(token));
-	assert_int_equal(fault_cut(proxy, 0, FAULT_C2S, SPILL_OP_WRITE, 3,
-				   FAULT_KEEP_HALF(BATCH * SPILL_PAGE_SIZE), how), 0);
+	assert_int_equal(fault_cut(proxy, 0, FAULT_C2S, SPILL_OP_WRITE, 3, FAULT_KEEP_HALF, how),
+			 0);
 
 	assert_int_equal(write_pages(c, e.id, 0, BATCH, 1), 0);
 	assert_int_equal(write_pages(c, e.id, BATCH, BATCH, 1), 0);
@@ -398,6 +399,79 @@ static void frozen_server_times_out_then_thaws(void **state)
 	client_close(c);
 }
 
+/* spill-fault, the proxy as a program: commands on stdin, one answer line
+ * each on stdout; a cut set there fails the client's write and is counted. */
+static int cli_open(pid_t *pid, FILE **in, FILE **out)
+{
+	int to[2], from[2];
+	if (pipe(to) || pipe(from))
+		return -1;
+	char port[16];
+	snprintf(port, sizeof(port), "%d", server.port);
+	*pid = fork();
+	if (*pid == 0) {
+		dup2(to[0], 0);
+		dup2(from[1], 1);
+		close(to[1]);
+		close(from[0]);
+		execl(SPILL_FAULT_PATH, SPILL_FAULT_PATH, "--upstream", port, (char *)NULL);
+		_exit(127);
+	}
+	close(to[0]);
+	close(from[1]);
+	*in = fdopen(to[1], "w");
+	*out = fdopen(from[0], "r");
+	setvbuf(*in, NULL, _IOLBF, 0);
+	return *pid > 0 && *in && *out ? 0 : -1;
+}
+
+/* Send one command, return its answer line (static buffer). */
+static const char *cli(FILE *in, FILE *out, const char *cmd)
+{
+	static char line[256];
+	fprintf(in, "%s\n", cmd);
+	fflush(in);
+	if (!fgets(line, sizeof(line), out))
+		return "(eof)";
+	line[strcspn(line, "\n")] = '\0';
+	return line;
+}
+
+static void command_line_proxy_cuts_and_counts(void **state)
+{
+	(void)state;
+	pid_t pid = -1;
+	FILE *in = NULL, *out = NULL;
+	assert_int_equal(cli_open(&pid, &in, &out), 0);
+	char line[64], url[64];
+	int port = 0;
+	assert_non_null(fgets(line, sizeof(line), out));
+	assert_int_equal(sscanf(line, "port=%d", &port), 1);
+	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", port);
+
+	assert_string_equal(cli(in, out, "cut all c2s write 2 half rst"), "ok");
+	assert_string_equal(cli(in, out, "cut all sideways write 2 half rst"),
+			    "error: unknown command or bad arguments (see spill-fault --help)");
+	assert_string_equal(cli(in, out, "stall 7 both"), "error: No such file or directory");
+	struct client *c = must_open(url, "fault-cli", NULL, BOUND_MS);
+	struct client_extent e;
+	assert_int_equal(client_alloc_extents(c, 1, -1, &e), 0);
+	assert_int_equal(write_pages(c, e.id, 0, BATCH, 1), 0);
+	assert_true(write_pages(c, e.id, BATCH, BATCH, 1) < 0);
+	assert_string_equal(cli(in, out, "wait cut 0 1 20000"), "ok");
+	assert_string_equal(cli(in, out, "count cut all"), "1");
+	assert_string_equal(cli(in, out, "frames 0 c2s write"), "2");
+	assert_string_equal(cli(in, out, "frames 0 s2c write"), "1");
+	assert_string_equal(cli(in, out, "conns"), "1");
+	client_close(c);
+	fprintf(in, "quit\n");
+	fclose(in);
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	fclose(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -416,6 +490,7 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(delayed_replies_time_out_the_client, setup, teardown),
 		cmocka_unit_test_setup_teardown(frozen_server_times_out_then_thaws, setup, teardown),
+		cmocka_unit_test_setup_teardown(command_line_proxy_cuts_and_counts, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
