@@ -127,6 +127,19 @@ static void expect_socket_quiet(int fd)
 	assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
+/* Wait until a server metric reaches want (bounded by BOUND_MS). */
+static void wait_metric(const char *series, long long want)
+{
+	long long v;
+	for (int waited = 0; (v = srv_metric(&server, series)) < want && waited < BOUND_MS;
+	     waited += 10) {
+		struct pollfd none = { -1, 0, 0 };
+		poll(&none, 0, 10); /* pacing of the bounded wait, not synchronisation */
+	}
+	if (v < want)
+		fail_msg("%s is %lld, expected at least %lld", series, v, want);
+}
+
 /* (a) Batches of 1 to 512 pages (frames far larger than the proxy's buffer)
  * arrive intact, and the proxy counted every request and reply frame. */
 static void pass_through_forwards_every_byte_and_counts_frames(void **state)
@@ -267,6 +280,29 @@ static void stall_times_out_then_resume_delivers_held_bytes(void **state)
 	client_close(r);
 }
 
+/* Replies stalled, requests not: the write reaches the server and is
+ * applied, yet the client times out and cannot tell (the case a write
+ * fence must handle). */
+static void stall_of_replies_only_lets_the_write_land(void **state)
+{
+	(void)state;
+	struct client *c = must_open(fault_proxy_url(proxy), "fault-half", NULL, SHORT_MS);
+	struct client_extent e;
+	assert_int_equal(client_alloc_extents(c, 1, -1, &e), 0);
+	uint8_t token[CTRL_TOKEN_BYTES];
+	memcpy(token, client_token(c), sizeof(token));
+	assert_int_equal(fault_stall(proxy, 0, FAULT_S2C), 0);
+	assert_int_equal(write_pages(c, e.id, 0, BATCH, 1), -ETIMEDOUT);
+	assert_int_equal(fault_frames(proxy, 0, FAULT_C2S, SPILL_OP_WRITE), 1);
+	assert_int_equal(fault_frames(proxy, 0, FAULT_S2C, SPILL_OP_WRITE), 0);
+	/* The server applied it (it counts the bytes once the pages are in). */
+	wait_metric("spillway_bytes_total{op=\"write\"}", BATCH * SPILL_PAGE_SIZE);
+	client_close(c);
+	struct client *r = must_open(fault_proxy_url(proxy), "fault-half", token, BOUND_MS);
+	expect_pages(r, e.id, 0, BATCH, 1);
+	client_close(r);
+}
+
 /* (d) A partition drops everything silently: the client's request times out,
  * its socket sees no byte, no FIN and no RST, not even when the server side
  * goes away; another connection is not affected. */
@@ -354,6 +390,42 @@ static void corrupt_payload_is_refused_never_acknowledged(void **state)
 	expect_pages(r, e.id, 0, 1, 1);
 	expect_absent(r, e.id, BATCH, BATCH);
 	client_close(r);
+}
+
+/* A flipped byte in a READ reply: the client refuses it (-EBADMSG) and
+ * never hands the bytes over as data. */
+static void corrupt_reply_fails_the_read(void **state)
+{
+	(void)state;
+	struct client *c = must_open(fault_proxy_url(proxy), "fault-reply", NULL, BOUND_MS);
+	struct client_extent e;
+	assert_int_equal(client_alloc_extents(c, 1, -1, &e), 0);
+	assert_int_equal(write_pages(c, e.id, 0, BATCH, 1), 0);
+	assert_int_equal(fault_corrupt(proxy, 0, FAULT_S2C, SPILL_OP_READ, 1, 40 + 3 * SPILL_PAGE_SIZE),
+			 0);
+	uint8_t *buf = malloc((size_t)BATCH * SPILL_PAGE_SIZE);
+	assert_non_null(buf);
+	assert_int_equal(client_read(c, e.id, 0, BATCH, buf, NULL), -EBADMSG);
+	assert_int_equal(fault_count(proxy, FAULT_EV_CORRUPT, 0), 1);
+	free(buf);
+	client_close(c);
+}
+
+/* Every frame held a little in both directions: nothing is lost, reordered
+ * or changed, so what was written reads back. */
+static void delayed_frames_arrive_intact_and_in_order(void **state)
+{
+	(void)state;
+	assert_int_equal(fault_delay(proxy, FAULT_ALL, FAULT_BOTH, 2000), 0);
+	struct client *c = must_open(fault_proxy_url(proxy), "fault-slow", NULL, BOUND_MS);
+	struct client_extent e;
+	assert_int_equal(client_alloc_extents(c, 1, -1, &e), 0);
+	for (int gen = 1; gen <= 3; gen++)
+		for (uint32_t p = 0; p < 4 * BATCH; p += BATCH)
+			assert_int_equal(write_pages(c, e.id, p, BATCH, gen), 0);
+	expect_pages(c, e.id, 0, 4 * BATCH, 3);
+	assert_int_equal(fault_frames(proxy, 0, FAULT_S2C, SPILL_OP_WRITE), 12);
+	client_close(c);
 }
 
 /* Each reply held longer than the client waits: the call times out; without
@@ -483,11 +555,16 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(stall_times_out_then_resume_delivers_held_bytes,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(stall_of_replies_only_lets_the_write_land, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(partition_times_out_and_sends_no_fin, setup, teardown),
 		cmocka_unit_test_setup_teardown(healed_partition_resumes_or_stays_dead, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(corrupt_payload_is_refused_never_acknowledged,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(corrupt_reply_fails_the_read, setup, teardown),
+		cmocka_unit_test_setup_teardown(delayed_frames_arrive_intact_and_in_order, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(delayed_replies_time_out_the_client, setup, teardown),
 		cmocka_unit_test_setup_teardown(frozen_server_times_out_then_thaws, setup, teardown),
 		cmocka_unit_test_setup_teardown(command_line_proxy_cuts_and_counts, setup, teardown),
