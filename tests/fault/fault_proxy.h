@@ -8,13 +8,15 @@
  *
  * Connections are numbered from 0 in accept order. Every command takes a
  * connection number or FAULT_ALL: every connection open now and every one
- * accepted later. Commands take effect before the next byte is forwarded.
+ * accepted later. A command applies to every byte that reaches the proxy
+ * after it returns; a frame fault (cut, corrupt, delay) to every frame whose
+ * header arrives after it.
  *
- * Frame faults (cut, corrupt) fire at the nth frame of an op in one
- * direction, counted per connection from its first frame (FAULT_ANY_OP
+ * Frame faults fire at the nth frame of an op in one direction, counted per
+ * connection from its first frame, dropped ones included (FAULT_ANY_OP
  * counts every frame). A stream that stops looking like frames (bad magic, a
  * payload_len beyond SPILL_MAX_PAYLOAD) is forwarded from there on as plain
- * bytes, where only state faults (stall, partition, delay) still apply.
+ * bytes, where only stall and partition still apply.
  *
  * The test never sleeps: it waits for events (fault_wait) and frame counts
  * (fault_wait_frames), each wait bounded by a timeout that only exists to
@@ -85,18 +87,28 @@ int fault_cut(struct fault_proxy *p, int conn, enum fault_dir dir, uint16_t op,
  * frame does nothing. */
 int fault_corrupt(struct fault_proxy *p, int conn, enum fault_dir dir, uint16_t op,
 		  unsigned nth, size_t offset);
-/* Stop forwarding in dir (bytes are held: not read from the sender, not
- * written to the receiver) until fault_resume. */
+/*
+ * The state faults below take a connection already accepted (else -ENOENT)
+ * or FAULT_ALL, which also sets them for connections accepted later.
+ *
+ * Stop forwarding in dir (bytes are held: not read from the sender, not
+ * written to the receiver) until fault_resume.
+ */
 int fault_stall(struct fault_proxy *p, int conn, enum fault_dir dir);
 int fault_resume(struct fault_proxy *p, int conn, enum fault_dir dir);
 /* Read and drop everything both ways, send nothing: no byte, no FIN, no RST,
  * even if a side closes. A frame partly forwarded when it starts stays cut
  * short on the receiving side. */
 int fault_partition(struct fault_proxy *p, int conn);
+/* FAULT_HEAL_RESUME: forward again from each direction's next frame boundary
+ * (the rest of a frame partly dropped is dropped too). FAULT_HEAL_DEAD: the
+ * connection keeps dropping for good; only connections accepted later are
+ * spared. */
 int fault_heal(struct fault_proxy *p, int conn, enum fault_heal how);
 /* Hold each frame in dir for usec after its header arrived (0: no delay). */
 int fault_delay(struct fault_proxy *p, int conn, enum fault_dir dir, unsigned usec);
-/* Remove every fault (like resume + heal(RESUME) + delay 0 + no rules). */
+/* Remove every fault: resume, heal(RESUME), delay 0, and the cut and corrupt
+ * rules given for conn (FAULT_ALL: every rule). */
 int fault_clear(struct fault_proxy *p, int conn);
 
 /* Events so far on conn (FAULT_ALL: on all of them). */
@@ -106,8 +118,9 @@ int fault_wait_count(struct fault_proxy *p, enum fault_event ev, int conn, long 
 		     int timeout_ms);
 /* The same with min 1: "it happened". */
 int fault_wait(struct fault_proxy *p, enum fault_event ev, int conn, int timeout_ms);
-/* Frames whose header the proxy has seen, in one direction, of op
- * (FAULT_ANY_OP: all), on conn (FAULT_ALL: all). */
+/* Frames whose header the proxy has seen (forwarded or not yet, or dropped),
+ * in dir (FAULT_BOTH: the sum), of op (FAULT_ANY_OP: all), on conn
+ * (FAULT_ALL: all). */
 long fault_frames(struct fault_proxy *p, int conn, enum fault_dir dir, uint16_t op);
 int fault_wait_frames(struct fault_proxy *p, int conn, enum fault_dir dir, uint16_t op,
 		      long min, int timeout_ms);
