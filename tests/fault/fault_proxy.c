@@ -935,7 +935,7 @@ static void deadline_after(struct timespec *t, int timeout_ms)
 	}
 }
 
-/* Wait on p->cond until what(p, ...) >= min; 0 or -ETIMEDOUT. */
+/* What a waiter watches: an event count or a frame count. */
 struct wait_for {
 	int is_frames;
 	enum fault_event ev;
@@ -950,6 +950,7 @@ static long wait_value_locked(struct fault_proxy *p, const struct wait_for *w)
 			    : count_locked(p, w->ev, w->conn);
 }
 
+/* Sleep on p->cond until the watched count reaches min; 0 or -ETIMEDOUT. */
 static int wait_until(struct fault_proxy *p, const struct wait_for *w, long min, int timeout_ms)
 {
 	struct timespec dl;
