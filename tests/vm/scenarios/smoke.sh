@@ -1,5 +1,6 @@
 # Smoke test of the VM harness: the guest kernel, modules, network namespaces
-# over a veth pair, swap, and a spillwayd on loopback queried by spillctl.
+# over a veth pair (and tc netem partitioning it), swap, and a spillwayd on
+# loopback queried by spillctl.
 # Run: tests/vm/run --include build/spillwayd --include build/spillctl smoke
 set -eu
 
@@ -28,6 +29,17 @@ ip -n a addr add 10.99.0.1/24 dev va
 ip -n b addr add 10.99.0.2/24 dev vb
 ip -n a link set va up
 ip -n b link set vb up
+retry 100 ip netns exec a ping -c 1 -W 1 10.99.0.2
+
+echo "== tc netem: a partition drops silently, healing it restores the link"
+. /opt/spill/netem_lib.sh
+netem_partition -n a va
+if ip netns exec a ping -c 1 -W 1 10.99.0.2 >/dev/null 2>&1; then
+	echo "a ping crossed the partition"
+	exit 1
+fi
+[ "$(netem_dropped -n a va)" -ge 1 ]
+netem_heal -n a va
 retry 100 ip netns exec a ping -c 1 -W 1 10.99.0.2
 ip netns del a
 ip netns del b
