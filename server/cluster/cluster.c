@@ -236,12 +236,10 @@ int cluster_set_draining(struct server *s, int on)
 	registry_set_cluster_state(s->reg, full, on);
 	size_t n = 0;
 	int told = 0;
-	Spillway__ClientStats **all = registry_all_client_stats(s->reg, &n);
-	for (size_t i = 0; i < n; i++) {
-		if (tell_drain(s, all[i]->name, on) == 0)
+	struct reg_client_stats *all = registry_all_client_stats(s->reg, &n);
+	for (size_t i = 0; i < n; i++)
+		if (tell_drain(s, all[i].name, on) == 0)
 			told++;
-		registry_free_client_stats(all[i]);
-	}
 	free(all);
 	log_info("%s: %s (%d connected clients told)", c->advertised,
 		 on ? "draining: no new extents, clients move their pages elsewhere" : "undrained",

@@ -70,15 +70,15 @@ static struct nbd_ident *ident_find_locked(const char *name)
 
 static int attach_identity_locked(const char *name, struct reg_client **out, const char **why)
 {
-	Spillway__Register req = SPILLWAY__REGISTER__INIT;
-	req.name = (char *)name;
+	struct reg_request req = { 0 };
+	snprintf(req.name, sizeof(req.name), "%s", name);
 	struct nbd_ident *known = ident_find_locked(name);
 	int resumed, rc = -ENOENT;
 	if (known) {
-		req.token.data = known->token;
-		req.token.len = sizeof(known->token);
+		req.has_token = 1;
+		memcpy(req.token, known->token, sizeof(req.token));
 		rc = registry_register(T.srv->reg, &req, REG_PRINCIPAL_EXPORT, out, &resumed, why);
-		req.token.len = 0;
+		req.has_token = 0;
 	}
 	if (rc == -ENOENT) /* never made, or its grace period ran out */
 		rc = registry_register(T.srv->reg, &req, REG_PRINCIPAL_EXPORT, out, &resumed, why);
