@@ -28,6 +28,7 @@
 #include "reclaim.h"
 #include "registry.h"
 #include "server.h"
+#include "wire_nbd.h"
 #include "wire_registry.h"
 
 static uint16_t status_of(int err)
@@ -350,36 +351,45 @@ static void on_admin_drain(struct conn *c, const struct frame_hdr *h, const Spil
 
 /* NBD exports (nbd_export.c): create and delete need operator privilege
  * (the gate checks it). */
-static Spillway__ExportInfo *export_info(const char *name, Spillway__ExportInfo ***all, size_t *n)
+static const struct nbd_export_info *export_info(const char *name, struct nbd_export_info **all,
+						 size_t *n)
 {
 	*all = nbd_export_list(n);
-	for (size_t i = 0; *all && i < *n; i++)
-		if (!strcmp((*all)[i]->name, name))
-			return (*all)[i];
+	for (size_t i = 0; i < *n; i++)
+		if (!strcmp((*all)[i].name, name))
+			return &(*all)[i];
 	return NULL;
 }
 
 static void on_admin_export(struct conn *c, const struct frame_hdr *h, const Spillway__Ctrl *m)
 {
 	const char *why = NULL;
-	Spillway__ExportInfo **all = NULL;
+	struct nbd_export_info *all = NULL;
 	size_t n = 0;
 	int rc = 0;
 	if (m->msg_case == SPILLWAY__CTRL__MSG_ADMIN_EXPORT_LIST) {
 		Spillway__AdminExportListReply r = SPILLWAY__ADMIN_EXPORT_LIST_REPLY__INIT;
-		r.exports = nbd_export_list(&r.n_exports);
+		all = nbd_export_list(&n);
+		r.exports = wire_nbd_export_list(all, n);
+		r.n_exports = r.exports ? n : 0;
 		send_reply(c, h, SPILLWAY__CTRL__MSG_ADMIN_EXPORT_LIST_REPLY, &r);
-		nbd_export_list_free(r.exports, r.n_exports);
+		free(r.exports);
+		nbd_export_list_free(all);
 		return;
 	}
 	if (m->msg_case == SPILLWAY__CTRL__MSG_ADMIN_EXPORT_CREATE) {
 		const Spillway__AdminExportCreate *q = m->admin_export_create;
 		rc = nbd_export_create(q->name, q->size_bytes, q->client, &why);
-		Spillway__AdminExportCreateReply r = SPILLWAY__ADMIN_EXPORT_CREATE_REPLY__INIT;
-		if (!rc && !(r.info = export_info(q->name, &all, &n)))
+		const struct nbd_export_info *x = NULL;
+		if (!rc && !(x = export_info(q->name, &all, &n)))
 			rc = -ENOENT; /* deleted at once by someone else */
-		if (!rc)
+		if (!rc) {
+			Spillway__ExportInfo info;
+			wire_nbd_export(x, &info);
+			Spillway__AdminExportCreateReply r = SPILLWAY__ADMIN_EXPORT_CREATE_REPLY__INIT;
+			r.info = &info;
 			send_reply(c, h, SPILLWAY__CTRL__MSG_ADMIN_EXPORT_CREATE_REPLY, &r);
+		}
 	} else {
 		rc = nbd_export_delete(m->admin_export_delete->name, &why);
 		Spillway__AdminExportDeleteReply r = SPILLWAY__ADMIN_EXPORT_DELETE_REPLY__INIT;
@@ -389,7 +399,7 @@ static void on_admin_export(struct conn *c, const struct frame_hdr *h, const Spi
 	if (rc)
 		conn_reply_error(c, h, rc == -EEXIST ? SPILL_ST_EBUSY : status_of(rc),
 				 why ? why : strerror(-rc));
-	nbd_export_list_free(all, n);
+	nbd_export_list_free(all);
 }
 
 /* --- the table --------------------------------------------------------------
