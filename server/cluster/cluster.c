@@ -215,16 +215,6 @@ void cluster_info_free(Spillway__ClusterInfoReply *r)
 
 /* --- drain ------------------------------------------------------------------ */
 
-static int tell_drain(struct server *s, const char *name, int on)
-{
-	Spillway__Drain d = SPILLWAY__DRAIN__INIT;
-	d.drain = on;
-	Spillway__Ctrl msg = SPILLWAY__CTRL__INIT;
-	msg.msg_case = SPILLWAY__CTRL__MSG_DRAIN;
-	msg.drain = &d;
-	return notify_client(s, name, &msg);
-}
-
 int cluster_set_draining(struct server *s, int on)
 {
 	struct cluster *c = C(s);
@@ -238,7 +228,7 @@ int cluster_set_draining(struct server *s, int on)
 	int told = 0;
 	struct reg_client_stats *all = registry_all_client_stats(s->reg, &n);
 	for (size_t i = 0; i < n; i++)
-		if (tell_drain(s, all[i].name, on) == 0)
+		if (notify_drain(s, all[i].name, on) == 0)
 			told++;
 	free(all);
 	log_info("%s: %s (%d connected clients told)", c->advertised,
@@ -259,7 +249,7 @@ int cluster_draining(struct server *s)
 void cluster_client_registered(struct server *s, const char *name)
 {
 	if (cluster_draining(s))
-		tell_drain(s, name, 1);
+		notify_drain(s, name, 1);
 }
 
 /* --- the arbiter's replies ---------------------------------------------------- */
