@@ -112,7 +112,7 @@ static void on_register(struct conn *c, const struct frame_hdr *h, const Spillwa
 	struct reg_request req;
 	int rc = wire_registry_request(m, &req);
 	if (rc)
-		why = "client name or token too long";
+		why = "client name too long or token not 16 bytes";
 	else
 		rc = registry_register(c->srv->reg, &req, who, &rc_client, &resumed, &why);
 	if (rc) {
@@ -263,7 +263,8 @@ static void on_admin_client_set(struct conn *c, const struct frame_hdr *h,
 	struct reg_client_stats now;
 	if (registry_one_client_stats(c->srv->reg, m->name, &now) &&
 	    registry_quota_stats(c->srv->reg, m->name, &now)) { /* else: the quota it will get */
-		conn_reply_error(c, h, SPILL_ST_EINTERNAL, "quota gone meanwhile (configuration reloaded)");
+		conn_reply_error(c, h, SPILL_ST_EINTERNAL,
+				 "quota gone meanwhile (configuration reloaded)");
 		return;
 	}
 	Spillway__ClientStats msg;
