@@ -11,16 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ctrl_limits.h"
 #include "spillway.pb-c.h"
-
-#define CTRL_NONCE_BYTES  32
-#define CTRL_MAC_BYTES    32
-#define CTRL_TOKEN_BYTES  16
-#define CTRL_NAME_MAX     64
-#define CTRL_PRIORITY_MIN (-1000)
-#define CTRL_PRIORITY_MAX 1000
-#define CTRL_ALLOC_MAX    64 /* extents per AllocExtent */
-#define CTRL_CLUSTER_MAX  256 /* servers in one cluster */
 
 /* Pack into buf (cap bytes). Returns the length, or -EMSGSIZE. */
 int ctrl_pack(const Spillway__Ctrl *msg, void *buf, size_t cap);
@@ -42,9 +34,7 @@ int ctrl_validate(const Spillway__Ctrl *msg, const char **why);
 
 /* A client name is 1..64 of [A-Za-z0-9._:-]. */
 int ctrl_name_valid(const char *name);
-/* NBD export names: as client names, at most 60 bytes ("nbd:" + name fits). */
-#define CTRL_EXPORT_NAME_MAX  60
-#define CTRL_EXPORT_MAX_BYTES (1ull << 40)
+/* NBD export names: as client names, at most CTRL_EXPORT_NAME_MAX bytes. */
 int ctrl_export_name_valid(const char *name);
 
 const char *ctrl_msg_name(const Spillway__Ctrl *msg);

@@ -28,6 +28,8 @@
 #include "reclaim.h"
 #include "registry.h"
 #include "server.h"
+#include "wire_nbd.h"
+#include "wire_registry.h"
 
 static uint16_t status_of(int err)
 {
@@ -107,7 +109,12 @@ static void on_register(struct conn *c, const struct frame_hdr *h, const Spillwa
 	struct reg_client *rc_client;
 	enum reg_principal who = (c->roles & GATE_ROLE_OPERATOR) ? REG_PRINCIPAL_OPERATOR
 								 : REG_PRINCIPAL_CLIENT;
-	int rc = registry_register(c->srv->reg, m, who, &rc_client, &resumed, &why);
+	struct reg_request req;
+	int rc = wire_registry_request(m, &req);
+	if (rc)
+		why = "client name too long or token not 16 bytes";
+	else
+		rc = registry_register(c->srv->reg, &req, who, &rc_client, &resumed, &why);
 	if (rc) {
 		conn_reply_error(c, h, status_of(rc), why ? why : strerror(-rc));
 		return;
@@ -125,13 +132,7 @@ static void on_register(struct conn *c, const struct frame_hdr *h, const Spillwa
 	Spillway__ExtentInfo **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
 	if (!infos || !ptrs)
 		n = 0;
-	for (size_t i = 0; i < n; i++) {
-		spillway__extent_info__init(&infos[i]);
-		infos[i].extent_id = ext[i].id;
-		infos[i].npages = ext[i].npages;
-		infos[i].node = ext[i].node;
-		ptrs[i] = &infos[i];
-	}
+	wire_registry_extents(ext, n, infos, ptrs);
 	Spillway__RegisterReply r = SPILLWAY__REGISTER_REPLY__INIT;
 	r.client_id = rc_client->id;
 	r.token.data = rc_client->token;
@@ -171,13 +172,7 @@ static void on_alloc(struct conn *c, const struct frame_hdr *h, const Spillway__
 		return;
 	}
 	Spillway__ExtentInfo infos[CTRL_ALLOC_MAX], *ptrs[CTRL_ALLOC_MAX];
-	for (unsigned i = 0; i < m->count; i++) {
-		spillway__extent_info__init(&infos[i]);
-		infos[i].extent_id = out[i].id;
-		infos[i].npages = out[i].npages;
-		infos[i].node = out[i].node;
-		ptrs[i] = &infos[i];
-	}
+	wire_registry_extents(out, m->count, infos, ptrs);
 	Spillway__AllocExtentReply r = SPILLWAY__ALLOC_EXTENT_REPLY__INIT;
 	r.n_extents = m->count;
 	r.extents = ptrs;
@@ -202,9 +197,13 @@ static void on_stats(struct conn *c, const struct frame_hdr *h)
 	r.capacity_bytes = s->pools->capacity;
 	r.n_nodes = cluster_node_stats(s, store, nodes);
 	r.nodes = nodes;
-	r.self = registry_one_client_stats(s->reg, c->client->name);
+	struct reg_client_stats self;
+	Spillway__ClientStats self_msg;
+	if (!registry_one_client_stats(s->reg, c->client->name, &self)) {
+		wire_registry_stats(&self, &self_msg);
+		r.self = &self_msg;
+	}
 	send_reply(c, h, SPILLWAY__CTRL__MSG_STATS_REPLY, &r);
-	registry_free_client_stats(r.self);
 }
 
 /* Clients per AdminStatus reply at most: 1000 of the largest fit a control
@@ -230,16 +229,20 @@ static void on_admin_status(struct conn *c, const struct frame_hdr *h, const Spi
 	size_t max = m->max_clients && m->max_clients < ADMIN_STATUS_PAGE_MAX ? m->max_clients
 									    : ADMIN_STATUS_PAGE_MAX;
 	int more;
-	r.clients = registry_client_stats_page(s->reg, m->after_name, max, &r.n_clients, &more);
+	size_t n = 0;
+	struct reg_client_stats *page =
+		registry_client_stats_page(s->reg, m->after_name, max, &n, &more);
+	r.clients = page ? wire_registry_stats_list(page, n) : NULL;
 	if (!r.clients) {
+		free(page);
 		conn_reply_error(c, h, SPILL_ST_EINTERNAL, "out of memory");
 		return;
 	}
-	r.next_after = more && r.n_clients ? r.clients[r.n_clients - 1]->name : "";
+	r.n_clients = n;
+	r.next_after = more && n ? page[n - 1].name : "";
 	send_reply(c, h, SPILLWAY__CTRL__MSG_ADMIN_STATUS_REPLY, &r);
-	for (size_t i = 0; i < r.n_clients; i++)
-		registry_free_client_stats(r.clients[i]);
 	free(r.clients);
+	free(page);
 }
 
 static void on_admin_client_set(struct conn *c, const struct frame_hdr *h,
@@ -257,16 +260,18 @@ static void on_admin_client_set(struct conn *c, const struct frame_hdr *h,
 		return;
 	}
 	log_info("%s: quota for '%s' set by operator", c->peer, m->name);
-	Spillway__AdminClientSetReply r = SPILLWAY__ADMIN_CLIENT_SET_REPLY__INIT;
-	r.client = registry_one_client_stats(c->srv->reg, m->name);
-	if (!r.client) /* not connected yet: the quota it will get */
-		r.client = registry_quota_stats(c->srv->reg, m->name);
-	if (!r.client) {
-		conn_reply_error(c, h, SPILL_ST_EINTERNAL, "out of memory");
+	struct reg_client_stats now;
+	if (registry_one_client_stats(c->srv->reg, m->name, &now) &&
+	    registry_quota_stats(c->srv->reg, m->name, &now)) { /* else: the quota it will get */
+		conn_reply_error(c, h, SPILL_ST_EINTERNAL,
+				 "quota gone meanwhile (configuration reloaded)");
 		return;
 	}
+	Spillway__ClientStats msg;
+	wire_registry_stats(&now, &msg);
+	Spillway__AdminClientSetReply r = SPILLWAY__ADMIN_CLIENT_SET_REPLY__INIT;
+	r.client = &msg;
 	send_reply(c, h, SPILLWAY__CTRL__MSG_ADMIN_CLIENT_SET_REPLY, &r);
-	registry_free_client_stats(r.client);
 }
 
 static void on_admin_reclaim(struct conn *c, const struct frame_hdr *h,
@@ -347,36 +352,45 @@ static void on_admin_drain(struct conn *c, const struct frame_hdr *h, const Spil
 
 /* NBD exports (nbd_export.c): create and delete need operator privilege
  * (the gate checks it). */
-static Spillway__ExportInfo *export_info(const char *name, Spillway__ExportInfo ***all, size_t *n)
+static const struct nbd_export_info *export_info(const char *name, struct nbd_export_info **all,
+						 size_t *n)
 {
 	*all = nbd_export_list(n);
-	for (size_t i = 0; *all && i < *n; i++)
-		if (!strcmp((*all)[i]->name, name))
-			return (*all)[i];
+	for (size_t i = 0; i < *n; i++)
+		if (!strcmp((*all)[i].name, name))
+			return &(*all)[i];
 	return NULL;
 }
 
 static void on_admin_export(struct conn *c, const struct frame_hdr *h, const Spillway__Ctrl *m)
 {
 	const char *why = NULL;
-	Spillway__ExportInfo **all = NULL;
+	struct nbd_export_info *all = NULL;
 	size_t n = 0;
 	int rc = 0;
 	if (m->msg_case == SPILLWAY__CTRL__MSG_ADMIN_EXPORT_LIST) {
 		Spillway__AdminExportListReply r = SPILLWAY__ADMIN_EXPORT_LIST_REPLY__INIT;
-		r.exports = nbd_export_list(&r.n_exports);
+		all = nbd_export_list(&n);
+		r.exports = wire_nbd_export_list(all, n);
+		r.n_exports = r.exports ? n : 0;
 		send_reply(c, h, SPILLWAY__CTRL__MSG_ADMIN_EXPORT_LIST_REPLY, &r);
-		nbd_export_list_free(r.exports, r.n_exports);
+		free(r.exports);
+		nbd_export_list_free(all);
 		return;
 	}
 	if (m->msg_case == SPILLWAY__CTRL__MSG_ADMIN_EXPORT_CREATE) {
 		const Spillway__AdminExportCreate *q = m->admin_export_create;
 		rc = nbd_export_create(q->name, q->size_bytes, q->client, &why);
-		Spillway__AdminExportCreateReply r = SPILLWAY__ADMIN_EXPORT_CREATE_REPLY__INIT;
-		if (!rc && !(r.info = export_info(q->name, &all, &n)))
+		const struct nbd_export_info *x = NULL;
+		if (!rc && !(x = export_info(q->name, &all, &n)))
 			rc = -ENOENT; /* deleted at once by someone else */
-		if (!rc)
+		if (!rc) {
+			Spillway__ExportInfo info;
+			wire_nbd_export(x, &info);
+			Spillway__AdminExportCreateReply r = SPILLWAY__ADMIN_EXPORT_CREATE_REPLY__INIT;
+			r.info = &info;
 			send_reply(c, h, SPILLWAY__CTRL__MSG_ADMIN_EXPORT_CREATE_REPLY, &r);
+		}
 	} else {
 		rc = nbd_export_delete(m->admin_export_delete->name, &why);
 		Spillway__AdminExportDeleteReply r = SPILLWAY__ADMIN_EXPORT_DELETE_REPLY__INIT;
@@ -386,7 +400,7 @@ static void on_admin_export(struct conn *c, const struct frame_hdr *h, const Spi
 	if (rc)
 		conn_reply_error(c, h, rc == -EEXIST ? SPILL_ST_EBUSY : status_of(rc),
 				 why ? why : strerror(-rc));
-	nbd_export_list_free(all, n);
+	nbd_export_list_free(all);
 }
 
 /* --- the table --------------------------------------------------------------

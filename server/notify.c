@@ -8,9 +8,9 @@
 #include <string.h>
 
 #include "conn.h"
-#include "ctrl.h"
 #include "registry.h"
 #include "server.h"
+#include "wire_notify.h"
 #include "worker.h"
 
 /* One worker's share of a delivery; shares the packed message. */
@@ -49,29 +49,25 @@ static void deliver(evutil_socket_t fd, short what, void *arg)
 	for (struct conn *c = d->w->conns; c; c = c->next) {
 		if (!targets(c, d))
 			continue;
-		Spillway__Ctrl *m = ctrl_unpack(d->msg->bytes, d->msg->len, NULL, NULL);
-		if (m)
-			conn_reply_ctrl(c, NULL, m);
-		ctrl_free(m);
+		conn_send_ctrl(c, d->msg->bytes, d->msg->len);
 		break;
 	}
 	packed_put(d->msg);
 	free(d);
 }
 
-int notify_client(struct server *s, const char *name, const Spillway__Ctrl *msg)
+/* Deliver the packed message (len bytes of msg) to name's workers. */
+static int notify_packed(struct server *s, const char *name, const uint8_t *msg, int len)
 {
 	uint64_t client_id, serial;
 	int rc = registry_reclaim_target(s->reg, name, &client_id, &serial);
 	if (rc)
 		return rc;
-	size_t len = ctrl_packed_size(msg);
-	struct packed *p = malloc(sizeof(*p) + len);
-	if (!p || ctrl_pack(msg, p->bytes, len) < 0) {
-		free(p);
+	struct packed *p = len > 0 ? malloc(sizeof(*p) + (size_t)len) : NULL;
+	if (!p)
 		return -ENOMEM;
-	}
-	p->len = len;
+	memcpy(p->bytes, msg, (size_t)len);
+	p->len = (size_t)len;
 	atomic_init(&p->refs, 1);
 	const struct timeval now = { 0, 0 };
 	for (int i = 0; i < s->nworkers; i++) {
@@ -92,4 +88,18 @@ int notify_client(struct server *s, const char *name, const Spillway__Ctrl *msg)
 	}
 	packed_put(p);
 	return rc;
+}
+
+int notify_reclaim(struct server *s, const char *name, uint64_t reclaim_id, uint64_t bytes,
+		   uint64_t deadline_ms)
+{
+	uint8_t msg[WIRE_NOTIFY_MAX];
+	return notify_packed(s, name, msg,
+			     wire_notify_reclaim(msg, sizeof(msg), reclaim_id, bytes, deadline_ms));
+}
+
+int notify_drain(struct server *s, const char *name, int on)
+{
+	uint8_t msg[WIRE_NOTIFY_MAX];
+	return notify_packed(s, name, msg, wire_notify_drain(msg, sizeof(msg), on));
 }

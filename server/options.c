@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "ctrl.h"
 #include "log.h"
 #include "wire.h"
 

@@ -18,6 +18,11 @@
 #include "slab.h"
 #include "wire.h"
 
+/* The protocol stays at the edge (server/wire/): no control message here. */
+#ifdef PROTOBUF_C_spillway_2eproto__INCLUDED
+#error "protobuf reached this file: convert in server/wire/ instead"
+#endif
+
 struct quota_entry {
 	struct quota_entry *next;
 	char name[CTRL_NAME_MAX + 1];
@@ -485,14 +490,14 @@ static void client_destroy_locked(struct registry *r, struct reg_client *c)
 
 /* What a new identity gets: the operator's quota where there is one, else
  * what it asks within the policy (operator sessions and exports: as asked). */
-static void grant_locked(struct registry *r, const Spillway__Register *req,
+static void grant_locked(struct registry *r, const struct reg_request *req,
 			 enum reg_principal who, struct reg_client *c, uint64_t *reservation)
 {
 	const struct reg_policy *p = &r->policy;
 	int bounded = who == REG_PRINCIPAL_CLIENT;
 	c->priority = req->priority;
-	c->limit = req->limit_bytes;
-	*reservation = req->reservation_bytes;
+	c->limit = req->limit;
+	*reservation = req->reservation;
 	if (bounded && *reservation > p->default_reservation) {
 		*reservation = p->default_reservation;
 		atomic_fetch_add(&r->clamps[REG_CLAMP_RESERVATION], 1);
@@ -550,7 +555,7 @@ static int may_create_locked(struct registry *r, enum reg_principal who, const c
 	return 0;
 }
 
-int registry_register(struct registry *r, const Spillway__Register *req,
+int registry_register(struct registry *r, const struct reg_request *req,
 		      enum reg_principal who, struct reg_client **out, int *resumed,
 		      const char **why)
 {
@@ -561,8 +566,7 @@ int registry_register(struct registry *r, const Spillway__Register *req,
 	struct reg_client *c = client_find_locked(r, req->name);
 	if (c) {
 		/* An existing identity: only its token may join or resume it. */
-		if (req->token.len != CTRL_TOKEN_BYTES ||
-		    CRYPTO_memcmp(req->token.data, c->token, CTRL_TOKEN_BYTES)) {
+		if (!req->has_token || CRYPTO_memcmp(req->token, c->token, CTRL_TOKEN_BYTES)) {
 			*why = "client name in use (resume needs its token)";
 			rc = -EBUSY;
 			goto out;
@@ -574,7 +578,7 @@ int registry_register(struct registry *r, const Spillway__Register *req,
 		*out = c;
 		goto out;
 	}
-	if (req->token.len) {
+	if (req->has_token) {
 		*why = "unknown identity for this token (grace period over?)";
 		rc = -ENOENT;
 		goto out;
@@ -858,76 +862,29 @@ int registry_extents_of(struct registry *r, struct reg_client *c,
 
 /* --- reports ------------------------------------------------------------- */
 
-Spillway__ClientStats *registry_client_stats_locked(struct registry *r, const struct reg_client *c,
-						    uint64_t now_ms)
+/* c's report into *s. */
+static void client_stats_locked(struct registry *r, const struct reg_client *c, uint64_t now_ms,
+				struct reg_client_stats *s)
 {
-	Spillway__ClientStats *s = malloc(sizeof(*s));
-	if (!s)
-		return NULL;
-	spillway__client_stats__init(s);
-	s->name = strdup(c->name);
-	if (!s->name) {
-		free(s);
-		return NULL;
-	}
-	s->client_id = c->id;
-	s->priority = c->priority;
-	s->reservation_bytes = c->reservation;
-	s->limit_bytes = c->limit;
-	s->used_bytes = c->used;
-	s->pinned_bytes = c->pinned_bytes;
-	s->extents = c->nextents;
-	s->connections = c->nconn;
-	s->last_reclaim_id = atomic_load(&c->last_reclaim_id);
-	s->last_reclaim_freed = atomic_load(&c->last_reclaim_freed);
+	*s = (struct reg_client_stats){
+		.client_id = c->id,
+		.priority = c->priority,
+		.reservation = c->reservation,
+		.limit = c->limit,
+		.used = c->used,
+		.pinned = c->pinned_bytes,
+		.extents = c->nextents,
+		.connections = c->nconn,
+		.pages_read = atomic_load(&c->pages_read),
+		.pages_written = atomic_load(&c->pages_written),
+		.last_reclaim_id = atomic_load(&c->last_reclaim_id),
+		.last_reclaim_freed = atomic_load(&c->last_reclaim_freed),
+	};
+	memcpy(s->name, c->name, sizeof(s->name));
 	if (c->nconn == 0) {
 		uint64_t gone = now_ms - c->disconnected_ms;
 		s->grace_left_ms = gone < r->grace_ms ? r->grace_ms - gone : 0;
 	}
-	s->pages_read = atomic_load(&c->pages_read);
-	s->pages_written = atomic_load(&c->pages_written);
-	return s;
-}
-
-void registry_free_client_stats(Spillway__ClientStats *s)
-{
-	if (!s)
-		return;
-	free(s->name);
-	free(s);
-}
-
-static int by_name(const void *a, const void *b)
-{
-	return strcmp((*(Spillway__ClientStats *const *)a)->name,
-		      (*(Spillway__ClientStats *const *)b)->name);
-}
-
-Spillway__ClientStats **registry_all_client_stats(struct registry *r, size_t *n)
-{
-	pthread_mutex_lock(&r->lock);
-	atomic_fetch_add(&r->full_walks, 1);
-	uint64_t now = registry_now_ms();
-	Spillway__ClientStats **v = calloc(r->nclients ? r->nclients : 1, sizeof(*v));
-	size_t k = 0;
-	struct cds_lfht_iter it;
-	struct reg_client *c;
-	rcu_read_lock();
-	cds_lfht_for_each_entry(r->clients, &it, c, by_name) {
-		if (v && k < r->nclients)
-			v[k++] = registry_client_stats_locked(r, c, now);
-	}
-	rcu_read_unlock();
-	pthread_mutex_unlock(&r->lock);
-	/* A failed allocation leaves a NULL entry; drop them. */
-	size_t m = 0;
-	for (size_t i = 0; i < k; i++)
-		if (v[i])
-			v[m++] = v[i];
-	if (v)
-		qsort(v, m, sizeof(*v), by_name);
-	*n = m;
-	return v;
 }
 
 static int client_by_name(const void *a, const void *b)
@@ -936,70 +893,80 @@ static int client_by_name(const void *a, const void *b)
 		      (*(struct reg_client *const *)b)->name);
 }
 
-Spillway__ClientStats **registry_client_stats_page(struct registry *r, const char *after,
-						   size_t max, size_t *n, int *more)
+/* The identities whose names sort after after, sorted by name, into a
+ * malloc'ed array (*k of them); NULL when out of memory. One full walk. */
+static struct reg_client **pick_after_locked(struct registry *r, const char *after, size_t *k)
 {
-	*n = 0;
-	*more = 0;
-	pthread_mutex_lock(&r->lock);
 	atomic_fetch_add(&r->full_walks, 1);
-	/* One walk picks the names after the cursor; only a page of them
-	 * becomes messages. */
 	struct reg_client **pick = malloc((r->nclients ? r->nclients : 1) * sizeof(*pick));
-	Spillway__ClientStats **v = calloc(max ? max : 1, sizeof(*v));
-	if (!pick || !v) {
-		pthread_mutex_unlock(&r->lock);
-		free(pick);
-		free(v);
+	*k = 0;
+	if (!pick)
 		return NULL;
-	}
-	size_t k = 0;
 	struct cds_lfht_iter it;
 	struct reg_client *c;
 	rcu_read_lock();
 	cds_lfht_for_each_entry(r->clients, &it, c, by_name)
-		if (k < r->nclients && strcmp(c->name, after) > 0)
-			pick[k++] = c;
+		if (*k < r->nclients && strcmp(c->name, after) > 0)
+			pick[(*k)++] = c;
 	rcu_read_unlock();
-	qsort(pick, k, sizeof(*pick), client_by_name);
-	uint64_t now = registry_now_ms();
+	qsort(pick, *k, sizeof(*pick), client_by_name);
+	return pick;
+}
+
+struct reg_client_stats *registry_client_stats_page(struct registry *r, const char *after,
+						    size_t max, size_t *n, int *more)
+{
+	*n = 0;
+	*more = 0;
+	pthread_mutex_lock(&r->lock);
+	/* One walk picks the names after the cursor; only a page of them
+	 * becomes reports. */
+	size_t k;
+	struct reg_client **pick = pick_after_locked(r, after, &k);
 	size_t m = k < max ? k : max;
-	for (size_t i = 0; i < m; i++)
-		if ((v[*n] = registry_client_stats_locked(r, pick[i], now)))
-			(*n)++;
-	*more = k > max;
+	struct reg_client_stats *v = pick ? calloc(m ? m : 1, sizeof(*v)) : NULL;
+	if (v) {
+		uint64_t now = registry_now_ms();
+		for (size_t i = 0; i < m; i++)
+			client_stats_locked(r, pick[i], now, &v[i]);
+		*n = m;
+		*more = k > max;
+	}
 	pthread_mutex_unlock(&r->lock);
 	free(pick);
 	return v;
 }
 
-Spillway__ClientStats *registry_one_client_stats(struct registry *r, const char *name)
+struct reg_client_stats *registry_all_client_stats(struct registry *r, size_t *n)
+{
+	int more;
+	return registry_client_stats_page(r, "", SIZE_MAX, n, &more);
+}
+
+int registry_one_client_stats(struct registry *r, const char *name, struct reg_client_stats *out)
 {
 	pthread_mutex_lock(&r->lock);
 	struct reg_client *c = client_find_locked(r, name);
-	Spillway__ClientStats *s = c ? registry_client_stats_locked(r, c, registry_now_ms()) : NULL;
+	if (c)
+		client_stats_locked(r, c, registry_now_ms(), out);
 	pthread_mutex_unlock(&r->lock);
-	return s;
+	return c ? 0 : -ENOENT;
 }
 
-Spillway__ClientStats *registry_quota_stats(struct registry *r, const char *name)
+int registry_quota_stats(struct registry *r, const char *name, struct reg_client_stats *out)
 {
 	pthread_mutex_lock(&r->lock);
 	struct quota_entry *q = quota_find_locked(r, name);
-	Spillway__ClientStats *s = q ? malloc(sizeof(*s)) : NULL;
-	if (s) {
-		spillway__client_stats__init(s);
-		s->name = strdup(name);
-		s->priority = q->q.priority;
-		s->reservation_bytes = q->q.reservation;
-		s->limit_bytes = q->q.limit;
-		if (!s->name) {
-			free(s);
-			s = NULL;
-		}
+	if (q) {
+		*out = (struct reg_client_stats){
+			.priority = q->q.priority,
+			.reservation = q->q.reservation,
+			.limit = q->q.limit,
+		};
+		memcpy(out->name, q->name, sizeof(out->name));
 	}
 	pthread_mutex_unlock(&r->lock);
-	return s;
+	return q ? 0 : -ENOENT;
 }
 
 void registry_totals(struct registry *r, uint64_t *used, uint64_t *reserved, unsigned *clients)

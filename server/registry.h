@@ -28,6 +28,10 @@
  * they count it in full_walks.
  *
  * Functions take the mutex themselves unless their name ends in _locked.
+ *
+ * Protocol: none. Requests and reports are the plain structs below
+ * (struct reg_request, struct reg_client_stats); server/wire/wire_registry.c
+ * converts them to and from control messages at the edge.
  */
 #ifndef SPILLWAY_REGISTRY_H
 #define SPILLWAY_REGISTRY_H
@@ -38,7 +42,7 @@
 #include <urcu.h>
 #include <urcu/rculfhash.h>
 
-#include "ctrl.h"
+#include "ctrl_limits.h"
 #include "pool.h"
 
 /* Who is registering: the key its session proved. Each principal has its
@@ -160,6 +164,18 @@ struct metrics;
 /* Identities, pinned bytes, refusals and clamps by reason, full walks. */
 int registry_metrics_register(struct registry *r, struct metrics *m);
 
+/* What a session asks for at Register (a new identity), or the identity it
+ * resumes or joins (has_token: token is that identity's). name is 1 to
+ * CTRL_NAME_MAX bytes; the control codec has checked what it holds. */
+struct reg_request {
+	char name[CTRL_NAME_MAX + 1];
+	int priority;
+	uint64_t reservation;
+	uint64_t limit;            /* 0: none */
+	int has_token;
+	uint8_t token[CTRL_TOKEN_BYTES];
+};
+
 /* Register on a connection (new identity, or resume/join with its token).
  * A new identity gets what req asks within the policy for who (see struct
  * reg_policy); the granted values are in (*out)'s fields.
@@ -167,7 +183,7 @@ int registry_metrics_register(struct registry *r, struct metrics *m);
  * fit; -ENOENT: a token for an identity that no longer exists; -EDQUOT: too
  * many identities (for who's key, or in all); -EPERM: an nbd:* name from
  * a session. why gets a message for the client. */
-int registry_register(struct registry *r, const Spillway__Register *req,
+int registry_register(struct registry *r, const struct reg_request *req,
 		      enum reg_principal who, struct reg_client **out, int *resumed,
 		      const char **why);
 /* A connection of c closed. */
@@ -249,20 +265,38 @@ int registry_rdma_adopt(struct registry *r, struct reg_client *c, struct rdma_do
 int registry_rdma_key(struct registry *r, struct reg_client *c, struct reg_extent *e,
 		      struct rdma_domain *d, uint64_t *addr, uint32_t *rkey);
 
-/* Reports. Fill protobuf messages; free with registry_free_client_stats. */
-Spillway__ClientStats *registry_client_stats_locked(struct registry *r, const struct reg_client *c,
-						    uint64_t now_ms);
-void registry_free_client_stats(Spillway__ClientStats *s);
-/* Every identity, sorted by name; *n set. Caller frees each and the array. */
-Spillway__ClientStats **registry_all_client_stats(struct registry *r, size_t *n);
+/* Reports: one identity as its owner and the operator see it, a snapshot
+ * taken under the mutex. */
+struct reg_client_stats {
+	char name[CTRL_NAME_MAX + 1];
+	uint64_t client_id;
+	int priority;
+	uint64_t reservation;
+	uint64_t limit;              /* 0: none */
+	uint64_t used;
+	uint64_t pinned;             /* of used: freed extents still referenced */
+	uint32_t extents;
+	uint32_t connections;
+	uint64_t grace_left_ms;      /* >0 while disconnected, until reclaimed */
+	uint64_t pages_read, pages_written;
+	uint64_t last_reclaim_id;    /* the last ReclaimReply it sent */
+	uint64_t last_reclaim_freed;
+};
+
+/* Every identity, sorted by name, in one array (free() it); *n set. NULL
+ * with *n = 0 when out of memory. */
+struct reg_client_stats *registry_all_client_stats(struct registry *r, size_t *n);
 /* At most max identities whose names sort after after ("" : from the start),
- * sorted by name; *more set when others follow. Frees like all_client_stats. */
-Spillway__ClientStats **registry_client_stats_page(struct registry *r, const char *after,
-						   size_t max, size_t *n, int *more);
-Spillway__ClientStats *registry_one_client_stats(struct registry *r, const char *name);
-/* The operator quota stored for a name with no identity yet (unset fields
- * read 0), or NULL. */
-Spillway__ClientStats *registry_quota_stats(struct registry *r, const char *name);
+ * sorted by name, in one array (free() it); *more set when others follow.
+ * NULL when out of memory. */
+struct reg_client_stats *registry_client_stats_page(struct registry *r, const char *after,
+						    size_t max, size_t *n, int *more);
+/* One identity by name into *out: 0, or -ENOENT. */
+int registry_one_client_stats(struct registry *r, const char *name, struct reg_client_stats *out);
+/* The operator quota stored for a name with no identity yet, into *out
+ * (name, priority, reservation, limit; unset quota fields and the rest read
+ * 0): 0, or -ENOENT. */
+int registry_quota_stats(struct registry *r, const char *name, struct reg_client_stats *out);
 void registry_totals(struct registry *r, uint64_t *used, uint64_t *reserved,
 		     unsigned *clients);
 /* Bytes of freed extents whose blocks are not back in the pool (in used). */

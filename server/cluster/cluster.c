@@ -215,16 +215,6 @@ void cluster_info_free(Spillway__ClusterInfoReply *r)
 
 /* --- drain ------------------------------------------------------------------ */
 
-static int tell_drain(struct server *s, const char *name, int on)
-{
-	Spillway__Drain d = SPILLWAY__DRAIN__INIT;
-	d.drain = on;
-	Spillway__Ctrl msg = SPILLWAY__CTRL__INIT;
-	msg.msg_case = SPILLWAY__CTRL__MSG_DRAIN;
-	msg.drain = &d;
-	return notify_client(s, name, &msg);
-}
-
 int cluster_set_draining(struct server *s, int on)
 {
 	struct cluster *c = C(s);
@@ -236,12 +226,10 @@ int cluster_set_draining(struct server *s, int on)
 	registry_set_cluster_state(s->reg, full, on);
 	size_t n = 0;
 	int told = 0;
-	Spillway__ClientStats **all = registry_all_client_stats(s->reg, &n);
-	for (size_t i = 0; i < n; i++) {
-		if (tell_drain(s, all[i]->name, on) == 0)
+	struct reg_client_stats *all = registry_all_client_stats(s->reg, &n);
+	for (size_t i = 0; i < n; i++)
+		if (notify_drain(s, all[i].name, on) == 0)
 			told++;
-		registry_free_client_stats(all[i]);
-	}
 	free(all);
 	log_info("%s: %s (%d connected clients told)", c->advertised,
 		 on ? "draining: no new extents, clients move their pages elsewhere" : "undrained",
@@ -261,7 +249,7 @@ int cluster_draining(struct server *s)
 void cluster_client_registered(struct server *s, const char *name)
 {
 	if (cluster_draining(s))
-		tell_drain(s, name, 1);
+		notify_drain(s, name, 1);
 }
 
 /* --- the arbiter's replies ---------------------------------------------------- */

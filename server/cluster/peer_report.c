@@ -15,6 +15,7 @@
 #include "log.h"
 #include "registry.h"
 #include "server.h"
+#include "wire_registry.h"
 
 #define MIN_GAP_MS 20 /* reports on change come no closer than this */
 
@@ -106,7 +107,10 @@ static void report_once(struct peer_reporter *r)
 	cluster_self_info(s, &self, store, ptrs);
 	Spillway__PeerReport rep = SPILLWAY__PEER_REPORT__INIT;
 	rep.server = &self;
-	rep.clients = registry_all_client_stats(s->reg, &rep.n_clients);
+	size_t nclients;
+	struct reg_client_stats *clients = registry_all_client_stats(s->reg, &nclients);
+	rep.clients = wire_registry_stats_list(clients, nclients);
+	rep.n_clients = rep.clients ? nclients : 0;
 	if (s->arbiter) {
 		Spillway__PeerReportReply reply;
 		if (arbiter_report(s->arbiter, &rep, &reply) == 0)
@@ -126,9 +130,8 @@ static void report_once(struct peer_reporter *r)
 			cluster_arbiter_lost(s);
 		}
 	}
-	for (size_t i = 0; i < rep.n_clients; i++)
-		registry_free_client_stats(rep.clients[i]);
 	free(rep.clients);
+	free(clients);
 }
 
 static void *run(void *arg)

@@ -8,11 +8,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ctrl.h"
+#include "ctrl_limits.h"
 #include "log.h"
 #include "registry.h"
 #include "server.h"
 #include "wire.h"
+
+/* The protocol stays at the edge (server/wire/): no control message here. */
+#ifdef PROTOBUF_C_spillway_2eproto__INCLUDED
+#error "protobuf reached this file: convert in server/wire/ instead"
+#endif
 
 struct nbd_export {
 	char name[CTRL_EXPORT_NAME_MAX + 1];
@@ -70,15 +75,15 @@ static struct nbd_ident *ident_find_locked(const char *name)
 
 static int attach_identity_locked(const char *name, struct reg_client **out, const char **why)
 {
-	Spillway__Register req = SPILLWAY__REGISTER__INIT;
-	req.name = (char *)name;
+	struct reg_request req = { 0 };
+	snprintf(req.name, sizeof(req.name), "%s", name);
 	struct nbd_ident *known = ident_find_locked(name);
 	int resumed, rc = -ENOENT;
 	if (known) {
-		req.token.data = known->token;
-		req.token.len = sizeof(known->token);
+		req.has_token = 1;
+		memcpy(req.token, known->token, sizeof(req.token));
 		rc = registry_register(T.srv->reg, &req, REG_PRINCIPAL_EXPORT, out, &resumed, why);
-		req.token.len = 0;
+		req.has_token = 0;
 	}
 	if (rc == -ENOENT) /* never made, or its grace period ran out */
 		rc = registry_register(T.srv->reg, &req, REG_PRINCIPAL_EXPORT, out, &resumed, why);
@@ -204,48 +209,37 @@ void nbd_exports_destroy(void)
 	pthread_mutex_unlock(&T.lock);
 }
 
-Spillway__ExportInfo **nbd_export_list(size_t *n)
+static int info_by_name(const void *a, const void *b)
+{
+	return strcmp(((const struct nbd_export_info *)a)->name,
+		      ((const struct nbd_export_info *)b)->name);
+}
+
+struct nbd_export_info *nbd_export_list(size_t *n)
 {
 	pthread_mutex_lock(&T.lock);
 	size_t count = 0;
 	for (struct nbd_export *x = T.head; x; x = x->next)
 		count++;
-	Spillway__ExportInfo **v = calloc(count ? count : 1, sizeof(*v));
+	struct nbd_export_info *v = calloc(count ? count : 1, sizeof(*v));
 	size_t i = 0;
-	for (struct nbd_export *x = T.head; v && x; x = x->next) {
-		Spillway__ExportInfo *e = malloc(sizeof(*e));
-		if (!e)
-			break;
-		spillway__export_info__init(e);
-		e->name = strdup(x->name);
-		e->client = strdup(x->client->name);
-		e->size_bytes = x->size;
-		e->used_bytes = atomic_load(&x->used_chunks) * x->chunk_bytes;
-		e->connections = x->nconn;
-		v[i++] = e;
-		if (!e->name || !e->client)
-			break;
+	for (struct nbd_export *x = T.head; v && x; x = x->next, i++) {
+		memcpy(v[i].name, x->name, sizeof(v[i].name));
+		memcpy(v[i].client, x->client->name, sizeof(v[i].client));
+		v[i].size_bytes = x->size;
+		v[i].used_bytes = atomic_load(&x->used_chunks) * x->chunk_bytes;
+		v[i].connections = x->nconn;
 	}
 	pthread_mutex_unlock(&T.lock);
 	*n = i;
 	/* Sorted by name, as spillctl shows clients. */
-	for (size_t a = 1; a < i; a++)
-		for (size_t b = a; b > 0 && strcmp(v[b - 1]->name ? v[b - 1]->name : "",
-						     v[b]->name ? v[b]->name : "") > 0; b--) {
-			Spillway__ExportInfo *t = v[b];
-			v[b] = v[b - 1];
-			v[b - 1] = t;
-		}
+	if (v)
+		qsort(v, i, sizeof(*v), info_by_name);
 	return v;
 }
 
-void nbd_export_list_free(Spillway__ExportInfo **v, size_t n)
+void nbd_export_list_free(struct nbd_export_info *v)
 {
-	for (size_t i = 0; v && i < n; i++) {
-		free(v[i]->name);
-		free(v[i]->client);
-		free(v[i]);
-	}
 	free(v);
 }
 

@@ -15,6 +15,9 @@
  * Each export has a rwlock over its chunk table: reads, writes and trims of
  * pages take it shared; installing or releasing a chunk takes it exclusive.
  * Exports live only as long as the process.
+ *
+ * Protocol: none. The list is plain structs; server/wire/wire_nbd.c makes
+ * control messages of them.
  */
 #ifndef SPILLWAY_NBD_EXPORT_H
 #define SPILLWAY_NBD_EXPORT_H
@@ -22,7 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "spillway.pb-c.h"
+#include "ctrl_limits.h"
 
 struct server;
 struct nbd_export;
@@ -35,9 +38,18 @@ void nbd_exports_destroy(void);
 int nbd_export_create(const char *name, uint64_t size, const char *client, const char **why);
 /* -ENOENT, -EBUSY (connections attached). */
 int nbd_export_delete(const char *name, const char **why);
-/* Snapshot for AdminExportList / NBD_OPT_LIST: free with nbd_export_list_free. */
-Spillway__ExportInfo **nbd_export_list(size_t *n);
-void nbd_export_list_free(Spillway__ExportInfo **v, size_t n);
+/* One export as AdminExportList and NBD_OPT_LIST show it. */
+struct nbd_export_info {
+	char name[CTRL_EXPORT_NAME_MAX + 1];
+	char client[CTRL_NAME_MAX + 1];  /* the identity it is accounted to */
+	uint64_t size_bytes;
+	uint64_t used_bytes;             /* extents held now */
+	uint32_t connections;            /* NBD connections attached */
+};
+/* Snapshot of every export, sorted by name, in one array (*n entries): free
+ * with nbd_export_list_free. NULL with *n = 0 when out of memory. */
+struct nbd_export_info *nbd_export_list(size_t *n);
+void nbd_export_list_free(struct nbd_export_info *v);
 
 /* A connection attaches (NULL: no such export) and detaches. */
 struct nbd_export *nbd_export_open(const char *name);

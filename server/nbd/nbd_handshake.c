@@ -20,6 +20,11 @@
 #include "nbd_parse.h"
 #include "nbd_proto.h"
 
+/* The protocol stays at the edge (server/wire/): no control message here. */
+#ifdef PROTOBUF_C_spillway_2eproto__INCLUDED
+#error "protobuf reached this file: convert in server/wire/ instead"
+#endif
+
 uint16_t nbd_transmission_flags(void)
 {
 	return NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA |
@@ -41,16 +46,16 @@ static int opt_reply(struct nbd_conn *c, uint32_t opt, uint32_t type, const void
 static int reply_list(struct nbd_conn *c, uint32_t opt)
 {
 	size_t n;
-	Spillway__ExportInfo **v = nbd_export_list(&n);
+	struct nbd_export_info *v = nbd_export_list(&n);
 	int rc = 0;
-	for (size_t i = 0; !rc && v && i < n; i++) {
-		uint8_t rec[4 + 64];
-		uint32_t len = (uint32_t)strlen(v[i]->name);
+	for (size_t i = 0; !rc && i < n; i++) {
+		uint8_t rec[4 + sizeof(v[i].name)];
+		uint32_t len = (uint32_t)strlen(v[i].name);
 		nbd_put32(rec, len);
-		memcpy(rec + 4, v[i]->name, len);
+		memcpy(rec + 4, v[i].name, len);
 		rc = opt_reply(c, opt, NBD_REP_SERVER, rec, 4 + len);
 	}
-	nbd_export_list_free(v, n);
+	nbd_export_list_free(v);
 	return rc ? rc : opt_reply(c, opt, NBD_REP_ACK, NULL, 0);
 }
 

@@ -432,18 +432,23 @@ void conn_reply_ctrl(struct conn *c, const struct frame_hdr *req, const Spillway
 		return;
 	}
 	struct iovec iov = { buf, len };
-	if (req) {
+	if (req)
 		conn_reply(c, req, SPILL_ST_OK, 0, &iov, 1);
-	} else {
-		struct frame_hdr h = { .op = SPILL_OP_CTRL, .payload_len = (uint32_t)len };
-		struct spill_wire_hdr w;
-		frame_hdr_pack(&h, &w);
-		frame_seal(&w, &iov, 1);
-		struct iovec v[2] = { { &w, sizeof(w) }, iov };
-		queue_reply(c, v, 2, 0);
-	}
+	else
+		conn_send_ctrl(c, buf, len);
 	if (buf != stack)
 		free(buf);
+}
+
+void conn_send_ctrl(struct conn *c, const void *payload, size_t len)
+{
+	struct iovec iov = { (void *)payload, len };
+	struct frame_hdr h = { .op = SPILL_OP_CTRL, .payload_len = (uint32_t)len };
+	struct spill_wire_hdr w;
+	frame_hdr_pack(&h, &w);
+	frame_seal(&w, &iov, 1);
+	struct iovec v[2] = { { &w, sizeof(w) }, iov };
+	queue_reply(c, v, 2, 0);
 }
 
 void conn_reply_error(struct conn *c, const struct frame_hdr *req, uint16_t status,

@@ -170,6 +170,9 @@ void conn_reply_pages(struct conn *c, const struct frame_hdr *req, struct reg_ex
 		      const uint8_t *mem, size_t len);
 /* Queue a control reply, or an unsolicited control message when req is NULL. */
 void conn_reply_ctrl(struct conn *c, const struct frame_hdr *req, const Spillway__Ctrl *msg);
+/* Queue an unsolicited control message already packed (len bytes, at most a
+ * control frame's payload). */
+void conn_send_ctrl(struct conn *c, const void *payload, size_t len);
 /* Queue an Error control reply. */
 void conn_reply_error(struct conn *c, const struct frame_hdr *req, uint16_t status,
 		      const char *message);

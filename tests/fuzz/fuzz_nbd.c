@@ -40,19 +40,16 @@ struct nbd_export {
 static struct nbd_export stub;
 static uint8_t stub_mem[STUB_SIZE];
 
-Spillway__ExportInfo **nbd_export_list(size_t *n)
+struct nbd_export_info *nbd_export_list(size_t *n)
 {
-	static Spillway__ExportInfo info = SPILLWAY__EXPORT_INFO__INIT;
-	static Spillway__ExportInfo *v[1] = { &info };
-	info.name = "d";
+	static struct nbd_export_info info = { .name = "d" };
 	*n = 1;
-	return v;
+	return &info;
 }
 
-void nbd_export_list_free(Spillway__ExportInfo **v, size_t n)
+void nbd_export_list_free(struct nbd_export_info *v)
 {
 	(void)v;
-	(void)n;
 }
 
 struct nbd_export *nbd_export_open(const char *name)
