@@ -206,15 +206,57 @@ static void owner_free(struct owner *o)
 	free(o->pages);
 }
 
-/* Drive the reader over f until end of stream or an error. */
-static int pump(struct frame_reader *r, struct fake *f)
+/* A test's parts: the bytes, the owner, the stream over the bytes, the
+ * reader. Frames are added to w and owner choices set before rig_go. */
+struct rig {
+	struct wire w;
+	struct owner o;
+	struct fake f;
+	struct frame_reader r;
+};
+
+static struct rig *rig_new(void)
+{
+	struct rig *g = calloc(1, sizeof(*g));
+	assert_non_null(g);
+	g->w.buf = malloc(MAXBUF);
+	assert_non_null(g->w.buf);
+	owner_init(&g->o);
+	return g;
+}
+
+/* Start reading w from its beginning, in pieces. */
+static void rig_go(struct rig *g, const size_t *pieces, size_t npieces)
+{
+	fake_init(&g->f, g->w.buf, g->w.len, pieces, npieces);
+	frame_reader_init(&g->r, &owner_ops, &g->o);
+}
+
+/* Forget what the owner saw and stop reading (the bytes stay). */
+static void rig_reset(struct rig *g)
+{
+	frame_reader_free(&g->r);
+	owner_free(&g->o);
+	owner_init(&g->o);
+}
+
+static void rig_free(struct rig *g)
+{
+	frame_reader_free(&g->r);
+	owner_free(&g->o);
+	free(g->w.buf);
+	free(g);
+}
+
+/* Drive the reader until end of stream or an error. */
+static int pump(struct rig *g)
 {
 	for (;;) {
-		int rc = frame_reader_consume(r);
+		int rc = frame_reader_consume(&g->r);
 		if (rc)
 			return rc;
 		size_t want;
-		ssize_t n = frame_reader_recv(r, &f->base, 0, &want);
+		ssize_t n = frame_reader_recv(&g->r, &g->f.base, 0, &want);
 		if (n > 0)
 			continue;
 		return (int)n; /* 0: end of stream */
@@ -223,28 +265,26 @@ static int pump(struct frame_reader *r, struct fake *f)
 
 /* --- tests -------------------------------------------------------------- */
 
-/* A mixed stream: control, ping, a 16-page WRITE, a 1-page WRITE, control. */
-static struct wire mixed(uint8_t **ctrl, uint8_t **big, uint8_t **small)
+/* A mixed stream: control, ping, a 16-page WRITE, a 1-page WRITE, control,
+ * read in pieces; WRITEs land in the owner's pages if in_place. */
+static void run_mixed(const size_t *pieces, size_t npieces, int in_place)
 {
-	struct wire w = { malloc(MAXBUF), 0 };
-	assert_non_null(w.buf);
-	*ctrl = malloc(300);
-	*big = malloc(16 * SPILL_PAGE_SIZE);
-	*small = malloc(SPILL_PAGE_SIZE);
-	fill(*ctrl, 300, 1);
-	fill(*big, 16 * SPILL_PAGE_SIZE, 2);
-	fill(*small, SPILL_PAGE_SIZE, 3);
-	add_frame(&w, SPILL_OP_CTRL, 1, 0, *ctrl, 300);
-	add_frame(&w, SPILL_OP_PING, 2, 0, NULL, 0);
-	add_frame(&w, SPILL_OP_WRITE, 3, 16, *big, 16 * SPILL_PAGE_SIZE);
-	add_frame(&w, SPILL_OP_WRITE, 4, 1, *small, SPILL_PAGE_SIZE);
-	add_frame(&w, SPILL_OP_CTRL, 5, 0, *ctrl, 300);
-	return w;
-}
+	uint8_t ctrl[300];
+	uint8_t *big = malloc(16 * SPILL_PAGE_SIZE), *small = malloc(SPILL_PAGE_SIZE);
+	fill(ctrl, sizeof(ctrl), 1);
+	fill(big, 16 * SPILL_PAGE_SIZE, 2);
+	fill(small, SPILL_PAGE_SIZE, 3);
+	struct rig *g = rig_new();
+	add_frame(&g->w, SPILL_OP_CTRL, 1, 0, ctrl, sizeof(ctrl));
+	add_frame(&g->w, SPILL_OP_PING, 2, 0, NULL, 0);
+	add_frame(&g->w, SPILL_OP_WRITE, 3, 16, big, 16 * SPILL_PAGE_SIZE);
+	add_frame(&g->w, SPILL_OP_WRITE, 4, 1, small, SPILL_PAGE_SIZE);
+	add_frame(&g->w, SPILL_OP_CTRL, 5, 0, ctrl, sizeof(ctrl));
+	g->o.in_place = in_place;
+	rig_go(g, pieces, npieces);
+	assert_int_equal(pump(g), 0);
 
-static void check_mixed(const struct owner *o, const uint8_t *ctrl, const uint8_t *big,
-			const uint8_t *small)
-{
+	const struct owner *o = &g->o;
 	assert_int_equal(o->nland, 5);
 	assert_int_equal(o->ndone, 5);
 	static const uint16_t ops[] = { SPILL_OP_CTRL, SPILL_OP_PING, SPILL_OP_WRITE,
@@ -255,40 +295,22 @@ static void check_mixed(const struct owner *o, const uint8_t *ctrl, const uint8_
 		assert_true(o->got[i].req_id == i + 1);
 		assert_int_equal(o->got_crc[i], 0);
 	}
-	assert_memory_equal(o->got_copy[0], ctrl, 300);
+	assert_memory_equal(o->got_copy[0], ctrl, sizeof(ctrl));
 	assert_null(o->got_at[1]);
 	assert_memory_equal(o->got_copy[2], big, 16 * SPILL_PAGE_SIZE);
 	assert_memory_equal(o->got_copy[3], small, SPILL_PAGE_SIZE);
-	assert_memory_equal(o->got_copy[4], ctrl, 300);
-}
-
-static void run_mixed(const size_t *pieces, size_t npieces, int in_place)
-{
-	uint8_t *ctrl, *big, *small;
-	struct wire w = mixed(&ctrl, &big, &small);
-	struct owner o;
-	owner_init(&o);
-	o.in_place = in_place;
-	struct fake f;
-	fake_init(&f, w.buf, w.len, pieces, npieces);
-	struct frame_reader r;
-	frame_reader_init(&r, &owner_ops, &o);
-	assert_int_equal(pump(&r, &f), 0);
-	check_mixed(&o, ctrl, big, small);
-	assert_true(frame_reader_idle(&r));
+	assert_memory_equal(o->got_copy[4], ctrl, sizeof(ctrl));
+	assert_true(frame_reader_idle(&g->r));
 	if (in_place) {
 		/* Both WRITEs landed in the pages, the page CRCs came with the
 		 * check: those of the last one, page 0. */
-		assert_ptr_equal(o.got_at[2], o.pages);
-		assert_ptr_equal(o.got_at[3], o.pages);
-		assert_int_equal(o.page_crc[0], crc32c_raw(0, small, SPILL_PAGE_SIZE));
+		assert_ptr_equal(o->got_at[2], o->pages);
+		assert_ptr_equal(o->got_at[3], o->pages);
+		assert_int_equal(o->page_crc[0], crc32c_raw(0, small, SPILL_PAGE_SIZE));
 	} else {
-		assert_ptr_equal(o.got_at[2], o.staging);
+		assert_ptr_equal(o->got_at[2], o->staging);
 	}
-	frame_reader_free(&r);
-	owner_free(&o);
-	free(w.buf);
-	free(ctrl);
+	rig_free(g);
 	free(big);
 	free(small);
 }
@@ -318,33 +340,27 @@ static void test_odd_splits(void **state)
 static void test_in_place_direct(void **state)
 {
 	(void)state;
-	struct wire w = { malloc(MAXBUF), 0 };
 	uint8_t *big = malloc(16 * SPILL_PAGE_SIZE);
 	fill(big, 16 * SPILL_PAGE_SIZE, 9);
-	add_frame(&w, SPILL_OP_WRITE, 11, 16, big, 16 * SPILL_PAGE_SIZE);
+	struct rig *g = rig_new();
+	add_frame(&g->w, SPILL_OP_WRITE, 11, 16, big, 16 * SPILL_PAGE_SIZE);
 	static const size_t pieces[] = { SPILL_WIRE_HDR_SIZE, 16 * SPILL_PAGE_SIZE };
-	struct owner o;
-	owner_init(&o);
-	o.in_place = 1;
-	struct fake f;
-	fake_init(&f, w.buf, w.len, pieces, 2);
-	struct frame_reader r;
-	frame_reader_init(&r, &owner_ops, &o);
-	assert_int_equal(pump(&r, &f), 0);
-	assert_int_equal(o.ndone, 1);
-	assert_int_equal(o.got_crc[0], 0);
-	assert_memory_equal(o.pages, big, 16 * SPILL_PAGE_SIZE);
+	g->o.in_place = 1;
+	rig_go(g, pieces, 2);
+	assert_int_equal(pump(g), 0);
+	assert_int_equal(g->o.ndone, 1);
+	assert_int_equal(g->o.got_crc[0], 0);
+	assert_memory_equal(g->o.pages, big, 16 * SPILL_PAGE_SIZE);
 	/* Receives: the header into the stage, the pages in place, then the
 	 * one that sees the end of the stream. */
-	assert_int_equal(f.calls, 3);
-	assert_ptr_equal(f.dst[0], r.stage);
-	assert_ptr_equal(f.dst[1], o.pages);
-	assert_int_equal(f.asked[1], 16 * SPILL_PAGE_SIZE);
+	assert_int_equal(g->f.calls, 3);
+	assert_ptr_equal(g->f.dst[0], g->r.stage);
+	assert_ptr_equal(g->f.dst[1], g->o.pages);
+	assert_int_equal(g->f.asked[1], 16 * SPILL_PAGE_SIZE);
 	for (unsigned i = 0; i < 16; i++)
-		assert_int_equal(o.page_crc[i], crc32c_raw(0, big + i * SPILL_PAGE_SIZE, SPILL_PAGE_SIZE));
-	frame_reader_free(&r);
-	owner_free(&o);
-	free(w.buf);
+		assert_int_equal(g->o.page_crc[i],
+				 crc32c_raw(0, big + i * SPILL_PAGE_SIZE, SPILL_PAGE_SIZE));
+	rig_free(g);
 	free(big);
 }
 
@@ -353,74 +369,57 @@ static void test_in_place_direct(void **state)
 static void test_bad_crc(void **state)
 {
 	(void)state;
+	uint8_t *pages = malloc(4 * SPILL_PAGE_SIZE);
+	fill(pages, 4 * SPILL_PAGE_SIZE, 4);
+	static const size_t pieces[] = { 333 };
 	for (int in_place = 0; in_place < 2; in_place++) {
-		struct wire w = { malloc(MAXBUF), 0 };
-		uint8_t *pages = malloc(4 * SPILL_PAGE_SIZE);
-		fill(pages, 4 * SPILL_PAGE_SIZE, 4);
-		size_t at = add_frame(&w, SPILL_OP_WRITE, 1, 4, pages, 4 * SPILL_PAGE_SIZE);
-		add_frame(&w, SPILL_OP_PING, 2, 0, NULL, 0);
-		w.buf[at + SPILL_WIRE_HDR_SIZE + 5000] ^= 0x10;
-		static const size_t pieces[] = { 333 };
-		struct owner o;
-		owner_init(&o);
-		o.in_place = in_place;
-		struct fake f;
-		fake_init(&f, w.buf, w.len, pieces, 1);
-		struct frame_reader r;
-		frame_reader_init(&r, &owner_ops, &o);
-		assert_int_equal(pump(&r, &f), -EBADMSG);
-		assert_int_equal(o.ndone, 1);
-		assert_int_equal(o.got_crc[0], -EBADMSG);
-		assert_int_equal(r.state, FRAME_READER_FAILED);
-		assert_int_equal(frame_reader_consume(&r), -EBADMSG);
+		struct rig *g = rig_new();
+		size_t at = add_frame(&g->w, SPILL_OP_WRITE, 1, 4, pages, 4 * SPILL_PAGE_SIZE);
+		add_frame(&g->w, SPILL_OP_PING, 2, 0, NULL, 0);
+		g->w.buf[at + SPILL_WIRE_HDR_SIZE + 5000] ^= 0x10;
+		g->o.in_place = in_place;
+		rig_go(g, pieces, 1);
+		assert_int_equal(pump(g), -EBADMSG);
+		assert_int_equal(g->o.ndone, 1);
+		assert_int_equal(g->o.got_crc[0], -EBADMSG);
+		assert_int_equal(g->r.state, FRAME_READER_FAILED);
+		assert_int_equal(frame_reader_consume(&g->r), -EBADMSG);
 		size_t want;
-		assert_int_equal(frame_reader_recv(&r, &f.base, 0, &want), -EBADMSG);
-		assert_int_equal(o.ndone, 1); /* the PING behind it is never seen */
+		assert_int_equal(frame_reader_recv(&g->r, &g->f.base, 0, &want), -EBADMSG);
+		assert_int_equal(g->o.ndone, 1); /* the PING behind it is never seen */
 		/* An owner that shrugs it off goes on to the next frame. */
-		frame_reader_free(&r);
-		owner_free(&o);
-		owner_init(&o);
-		o.in_place = in_place;
-		o.done_rc = 0;
-		fake_init(&f, w.buf, w.len, pieces, 1);
-		frame_reader_init(&r, &owner_ops, &o);
-		assert_int_equal(pump(&r, &f), 0);
-		assert_int_equal(o.ndone, 2);
-		assert_int_equal(o.got_crc[0], -EBADMSG);
-		assert_int_equal(o.got_crc[1], 0);
-		frame_reader_free(&r);
-		owner_free(&o);
-		free(w.buf);
-		free(pages);
+		rig_reset(g);
+		g->o.in_place = in_place;
+		g->o.done_rc = 0;
+		rig_go(g, pieces, 1);
+		assert_int_equal(pump(g), 0);
+		assert_int_equal(g->o.ndone, 2);
+		assert_int_equal(g->o.got_crc[0], -EBADMSG);
+		assert_int_equal(g->o.got_crc[1], 0);
+		rig_free(g);
 	}
+	free(pages);
 }
 
 /* A header the codec refuses: bad_header hears why, land never runs for
  * it, and the reader stops with what bad_header answered. */
 static void bad_header_case(size_t field, uint8_t value, const char *why)
 {
-	struct wire w = { malloc(MAXBUF), 0 };
-	add_frame(&w, SPILL_OP_PING, 1, 0, NULL, 0);
-	size_t at = add_frame(&w, SPILL_OP_PING, 2, 0, NULL, 0);
-	add_frame(&w, SPILL_OP_PING, 3, 0, NULL, 0);
-	w.buf[at + field] = value;
+	struct rig *g = rig_new();
+	add_frame(&g->w, SPILL_OP_PING, 1, 0, NULL, 0);
+	size_t at = add_frame(&g->w, SPILL_OP_PING, 2, 0, NULL, 0);
+	add_frame(&g->w, SPILL_OP_PING, 3, 0, NULL, 0);
+	g->w.buf[at + field] = value;
 	static const size_t one[] = { 1 };
-	struct owner o;
-	owner_init(&o);
-	struct fake f;
-	fake_init(&f, w.buf, w.len, one, 1);
-	struct frame_reader r;
-	frame_reader_init(&r, &owner_ops, &o);
-	assert_int_equal(pump(&r, &f), -EPROTO);
-	assert_non_null(o.bad_why);
-	assert_string_equal(o.bad_why, why);
-	assert_int_equal(o.nland, 1);
-	assert_int_equal(o.ndone, 1);
-	assert_int_equal(f.off, at + SPILL_WIRE_HDR_SIZE); /* not a byte further */
-	assert_true(frame_reader_inside(&r));
-	frame_reader_free(&r);
-	owner_free(&o);
-	free(w.buf);
+	rig_go(g, one, 1);
+	assert_int_equal(pump(g), -EPROTO);
+	assert_non_null(g->o.bad_why);
+	assert_string_equal(g->o.bad_why, why);
+	assert_int_equal(g->o.nland, 1);
+	assert_int_equal(g->o.ndone, 1);
+	assert_int_equal(g->f.off, at + SPILL_WIRE_HDR_SIZE); /* not a byte further */
+	assert_true(frame_reader_inside(&g->r));
+	rig_free(g);
 }
 
 static void test_bad_header(void **state)
@@ -435,28 +434,20 @@ static void test_bad_header(void **state)
 static void test_refused(void **state)
 {
 	(void)state;
-	struct wire w = { malloc(MAXBUF), 0 };
 	uint8_t *pages = malloc(8 * SPILL_PAGE_SIZE);
 	fill(pages, 8 * SPILL_PAGE_SIZE, 5);
-	add_frame(&w, SPILL_OP_WRITE, 1, 8, pages, 8 * SPILL_PAGE_SIZE);
+	struct rig *g = rig_new();
+	add_frame(&g->w, SPILL_OP_WRITE, 1, 8, pages, 8 * SPILL_PAGE_SIZE);
 	static const size_t pieces[] = { SPILL_WIRE_HDR_SIZE };
-	struct owner o;
-	owner_init(&o);
-	o.refuse = -EACCES;
-	memset(o.staging, 0, 8 * SPILL_PAGE_SIZE);
-	struct fake f;
-	fake_init(&f, w.buf, w.len, pieces, 1);
-	struct frame_reader r;
-	frame_reader_init(&r, &owner_ops, &o);
-	assert_int_equal(pump(&r, &f), -EACCES);
-	assert_int_equal(o.nland, 1);
-	assert_int_equal(o.landed[0].npages, 8);
-	assert_int_equal(o.ndone, 0);
-	assert_int_equal(f.calls, 1);
-	assert_int_equal(f.off, SPILL_WIRE_HDR_SIZE);
-	frame_reader_free(&r);
-	owner_free(&o);
-	free(w.buf);
+	g->o.refuse = -EACCES;
+	rig_go(g, pieces, 1);
+	assert_int_equal(pump(g), -EACCES);
+	assert_int_equal(g->o.nland, 1);
+	assert_int_equal(g->o.landed[0].npages, 8);
+	assert_int_equal(g->o.ndone, 0);
+	assert_int_equal(g->f.calls, 1);
+	assert_int_equal(g->f.off, SPILL_WIRE_HDR_SIZE);
+	rig_free(g);
 	free(pages);
 }
 
@@ -464,22 +455,15 @@ static void test_refused(void **state)
 static void test_short_landing(void **state)
 {
 	(void)state;
-	struct wire w = { malloc(MAXBUF), 0 };
 	uint8_t ctrl[100];
 	fill(ctrl, sizeof(ctrl), 6);
-	add_frame(&w, SPILL_OP_CTRL, 1, 0, ctrl, sizeof(ctrl));
-	struct owner o;
-	owner_init(&o);
-	o.short_landing = 1;
-	struct fake f;
-	fake_init(&f, w.buf, w.len, NULL, 0);
-	struct frame_reader r;
-	frame_reader_init(&r, &owner_ops, &o);
-	assert_int_equal(pump(&r, &f), -EPROTO);
-	assert_int_equal(o.ndone, 0);
-	frame_reader_free(&r);
-	owner_free(&o);
-	free(w.buf);
+	struct rig *g = rig_new();
+	add_frame(&g->w, SPILL_OP_CTRL, 1, 0, ctrl, sizeof(ctrl));
+	g->o.short_landing = 1;
+	rig_go(g, NULL, 0);
+	assert_int_equal(pump(g), -EPROTO);
+	assert_int_equal(g->o.ndone, 0);
+	rig_free(g);
 }
 
 /* land says wait: the header is kept, consuming stops, nothing more is
@@ -487,44 +471,38 @@ static void test_short_landing(void **state)
 static void test_land_wait(void **state)
 {
 	(void)state;
-	struct wire w = { malloc(MAXBUF), 0 };
 	uint8_t ctrl[200];
 	fill(ctrl, sizeof(ctrl), 8);
-	add_frame(&w, SPILL_OP_CTRL, 1, 0, ctrl, sizeof(ctrl));
-	add_frame(&w, SPILL_OP_PING, 2, 0, NULL, 0);
-	struct owner o;
-	owner_init(&o);
-	o.wait_first = 1;
-	struct fake f;
-	fake_init(&f, w.buf, w.len, NULL, 0);
-	struct frame_reader r;
-	frame_reader_init(&r, &owner_ops, &o);
+	struct rig *g = rig_new();
+	add_frame(&g->w, SPILL_OP_CTRL, 1, 0, ctrl, sizeof(ctrl));
+	add_frame(&g->w, SPILL_OP_PING, 2, 0, NULL, 0);
+	g->o.wait_first = 1;
+	rig_go(g, NULL, 0);
+	struct frame_reader *r = &g->r;
 	size_t want;
-	assert_int_equal(frame_reader_recv(&r, &f.base, 0, &want), (ssize_t)w.len);
+	assert_int_equal(frame_reader_recv(r, &g->f.base, 0, &want), (ssize_t)g->w.len);
 	assert_int_equal(want, FRAME_READER_STAGE_BYTES);
-	assert_int_equal(frame_reader_consume(&r), 0);
-	assert_int_equal(o.nwait, 1);
-	assert_int_equal(o.nland, 0);
-	assert_int_equal(r.state, FRAME_READER_LANDING);
-	assert_int_equal(r.stage_off, SPILL_WIRE_HDR_SIZE);
-	assert_int_equal(frame_reader_consume(&r), 0); /* still waits */
-	assert_int_equal(r.stage_off, SPILL_WIRE_HDR_SIZE);
-	assert_int_equal(frame_reader_land(&r), 0);
-	assert_int_equal(o.nland, 1);
-	assert_true(frame_reader_in_payload(&r));
-	assert_int_equal(frame_reader_consume(&r), 0);
+	assert_int_equal(frame_reader_consume(r), 0);
+	assert_int_equal(g->o.nwait, 1);
+	assert_int_equal(g->o.nland, 0);
+	assert_int_equal(r->state, FRAME_READER_LANDING);
+	assert_int_equal(r->stage_off, SPILL_WIRE_HDR_SIZE);
+	assert_int_equal(frame_reader_consume(r), 0); /* still waits */
+	assert_int_equal(r->stage_off, SPILL_WIRE_HDR_SIZE);
+	assert_int_equal(frame_reader_land(r), 0);
+	assert_int_equal(g->o.nland, 1);
+	assert_true(frame_reader_in_payload(r));
+	assert_int_equal(frame_reader_consume(r), 0);
 	/* The PING waited once too, then both were done. */
-	assert_int_equal(o.nwait, 2);
-	assert_int_equal(frame_reader_land(&r), 0);
-	assert_int_equal(o.ndone, 2);
-	assert_memory_equal(o.got_copy[0], ctrl, sizeof(ctrl));
-	assert_int_equal(o.got[1].op, SPILL_OP_PING);
-	assert_true(frame_reader_idle(&r));
-	frame_reader_trim(&r);
-	assert_null(r.stage);
-	frame_reader_free(&r);
-	owner_free(&o);
-	free(w.buf);
+	assert_int_equal(g->o.nwait, 2);
+	assert_int_equal(frame_reader_land(r), 0);
+	assert_int_equal(g->o.ndone, 2);
+	assert_memory_equal(g->o.got_copy[0], ctrl, sizeof(ctrl));
+	assert_int_equal(g->o.got[1].op, SPILL_OP_PING);
+	assert_true(frame_reader_idle(r));
+	frame_reader_trim(r);
+	assert_null(r->stage);
+	rig_free(g);
 }
 
 int main(void)
