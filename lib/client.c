@@ -1060,15 +1060,16 @@ int client_release_fd(struct client *c)
 	int fd = -EBUSY;
 	int domain = 0;
 	socklen_t dlen = sizeof(domain);
-	if (c->s->ops != &stream_socket_ops ||
-	    getsockopt(stream_fd(c->s), SOL_SOCKET, SO_DOMAIN, &domain, &dlen) ||
+	/* The kernel module takes TCP sockets only (an RDMA stream's fd is
+	 * no socket at all). */
+	if (getsockopt(stream_fd(c->s), SOL_SOCKET, SO_DOMAIN, &domain, &dlen) ||
 	    domain == AF_UNIX) {
-		client_close(c); /* the kernel module takes TCP sockets only */
+		client_close(c);
 		return -EPROTONOSUPPORT;
 	}
 	/* Queued notifications do not hold the socket back: nobody would read
 	 * them once the kernel has it; client_close frees them. */
-	if (!c->dead && c->inflight == 0 && c->out_len == 0 && 
+	if (!c->dead && c->inflight == 0 && c->out_len == 0 &&
 	    frame_reader_idle(&c->rx)) {
 		fd = fcntl(stream_fd(c->s), F_DUPFD_CLOEXEC, 0);
 		if (fd < 0)

@@ -71,8 +71,6 @@ struct stream {
 	void *after_close_arg;
 };
 
-extern const struct stream_ops stream_socket_ops;
-
 /*
  * A connected stream socket (TCP or Unix) as a stream; it owns fd from here,
  * also on failure. Blocking or not, every call that must not wait says

@@ -15,6 +15,8 @@
 #include "stream.h"
 #include "sysio.h"
 
+static const struct stream_ops socket_ops;
+
 struct socket_stream {
 	struct stream base;
 	int fd;
@@ -27,7 +29,7 @@ int stream_socket_wrap(int fd, int timeout_ms, struct stream **out)
 		close(fd);
 		return -ENOMEM;
 	}
-	t->base.ops = &stream_socket_ops;
+	t->base.ops = &socket_ops;
 	t->base.timeout_ms = timeout_ms;
 	t->fd = fd;
 	*out = &t->base;
@@ -66,7 +68,7 @@ static void socket_close(struct stream *s)
 	free(s);
 }
 
-const struct stream_ops stream_socket_ops = {
+static const struct stream_ops socket_ops = {
 	.fd = socket_fd,
 	.sendv = socket_sendv,
 	.recv = socket_recv,
