@@ -77,7 +77,7 @@ struct client {
 	size_t out_len;
 
 	/* Receive side: the reader, and what the frame it receives answers. */
-	struct frame_reader rx;
+	struct frame_reader reader;
 	int rx_slot;              /* -1: unsolicited control message */
 	uint8_t map_scratch[SPILL_PRESENT_MAP_BYTES];
 	uint8_t *ctrl_buf;
@@ -311,16 +311,16 @@ static int pump_rx(struct client *c, int block)
 	if (reap_onesided(c) > 0)
 		block = 0;
 	for (;; block = 0) {
-		int rc = frame_reader_consume(&c->rx);
+		int rc = frame_reader_consume(&c->reader);
 		if (rc)
 			return fail(c, rc);
 		size_t want;
 		/* A failing callback's -errno comes back here as well: never
 		 * -EAGAIN or -EINTR, so it ends the connection below. */
-		ssize_t n = frame_reader_recv(&c->rx, c->s, block, &want);
+		ssize_t n = frame_reader_recv(&c->reader, c->s, block, &want);
 		if (n > 0) {
 			if ((size_t)n < want) {
-				rc = frame_reader_consume(&c->rx);
+				rc = frame_reader_consume(&c->reader);
 				return rc ? fail(c, rc) : 0;
 			}
 			continue;
@@ -972,7 +972,7 @@ int client_connect(const char *url, const struct client_opts *opts,
 	if (!c)
 		return -ENOMEM;
 	c->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 10000;
-	frame_reader_init(&c->rx, &client_rx_ops, c);
+	frame_reader_init(&c->reader, &client_rx_ops, c);
 	c->notify_tail = &c->notify_head;
 	/* Until the server states its limit, allow enough slots for the handshake. */
 	c->window = WINDOW_MAX;
@@ -1035,7 +1035,7 @@ void client_close(struct client *c)
 	free(c->slots);
 	free(c->free_slots);
 	free(c->ready);
-	frame_reader_free(&c->rx);
+	frame_reader_free(&c->reader);
 	free(c->out);
 	free(c->resumed_extents);
 	free(c);
@@ -1070,7 +1070,7 @@ int client_release_fd(struct client *c)
 	/* Queued notifications do not hold the socket back: nobody would read
 	 * them once the kernel has it; client_close frees them. */
 	if (!c->dead && c->inflight == 0 && c->out_len == 0 &&
-	    frame_reader_idle(&c->rx)) {
+	    frame_reader_idle(&c->reader)) {
 		fd = fcntl(stream_fd(c->s), F_DUPFD_CLOEXEC, 0);
 		if (fd < 0)
 			fd = -errno;

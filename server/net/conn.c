@@ -125,7 +125,7 @@ static void conn_free(struct conn *c)
 	admission_leave(&c->adm);
 	atomic_fetch_sub(&server_stats.connections_open, 1);
 	worker_conn_closed(c->w, c);
-	frame_reader_free(&c->rx);
+	frame_reader_free(&c->reader);
 	drop_payload(c);
 	free(c->reply_end);
 	slab_free(c->srv->conn_cache, c);
@@ -160,7 +160,7 @@ void conn_start(struct worker *w, const struct conn_origin *o)
 	c->srv = w->srv;
 	c->s = o->stream;
 	c->rdma_dom = o->dom;
-	frame_reader_init(&c->rx, &conn_rx_ops, c);
+	frame_reader_init(&c->reader, &conn_rx_ops, c);
 	c->node = o->node;
 	c->local_operator = o->local_operator;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
@@ -313,7 +313,7 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 	/* Output drained: serve what dispatch held back (frames left in the
 	 * stage, or input waiting in the kernel since reading paused). The
 	 * client may have sent everything already and be waiting on us. */
-	if ((c->reading && !was_reading) || frame_reader_staged(&c->rx))
+	if ((c->reading && !was_reading) || frame_reader_staged(&c->reader))
 		read_input(c);
 }
 
@@ -687,12 +687,12 @@ static int can_dispatch(struct conn *c)
 /* Act on staged frames as far as output room allows. -1 if freed. */
 static int drain_stage(struct conn *c)
 {
-	while (frame_reader_staged(&c->rx) && can_dispatch(c)) {
-		size_t before = c->rx.stage_off;
-		frame_reader_consume(&c->rx); /* failures went through conn_fail */
+	while (frame_reader_staged(&c->reader) && can_dispatch(c)) {
+		size_t before = c->reader.stage_off;
+		frame_reader_consume(&c->reader); /* failures went through conn_fail */
 		if (flush(c) < 0)
 			return -1;
-		if (c->rx.stage_off == before)
+		if (c->reader.stage_off == before)
 			break;
 	}
 	return 0;
@@ -709,11 +709,11 @@ static int read_input(struct conn *c)
 	for (int round = 0; round < READ_ROUNDS; round++) {
 		if (drain_stage(c) < 0)
 			return -1;
-		if (frame_reader_staged(&c->rx) || !c->reading)
+		if (frame_reader_staged(&c->reader) || !c->reading)
 			break;
 		size_t want;
-		ssize_t n = frame_reader_recv(&c->rx, c->s, 0, &want);
-		if (n == -ENOMEM && !c->rx.stage) {
+		ssize_t n = frame_reader_recv(&c->reader, c->s, 0, &want);
+		if (n == -ENOMEM && !c->reader.stage) {
 			conn_fail(c, STATS_ERR_PROTOCOL, "out of memory for input");
 			return flush(c);
 		}
@@ -728,7 +728,7 @@ static int read_input(struct conn *c)
 		}
 		if (n == -EAGAIN || n == -EINTR)
 			break;
-		if (n == 0 && frame_reader_inside(&c->rx))
+		if (n == 0 && frame_reader_inside(&c->reader))
 			conn_fail(c, STATS_ERR_PROTOCOL, "connection closed inside a frame");
 		else
 			log_debug("%s: disconnected", c->peer);
@@ -764,7 +764,7 @@ static void on_events(evutil_socket_t fd, short what, void *arg)
 		if (flush(c) < 0)
 			return;
 	}
-	if (c->reading || frame_reader_staged(&c->rx))
+	if (c->reading || frame_reader_staged(&c->reader))
 		read_input(c);
 }
 
@@ -834,7 +834,7 @@ void conn_sweep(struct worker *w)
 			close_timed_out(c, ADM_TIMEOUT_WRITE_STALL, "replies left unread");
 			continue;
 		}
-		if (frame_reader_in_payload(&c->rx)) {
+		if (frame_reader_in_payload(&c->reader)) {
 			/* Only time the server was reading counts against the frame. */
 			if (c->reading)
 				c->frame_used_ms += now - c->frame_tick_ms;
@@ -851,9 +851,9 @@ void conn_sweep(struct worker *w)
 			continue;
 		}
 		if (now - c->last_in_ms >= STAGE_KEEP_MS)
-			frame_reader_trim(&c->rx);
+			frame_reader_trim(&c->reader);
 		if (c->buf_wait && c->state != CONN_CLOSING) {
-			int rc = frame_reader_land(&c->rx);
+			int rc = frame_reader_land(&c->reader);
 			if (rc < 0)
 				flush(c); /* may free c */
 			else if (rc == 0) {

@@ -97,7 +97,7 @@ struct conn {
 	int reading;
 
 	/* Frame reader, and what its landing (conn_land in conn.c) chose. */
-	struct frame_reader rx;
+	struct frame_reader reader;
 	uint8_t *payload;
 	size_t payload_cap;
 	size_t payload_charged;   /* of payload_cap, taken from --frame-buffer-max */
