@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Core client: framing over a non-blocking transport, the request window,
- * and the handshake. The receive side is a two-state machine (header, then
- * payload) fed from a 64 KiB staging buffer; a long payload is received
- * straight into the caller's pages instead, so a 2 MiB READ costs no copy.
+ * Core client: framing over a non-blocking stream (stream.h), the request
+ * window, and the handshake. The receive side is the shared frame reader
+ * (frame_reader.h); its landing callback (client_land) checks each reply
+ * against the request it answers and lands a READ's payload straight in
+ * the caller's pages, so a 2 MiB READ costs no copy.
  *
  * Over RDMA, READ and WRITE of an extent whose remote key the connection
  * knows go as one-sided operations instead of frames; the key comes from a
@@ -22,13 +23,12 @@
 #include <time.h>
 
 #include "frame.h"
+#include "frame_reader.h"
 #include "rkey_cache.h"
 #include "transport.h"
 
-#define STAGE_BYTES   (64 * 1024)
 #define OUT_BYTES     (256 * 1024) /* small frames queue here until a wait */
 #define OUT_SMALL     (16 * 1024)  /* payloads up to this are queued, not sent */
-#define DIRECT_MIN    (16 * 1024) /* payload left to receive without staging */
 #define SLOT_BITS     16
 #define SLOT_MASK     ((1u << SLOT_BITS) - 1)
 #define WINDOW_MAX    4096
@@ -59,7 +59,7 @@ struct notify {
 };
 
 struct client {
-	struct transport *t;
+	struct stream *s;
 	int timeout_ms;
 	int dead;                 /* -errno once the stream is unusable */
 	unsigned window;
@@ -76,17 +76,9 @@ struct client {
 	uint8_t *out;
 	size_t out_len;
 
-	/* Receive state machine. */
-	uint8_t *stage;
-	size_t stage_off, stage_len;
-	uint8_t hdr_raw[SPILL_WIRE_HDR_SIZE];
-	size_t hdr_have;
-	int in_payload;
-	struct frame_hdr h;
+	/* Receive side: the reader, and what the frame it receives answers. */
+	struct frame_reader reader;
 	int rx_slot;              /* -1: unsolicited control message */
-	struct iovec seg[2];
-	int nseg, seg_idx;
-	size_t seg_off;
 	uint8_t map_scratch[SPILL_PRESENT_MAP_BYTES];
 	uint8_t *ctrl_buf;
 
@@ -152,16 +144,13 @@ static void complete_slot(struct client *c, unsigned idx, int status)
 	}
 }
 
-/* Header complete: decide where its payload goes. */
-static int start_frame(struct client *c)
+/* A valid header: check it answers a request of ours (or is an unsolicited
+ * control message), and say where its payload goes: a READ's pages (and
+ * presence map) in the caller's buffers, a key in its slot, a control
+ * message in a buffer of its size. */
+static int client_land(void *arg, const struct frame_hdr *h, struct frame_land *l)
 {
-	const char *why;
-	if (frame_hdr_unpack((const struct spill_wire_hdr *)c->hdr_raw, &c->h, &why))
-		return -EPROTO;
-	struct frame_hdr *h = &c->h;
-	c->nseg = 0;
-	c->seg_idx = 0;
-	c->seg_off = 0;
+	struct client *c = arg;
 	c->rx_slot = -1;
 
 	if (!(h->op & SPILL_OP_REPLY)) {
@@ -183,8 +172,8 @@ static int start_frame(struct client *c)
 		    (s->kind == SLOT_KEY) != (op == SPILL_OP_KEY))
 			return -EPROTO;
 		if (s->kind == SLOT_KEY && h->payload_len) {
-			c->seg[0] = (struct iovec){ s->key, sizeof(s->key) };
-			c->nseg = 1;
+			l->seg[0] = (struct iovec){ s->key, sizeof(s->key) };
+			l->nseg = 1;
 		}
 		if (s->kind == SLOT_DATA && op != s->req->op)
 			return -EPROTO;
@@ -195,11 +184,11 @@ static int start_frame(struct client *c)
 			if (h->npages != r->npages)
 				return -EPROTO;
 			if (h->flags & SPILL_WF_PRESENT_MAP) {
-				c->seg[c->nseg].iov_base = r->present ? r->present : c->map_scratch;
-				c->seg[c->nseg++].iov_len = SPILL_PRESENT_MAP_BYTES;
+				l->seg[l->nseg].iov_base = r->present ? r->present : c->map_scratch;
+				l->seg[l->nseg++].iov_len = SPILL_PRESENT_MAP_BYTES;
 			}
-			c->seg[c->nseg].iov_base = r->buf;
-			c->seg[c->nseg++].iov_len = (size_t)r->npages * SPILL_PAGE_SIZE;
+			l->seg[l->nseg].iov_base = r->buf;
+			l->seg[l->nseg++].iov_len = (size_t)r->npages * SPILL_PAGE_SIZE;
 		}
 	}
 	if (h->op == SPILL_OP_CTRL || h->op == (SPILL_OP_CTRL | SPILL_OP_REPLY)) {
@@ -207,12 +196,11 @@ static int start_frame(struct client *c)
 			c->ctrl_buf = malloc(h->payload_len);
 			if (!c->ctrl_buf)
 				return -ENOMEM;
-			c->seg[0].iov_base = c->ctrl_buf;
-			c->seg[0].iov_len = h->payload_len;
-			c->nseg = 1;
+			l->seg[0].iov_base = c->ctrl_buf;
+			l->seg[0].iov_len = h->payload_len;
+			l->nseg = 1;
 		}
 	}
-	c->in_payload = 1;
 	return 0;
 }
 
@@ -240,13 +228,13 @@ static int queue_notify(struct client *c, Spillway__Ctrl *msg, size_t bytes)
 	return 0;
 }
 
-/* Payload complete: check it and complete the request. */
-static int finish_frame(struct client *c)
+/* A whole frame, its checksum checked (crc_err): complete the request. */
+static int client_done(void *arg, const struct frame_hdr *h, const struct frame_land *l,
+		       int crc_err)
 {
-	struct frame_hdr *h = &c->h;
-	c->in_payload = 0;
-	c->hdr_have = 0;
-	int crc_ok = frame_verify((const struct spill_wire_hdr *)c->hdr_raw, c->seg, c->nseg) == 0;
+	struct client *c = arg;
+	(void)l;
+	int crc_ok = crc_err == 0;
 	int status = h->status == SPILL_ST_OK ? 0 : -frame_status_to_errno(h->status);
 
 	if ((h->op & ~SPILL_OP_REPLY) == SPILL_OP_CTRL) {
@@ -280,57 +268,20 @@ static int finish_frame(struct client *c)
 	return 0;
 }
 
-/* Feed staged bytes through the state machine. */
-static int consume_stage(struct client *c)
-{
-	while (c->stage_off < c->stage_len) {
-		size_t avail = c->stage_len - c->stage_off;
-		const uint8_t *p = c->stage + c->stage_off;
-		if (!c->in_payload) {
-			size_t n = SPILL_WIRE_HDR_SIZE - c->hdr_have;
-			if (n > avail)
-				n = avail;
-			memcpy(c->hdr_raw + c->hdr_have, p, n);
-			c->hdr_have += n;
-			c->stage_off += n;
-			if (c->hdr_have < SPILL_WIRE_HDR_SIZE)
-				continue;
-			int rc = start_frame(c);
-			if (rc)
-				return rc;
-		} else {
-			struct iovec *s = &c->seg[c->seg_idx];
-			size_t n = s->iov_len - c->seg_off;
-			if (n > avail)
-				n = avail;
-			memcpy((uint8_t *)s->iov_base + c->seg_off, p, n);
-			c->seg_off += n;
-			c->stage_off += n;
-		}
-		while (c->in_payload && c->seg_idx < c->nseg &&
-		       c->seg_off == c->seg[c->seg_idx].iov_len) {
-			c->seg_idx++;
-			c->seg_off = 0;
-		}
-		if (c->in_payload && c->seg_idx == c->nseg) {
-			int rc = finish_frame(c);
-			if (rc)
-				return rc;
-		}
-	}
-	c->stage_off = c->stage_len = 0;
-	return 0;
-}
+static const struct frame_reader_ops client_rx_ops = {
+	.land = client_land,
+	.done = client_done,
+};
 
-/* Complete the one-sided transfers the transport has finished; returns how
+/* Complete the one-sided transfers the stream has finished; returns how
  * many were reaped. */
 static int reap_onesided(struct client *c)
 {
-	if (!c->t->ops->reap_onesided)
+	if (!c->s->ops->reap_onesided)
 		return 0;
 	uint64_t cookie[32];
 	int status[32], n, reaped = 0;
-	while ((n = c->t->ops->reap_onesided(c->t, cookie, status, 32)) > 0) {
+	while ((n = c->s->ops->reap_onesided(c->s, cookie, status, 32)) > 0) {
 		reaped += n;
 		for (int i = 0; i < n; i++) {
 			unsigned idx = (unsigned)(cookie[i] & SLOT_MASK);
@@ -360,39 +311,16 @@ static int pump_rx(struct client *c, int block)
 	if (reap_onesided(c) > 0)
 		block = 0;
 	for (;; block = 0) {
-		int rc = consume_stage(c);
+		int rc = frame_reader_consume(&c->reader);
 		if (rc)
 			return fail(c, rc);
-		ssize_t n;
 		size_t want;
-		size_t left = c->in_payload && c->seg_idx < c->nseg
-				      ? c->seg[c->seg_idx].iov_len - c->seg_off : 0;
-		if (left >= DIRECT_MIN) {
-			/* Large payload: straight into its destination. */
-			want = left;
-			void *dst = (uint8_t *)c->seg[c->seg_idx].iov_base + c->seg_off;
-			n = block ? transport_recv_wait(c->t, dst, left) : transport_recv(c->t, dst, left);
-			if (n > 0) {
-				c->seg_off += (size_t)n;
-				if (c->seg_off == c->seg[c->seg_idx].iov_len) {
-					c->seg_idx++;
-					c->seg_off = 0;
-					if (c->seg_idx == c->nseg && (rc = finish_frame(c)))
-						return fail(c, rc);
-				}
-			}
-		} else {
-			want = STAGE_BYTES;
-			n = block ? transport_recv_wait(c->t, c->stage, STAGE_BYTES)
-				  : transport_recv(c->t, c->stage, STAGE_BYTES);
-			if (n > 0) {
-				c->stage_off = 0;
-				c->stage_len = (size_t)n;
-			}
-		}
+		/* A failing callback's -errno comes back here as well: never
+		 * -EAGAIN or -EINTR, so it ends the connection below. */
+		ssize_t n = frame_reader_recv(&c->reader, c->s, block, &want);
 		if (n > 0) {
 			if ((size_t)n < want) {
-				rc = consume_stage(c);
+				rc = frame_reader_consume(&c->reader);
 				return rc ? fail(c, rc) : 0;
 			}
 			continue;
@@ -414,7 +342,7 @@ static int wait_io(struct client *c, int want_out)
 		return c->dead;
 	if (!want_out)
 		return pump_rx(c, 1); /* one blocking receive, bounded by the timeout */
-	struct pollfd p = { .fd = transport_fd(c->t), .events = POLLIN | POLLOUT };
+	struct pollfd p = { .fd = stream_fd(c->s), .events = POLLIN | POLLOUT };
 	int r = poll(&p, 1, c->timeout_ms);
 	if (r < 0)
 		return errno == EINTR ? 0 : fail(c, -errno);
@@ -466,7 +394,7 @@ static int send_all(struct client *c, struct iovec *iov, int n)
 	while (n > 0) {
 		if (c->dead)
 			return c->dead;
-		ssize_t w = transport_sendv(c->t, iov, n);
+		ssize_t w = stream_sendv(c->s, iov, n);
 		if (w == -EAGAIN) {
 			/* Keep reading replies while we wait, or both sides could
 			 * block on full socket buffers. */
@@ -636,7 +564,7 @@ static int post_onesided(struct client *c, struct client_req *r, const struct rk
 	size_t len = (size_t)r->npages * SPILL_PAGE_SIZE;
 	uint64_t raddr = key->addr + (uint64_t)r->page * SPILL_PAGE_SIZE;
 	for (;;) {
-		int rc = c->t->ops->post_onesided(c->t, r->op == SPILL_OP_WRITE, raddr, key->rkey,
+		int rc = c->s->ops->post_onesided(c->s, r->op == SPILL_OP_WRITE, raddr, key->rkey,
 						  r->buf, len, r->req_id);
 		if (rc != -EAGAIN) {
 			if (rc) {
@@ -1044,16 +972,16 @@ int client_connect(const char *url, const struct client_opts *opts,
 	if (!c)
 		return -ENOMEM;
 	c->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 10000;
+	frame_reader_init(&c->reader, &client_rx_ops, c);
 	c->notify_tail = &c->notify_head;
 	/* Until the server states its limit, allow enough slots for the handshake. */
 	c->window = WINDOW_MAX;
 	c->slots = calloc(WINDOW_MAX, sizeof(*c->slots));
 	c->free_slots = calloc(WINDOW_MAX, sizeof(*c->free_slots));
 	c->ready = calloc(WINDOW_MAX, sizeof(*c->ready));
-	c->stage = malloc(STAGE_BYTES);
 	c->out = malloc(OUT_BYTES);
 	int rc = -ENOMEM;
-	if (!c->slots || !c->free_slots || !c->ready || !c->stage || !c->out)
+	if (!c->slots || !c->free_slots || !c->ready || !c->out)
 		goto fail;
 	for (unsigned i = 0; i < WINDOW_MAX; i++)
 		c->free_slots[i] = WINDOW_MAX - 1 - i;
@@ -1061,13 +989,13 @@ int client_connect(const char *url, const struct client_opts *opts,
 	char why[320];
 	struct transport_params tp = { .timeout_ms = c->timeout_ms, .token = o->token,
 				       .why = why, .why_cap = sizeof(why) };
-	rc = transport_connect(url, &tp, &c->t);
+	rc = transport_connect(url, &tp, &c->s);
 	if (rc) {
 		snprintf(err_text, err_cap, "cannot connect to %s: %s", url,
 			 why[0] ? why : strerror(-rc));
 		goto fail;
 	}
-	if (c->t->ops->post_onesided && !(c->keys = calloc(1, sizeof(*c->keys)))) {
+	if (c->s->ops->post_onesided && !(c->keys = calloc(1, sizeof(*c->keys)))) {
 		rc = -ENOMEM;
 		goto fail;
 	}
@@ -1093,7 +1021,7 @@ void client_close(struct client *c)
 {
 	if (!c)
 		return;
-	transport_close(c->t);
+	stream_close(c->s);
 	free(c->keys);
 	while (c->notify_head) {
 		struct notify *n = c->notify_head;
@@ -1107,7 +1035,7 @@ void client_close(struct client *c)
 	free(c->slots);
 	free(c->free_slots);
 	free(c->ready);
-	free(c->stage);
+	frame_reader_free(&c->reader);
 	free(c->out);
 	free(c->resumed_extents);
 	free(c);
@@ -1118,7 +1046,7 @@ const uint8_t *client_token(const struct client *c) { return c->token; }
 int client_resumed(const struct client *c) { return c->resumed; }
 uint64_t client_extent_bytes(const struct client *c) { return c->extent_bytes; }
 unsigned client_window(const struct client *c) { return c->window; }
-int client_fd(const struct client *c) { return transport_fd(c->t); }
+int client_fd(const struct client *c) { return stream_fd(c->s); }
 int client_dead(const struct client *c) { return c->dead; }
 
 const struct client_extent *client_resumed_extents(const struct client *c, size_t *n)
@@ -1132,17 +1060,18 @@ int client_release_fd(struct client *c)
 	int fd = -EBUSY;
 	int domain = 0;
 	socklen_t dlen = sizeof(domain);
-	if (c->t->ops != &transport_tcp_ops ||
-	    getsockopt(transport_fd(c->t), SOL_SOCKET, SO_DOMAIN, &domain, &dlen) ||
+	/* The kernel module takes TCP sockets only (an RDMA stream's fd is
+	 * no socket at all). */
+	if (getsockopt(stream_fd(c->s), SOL_SOCKET, SO_DOMAIN, &domain, &dlen) ||
 	    domain == AF_UNIX) {
-		client_close(c); /* the kernel module takes TCP sockets only */
+		client_close(c);
 		return -EPROTONOSUPPORT;
 	}
 	/* Queued notifications do not hold the socket back: nobody would read
 	 * them once the kernel has it; client_close frees them. */
-	if (!c->dead && c->inflight == 0 && c->out_len == 0 && !c->in_payload &&
-	    c->hdr_have == 0 && c->stage_off == c->stage_len) {
-		fd = fcntl(transport_fd(c->t), F_DUPFD_CLOEXEC, 0);
+	if (!c->dead && c->inflight == 0 && c->out_len == 0 &&
+	    frame_reader_idle(&c->reader)) {
+		fd = fcntl(stream_fd(c->s), F_DUPFD_CLOEXEC, 0);
 		if (fd < 0)
 			fd = -errno;
 	}

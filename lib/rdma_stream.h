@@ -4,10 +4,11 @@
  *
  * Both ends speak the same frames as over TCP (proto/wire.h): the stream
  * carries them in SEND messages into a ring of posted receive buffers, so
- * the frame readers on either side need not know which transport they sit
- * on. Clients also move pages with RDMA READ and WRITE straight into the
- * server's registered extents (rdma_stream_post_onesided); no server CPU
- * touches those.
+ * the frame reader both sides share (frame_reader.h) need not know which
+ * transport it sits on; stream_rdma.c makes it a struct stream. Clients
+ * also move pages with RDMA READ and WRITE straight into the server's
+ * registered extents (rdma_stream_post_onesided); no server CPU touches
+ * those.
  *
  * Everything is non-blocking. rdma_stream_fd() is one descriptor (an epoll
  * set over the completion channel and the connection's CM channel) that is

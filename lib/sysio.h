@@ -16,7 +16,7 @@
  * explicit call names exactly which kernel entry is meant and works the same
  * in spillctl, spillwayd and libspillway.
  *
- * Invariant: the core's client I/O (transports, client, auth) calls none of
+ * Invariant: the core's I/O (streams, frame reader, client, auth) calls none of
  * the names above, nor sendmsg, by its libc name;
  * tests/integration/test_core_syscalls.c checks it.
  * Every function returns what the system call returned, or -errno.

@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * transport_connect: the URL scheme picks the connector; an rdma:// URL may
+ * name a TCP fallback.
+ */
 #include "transport.h"
 
 #include <errno.h>
@@ -12,7 +16,7 @@ static const struct transport_ops *const transports[] = {
 };
 
 static int connect_url(const struct url *u, const struct transport_params *p,
-		       struct transport **out)
+		       struct stream **out)
 {
 	for (size_t i = 0; i < sizeof(transports) / sizeof(transports[0]); i++)
 		if (!strcmp(transports[i]->scheme, u->scheme))
@@ -21,7 +25,7 @@ static int connect_url(const struct url *u, const struct transport_params *p,
 }
 
 int transport_connect(const char *text, const struct transport_params *p,
-		      struct transport **out)
+		      struct stream **out)
 {
 	struct url u;
 	if (p->why && p->why_cap)

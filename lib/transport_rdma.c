@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * rdma:// client transport: librdmacm connection setup, then an rdma_stream
- * for frames and one-sided transfers. Each connection has its own protection
- * domain; the connect request carries the identity token (if any) so the
- * server can place the queue pair in that identity's domain.
+ * rdma:// connector: librdmacm connection setup, then an rdma_stream for
+ * frames and one-sided transfers, as a stream (stream_rdma.c). Each
+ * connection has its own protection domain, released by the stream's close
+ * after the queue pair; the connect request carries the identity token (if
+ * any) so the server can place the queue pair in that identity's domain.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -18,17 +19,16 @@
 #include "rdma_check.h"
 #include "rdma_connect_data.h"
 #include "rdma_stream.h"
+#include "stream.h"
 #include "transport.h"
 
 #define BOUNCE_BYTES   (8u << 20)  /* four 2 MiB groups in flight */
 #define ONESIDED_MAX   128u
-#define SPIN_US        50          /* busy-poll before sleeping on the channel */
 
-struct rdma_transport {
-	struct transport base;
+/* What is set up so far; the stream's close frees both once it has them. */
+struct rdma_setup {
 	struct rdma_stream *s;
 	struct ibv_pd *pd;
-	int timeout_ms;
 };
 
 static void say(const struct transport_params *p, const char *fmt, const char *a, const char *b)
@@ -105,7 +105,7 @@ static int resolve(struct rdma_cm_id *id, struct rdma_event_channel *ch, const s
 	return rc;
 }
 
-static int wait_established(struct rdma_transport *t, const struct url *u,
+static int wait_established(struct rdma_setup *t, const struct url *u,
 			    const struct transport_params *p)
 {
 	for (;;) {
@@ -127,9 +127,13 @@ static int wait_established(struct rdma_transport *t, const struct url *u,
 	}
 }
 
-static void rdma_close(struct transport *base)
+static void dealloc_pd(void *pd)
 {
-	struct rdma_transport *t = (struct rdma_transport *)base;
+	ibv_dealloc_pd(pd);
+}
+
+static void setup_free(struct rdma_setup *t)
+{
 	rdma_stream_destroy(t->s);
 	if (t->pd)
 		ibv_dealloc_pd(t->pd);
@@ -147,7 +151,7 @@ static uint8_t initiator_depth(struct ibv_context *ctx)
 }
 
 static int rdma_open(const struct url *u, const struct transport_params *p,
-		     struct transport **out)
+		     struct stream **out)
 {
 	char why[256] = "";
 	if (rdma_check_devices(why, sizeof(why))) {
@@ -163,7 +167,7 @@ static int rdma_open(const struct url *u, const struct transport_params *p,
 			rdma_destroy_event_channel(ch);
 		return -e;
 	}
-	struct rdma_transport *t = calloc(1, sizeof(*t));
+	struct rdma_setup *t = calloc(1, sizeof(*t));
 	int rc = t ? resolve(id, ch, u, p) : -ENOMEM;
 	int mtu = 0;
 	if (!rc && (rc = rdma_check_port(id->verbs, id->port_num, &mtu, why, sizeof(why))))
@@ -189,8 +193,6 @@ static int rdma_open(const struct url *u, const struct transport_params *p,
 	rdma_destroy_event_channel(ch);
 	if (rc)
 		goto fail;
-	t->base.ops = &transport_rdma_ops;
-	t->timeout_ms = p->timeout_ms;
 
 	struct rdma_connect_data cd;
 	rdma_connect_data_pack(&cd, p->token);
@@ -207,66 +209,16 @@ static int rdma_open(const struct url *u, const struct transport_params *p,
 	}
 	if ((rc = wait_established(t, u, p)))
 		goto fail;
-	*out = &t->base;
-	return 0;
+	rc = stream_rdma_wrap(t->s, p->timeout_ms, dealloc_pd, t->pd, out);
+	free(t); /* the stream owns both now, also on failure */
+	return rc;
 fail:
 	if (t)
-		rdma_close(&t->base);
+		setup_free(t);
 	return rc;
-}
-
-static int rdma_fd(struct transport *t)
-{
-	return rdma_stream_fd(((struct rdma_transport *)t)->s);
-}
-
-static ssize_t rdma_sendv(struct transport *t, const struct iovec *iov, int iovcnt)
-{
-	return rdma_stream_sendv(((struct rdma_transport *)t)->s, iov, iovcnt);
-}
-
-static ssize_t rdma_recv(struct transport *t, void *buf, size_t len)
-{
-	return rdma_stream_recv(((struct rdma_transport *)t)->s, buf, len);
-}
-
-static ssize_t rdma_recv_wait(struct transport *base, void *buf, size_t len)
-{
-	struct rdma_transport *t = (struct rdma_transport *)base;
-	for (;;) {
-		ssize_t n = rdma_stream_recv(t->s, buf, len);
-		if (n != -EAGAIN)
-			return n;
-		if (rdma_stream_onesided_done(t->s))
-			return -EINTR;
-		int w = rdma_stream_wait(t->s, t->timeout_ms, SPIN_US);
-		if (w < 0)
-			return w;
-		if (w == 0)
-			return -EAGAIN;
-	}
-}
-
-static int rdma_post(struct transport *t, int write, uint64_t raddr, uint32_t rkey, void *buf,
-		     size_t len, uint64_t cookie)
-{
-	return rdma_stream_post_onesided(((struct rdma_transport *)t)->s, write, raddr, rkey, buf,
-					 len, cookie);
-}
-
-static int rdma_reap(struct transport *t, uint64_t *cookie, int *status, int max)
-{
-	return rdma_stream_reap_onesided(((struct rdma_transport *)t)->s, cookie, status, max);
 }
 
 const struct transport_ops transport_rdma_ops = {
 	.scheme = "rdma",
 	.connect = rdma_open,
-	.fd = rdma_fd,
-	.sendv = rdma_sendv,
-	.recv = rdma_recv,
-	.recv_wait = rdma_recv_wait,
-	.close = rdma_close,
-	.post_onesided = rdma_post,
-	.reap_onesided = rdma_reap,
 };

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * TCP transport: a connected, blocking socket with a receive timeout; the
- * non-blocking calls say MSG_DONTWAIT. Its I/O goes through sysio.h, never
- * through the names libspillway interposes.
+ * tcp:// connector: a connected, blocking socket with a receive timeout,
+ * as a socket stream (stream_socket.c), whose non-blocking calls say
+ * MSG_DONTWAIT.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,13 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "sysio.h"
 #include "transport.h"
-
-struct tcp_transport {
-	struct transport base;
-	int fd;
-};
 
 /* Non-blocking connect bounded by timeout_ms. */
 static int connect_one(const struct addrinfo *ai, int timeout_ms)
@@ -62,7 +56,7 @@ static int connect_one(const struct addrinfo *ai, int timeout_ms)
 }
 
 static int tcp_connect(const struct url *u, const struct transport_params *p,
-		       struct transport **out)
+		       struct stream **out)
 {
 	int timeout_ms = p->timeout_ms;
 	char port[16];
@@ -79,58 +73,10 @@ static int tcp_connect(const struct url *u, const struct transport_params *p,
 	freeaddrinfo(res);
 	if (fd < 0)
 		return fd;
-	return transport_stream_wrap(fd, out);
-}
-
-int transport_stream_wrap(int fd, struct transport **out)
-{
-	struct tcp_transport *t = calloc(1, sizeof(*t));
-	if (!t) {
-		close(fd);
-		return -ENOMEM;
-	}
-	t->base.ops = &transport_tcp_ops;
-	t->fd = fd;
-	*out = &t->base;
-	return 0;
-}
-
-static int tcp_fd(struct transport *t)
-{
-	return ((struct tcp_transport *)t)->fd;
-}
-
-static ssize_t tcp_sendv(struct transport *t, const struct iovec *iov, int iovcnt)
-{
-	struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
-	ssize_t n = sysio_sendmsg(tcp_fd(t), &m, MSG_NOSIGNAL | MSG_DONTWAIT);
-	return n == -EWOULDBLOCK ? -EAGAIN : n;
-}
-
-static ssize_t tcp_recv(struct transport *t, void *buf, size_t len)
-{
-	ssize_t n = sysio_recv(tcp_fd(t), buf, len, MSG_DONTWAIT);
-	return n == -EWOULDBLOCK ? -EAGAIN : n;
-}
-
-static ssize_t tcp_recv_wait(struct transport *t, void *buf, size_t len)
-{
-	ssize_t n = sysio_recv(tcp_fd(t), buf, len, 0);
-	return n == -EWOULDBLOCK ? -EAGAIN : n;
-}
-
-static void tcp_close(struct transport *t)
-{
-	close(tcp_fd(t));
-	free(t);
+	return stream_socket_wrap(fd, timeout_ms, out);
 }
 
 const struct transport_ops transport_tcp_ops = {
 	.scheme = "tcp",
 	.connect = tcp_connect,
-	.fd = tcp_fd,
-	.sendv = tcp_sendv,
-	.recv = tcp_recv,
-	.recv_wait = tcp_recv_wait,
-	.close = tcp_close,
 };

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * unix:///PATH: a local stream socket (a server's admin socket). Once
- * connected it is a stream like TCP, so it uses transport_tcp_ops; only
+ * connected it is a socket stream like TCP (stream_socket.c); only
  * connecting differs. The server learns who we are from the kernel
  * (SO_PEERCRED), nothing is sent for it.
  */
@@ -15,7 +15,7 @@
 #include "transport.h"
 
 static int unix_connect(const struct url *u, const struct transport_params *p,
-			struct transport **out)
+			struct stream **out)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	if (strlen(u->host) >= sizeof(a.sun_path))
@@ -33,7 +33,7 @@ static int unix_connect(const struct url *u, const struct transport_params *p,
 		close(fd);
 		return -e;
 	}
-	return transport_stream_wrap(fd, out);
+	return stream_socket_wrap(fd, p->timeout_ms, out);
 }
 
 const struct transport_ops transport_unix_ops = {

@@ -16,14 +16,13 @@
 
 struct server;
 struct conn;
-struct rdma_stream;
+struct stream;
 struct rdma_domain;
 
 /* An accepted connection on its way to a worker. */
 struct conn_origin {
-	int fd;                     /* TCP: the socket; -1 for RDMA */
-	struct rdma_stream *rdma;   /* RDMA: the connected stream; else NULL */
-	struct rdma_domain *dom;    /* RDMA: its QP's protection domain (a reference) */
+	struct stream *stream;      /* its bytes; closing it releases dom too */
+	struct rdma_domain *dom;    /* RDMA: its QP's protection domain, else NULL */
 	char peer[64];
 	int node;                   /* NUMA node the device is on, or -1 */
 	int local_operator;         /* admin socket: the peer passed SO_PEERCRED */

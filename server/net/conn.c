@@ -24,6 +24,12 @@
  *
  * Frame buffers (--frame-buffer-max): see conn.h. Sizes up to STAGE_BYTES
  * are not charged (their count is bounded by the connection caps).
+ *
+ * The connection never asks what its stream is. It watches the stream's fd
+ * the way the stream's flags say (stream.h): a socket is read while the
+ * connection reads and watched for room to send while output waits; a
+ * stream with STREAM_EVENTS (RDMA) is always watched, and each wake-up
+ * processes its events and then retries both directions (on_events).
  */
 #include "conn.h"
 
@@ -39,26 +45,24 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
-#include "conn_io.h"
-#include "crc32c.h"
 #include "log.h"
-#include "rdma_domain.h"
-#include "rdma_stream.h"
 #include "registry.h"
 #include "server.h"
 #include "slab.h"
+#include "stream.h"
 #include "worker.h"
 
-#define STAGE_BYTES   (64 * 1024)
-#define DIRECT_MIN    (16 * 1024)        /* receive a payload tail without staging */
+#define STAGE_BYTES   FRAME_READER_STAGE_BYTES
 #define DIRECT_SEND   (64 * 1024)        /* write a large reply without copying */
+#define SEND_IOV      128                /* queued output pieces per send */
 #define STAGE_KEEP_MS 1000               /* quiet this long: the stage is freed */
 #define READ_ROUNDS   16                 /* fairness: yield to other connections */
 #define CLOSING_KEEP  (64 * 1024)        /* output still sent after a fatal error */
 
 static void on_read(evutil_socket_t fd, short what, void *arg);
 static int output_room(struct conn *c);
-static void on_rdma(evutil_socket_t fd, short what, void *arg);
+static void on_events(evutil_socket_t fd, short what, void *arg);
+static const struct frame_reader_ops conn_rx_ops;
 static int read_input(struct conn *c);
 static int can_dispatch(struct conn *c);
 static void on_write(evutil_socket_t fd, short what, void *arg);
@@ -115,11 +119,13 @@ static void conn_free(struct conn *c)
 		evbuffer_drain(c->out, evbuffer_get_length(c->out)); /* the server-wide count */
 		evbuffer_free(c->out);
 	}
-	conn_io_close(c);
+	stream_close(c->s); /* an RDMA stream releases rdma_dom after its QP */
+	c->s = NULL;
+	c->rdma_dom = NULL;
 	admission_leave(&c->adm);
 	atomic_fetch_sub(&server_stats.connections_open, 1);
 	worker_conn_closed(c->w, c);
-	free(c->stage);
+	frame_reader_free(&c->reader);
 	drop_payload(c);
 	free(c->reply_end);
 	slab_free(c->srv->conn_cache, c);
@@ -127,14 +133,10 @@ static void conn_free(struct conn *c)
 
 void conn_origin_close(struct conn_origin *o)
 {
-	if (o->fd >= 0)
-		close(o->fd);
-	o->fd = -1;
-	admission_leave(&o->adm);
-	rdma_stream_destroy(o->rdma);
-	o->rdma = NULL;
-	rdma_domain_put(o->dom);
+	stream_close(o->stream);
+	o->stream = NULL;
 	o->dom = NULL;
+	admission_leave(&o->adm);
 }
 
 /* Every change to a connection's queued output, into the server-wide count. */
@@ -148,7 +150,6 @@ static void on_out_changed(struct evbuffer *b, const struct evbuffer_cb_info *in
 void conn_start(struct worker *w, const struct conn_origin *o)
 {
 	const char *peer = o->peer;
-	int fd = o->fd;
 	struct conn *c = slab_zalloc(w->srv->conn_cache);
 	if (!c) {
 		struct conn_origin copy = *o;
@@ -157,9 +158,9 @@ void conn_start(struct worker *w, const struct conn_origin *o)
 	}
 	c->w = w;
 	c->srv = w->srv;
-	c->fd = fd;
-	c->rdma = o->rdma;
+	c->s = o->stream;
 	c->rdma_dom = o->dom;
+	frame_reader_init(&c->reader, &conn_rx_ops, c);
 	c->node = o->node;
 	c->local_operator = o->local_operator;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
@@ -173,11 +174,11 @@ void conn_start(struct worker *w, const struct conn_origin *o)
 		evbuffer_free(c->out);
 		c->out = NULL;
 	}
-	/* An RDMA stream's one descriptor says both "input" and "a SEND
-	 * finished"; on_rdma looks at both, so wev is never armed for it. */
-	c->rev = event_new(w->base, conn_io_fd(c), EV_READ | EV_PERSIST,
-			   c->rdma ? on_rdma : on_read, c);
-	c->wev = event_new(w->base, c->rdma ? -1 : fd, EV_WRITE, on_write, c);
+	/* A STREAM_EVENTS descriptor says both "input" and "room to send";
+	 * on_events looks at both, so wev is never armed for it. */
+	int events = c->s->flags & STREAM_EVENTS, fd = stream_fd(c->s);
+	c->rev = event_new(w->base, fd, EV_READ | EV_PERSIST, events ? on_events : on_read, c);
+	c->wev = event_new(w->base, events ? -1 : fd, EV_WRITE, on_write, c);
 	atomic_fetch_add(&server_stats.connections_open, 1);
 	metrics_inc(&server_stats.connections_total, 1);
 	static atomic_uint_fast64_t next_serial = 1;
@@ -203,10 +204,10 @@ static void set_reading(struct conn *c, int on)
 	if (on == c->reading)
 		return;
 	c->reading = on;
-	if (c->rdma) {
+	if (c->s->flags & STREAM_EVENTS) {
 		/* The stream's fd stays watched (send completions); input it
 		 * already holds raises no new event, so ask for a pass. */
-		if (on && rdma_stream_has_input(c->rdma))
+		if (on && stream_has_input(c->s))
 			event_active(c->rev, EV_READ, 0);
 		return;
 	}
@@ -218,7 +219,7 @@ static void set_reading(struct conn *c, int on)
 
 static void arm_write(struct conn *c)
 {
-	if (c->rdma)
+	if (c->s->flags & STREAM_EVENTS)
 		c->want_write = 1;
 	else
 		event_add(c->wev, NULL);
@@ -236,7 +237,23 @@ static void account_sent(struct conn *c, size_t n)
 	}
 }
 
-/* Write what the socket takes; returns -1 if the connection was freed.
+/* Send from the front of the queued output, draining what left. */
+static ssize_t send_queued(struct conn *c)
+{
+	struct evbuffer_iovec v[SEND_IOV];
+	struct iovec iov[SEND_IOV];
+	int n = evbuffer_peek(c->out, -1, NULL, v, SEND_IOV);
+	if (n > SEND_IOV)
+		n = SEND_IOV;
+	for (int i = 0; i < n; i++)
+		iov[i] = (struct iovec){ v[i].iov_base, v[i].iov_len };
+	ssize_t sent = stream_sendv(c->s, iov, n);
+	if (sent > 0)
+		evbuffer_drain(c->out, (size_t)sent);
+	return sent;
+}
+
+/* Write what the stream takes; returns -1 if the connection was freed.
  * The queue goes first: it holds what precedes any pending pages. */
 static int flush(struct conn *c)
 {
@@ -244,10 +261,10 @@ static int flush(struct conn *c)
 		ssize_t n;
 		int from_pages = 0;
 		if (evbuffer_get_length(c->out)) {
-			n = conn_io_send_buffer(c, c->out);
+			n = send_queued(c);
 		} else if (c->tx_left) {
 			struct iovec v = { (void *)c->tx_ptr, c->tx_left };
-			n = conn_io_sendv(c, &v, 1);
+			n = stream_sendv(c->s, &v, 1);
 			from_pages = 1;
 		} else {
 			break;
@@ -262,9 +279,9 @@ static int flush(struct conn *c)
 			account_sent(c, (size_t)n);
 			continue;
 		}
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		if (n == -EAGAIN || n == -EINTR)
 			break;
-		log_debug("%s: write failed: %s", c->peer, n < 0 ? strerror(errno) : "closed");
+		log_debug("%s: write failed: %s", c->peer, n < 0 ? strerror((int)-n) : "closed");
 		conn_free(c);
 		return -1;
 	}
@@ -296,7 +313,7 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 	/* Output drained: serve what dispatch held back (frames left in the
 	 * stage, or input waiting in the kernel since reading paused). The
 	 * client may have sent everything already and be waiting on us. */
-	if ((c->reading && !was_reading) || c->stage_off < c->stage_len)
+	if ((c->reading && !was_reading) || frame_reader_staged(&c->reader))
 		read_input(c);
 }
 
@@ -322,7 +339,7 @@ static void queue_reply(struct conn *c, const struct iovec *iov, int iovcnt, int
 		total += iov[i].iov_len;
 	size_t sent = 0;
 	if (total >= DIRECT_SEND && evbuffer_get_length(c->out) == 0) {
-		ssize_t n = conn_io_sendv(c, iov, iovcnt);
+		ssize_t n = stream_sendv(c->s, iov, iovcnt);
 		if (n > 0)
 			sent = (size_t)n;
 	}
@@ -398,7 +415,7 @@ void conn_reply_pages(struct conn *c, const struct frame_hdr *req, struct reg_ex
 	frame_hdr_pack(&h, &w);
 	w.crc = htole32(frame_crc_from_pages(&w, NULL, 0, page_raw, len / SPILL_PAGE_SIZE));
 	struct iovec v[2] = { { &w, sizeof(w) }, data };
-	ssize_t n = conn_io_sendv(c, v, 2);
+	ssize_t n = stream_sendv(c->s, v, 2);
 	size_t sent = n > 0 ? (size_t)n : 0;
 	if (sent < sizeof(w))
 		evbuffer_add(c->out, (uint8_t *)&w + sent, sizeof(w) - sent);
@@ -512,38 +529,31 @@ static enum stats_op op_index(uint16_t op)
 	}
 }
 
-/* A whole, checked frame: act on it. */
-static void dispatch(struct conn *c)
+/* The frame reader's done callback: a whole frame, its checksum checked
+ * (crc_err). Act on it. Always 0: a failure closes the connection through
+ * conn_fail, which stops the reader through can_dispatch. */
+static int conn_done(void *arg, const struct frame_hdr *h, const struct frame_land *l,
+		     int crc_err)
 {
-	struct frame_hdr *h = &c->h;
-	struct iovec iov = { c->rx, h->payload_len };
-	const struct spill_wire_hdr *w = (const struct spill_wire_hdr *)c->hdr_raw;
-	int bad;
-	if (h->op == SPILL_OP_WRITE) {
-		/* One pass over the pages gives both the check and the CRCs the
-		 * extent keeps for later READs. */
-		crc32c_pages(c->rx, h->npages, c->rx_page_crc);
-		bad = frame_crc_from_pages(w, NULL, 0, c->rx_page_crc, h->npages) != le32toh(w->crc);
-	} else {
-		bad = frame_verify(w, &iov, h->payload_len ? 1 : 0) != 0;
-	}
-	if (bad) {
+	struct conn *c = arg;
+	uint8_t *payload = l->nseg ? l->seg[0].iov_base : NULL;
+	if (crc_err) {
 		/* Received in place: its pages were marked absent when it began,
 		 * and stay so. */
 		release_rx(c);
 		conn_fail(c, STATS_ERR_CRC, "frame checksum mismatch");
-		return;
+		return 0;
 	}
 	if (c->ring_count >= c->ring_cap) {
 		release_rx(c);
 		conn_fail(c, STATS_ERR_INFLIGHT, "too many requests in flight");
-		return;
+		return 0;
 	}
 	uint64_t t0 = now_ns();
 	if (h->op == SPILL_OP_CTRL)
-		control_handle(c, h, c->rx);
+		control_handle(c, h, payload);
 	else
-		dataplane_handle(c, h, c->rx);
+		dataplane_handle(c, h, payload);
 	release_rx(c);
 	if (!c->authenticated && (c->state == CONN_READY || c->state == CONN_REGISTERED)) {
 		c->authenticated = 1;
@@ -555,110 +565,120 @@ static void dispatch(struct conn *c)
 	enum stats_op op = op_index(h->op);
 	metrics_inc(&server_stats.ops[op], 1);
 	metrics_hist_observe(&server_stats.latency[op], now_ns() - t0);
-}
-
-/* Make room for the checked frame's payload and start receiving it: 0 when
- * it may start, 1 when the frame-buffer budget cannot give its buffer yet
- * (c stops reading; the sweep asks again), -1 when the connection failed. */
-static int begin_payload(struct conn *c)
-{
-	size_t len = c->h.payload_len;
-	if (!c->rx_ext && len > c->payload_cap) {
-		size_t charge = len > STAGE_BYTES ? len : 0;
-		if (charge && !admission_frame_buffer_take(charge)) {
-			if (!c->buf_wait)
-				admission_count_frame_buffer_wait();
-			c->buf_wait = 1;
-			set_reading(c, 0);
-			return 1;
-		}
-		drop_payload(c);
-		if (!(c->payload = malloc(len))) {
-			if (charge)
-				admission_frame_buffer_give(charge);
-			c->buf_wait = 0;
-			conn_fail(c, STATS_ERR_PROTOCOL, "out of memory for a frame");
-			return -1;
-		}
-		c->rx = c->payload;
-		c->payload_cap = len;
-		c->payload_charged = charge;
-	}
-	c->buf_wait = 0;
-	c->payload_have = 0;
-	c->in_payload = 1;
-	c->frame_used_ms = 0;
-	c->frame_tick_ms = c->w->now_ms;
 	return 0;
 }
 
-/* Header complete: check it and make room for the payload. */
-static int start_frame(struct conn *c)
+/* A payload buffer of len bytes: 0 when c->payload has room,
+ * FRAME_LAND_WAIT when the frame-buffer budget cannot give it yet (c stops
+ * reading; the sweep asks again), -ENOMEM when the connection failed. */
+static int payload_buffer(struct conn *c, size_t len)
 {
-	const char *why;
-	if (frame_hdr_unpack((const struct spill_wire_hdr *)c->hdr_raw, &c->h, &why)) {
-		conn_fail(c, STATS_ERR_PROTOCOL, why);
-		return -1;
+	if (len <= c->payload_cap)
+		return 0;
+	size_t charge = len > STAGE_BYTES ? len : 0;
+	if (charge && !admission_frame_buffer_take(charge)) {
+		if (!c->buf_wait)
+			admission_count_frame_buffer_wait();
+		c->buf_wait = 1;
+		set_reading(c, 0);
+		return FRAME_LAND_WAIT;
 	}
-	if (c->h.op & SPILL_OP_REPLY) {
+	drop_payload(c);
+	if (!(c->payload = malloc(len))) {
+		if (charge)
+			admission_frame_buffer_give(charge);
+		c->buf_wait = 0;
+		conn_fail(c, STATS_ERR_PROTOCOL, "out of memory for a frame");
+		return -ENOMEM;
+	}
+	c->payload_cap = len;
+	c->payload_charged = charge;
+	return 0;
+}
+
+/* Is a frame with this header refused before its payload? Then the
+ * connection is failed. */
+static int refuse_frame(struct conn *c, const struct frame_hdr *h)
+{
+	if (h->op & SPILL_OP_REPLY) {
 		conn_fail(c, STATS_ERR_PROTOCOL, "client sent a reply frame");
-		return -1;
+		return 1;
 	}
 	/* Before authentication only a handshake's worth is received: this
 	 * closes the connection before anything is allocated for the payload. */
 	if ((c->state == CONN_HELLO || c->state == CONN_AUTH) &&
-	    c->h.payload_len > CONN_HANDSHAKE_PAYLOAD_MAX) {
-		if (c->h.op != SPILL_OP_CTRL)
+	    h->payload_len > CONN_HANDSHAKE_PAYLOAD_MAX) {
+		if (h->op != SPILL_OP_CTRL)
 			conn_fail(c, STATS_ERR_AUTH, "data frame before the handshake finished");
 		else
 			conn_fail(c, STATS_ERR_PROTOCOL,
 				  "frame before authentication larger than a handshake");
-		return -1;
+		return 1;
 	}
-	c->rx = c->payload;
-	if (c->h.op == SPILL_OP_WRITE && c->h.payload_len >= DIRECT_MIN)
-		c->rx_ext = dataplane_write_target(c, &c->h, &c->rx);
-	return begin_payload(c);
+	return 0;
 }
 
-static void end_frame(struct conn *c)
+/*
+ * The frame reader's land callback: a valid header; say where its payload
+ * goes. Asked again by the sweep while the frame-buffer budget makes it
+ * wait (buf_wait: the header was checked already).
+ *
+ * This is the one place that decides, per frame, between receiving in place
+ * (a large WRITE straight into its extent's pages, pinned meanwhile) and
+ * receiving into the payload buffer. A rule that received payloads never
+ * overwrite acknowledged data until the frame is whole and checked would be
+ * made here: land such a WRITE in a staging buffer, and copy it into the
+ * extent in conn_done once the CRC has passed.
+ */
+static int conn_land(void *arg, const struct frame_hdr *h, struct frame_land *l)
 {
-	c->in_payload = 0;
-	c->hdr_have = 0;
-	dispatch(c);
+	struct conn *c = arg;
+	uint8_t *dst = NULL;
+	if (!c->buf_wait) {
+		if (refuse_frame(c, h))
+			return -EPROTO;
+		/* In place only when it would be received without staging. */
+		if (h->op == SPILL_OP_WRITE && h->payload_len >= FRAME_READER_DIRECT_MIN)
+			c->rx_ext = dataplane_write_target(c, h, &dst);
+	}
+	if (!c->rx_ext) {
+		int rc = payload_buffer(c, h->payload_len);
+		if (rc)
+			return rc;
+		dst = c->payload;
+	}
+	c->buf_wait = 0;
+	c->frame_used_ms = 0;
+	c->frame_tick_ms = c->w->now_ms;
+	if (h->payload_len) {
+		l->seg[0] = (struct iovec){ dst, h->payload_len };
+		l->nseg = 1;
+	}
+	/* A WRITE's page CRCs come with its check; the extent keeps them. */
+	if (h->op == SPILL_OP_WRITE)
+		l->page_crc = c->rx_page_crc;
+	return 0;
 }
 
-/* Run staged bytes through the reader. */
-static void consume(struct conn *c)
+static int conn_bad_header(void *arg, const char *why)
 {
+	conn_fail(arg, STATS_ERR_PROTOCOL, why);
+	return -EPROTO;
+}
+
+static int conn_more(void *arg)
+{
+	return can_dispatch(arg);
+}
+
+static const struct frame_reader_ops conn_rx_ops = {
+	.bad_header = conn_bad_header,
+	.land = conn_land,
+	.done = conn_done,
 	/* While a reply's pages are still leaving, dispatch nothing more: a
 	 * later WRITE must not change them, and later replies go after them. */
-	while (c->stage_off < c->stage_len && can_dispatch(c)) {
-		size_t avail = c->stage_len - c->stage_off;
-		const uint8_t *p = c->stage + c->stage_off;
-		if (!c->in_payload) {
-			size_t n = SPILL_WIRE_HDR_SIZE - c->hdr_have;
-			if (n > avail)
-				n = avail;
-			memcpy(c->hdr_raw + c->hdr_have, p, n);
-			c->hdr_have += n;
-			c->stage_off += n;
-			if (c->hdr_have < SPILL_WIRE_HDR_SIZE || start_frame(c))
-				continue;
-		} else {
-			size_t n = c->h.payload_len - c->payload_have;
-			if (n > avail)
-				n = avail;
-			memcpy(c->rx + c->payload_have, p, n);
-			c->payload_have += n;
-			c->stage_off += n;
-		}
-		if (c->in_payload && c->payload_have == c->h.payload_len)
-			end_frame(c);
-	}
-	if (c->stage_off == c->stage_len)
-		c->stage_off = c->stage_len = 0;
-}
+	.more = conn_more,
+};
 
 /* May more frames be acted on now? Not while a reply's pages are still
  * leaving, nor while the next frame waits for a buffer, nor while the
@@ -672,12 +692,12 @@ static int can_dispatch(struct conn *c)
 /* Act on staged frames as far as output room allows. -1 if freed. */
 static int drain_stage(struct conn *c)
 {
-	while (c->stage_off < c->stage_len && can_dispatch(c)) {
-		size_t before = c->stage_off;
-		consume(c);
+	while (frame_reader_staged(&c->reader) && can_dispatch(c)) {
+		size_t before = c->reader.stage_off;
+		frame_reader_consume(&c->reader); /* failures went through conn_fail */
 		if (flush(c) < 0)
 			return -1;
-		if (c->stage_off == before)
+		if (c->reader.stage_off == before)
 			break;
 	}
 	return 0;
@@ -694,30 +714,13 @@ static int read_input(struct conn *c)
 	for (int round = 0; round < READ_ROUNDS; round++) {
 		if (drain_stage(c) < 0)
 			return -1;
-		if (c->stage_off < c->stage_len || !c->reading)
+		if (frame_reader_staged(&c->reader) || !c->reading)
 			break;
-		ssize_t n;
 		size_t want;
-		size_t left = c->in_payload ? c->h.payload_len - c->payload_have : 0;
-		if (left >= DIRECT_MIN) {
-			want = left;
-			n = conn_io_recv(c, c->rx + c->payload_have, left);
-			if (n > 0) {
-				c->payload_have += (size_t)n;
-				if (c->payload_have == c->h.payload_len)
-					end_frame(c);
-			}
-		} else {
-			want = STAGE_BYTES;
-			if (!c->stage && !(c->stage = malloc(STAGE_BYTES))) {
-				conn_fail(c, STATS_ERR_PROTOCOL, "out of memory for input");
-				return flush(c);
-			}
-			n = conn_io_recv(c, c->stage, STAGE_BYTES);
-			if (n > 0) {
-				c->stage_off = 0;
-				c->stage_len = (size_t)n;
-			}
+		ssize_t n = frame_reader_recv(&c->reader, c->s, 0, &want);
+		if (n == -ENOMEM && !c->reader.stage) {
+			conn_fail(c, STATS_ERR_PROTOCOL, "out of memory for input");
+			return flush(c);
 		}
 		if (n > 0) {
 			c->last_in_ms = c->w->now_ms;
@@ -728,9 +731,9 @@ static int read_input(struct conn *c)
 				break;
 			continue;
 		}
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		if (n == -EAGAIN || n == -EINTR)
 			break;
-		if (n == 0 && (c->hdr_have || c->in_payload))
+		if (n == 0 && frame_reader_inside(&c->reader))
 			conn_fail(c, STATS_ERR_PROTOCOL, "connection closed inside a frame");
 		else
 			log_debug("%s: disconnected", c->peer);
@@ -747,14 +750,13 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 	read_input(arg);
 }
 
-/* RDMA: completions or connection events arrived. */
-static void on_rdma(evutil_socket_t fd, short what, void *arg)
+/* STREAM_EVENTS: input, room to send or connection events (stream.h). */
+static void on_events(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
 	struct conn *c = arg;
-	rdma_stream_process(c->rdma);
-	int err = rdma_stream_error(c->rdma);
+	int err = stream_process(c->s);
 	if (err) {
 		/* Nothing can be sent any more: requests still buffered could
 		 * never be answered, and the client counts them as not done. */
@@ -767,7 +769,7 @@ static void on_rdma(evutil_socket_t fd, short what, void *arg)
 		if (flush(c) < 0)
 			return;
 	}
-	if (c->reading || c->stage_off < c->stage_len)
+	if (c->reading || frame_reader_staged(&c->reader))
 		read_input(c);
 }
 
@@ -837,7 +839,7 @@ void conn_sweep(struct worker *w)
 			close_timed_out(c, ADM_TIMEOUT_WRITE_STALL, "replies left unread");
 			continue;
 		}
-		if (c->in_payload) {
+		if (frame_reader_in_payload(&c->reader)) {
 			/* Only time the server was reading counts against the frame. */
 			if (c->reading)
 				c->frame_used_ms += now - c->frame_tick_ms;
@@ -853,13 +855,10 @@ void conn_sweep(struct worker *w)
 			close_timed_out(c, ADM_TIMEOUT_IDLE, "idle");
 			continue;
 		}
-		if (c->stage && c->stage_off == c->stage_len && now - c->last_in_ms >= STAGE_KEEP_MS) {
-			free(c->stage);
-			c->stage = NULL;
-			c->stage_off = c->stage_len = 0;
-		}
+		if (now - c->last_in_ms >= STAGE_KEEP_MS)
+			frame_reader_trim(&c->reader);
 		if (c->buf_wait && c->state != CONN_CLOSING) {
-			int rc = begin_payload(c);
+			int rc = frame_reader_land(&c->reader);
 			if (rc < 0)
 				flush(c); /* may free c */
 			else if (rc == 0) {

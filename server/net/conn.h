@@ -2,9 +2,12 @@
 /*
  * One client connection, owned by one worker thread.
  *
- * Input is a two-state frame reader (header, then payload) over a 64 KiB
- * staging buffer; long payloads are received straight into the frame buffer.
- * A frame is checked (codec rules, CRC) before anything acts on it, and any
+ * Its bytes move through a stream (lib/stream.h: a socket or an RDMA
+ * stream, which the connection never tells apart except through the
+ * stream's STREAM_EVENTS flag). Input goes through the shared frame reader
+ * (lib/frame_reader.h, 64 KiB stage); long payloads are received straight
+ * into the frame buffer, or a large WRITE into the extent's pages. A frame
+ * is checked (codec rules, CRC) before anything acts on it, and any
  * violation closes this connection alone, with one log line naming the peer.
  *
  * Replies queue on an evbuffer, flushed after each batch of input. The
@@ -51,12 +54,13 @@
 
 #include "ctrl.h"
 #include "frame.h"
+#include "frame_reader.h"
 #include "admission.h"
 #include "stats.h"
 
 struct worker;
 struct conn_origin;
-struct rdma_stream;
+struct stream;
 struct rdma_domain;
 struct server;
 struct reg_client;
@@ -77,38 +81,31 @@ struct conn {
 	struct worker *w;
 	uint64_t serial;          /* unique per connection, in accept order */
 	struct server *srv;
-	int fd;
+	struct stream *s;         /* its bytes; closing it closes the connection */
 	char peer[64];
 	int node;                 /* NUMA node of the device it came in on, or -1 */
-	/* RDMA connections: the stream (fd is -1), the protection domain its
-	 * QP lives in, and whether that is its identity's domain (then the QP
-	 * takes remote READ and WRITE, KEY is answered and the client moves
-	 * pages one-sided; see rdma_access.h). */
-	struct rdma_stream *rdma;
+	/* RDMA connections: the protection domain its QP lives in (the
+	 * stream's close releases it), and whether that is its identity's
+	 * domain (then the QP takes remote READ and WRITE, KEY is answered and
+	 * the client moves pages one-sided; see rdma_access.h). NULL, 0 else. */
 	struct rdma_domain *rdma_dom;
 	int onesided;
-	int want_write;           /* RDMA: output waits for a free SEND buffer */
+	int want_write;           /* STREAM_EVENTS: output waits for room to send */
 	enum conn_state state;
 	struct event *rev, *wev;
 	struct evbuffer *out;
 	int reading;
 
-	/* Frame reader. */
-	uint8_t *stage;
-	size_t stage_off, stage_len;
-	uint8_t hdr_raw[SPILL_WIRE_HDR_SIZE];
-	size_t hdr_have;
-	int in_payload;
-	struct frame_hdr h;
+	/* Frame reader, and what its landing (conn_land in conn.c) chose. */
+	struct frame_reader reader;
 	uint8_t *payload;
-	size_t payload_cap, payload_have;
+	size_t payload_cap;
 	size_t payload_charged;   /* of payload_cap, taken from --frame-buffer-max */
 	int buf_wait;             /* header read; waits for the frame-buffer budget */
 	uint64_t frame_used_ms;   /* reading time this frame's payload has taken */
 	uint64_t frame_tick_ms;   /* when frame_used_ms was last brought up to date */
-	/* Where this frame's payload lands: the payload buffer, or for a large
-	 * WRITE the extent's pages themselves (rx_ext pinned meanwhile). */
-	uint8_t *rx;
+	/* For a large WRITE received into the extent's pages themselves: the
+	 * extent, pinned meanwhile (else the payload lands in payload). */
 	struct reg_extent *rx_ext;
 	/* A WRITE's page CRCs, computed while checking the frame and kept by
 	 * the extent (see reg_extent.page_crc). */

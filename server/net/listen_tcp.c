@@ -26,6 +26,7 @@
 #include "log.h"
 #include "numa_place.h"
 #include "server.h"
+#include "stream.h"
 #include "worker.h"
 
 /* A listener's accept back-off. */
@@ -73,7 +74,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	(void)l;
 	(void)salen;
 	struct tcp_listener *tl = arg;
-	struct conn_origin o = { .fd = fd, .node = tl->node };
+	struct conn_origin o = { .node = tl->node };
 	const char *why;
 	if (admission_enter(sa, &o.adm, &why)) {
 		close(fd); /* counted and logged (rate-limited) by admission */
@@ -82,6 +83,10 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	peer_text(sa, o.peer, sizeof(o.peer));
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (stream_socket_wrap(fd, 0, &o.stream)) { /* it closed fd */
+		admission_leave(&o.adm);
+		return;
+	}
 	workers_hand_off(tl->s, &o);
 }
 

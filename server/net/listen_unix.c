@@ -22,6 +22,7 @@
 #include "listen_tcp.h"
 #include "log.h"
 #include "server.h"
+#include "stream.h"
 #include "worker.h"
 
 #define LISTEN_UNIX_MAX_GROUPS 256
@@ -67,7 +68,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	(void)salen;
 	(void)arg;
 	struct ucred cred = { .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 };
-	struct conn_origin o = { .fd = fd, .node = -1 };
+	struct conn_origin o = { .node = -1 };
 	o.local_operator = peer_is_operator(fd, &cred);
 	snprintf(o.peer, sizeof(o.peer), "unix:uid=%u,pid=%d", (unsigned)cred.uid, (int)cred.pid);
 	const char *why;
@@ -76,6 +77,10 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		return;
 	}
 	metrics_inc(&lu.accepted[o.local_operator], 1);
+	if (stream_socket_wrap(fd, 0, &o.stream)) { /* it closed fd */
+		admission_leave(&o.adm);
+		return;
+	}
 	workers_hand_off(lu.s, &o);
 }
 

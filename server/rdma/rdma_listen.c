@@ -43,6 +43,7 @@
 #include "rdma_domain.h"
 #include "rdma_stream.h"
 #include "server.h"
+#include "stream.h"
 #include "worker.h"
 
 #define RDMA_BACKLOG 128
@@ -87,6 +88,11 @@ static uint8_t responder_resources(struct ibv_context *ctx, uint8_t asked)
 	struct ibv_device_attr a;
 	int max = ibv_query_device(ctx, &a) ? 1 : a.max_qp_rd_atom;
 	return (uint8_t)(asked < max ? asked : max);
+}
+
+static void put_domain(void *dom)
+{
+	rdma_domain_put(dom);
 }
 
 static void on_connect_request(struct rdma_listener *l, struct rdma_cm_id *id,
@@ -134,8 +140,13 @@ static void on_connect_request(struct rdma_listener *l, struct rdma_cm_id *id,
 		admission_leave(&adm);
 		return;
 	}
-	struct conn_origin o = { .fd = -1, .rdma = st, .dom = dom, .node = l->node, .adm = adm };
+	struct conn_origin o = { .dom = dom, .node = l->node, .adm = adm };
 	snprintf(o.peer, sizeof(o.peer), "%s", peer);
+	/* The stream's close puts the domain, after destroying the QP in it. */
+	if (stream_rdma_wrap(st, 0, put_domain, dom, &o.stream)) {
+		admission_leave(&adm);
+		return;
+	}
 	workers_hand_off(l->s, &o);
 }
 

@@ -51,6 +51,7 @@
 #include "auth.h"
 #include "cluster.h"
 #include "conn.h"
+#include "stream.h"
 #include "ctrl.h"
 #include "fuzz_check.h"
 #include "fuzz_stream.h"
@@ -424,7 +425,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int small = 16 * 1024;
 	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
 	setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-	struct conn_origin o = { .fd = sv[0], .node = -1 };
+	struct conn_origin o = { .node = -1 };
+	CHECK(stream_socket_wrap(sv[0], 0, &o.stream) == 0);
 	snprintf(o.peer, sizeof(o.peer), "fuzz");
 	conn_start(&wk, &o);
 	CHECK(wk.nconns == 1);

@@ -310,12 +310,12 @@ static int cmd_isolation(const char *url)
 /* --- preauth --------------------------------------------------------------- */
 
 /* A bare rdma:// connection whose connect request carries token. */
-static struct transport *raw_connect(const char *url, const uint8_t *token)
+static struct stream *raw_connect(const char *url, const uint8_t *token)
 {
 	char why[320] = "";
 	struct transport_params p = { .timeout_ms = 10000, .token = token, .why = why,
 				      .why_cap = sizeof(why) };
-	struct transport *t;
+	struct stream *t;
 	if (transport_connect(url, &p, &t)) {
 		fprintf(stderr, "%s\n", why);
 		die("raw connect with the victim's token");
@@ -325,7 +325,7 @@ static struct transport *raw_connect(const char *url, const uint8_t *token)
 
 /* One one-sided transfer of a page on t: its completion status (0 or
  * -errno), or the error posting it. */
-static int raw_onesided(struct transport *t, int write, uint64_t addr, uint32_t rkey, void *buf)
+static int raw_onesided(struct stream *t, int write, uint64_t addr, uint32_t rkey, void *buf)
 {
 	int rc = t->ops->post_onesided(t, write, addr, rkey, buf, PAGE, 1);
 	if (rc)
@@ -335,7 +335,7 @@ static int raw_onesided(struct transport *t, int write, uint64_t addr, uint32_t 
 	for (double end = now_s() + 20; now_s() < end;) {
 		if (t->ops->reap_onesided(t, &cookie, &status, 1) == 1)
 			return status;
-		struct pollfd pf = { .fd = transport_fd(t), .events = POLLIN };
+		struct pollfd pf = { .fd = stream_fd(t), .events = POLLIN };
 		poll(&pf, 1, 100);
 	}
 	die("no completion for a one-sided transfer in 20 s");
@@ -343,7 +343,7 @@ static int raw_onesided(struct transport *t, int write, uint64_t addr, uint32_t 
 }
 
 /* One control request on a bare transport, its reply (ctrl_free it). */
-static Spillway__Ctrl *raw_ctrl(struct transport *t, const Spillway__Ctrl *req)
+static Spillway__Ctrl *raw_ctrl(struct stream *t, const Spillway__Ctrl *req)
 {
 	static uint8_t buf[65536];
 	size_t len = ctrl_packed_size(req);
@@ -355,14 +355,14 @@ static Spillway__Ctrl *raw_ctrl(struct transport *t, const Spillway__Ctrl *req)
 	struct iovec iov[2] = { { &w, sizeof(w) }, { buf, len } };
 	frame_hdr_pack(&h, &w);
 	frame_seal(&w, &iov[1], 1);
-	if (transport_sendv(t, iov, 2) != (ssize_t)(sizeof(w) + len))
+	if (stream_sendv(t, iov, 2) != (ssize_t)(sizeof(w) + len))
 		die("send a control frame");
 	/* Reply: header, then payload, read in full. */
 	size_t want = sizeof(w), have = 0;
 	uint8_t *dst = (uint8_t *)&w;
 	for (int part = 0; part < 2; part++) {
 		while (have < want) {
-			ssize_t n = transport_recv_wait(t, dst + have, want - have);
+			ssize_t n = stream_recv_wait(t, dst + have, want - have);
 			if (n == -EINTR)
 				continue;
 			if (n == -EAGAIN)
@@ -388,7 +388,7 @@ static Spillway__Ctrl *raw_ctrl(struct transport *t, const Spillway__Ctrl *req)
 
 /* Hello, Auth with psk and Register as name (a new identity), by hand on
  * t, whose connect request carried another identity's token. */
-static void raw_register(struct transport *t, const struct auth_psk *psk, const char *name)
+static void raw_register(struct stream *t, const struct auth_psk *psk, const char *name)
 {
 	uint8_t cn[AUTH_NONCE_BYTES], sn[AUTH_NONCE_BYTES], mac[AUTH_MAC_BYTES];
 	if (auth_random(cn, sizeof(cn)))
@@ -440,20 +440,20 @@ static int cmd_preauth(const char *url, const char *psk_file)
 	/* Every attempt runs and reports; the verdict comes at the end. */
 	int bad = 0;
 	/* No Hello at all: the token, then straight to the HCA. */
-	struct transport *t = raw_connect(url, token);
+	struct stream *t = raw_connect(url, token);
 	memset(back, 0, sizeof(back));
 	int rc = raw_onesided(t, 0, at, rkey, back);
 	printf("rdma_check: READ before Hello, with the victim's token and key: %s%s\n",
 	       rc ? strerror(-rc) : "succeeded", check(back, 7, 3) ? ", got the victim's page" : "");
 	bad += !rc || check(back, 7, 3);
-	transport_close(t);
+	stream_close(t);
 	t = raw_connect(url, token);
 	fill(junk, 7, 99);
 	rc = raw_onesided(t, 1, at, rkey, junk);
 	printf("rdma_check: WRITE before Hello, with the victim's token and key: %s\n",
 	       rc ? strerror(-rc) : "succeeded");
 	bad += !rc;
-	transport_close(t);
+	stream_close(t);
 
 	/* The key, but another identity: its QP is in the victim's domain. */
 	t = raw_connect(url, token);
@@ -463,7 +463,7 @@ static int cmd_preauth(const char *url, const char *psk_file)
 	printf("rdma_check: READ by another identity with the victim's token and key: %s%s\n",
 	       rc ? strerror(-rc) : "succeeded", check(back, 7, 3) ? ", got the victim's page" : "");
 	bad += !rc || check(back, 7, 3);
-	transport_close(t);
+	stream_close(t);
 
 	int intact = owner_page_intact(&victim);
 	printf("rdma_check: victim's page 7 afterwards: %s\n", intact ? "unchanged" : "CHANGED");
