@@ -49,7 +49,7 @@ static void deliver(evutil_socket_t fd, short what, void *arg)
 	for (struct conn *c = d->w->conns; c; c = c->next) {
 		if (!targets(c, d))
 			continue;
-		conn_send_ctrl(c, d->msg->bytes, d->msg->len);
+		conn_send_ctrl(c, d->msg->bytes, d->msg->len); /* may free c */
 		break;
 	}
 	packed_put(d->msg);

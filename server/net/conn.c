@@ -119,10 +119,11 @@ static void conn_free(struct conn *c)
 		evbuffer_drain(c->out, evbuffer_get_length(c->out)); /* the server-wide count */
 		evbuffer_free(c->out);
 	}
+	/* The place first: a peer that sees the close may count the gauges. */
+	admission_leave(&c->adm);
 	stream_close(c->s); /* an RDMA stream releases rdma_dom after its QP */
 	c->s = NULL;
 	c->rdma_dom = NULL;
-	admission_leave(&c->adm);
 	atomic_fetch_sub(&server_stats.connections_open, 1);
 	worker_conn_closed(c->w, c);
 	frame_reader_free(&c->reader);
@@ -133,10 +134,10 @@ static void conn_free(struct conn *c)
 
 void conn_origin_close(struct conn_origin *o)
 {
+	admission_leave(&o->adm);
 	stream_close(o->stream);
 	o->stream = NULL;
 	o->dom = NULL;
-	admission_leave(&o->adm);
 }
 
 /* Every change to a connection's queued output, into the server-wide count. */
@@ -432,6 +433,18 @@ void conn_reply_pages(struct conn *c, const struct frame_hdr *req, struct reg_ex
 		set_reading(c, 0);
 }
 
+/* Queue an unsolicited control frame (no request, no place in the window). */
+static void queue_ctrl(struct conn *c, const void *payload, size_t len)
+{
+	struct iovec iov = { (void *)payload, len };
+	struct frame_hdr h = { .op = SPILL_OP_CTRL, .payload_len = (uint32_t)len };
+	struct spill_wire_hdr w;
+	frame_hdr_pack(&h, &w);
+	frame_seal(&w, &iov, 1);
+	struct iovec v[2] = { { &w, sizeof(w) }, iov };
+	queue_reply(c, v, 2, 0);
+}
+
 void conn_reply_ctrl(struct conn *c, const struct frame_hdr *req, const Spillway__Ctrl *msg)
 {
 	uint8_t stack[4096], *buf = stack;
@@ -452,20 +465,15 @@ void conn_reply_ctrl(struct conn *c, const struct frame_hdr *req, const Spillway
 	if (req)
 		conn_reply(c, req, SPILL_ST_OK, 0, &iov, 1);
 	else
-		conn_send_ctrl(c, buf, len);
+		queue_ctrl(c, buf, len);
 	if (buf != stack)
 		free(buf);
 }
 
-void conn_send_ctrl(struct conn *c, const void *payload, size_t len)
+int conn_send_ctrl(struct conn *c, const void *payload, size_t len)
 {
-	struct iovec iov = { (void *)payload, len };
-	struct frame_hdr h = { .op = SPILL_OP_CTRL, .payload_len = (uint32_t)len };
-	struct spill_wire_hdr w;
-	frame_hdr_pack(&h, &w);
-	frame_seal(&w, &iov, 1);
-	struct iovec v[2] = { { &w, sizeof(w) }, iov };
-	queue_reply(c, v, 2, 0);
+	queue_ctrl(c, payload, len);
+	return flush(c);
 }
 
 void conn_reply_error(struct conn *c, const struct frame_hdr *req, uint16_t status,

@@ -167,9 +167,11 @@ void conn_reply_pages(struct conn *c, const struct frame_hdr *req, struct reg_ex
 		      const uint8_t *mem, size_t len);
 /* Queue a control reply, or an unsolicited control message when req is NULL. */
 void conn_reply_ctrl(struct conn *c, const struct frame_hdr *req, const Spillway__Ctrl *msg);
-/* Queue an unsolicited control message already packed (len bytes, at most a
- * control frame's payload). */
-void conn_send_ctrl(struct conn *c, const void *payload, size_t len);
+/* Send an unsolicited control message already packed (len bytes, at most a
+ * control frame's payload) from outside the connection's own callbacks (a
+ * notification): queued, then written at once, since no request of the peer
+ * is coming to flush it. May free c on a write error: returns -1 then. */
+int conn_send_ctrl(struct conn *c, const void *payload, size_t len);
 /* Queue an Error control reply. */
 void conn_reply_error(struct conn *c, const struct frame_hdr *req, uint16_t status,
 		      const char *message);
