@@ -12,9 +12,11 @@
 #include "arbiter.h"
 #include "client.h"
 #include "cluster.h"
+#include "ctrl.h"
 #include "log.h"
 #include "registry.h"
 #include "server.h"
+#include "wire_cluster.h"
 
 #define MIN_GAP_MS 20 /* reports on change come no closer than this */
 
@@ -59,9 +61,10 @@ static int wait_ms(struct peer_reporter *r, unsigned ms, int wake_on_poke)
 	return go;
 }
 
-/* One round trip to the remote arbiter; 0 with *reply set, or -errno. */
-static int send_remote(struct peer_reporter *r, const Spillway__PeerReport *rep,
-		       Spillway__Ctrl **reply)
+/* One round trip to the remote arbiter; 0 with *reply filled (free with
+ * arbiter_reply_free), or -errno. */
+static int send_remote(struct peer_reporter *r, const struct peer_report *rep,
+		       struct arbiter_reply *reply)
 {
 	struct server *s = r->s;
 	char why[256] = "";
@@ -79,15 +82,20 @@ static int send_remote(struct peer_reporter *r, const Spillway__PeerReport *rep,
 		}
 		log_info("reporting to the arbiter at %s", s->opt.arbiter_url);
 	}
-	Spillway__Ctrl msg = SPILLWAY__CTRL__INIT;
-	msg.msg_case = SPILLWAY__CTRL__MSG_PEER_REPORT;
-	msg.peer_report = (Spillway__PeerReport *)rep;
-	int rc = client_ctrl(r->arb, &msg, reply, why, sizeof(why));
-	if (!rc && (*reply)->msg_case != SPILLWAY__CTRL__MSG_PEER_REPORT_REPLY) {
-		ctrl_free(*reply);
+	struct wire_msg msg;
+	Spillway__Ctrl *answer = NULL;
+	int rc = wire_cluster_peer_report(rep, &msg);
+	if (!rc)
+		rc = client_ctrl(r->arb, &msg.ctrl, &answer, why, sizeof(why));
+	wire_cluster_msg_free(&msg);
+	if (!rc && answer->msg_case != SPILLWAY__CTRL__MSG_PEER_REPORT_REPLY) {
 		rc = -EPROTO;
 		snprintf(why, sizeof(why), "%s", "the arbiter answered something else");
 	}
+	if (!rc)
+		rc = wire_cluster_arbiter_reply_from(answer->peer_report_reply, reply);
+	if (answer)
+		ctrl_free(answer);
 	if (rc) {
 		log_warn("arbiter %s: report refused: %s", s->opt.arbiter_url,
 			 why[0] ? why : strerror(-rc));
@@ -100,35 +108,30 @@ static int send_remote(struct peer_reporter *r, const Spillway__PeerReport *rep,
 static void report_once(struct peer_reporter *r)
 {
 	struct server *s = r->s;
-	int npools = s->pools->npools;
-	Spillway__NodeStats store[npools], *ptrs[npools];
-	Spillway__ServerInfo self;
-	cluster_self_info(s, &self, store, ptrs);
-	Spillway__PeerReport rep = SPILLWAY__PEER_REPORT__INIT;
-	rep.server = &self;
-	rep.clients = registry_all_client_stats(s->reg, &rep.n_clients);
+	struct node_usage nodes[s->pools->npools];
+	struct peer_report rep = { 0 };
+	cluster_self_info(s, &rep.server, nodes);
+	size_t n = 0;
+	struct client_usage *clients = cluster_client_usage(s, &n);
+	rep.clients = clients;
+	rep.nclients = n;
+	struct arbiter_reply reply;
 	if (s->arbiter) {
-		Spillway__PeerReportReply reply;
 		if (arbiter_report(s->arbiter, &rep, &reply) == 0)
 			cluster_apply(s, &reply);
 		arbiter_reply_free(&reply);
-	} else {
-		Spillway__Ctrl *reply = NULL;
-		if (send_remote(r, &rep, &reply) == 0) {
-			if (r->failures)
-				log_info("arbiter %s: reachable again", s->opt.arbiter_url);
-			r->failures = 0;
-			cluster_apply(s, reply->peer_report_reply);
-			ctrl_free(reply);
-		} else if (++r->failures == 3) {
-			log_warn("arbiter %s unreachable: admitting by this server's pool alone",
-				 s->opt.arbiter_url);
-			cluster_arbiter_lost(s);
-		}
+	} else if (send_remote(r, &rep, &reply) == 0) {
+		if (r->failures)
+			log_info("arbiter %s: reachable again", s->opt.arbiter_url);
+		r->failures = 0;
+		cluster_apply(s, &reply);
+		arbiter_reply_free(&reply);
+	} else if (++r->failures == 3) {
+		log_warn("arbiter %s unreachable: admitting by this server's pool alone",
+			 s->opt.arbiter_url);
+		cluster_arbiter_lost(s);
 	}
-	for (size_t i = 0; i < rep.n_clients; i++)
-		registry_free_client_stats(rep.clients[i]);
-	free(rep.clients);
+	free(clients);
 }
 
 static void *run(void *arg)

@@ -6,28 +6,22 @@
 
 #include "conn.h"
 #include "log.h"
-#include "notify.h"
 #include "registry.h"
 #include "server.h"
+#include "wire_cluster.h"
 
 int reclaim_send(struct server *s, const char *name, uint64_t bytes, uint64_t deadline_ms,
 		 uint64_t *id)
 {
 	static atomic_uint_fast64_t next_id = 1;
-	Spillway__Reclaim r = SPILLWAY__RECLAIM__INIT;
-	r.reclaim_id = atomic_fetch_add(&next_id, 1);
-	r.bytes = bytes;
-	r.deadline_ms = deadline_ms;
-	Spillway__Ctrl msg = SPILLWAY__CTRL__INIT;
-	msg.msg_case = SPILLWAY__CTRL__MSG_RECLAIM;
-	msg.reclaim = &r;
-	int rc = notify_client(s, name, &msg);
+	uint64_t reclaim_id = atomic_fetch_add(&next_id, 1);
+	int rc = wire_cluster_send_reclaim(s, name, reclaim_id, bytes, deadline_ms);
 	if (!rc)
-		*id = r.reclaim_id;
+		*id = reclaim_id;
 	return rc;
 }
 
-void reclaim_answered(struct conn *c, const Spillway__ReclaimReply *m)
+void reclaim_answered(struct conn *c, const struct reclaim_answer *m)
 {
 	atomic_store(&c->client->last_reclaim_freed, m->freed_bytes);
 	atomic_store(&c->client->last_reclaim_id, m->reclaim_id);
