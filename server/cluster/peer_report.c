@@ -16,9 +16,20 @@
 #include "log.h"
 #include "registry.h"
 #include "server.h"
+#include "stats.h"
 #include "wire_cluster.h"
 
 #define MIN_GAP_MS 20 /* reports on change come no closer than this */
+
+/* A client in a report takes at most this many bytes encoded (a 64-byte
+ * name and every number at its widest), the server at most SERVER_BYTES
+ * (a 512-byte URL, a 256-byte id, 256 nodes): PEER_REPORT_CLIENTS_MAX of
+ * them always fit one control frame. */
+#define CLIENT_BYTES 110
+#define SERVER_BYTES (1024 + 256 * 32)
+_Static_assert((size_t)PEER_REPORT_CLIENTS_MAX * CLIENT_BYTES + SERVER_BYTES + 64 <=
+		       SPILL_MAX_CTRL_PAYLOAD,
+	       "a peer report fits one control frame");
 
 struct peer_reporter {
 	struct server *s;
@@ -28,6 +39,7 @@ struct peer_reporter {
 	int stop, poked;
 	struct client *arb;  /* connection to --arbiter-url */
 	int failures;        /* reports in a row that found no arbiter */
+	int cut_logged;      /* said once that a report left clients out */
 };
 
 static void poke(void *arg)
@@ -105,6 +117,35 @@ static int send_remote(struct peer_reporter *r, const struct peer_report *rep,
 	return rc;
 }
 
+static int by_used_desc(const void *x, const void *y)
+{
+	uint64_t a = ((const struct client_usage *)x)->used, b = ((const struct client_usage *)y)->used;
+	return a < b ? 1 : a > b ? -1 : 0;
+}
+
+/* Which of this server's clients a report carries: those holding memory
+ * here, and those connected (they may allocate before the next report, and
+ * need their budget). An identity in its grace period holding nothing
+ * tells the arbiter nothing, and thousands of them must not outgrow the
+ * frame. Past PEER_REPORT_CLIENTS_MAX, the largest holders; the others'
+ * bytes count in the server's total only. Keeps v's first entries;
+ * returns how many. */
+static size_t select_clients(struct client_usage *v, size_t n)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (v[i].used || v[i].connections)
+			v[k++] = v[i];
+	size_t cut = 0;
+	if (k > PEER_REPORT_CLIENTS_MAX) {
+		qsort(v, k, sizeof(*v), by_used_desc);
+		cut = k - PEER_REPORT_CLIENTS_MAX;
+		k = PEER_REPORT_CLIENTS_MAX;
+	}
+	atomic_store(&server_stats.report_clients_left_out, cut);
+	return k;
+}
+
 static void report_once(struct peer_reporter *r)
 {
 	struct server *s = r->s;
@@ -113,8 +154,16 @@ static void report_once(struct peer_reporter *r)
 	cluster_self_info(s, &rep.server, nodes);
 	size_t n = 0;
 	struct client_usage *clients = cluster_client_usage(s, &n);
+	size_t sent = select_clients(clients, n);
+	if (atomic_load(&server_stats.report_clients_left_out) && !r->cut_logged) {
+		log_warn("report to the arbiter: more than %d clients hold memory here or are "
+			 "connected; the %d largest are reported one by one, the others only in "
+			 "the server's total (metric spillway_cluster_report_clients_left_out)",
+			 PEER_REPORT_CLIENTS_MAX, PEER_REPORT_CLIENTS_MAX);
+		r->cut_logged = 1;
+	}
 	rep.clients = clients;
-	rep.nclients = n;
+	rep.nclients = sent;
 	struct arbiter_reply reply;
 	if (s->arbiter) {
 		if (arbiter_report(s->arbiter, &rep, &reply) == 0)
