@@ -11,7 +11,7 @@
  * most PEER_REPORT_CLIENTS_MAX of them (the largest holders), so that it
  * always fits one control frame however many identities the registry
  * keeps; identities in their grace period holding nothing are left out
- * (docs/arbiter.md, "Reports").
+ * (docs/arbiter.md, "Reports stay within one frame").
  */
 #ifndef SPILLWAY_PEER_REPORT_H
 #define SPILLWAY_PEER_REPORT_H

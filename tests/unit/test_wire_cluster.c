@@ -4,7 +4,9 @@
  * survives the trip to protobuf, through ctrl_pack/ctrl_unpack (the bytes a
  * peer sends), and back; the replies the control gate sends carry what the
  * arbiter said; a real arbiter's reply to a report makes the same trip.
- * Reclaim and Drain notices are caught by a fake notify_client.
+ * Reclaim and Drain notices are caught by a fake notify_client. The
+ * largest report a server sends (PEER_REPORT_CLIENTS_MAX clients, every
+ * field at its widest) fits one control frame.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,7 @@
 
 #include "arbiter.h"
 #include "ctrl.h"
+#include "peer_report.h"
 #include "wire.h"
 #include "wire_cluster.h"
 
@@ -361,6 +364,44 @@ static void an_arbiter_answers_reports_from_the_wire(void **state)
 	arbiter_destroy(arb);
 }
 
+/* PEER_REPORT_CLIENTS_MAX clients with 64-character names and every number
+ * at its widest, from a server with the longest URL and 256 nodes: packed,
+ * it fits the frame, and comes back whole. */
+static void the_largest_report_fits_one_frame(void **state)
+{
+	(void)state;
+	struct node_usage nodes[256];
+	for (int i = 0; i < 256; i++)
+		nodes[i] = (struct node_usage){ .node = UINT32_MAX - (uint32_t)i,
+						.capacity = UINT64_MAX, .used = UINT64_MAX };
+	struct peer_report r = { .server = { .capacity = UINT64_MAX, .used = UINT64_MAX,
+					     .report_age_ms = UINT64_MAX, .draining = 1, .up = 1,
+					     .arbiter = 1, .nodes = nodes, .nnodes = 256 } };
+	memset(r.server.url, 'u', sizeof(r.server.url) - 1);
+	memset(r.server.id, 'i', sizeof(r.server.id) - 1);
+	struct client_usage *cs = calloc(PEER_REPORT_CLIENTS_MAX, sizeof(*cs));
+	assert_non_null(cs);
+	for (int i = 0; i < PEER_REPORT_CLIENTS_MAX; i++) {
+		cs[i] = (struct client_usage){ .priority = i % 2 ? -1000 : 1000,
+					       .reservation = UINT64_MAX, .limit = UINT64_MAX,
+					       .used = UINT64_MAX, .connections = UINT32_MAX };
+		snprintf(cs[i].name, sizeof(cs[i].name), "%064d", i);
+	}
+	r.clients = cs;
+	r.nclients = PEER_REPORT_CLIENTS_MAX;
+	struct wire_msg m;
+	assert_int_equal(wire_cluster_peer_report(&r, &m), 0);
+	assert_true(ctrl_packed_size(&m.ctrl) <= SPILL_MAX_CTRL_PAYLOAD);
+	Spillway__Ctrl *got = over_the_wire(&m.ctrl);
+	wire_cluster_msg_free(&m);
+	assert_int_equal(got->peer_report->n_clients, PEER_REPORT_CLIENTS_MAX);
+	assert_int_equal(got->peer_report->server->n_nodes, 256);
+	assert_string_equal(got->peer_report->clients[PEER_REPORT_CLIENTS_MAX - 1]->name,
+			    cs[PEER_REPORT_CLIENTS_MAX - 1].name);
+	ctrl_free(got);
+	free(cs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -369,6 +410,7 @@ int main(void)
 		cmocka_unit_test(status_events_and_members_carry_every_field),
 		cmocka_unit_test(notices_and_answers),
 		cmocka_unit_test(an_arbiter_answers_reports_from_the_wire),
+		cmocka_unit_test(the_largest_report_fits_one_frame),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
