@@ -406,7 +406,8 @@ static void take_report(struct arbiter *a, struct member *m, const struct peer_r
 	m->info.arbiter = si->arbiter;
 	m->last_ms = now;
 	m->info.nnodes = si->nnodes < MEMBER_NODES ? si->nnodes : MEMBER_NODES;
-	memcpy(m->nodes, si->nodes, m->info.nnodes * sizeof(*m->nodes));
+	if (m->info.nnodes)
+		memcpy(m->nodes, si->nodes, m->info.nnodes * sizeof(*m->nodes));
 	if (!m->info.up) {
 		m->info.up = 1;
 		struct cluster_event *e = event_add(a, "server-up", NULL, m->info.url, si->capacity);
@@ -426,7 +427,8 @@ static void take_report(struct arbiter *a, struct member *m, const struct peer_r
 	struct client_usage *cs = malloc((r->nclients ? r->nclients : 1) * sizeof(*cs));
 	if (!cs)
 		return;
-	memcpy(cs, r->clients, r->nclients * sizeof(*cs));
+	if (r->nclients)
+		memcpy(cs, r->clients, r->nclients * sizeof(*cs));
 	qsort(cs, r->nclients, sizeof(*cs), usage_by_name);
 	free(m->clients);
 	m->clients = cs;
