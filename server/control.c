@@ -333,7 +333,8 @@ static void on_cluster(struct conn *c, const struct frame_hdr *h, const Spillway
 	}
 	case SPILLWAY__CTRL__MSG_ADMIN_CLUSTER_STATUS: {
 		struct cluster_status r;
-		if (!(rc = arbiter_status(s->arbiter, &r)))
+		if (!(rc = arbiter_status(s->arbiter, m->admin_cluster_status->after_name,
+					  m->admin_cluster_status->max_clients, &r)))
 			rc = wire_cluster_status(&r, &w);
 		send_built(c, h, rc, &w);
 		arbiter_status_free(&r);

@@ -539,8 +539,11 @@ void arbiter_reply_free(struct arbiter_reply *r)
 
 /* --- status and events --------------------------------------------------------------- */
 
-int arbiter_status(struct arbiter *a, struct cluster_status *st)
+int arbiter_status(struct arbiter *a, const char *after_name, uint32_t max,
+		   struct cluster_status *st)
 {
+	if (!max || max > ARBITER_STATUS_PAGE_MAX)
+		max = ARBITER_STATUS_PAGE_MAX;
 	memset(st, 0, sizeof(*st));
 	uint64_t now = mono_ms();
 	pthread_mutex_lock(&a->lock);
@@ -551,8 +554,16 @@ int arbiter_status(struct arbiter *a, struct cluster_status *st)
 	st->high_pct = a->cfg.high_pct;
 	st->low_pct = a->cfg.low_pct;
 	st->decisions = a->decisions;
-	st->clients = malloc((a->ntotals ? a->ntotals : 1) * sizeof(*st->clients));
-	for (size_t i = 0; !rc && st->clients && i < a->ntotals; i++) {
+	st->clients = malloc(max * sizeof(*st->clients));
+	size_t first = 0; /* totals are by name: the first after after_name */
+	while (first < a->ntotals && strcmp(a->totals[first].c.name, after_name) <= 0)
+		first++;
+	for (size_t i = first; !rc && st->clients && i < a->ntotals; i++) {
+		if (st->nclients == max) {
+			snprintf(st->next_after, sizeof(st->next_after), "%s",
+				 st->clients[max - 1].name);
+			break;
+		}
 		const struct total *t = &a->totals[i];
 		struct cluster_client *c = &st->clients[st->nclients++];
 		*c = (struct cluster_client){ .priority = t->c.priority,

@@ -33,8 +33,11 @@ int arbiter_report(struct arbiter *a, const struct peer_report *report,
 void arbiter_reply_free(struct arbiter_reply *reply);
 
 /* spillctl cluster status / events. Free with the matching _free (also
- * after an error). */
-int arbiter_status(struct arbiter *a, struct cluster_status *st);
+ * after an error). Status lists clients in pages by name: those after
+ * after_name, at most max (0 or more than ARBITER_STATUS_PAGE_MAX: that). */
+#define ARBITER_STATUS_PAGE_MAX 1000
+int arbiter_status(struct arbiter *a, const char *after_name, uint32_t max,
+		   struct cluster_status *st);
 void arbiter_status_free(struct cluster_status *st);
 /* Events after after_seq, at most max (0: all kept). */
 int arbiter_events(struct arbiter *a, uint64_t after_seq, uint32_t max,

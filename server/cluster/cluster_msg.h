@@ -101,8 +101,9 @@ struct cluster_status {
 	uint64_t capacity, used; /* of the servers that are up */
 	unsigned high_pct, low_pct;
 	uint64_t decisions;
-	struct cluster_client *clients;
+	struct cluster_client *clients; /* one page, by name */
 	size_t nclients;
+	char next_after[CLUSTER_NAME_MAX + 1]; /* "": the last page */
 	struct node_usage *node_store;
 };
 

@@ -189,6 +189,7 @@ int wire_cluster_status(const struct cluster_status *st, struct wire_msg *m)
 	r->high_pct = st->high_pct;
 	r->low_pct = st->low_pct;
 	r->decisions = st->decisions;
+	r->next_after = (char *)st->next_after;
 	if (servers_pb(m, st->servers, st->nservers, &r->servers, &r->n_servers) ||
 	    msg_array(m, st->nclients, sizeof(*cc), (void ***)&r->clients, (void **)&cc))
 		return -ENOMEM;

@@ -222,6 +222,7 @@ static void status_events_and_members_carry_every_field(void **state)
 	struct cluster_status st = { .servers = servers, .nservers = 2, .capacity = 1ull << 40,
 				     .used = 1ull << 39, .high_pct = 91, .low_pct = 79,
 				     .decisions = 17, .clients = &cc, .nclients = 1 };
+	snprintf(st.next_after, sizeof(st.next_after), "victim");
 	struct wire_msg m;
 	assert_int_equal(wire_cluster_status(&st, &m), 0);
 	Spillway__Ctrl *got = over_the_wire(&m.ctrl);
@@ -235,6 +236,7 @@ static void status_events_and_members_carry_every_field(void **state)
 	assert_int_equal(r->high_pct, 91);
 	assert_int_equal(r->low_pct, 79);
 	assert_int_equal(r->decisions, 17);
+	assert_string_equal(r->next_after, "victim");
 	assert_int_equal(r->n_clients, 1);
 	assert_string_equal(r->clients[0]->name, "victim");
 	assert_int_equal(r->clients[0]->priority, -5);
