@@ -24,16 +24,6 @@
 #define IDENTITIES 20000
 #define EXTENT     (2ull * 1024 * 1024)
 
-static void register_named(const struct srv *s, const char *name)
-{
-	struct client_opts o = { .name = name, .timeout_ms = 20000 };
-	struct client *c;
-	char err[256] = "";
-	if (client_connect(s->url, &o, &c, err, sizeof(err)))
-		fail_msg("register %s: %s", name, err);
-	client_close(c);
-}
-
 /* Does the arbiter's cluster status show url up, using used bytes, and
  * client name holding used over the cluster? */
 static int reported(struct client *arb, const char *url, const char *name, uint64_t used)
@@ -67,7 +57,7 @@ static void reports_reach_the_arbiter_past_a_frame_of_identities(void **state)
 		char name[80];
 		/* Long names, as a flood would use: 64 characters. */
 		snprintf(name, sizeof(name), "id-%05d-%055d", i, 0);
-		register_named(&s, name);
+		client_close(connect_as(&s, name, NULL));
 	}
 	assert_int_equal(srv_metric(&s, "spillway_clients"), IDENTITIES);
 
@@ -97,11 +87,7 @@ static void reports_reach_the_arbiter_past_a_frame_of_identities(void **state)
 /* A client name holding one extent on s, left in its grace period. */
 static void hold_one(const struct srv *s, const char *name)
 {
-	struct client_opts o = { .name = name, .timeout_ms = 20000 };
-	struct client *c;
-	char err[256] = "";
-	if (client_connect(s->url, &o, &c, err, sizeof(err)))
-		fail_msg("register %s: %s", name, err);
+	struct client *c = connect_as(s, name, NULL);
 	struct client_extent e;
 	assert_int_equal(client_alloc_extents(c, 1, -1, &e), 0);
 	client_close(c);
