@@ -83,41 +83,18 @@ int ctl_call(struct client *c, Spillway__Ctrl *req, Spillway__Ctrl__MsgCase want
 	return rc;
 }
 
-/* Move page's clients to the end of all's (both unpacked replies); 0 or -ENOMEM. */
-static int take_clients(Spillway__AdminStatusReply *all, Spillway__AdminStatusReply *page)
+int ctl_all_pages(const struct ctl_pages *p, Spillway__Ctrl **rep)
 {
-	Spillway__ClientStats **v = realloc(all->clients,
-					    (all->n_clients + page->n_clients) * sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	memcpy(v + all->n_clients, page->clients, page->n_clients * sizeof(*v));
-	all->clients = v;
-	all->n_clients += page->n_clients;
-	page->n_clients = 0; /* now all's to free */
-	return 0;
-}
-
-/* The server's status with every client: servers send clients in pages,
- * asked for one after another until a page says it is the last. */
-int ctl_admin_status(struct client *c, Spillway__Ctrl **rep)
-{
-	Spillway__AdminStatus a = SPILLWAY__ADMIN_STATUS__INIT;
-	Spillway__Ctrl req = SPILLWAY__CTRL__INIT;
-	req.msg_case = SPILLWAY__CTRL__MSG_ADMIN_STATUS;
-	req.admin_status = &a;
-	char err[256], after[CTRL_NAME_MAX + 1] = "";
+	char after[CTRL_NAME_MAX + 1] = "";
 	*rep = NULL;
 	for (;;) {
 		Spillway__Ctrl *page;
-		a.after_name = after;
-		if (ctl_call(c, &req, SPILLWAY__CTRL__MSG_ADMIN_STATUS_REPLY, &page, err,
-			     sizeof(err))) {
-			fprintf(stderr, "spillctl: %s\n", err);
-			ctrl_free(*rep);
+		if (p->ask(p->arg, after, &page)) {
+			if (*rep)
+				ctrl_free(*rep);
 			return 1;
 		}
-		Spillway__AdminStatusReply *r = page->admin_status_reply;
-		const char *next = r->next_after;
+		const char *next = p->next(page);
 		/* A cursor that does not move on would never end. */
 		int last = !next[0] || strlen(next) > CTRL_NAME_MAX || strcmp(next, after) <= 0;
 		if (!last)
@@ -125,7 +102,7 @@ int ctl_admin_status(struct client *c, Spillway__Ctrl **rep)
 		if (!*rep) {
 			*rep = page;
 		} else {
-			int rc = take_clients((*rep)->admin_status_reply, r);
+			int rc = p->merge(*rep, page);
 			ctrl_free(page);
 			if (rc) {
 				fprintf(stderr, "spillctl: out of memory\n");
@@ -136,6 +113,54 @@ int ctl_admin_status(struct client *c, Spillway__Ctrl **rep)
 		if (last)
 			return 0;
 	}
+}
+
+int ctl_append_ptrs(void *all, size_t *n_all, const void *page, size_t *n_page)
+{
+	void *v;
+	memcpy(&v, all, sizeof(v));
+	v = realloc(v, (*n_all + *n_page) * sizeof(void *));
+	if (!v)
+		return -ENOMEM;
+	memcpy((char *)v + *n_all * sizeof(void *), page, *n_page * sizeof(void *));
+	memcpy(all, &v, sizeof(v));
+	*n_all += *n_page;
+	*n_page = 0; /* now all's to free */
+	return 0;
+}
+
+static int status_ask(void *arg, const char *after, Spillway__Ctrl **page)
+{
+	Spillway__AdminStatus a = SPILLWAY__ADMIN_STATUS__INIT;
+	Spillway__Ctrl req = SPILLWAY__CTRL__INIT;
+	req.msg_case = SPILLWAY__CTRL__MSG_ADMIN_STATUS;
+	req.admin_status = &a;
+	a.after_name = (char *)after;
+	char err[256];
+	if (ctl_call(arg, &req, SPILLWAY__CTRL__MSG_ADMIN_STATUS_REPLY, page, err, sizeof(err))) {
+		fprintf(stderr, "spillctl: %s\n", err);
+		return 1;
+	}
+	return 0;
+}
+
+static const char *status_next(const Spillway__Ctrl *page)
+{
+	return page->admin_status_reply->next_after;
+}
+
+static int status_merge(Spillway__Ctrl *all, Spillway__Ctrl *page)
+{
+	Spillway__AdminStatusReply *a = all->admin_status_reply, *p = page->admin_status_reply;
+	return ctl_append_ptrs(&a->clients, &a->n_clients, p->clients, &p->n_clients);
+}
+
+/* The server's status with every client: servers send clients in pages,
+ * asked for one after another until a page says it is the last. */
+int ctl_admin_status(struct client *c, Spillway__Ctrl **rep)
+{
+	const struct ctl_pages p = { status_ask, status_next, status_merge, c };
+	return ctl_all_pages(&p, rep);
 }
 
 int ctl_getopt(int argc, char **argv, const struct option *opts, const char *cmd)

@@ -36,6 +36,21 @@ int ctl_call(struct client *c, Spillway__Ctrl *req, Spillway__Ctrl__MsgCase want
 	     Spillway__Ctrl **rep, char *err, size_t cap);
 /* AdminStatus; 0, or 1 with the reason on stderr. */
 int ctl_admin_status(struct client *c, Spillway__Ctrl **rep);
+/* A listing in pages by name (AdminStatus, AdminClusterStatus): ask fetches
+ * the page after a name (0, or 1 with the reason on stderr), next is a
+ * page's next_after ("" on the last), merge moves a page's items into the
+ * first page (0 or -ENOMEM). 0 with every item in *rep (free with
+ * ctrl_free), or 1 with the reason on stderr. */
+struct ctl_pages {
+	int (*ask)(void *arg, const char *after, Spillway__Ctrl **page);
+	const char *(*next)(const Spillway__Ctrl *page);
+	int (*merge)(Spillway__Ctrl *all, Spillway__Ctrl *page);
+	void *arg;
+};
+int ctl_all_pages(const struct ctl_pages *p, Spillway__Ctrl **rep);
+/* Append the *n_page pointers at page to the pointer array whose address
+ * is all (*n_all long); the page is left with none. 0 or -ENOMEM. */
+int ctl_append_ptrs(void *all, size_t *n_all, const void *page, size_t *n_page);
 /* getopt_long (optstring ":") answering bad options with a one-line message:
  * the option, -1 at the end, or '?' after the message. Set optind = 0
  * before the first call: glibc then starts afresh, permuting, instead of

@@ -92,13 +92,42 @@ static int cluster_ask_arbiter(const struct ctl *ctl, struct cluster *cl, Spillw
 	return 0;
 }
 
-static int ask_cluster_status(const struct ctl *ctl, struct cluster *cl, Spillway__Ctrl **rep)
+struct status_pages {
+	const struct ctl *ctl;
+	struct cluster *cl;
+};
+
+static int status_ask(void *arg, const char *after, Spillway__Ctrl **page)
 {
+	struct status_pages *sp = arg;
 	Spillway__AdminClusterStatus a = SPILLWAY__ADMIN_CLUSTER_STATUS__INIT;
 	Spillway__Ctrl req = SPILLWAY__CTRL__INIT;
 	req.msg_case = SPILLWAY__CTRL__MSG_ADMIN_CLUSTER_STATUS;
 	req.admin_cluster_status = &a;
-	return cluster_ask_arbiter(ctl, cl, &req, SPILLWAY__CTRL__MSG_ADMIN_CLUSTER_STATUS_REPLY, rep);
+	a.after_name = (char *)after;
+	return cluster_ask_arbiter(sp->ctl, sp->cl, &req,
+				   SPILLWAY__CTRL__MSG_ADMIN_CLUSTER_STATUS_REPLY, page);
+}
+
+static const char *status_next(const Spillway__Ctrl *page)
+{
+	return page->admin_cluster_status_reply->next_after;
+}
+
+static int status_merge(Spillway__Ctrl *all, Spillway__Ctrl *page)
+{
+	Spillway__AdminClusterStatusReply *a = all->admin_cluster_status_reply;
+	Spillway__AdminClusterStatusReply *p = page->admin_cluster_status_reply;
+	return ctl_append_ptrs(&a->clients, &a->n_clients, p->clients, &p->n_clients);
+}
+
+/* The arbiter's status with every client, asked for page by page (an
+ * arbiter that does not page sends them all at once, with no next_after). */
+static int ask_cluster_status(const struct ctl *ctl, struct cluster *cl, Spillway__Ctrl **rep)
+{
+	struct status_pages sp = { ctl, cl };
+	const struct ctl_pages p = { status_ask, status_next, status_merge, &sp };
+	return ctl_all_pages(&p, rep);
 }
 
 int cluster_status_cmd(const struct ctl *ctl, int argc, char **argv)

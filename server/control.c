@@ -28,6 +28,7 @@
 #include "reclaim.h"
 #include "registry.h"
 #include "server.h"
+#include "wire_cluster.h"
 #include "wire_nbd.h"
 #include "wire_registry.h"
 
@@ -190,12 +191,13 @@ static void on_stats(struct conn *c, const struct frame_hdr *h)
 {
 	struct server *s = c->srv;
 	Spillway__NodeStats store[s->pools->npools], *nodes[s->pools->npools];
+	struct node_usage usage[s->pools->npools];
 	Spillway__StatsReply r = SPILLWAY__STATS_REPLY__INIT;
 	uint64_t reserved;
 	unsigned nclients;
 	registry_totals(s->reg, &r.used_bytes, &reserved, &nclients);
 	r.capacity_bytes = s->pools->capacity;
-	r.n_nodes = cluster_node_stats(s, store, nodes);
+	r.n_nodes = wire_cluster_node_stats(usage, cluster_node_usage(s, usage), store, nodes);
 	r.nodes = nodes;
 	struct reg_client_stats self;
 	Spillway__ClientStats self_msg;
@@ -214,6 +216,7 @@ static void on_admin_status(struct conn *c, const struct frame_hdr *h, const Spi
 {
 	struct server *s = c->srv;
 	Spillway__NodeStats store[s->pools->npools], *nodes[s->pools->npools];
+	struct node_usage usage[s->pools->npools];
 	Spillway__AdminStatusReply r = SPILLWAY__ADMIN_STATUS_REPLY__INIT;
 	unsigned nclients;
 	r.server_id = s->server_id;
@@ -222,7 +225,7 @@ static void on_admin_status(struct conn *c, const struct frame_hdr *h, const Spi
 	r.capacity_bytes = s->pools->capacity;
 	r.extent_bytes = s->opt.extent_size;
 	registry_totals(s->reg, &r.used_bytes, &r.reserved_bytes, &nclients);
-	r.n_nodes = cluster_node_stats(s, store, nodes);
+	r.n_nodes = wire_cluster_node_stats(usage, cluster_node_usage(s, usage), store, nodes);
 	r.nodes = nodes;
 	r.clients_total = nclients;
 	r.pinned_bytes = registry_pinned(s->reg);
@@ -293,47 +296,66 @@ static void on_admin_reclaim(struct conn *c, const struct frame_hdr *h,
 
 /* --- cluster (cluster.c, arbiter.c) ------------------------------------------ */
 
+/* Replies built by wire_cluster from plain structs (the out-of-memory
+ * answer for a failed build included). */
+static void send_built(struct conn *c, const struct frame_hdr *h, int rc, struct wire_msg *w)
+{
+	if (rc)
+		conn_reply_error(c, h, SPILL_ST_EINTERNAL, "out of memory");
+	else
+		conn_reply_ctrl(c, h, &w->ctrl);
+	wire_cluster_msg_free(w);
+}
+
 static void on_cluster_info(struct conn *c, const struct frame_hdr *h)
 {
-	Spillway__ClusterInfoReply r;
-	if (cluster_info(c->srv, &r)) {
-		conn_reply_error(c, h, SPILL_ST_EINTERNAL, "out of memory");
-		return;
-	}
-	send_reply(c, h, SPILLWAY__CTRL__MSG_CLUSTER_INFO_REPLY, &r);
+	struct cluster_members r;
+	struct wire_msg w = { .mem = NULL };
+	int rc = cluster_info(c->srv, &r);
+	if (!rc)
+		rc = wire_cluster_members(&r, &w);
+	send_built(c, h, rc, &w);
 	cluster_info_free(&r);
 }
 
 static void on_cluster(struct conn *c, const struct frame_hdr *h, const Spillway__Ctrl *m)
 {
 	struct server *s = c->srv;
-	int rc = 0;
+	struct wire_msg w = { .mem = NULL };
+	int rc;
 	switch (m->msg_case) {
 	case SPILLWAY__CTRL__MSG_PEER_REPORT: {
-		Spillway__PeerReportReply r;
-		if (!(rc = arbiter_report(s->arbiter, m->peer_report, &r)))
-			send_reply(c, h, SPILLWAY__CTRL__MSG_PEER_REPORT_REPLY, &r);
+		struct peer_report in;
+		struct arbiter_reply r;
+		if ((rc = wire_cluster_peer_report_from(m->peer_report, &in)))
+			break;
+		if (!(rc = arbiter_report(s->arbiter, &in, &r)))
+			rc = wire_cluster_arbiter_reply(&r, &w);
+		send_built(c, h, rc, &w);
 		arbiter_reply_free(&r);
-		break;
+		wire_cluster_peer_report_free(&in);
+		return;
 	}
 	case SPILLWAY__CTRL__MSG_ADMIN_CLUSTER_STATUS: {
-		Spillway__AdminClusterStatusReply r;
-		if (!(rc = arbiter_status(s->arbiter, &r)))
-			send_reply(c, h, SPILLWAY__CTRL__MSG_ADMIN_CLUSTER_STATUS_REPLY, &r);
+		struct cluster_status r;
+		if (!(rc = arbiter_status(s->arbiter, m->admin_cluster_status->after_name,
+					  m->admin_cluster_status->max_clients, &r)))
+			rc = wire_cluster_status(&r, &w);
+		send_built(c, h, rc, &w);
 		arbiter_status_free(&r);
-		break;
+		return;
 	}
 	default: {
-		Spillway__AdminEventsReply r;
+		struct cluster_events r;
 		if (!(rc = arbiter_events(s->arbiter, m->admin_events->after_seq,
 					  m->admin_events->max, &r)))
-			send_reply(c, h, SPILLWAY__CTRL__MSG_ADMIN_EVENTS_REPLY, &r);
+			rc = wire_cluster_events(&r, &w);
+		send_built(c, h, rc, &w);
 		arbiter_events_free(&r);
-		break;
+		return;
 	}
 	}
-	if (rc)
-		conn_reply_error(c, h, SPILL_ST_EINTERNAL, "out of memory");
+	send_built(c, h, rc, &w);
 }
 
 static void on_admin_drain(struct conn *c, const struct frame_hdr *h, const Spillway__AdminDrain *m)
@@ -341,13 +363,11 @@ static void on_admin_drain(struct conn *c, const struct frame_hdr *h, const Spil
 	struct server *s = c->srv;
 	log_info("%s: operator %s this server", c->peer, m->drain ? "drains" : "undrains");
 	cluster_set_draining(s, m->drain);
-	int npools = s->pools->npools;
-	Spillway__NodeStats store[npools], *ptrs[npools];
-	Spillway__ServerInfo self;
-	cluster_self_info(s, &self, store, ptrs);
-	Spillway__AdminDrainReply r = SPILLWAY__ADMIN_DRAIN_REPLY__INIT;
-	r.server = &self;
-	send_reply(c, h, SPILLWAY__CTRL__MSG_ADMIN_DRAIN_REPLY, &r);
+	struct node_usage nodes[s->pools->npools];
+	struct server_info self;
+	cluster_self_info(s, &self, nodes);
+	struct wire_msg w = { .mem = NULL };
+	send_built(c, h, wire_cluster_drain_reply(&self, &w), &w);
 }
 
 /* NBD exports (nbd_export.c): create and delete need operator privilege
@@ -436,8 +456,10 @@ static void do_stats(struct conn *c, const struct frame_hdr *h, const Spillway__
 static void do_reclaim_reply(struct conn *c, const struct frame_hdr *h, const Spillway__Ctrl *m)
 {
 	(void)h;
-	if (c->state == CONN_REGISTERED) /* an answer: never replied to */
-		reclaim_answered(c, m->reclaim_reply);
+	if (c->state == CONN_REGISTERED) { /* an answer: never replied to */
+		struct reclaim_answer a = wire_cluster_reclaim_answer(m->reclaim_reply);
+		reclaim_answered(c, &a);
+	}
 }
 static void do_admin_status(struct conn *c, const struct frame_hdr *h, const Spillway__Ctrl *m)
 {

@@ -51,5 +51,8 @@ int stats_register(struct metrics *m)
 				  "Connections accepted since start", &server_stats.connections_total);
 	rc |= metrics_add_gauge(m, "spillway_connections", "", "Connections open now",
 				read_counter, &server_stats.connections_open);
+	rc |= metrics_add_gauge(m, "spillway_cluster_report_clients_left_out", "",
+				"Clients the last report to the arbiter left out (past 8192)",
+				read_counter, &server_stats.report_clients_left_out);
 	return rc ? -ENOMEM : 0;
 }

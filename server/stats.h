@@ -31,6 +31,9 @@ struct stats {
 	atomic_uint_fast64_t connections_total;        /* accepted since start */
 	atomic_uint_fast64_t connections_open;         /* open now (gauge) */
 	struct metrics_hist latency[STATS_OP_COUNT];   /* frame in -> reply queued */
+	/* Cluster: clients the last report to the arbiter left out, past
+	 * PEER_REPORT_CLIENTS_MAX (gauge). */
+	atomic_uint_fast64_t report_clients_left_out;
 };
 
 extern struct stats server_stats;

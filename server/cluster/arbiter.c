@@ -9,48 +9,31 @@
 #include <time.h>
 
 #include "arbiter_policy.h"
-#include "ctrl.h"
 #include "log.h"
 
-#define URL_MAX     512
-#define EVENTS_KEPT 4096
+#define EVENTS_KEPT  4096
+#define MEMBER_NODES 8
 
-/* One client as one server reported it. */
-struct seen {
-	char name[CTRL_NAME_MAX + 1];
-	int priority;
-	uint64_t reservation, limit, used;
-};
-
+/* A server as its latest report described it. info.nodes stays unset (a
+ * member moves when members grows): nodes holds them, and member_infos
+ * points a listed copy at a copy of them; so with info.report_age_ms. */
 struct member {
-	char url[URL_MAX];
-	char id[64];
-	uint64_t capacity, used, last_ms;
-	int draining, up, is_arbiter;
-	Spillway__NodeStats nodes[8]; /* as reported; more are left out */
-	size_t nnodes;
-	struct seen *clients;
+	struct server_info info;
+	struct node_usage nodes[MEMBER_NODES]; /* as reported; more are left out */
+	uint64_t last_ms;
+	struct client_usage *clients; /* by name */
 	size_t nclients;
-	Spillway__PeerAction **queue; /* for its next reply */
+	struct peer_action *queue; /* for its next reply */
 	size_t nqueue;
 };
 
 /* A Reclaim the arbiter is waiting on. */
 struct decision {
 	uint64_t id;
-	char client[CTRL_NAME_MAX + 1];
+	char client[CLUSTER_NAME_MAX + 1];
 	uint64_t asked, target; /* done once the client holds target or less */
 	uint64_t deadline_ms;
 	long long badness;
-};
-
-struct event {
-	uint64_t seq, time_ms, bytes, used, capacity, decision_id;
-	long long badness;
-	char kind[16];
-	char client[CTRL_NAME_MAX + 1];
-	char server[URL_MAX];
-	char reason[256];
 };
 
 /* A client summed over the servers that are up. */
@@ -67,7 +50,7 @@ struct arbiter {
 	struct decision *open;
 	size_t nopen;
 	uint64_t next_decision, decisions;
-	struct event *ring; /* EVENTS_KEPT, by seq % EVENTS_KEPT */
+	struct cluster_event *ring; /* EVENTS_KEPT, by seq % EVENTS_KEPT */
 	uint64_t next_seq;
 	uint64_t evaluated_ms;
 	/* Rebuilt by each evaluation. */
@@ -104,24 +87,13 @@ struct arbiter *arbiter_create(const struct arbiter_config *cfg)
 	return a;
 }
 
-static void clear_queue(struct member *m)
-{
-	for (size_t i = 0; i < m->nqueue; i++) {
-		free(m->queue[i]->client);
-		free(m->queue[i]);
-	}
-	free(m->queue);
-	m->queue = NULL;
-	m->nqueue = 0;
-}
-
 void arbiter_destroy(struct arbiter *a)
 {
 	if (!a)
 		return;
 	for (size_t i = 0; i < a->nmembers; i++) {
 		free(a->members[i].clients);
-		clear_queue(&a->members[i]);
+		free(a->members[i].queue);
 	}
 	free(a->members);
 	free(a->open);
@@ -133,10 +105,10 @@ void arbiter_destroy(struct arbiter *a)
 
 /* --- events ------------------------------------------------------------------- */
 
-static struct event *event_add(struct arbiter *a, const char *kind, const char *client,
+static struct cluster_event *event_add(struct arbiter *a, const char *kind, const char *client,
 			       const char *server, uint64_t bytes)
 {
-	struct event *e = &a->ring[a->next_seq % EVENTS_KEPT];
+	struct cluster_event *e = &a->ring[a->next_seq % EVENTS_KEPT];
 	memset(e, 0, sizeof(*e));
 	e->seq = a->next_seq++;
 	e->time_ms = wall_ms();
@@ -149,7 +121,7 @@ static struct event *event_add(struct arbiter *a, const char *kind, const char *
 	return e;
 }
 
-static void event_log(const struct event *e)
+static void event_log(const struct cluster_event *e)
 {
 	log_info("arbiter: %s%s%s%s%s: %s", e->kind, e->client[0] ? " " : "", e->client,
 		 e->server[0] ? " on " : "", e->server, e->reason);
@@ -160,14 +132,14 @@ static void event_log(const struct event *e)
 static struct member *member_find(struct arbiter *a, const char *url)
 {
 	for (size_t i = 0; i < a->nmembers; i++)
-		if (!strcmp(a->members[i].url, url))
+		if (!strcmp(a->members[i].info.url, url))
 			return &a->members[i];
 	return NULL;
 }
 
 static struct member *member_add(struct arbiter *a, const char *url)
 {
-	if (a->nmembers == CTRL_CLUSTER_MAX)
+	if (a->nmembers == CLUSTER_SERVERS_MAX)
 		return NULL;
 	struct member *v = realloc(a->members, (a->nmembers + 1) * sizeof(*v));
 	if (!v)
@@ -175,7 +147,7 @@ static struct member *member_add(struct arbiter *a, const char *url)
 	a->members = v;
 	struct member *m = &v[a->nmembers++];
 	memset(m, 0, sizeof(*m));
-	snprintf(m->url, sizeof(m->url), "%s", url);
+	snprintf(m->info.url, sizeof(m->info.url), "%s", url);
 	return m;
 }
 
@@ -186,33 +158,23 @@ static uint64_t down_after_ms(const struct arbiter *a)
 	return t < 1500 ? 1500 : t;
 }
 
-static int queue_action(struct member *m, int kind, const char *client, uint64_t bytes,
-			uint64_t deadline_ms, uint64_t decision)
+static int queue_action(struct member *m, enum peer_action_kind kind, const char *client,
+			uint64_t bytes, uint64_t deadline_ms, uint64_t decision)
 {
-	Spillway__PeerAction **q = realloc(m->queue, (m->nqueue + 1) * sizeof(*q));
+	struct peer_action *q = realloc(m->queue, (m->nqueue + 1) * sizeof(*q));
 	if (!q)
 		return -ENOMEM;
 	m->queue = q;
-	Spillway__PeerAction *pa = malloc(sizeof(*pa));
-	char *name = strdup(client);
-	if (!pa || !name) {
-		free(pa);
-		free(name);
-		return -ENOMEM;
-	}
-	spillway__peer_action__init(pa);
-	pa->client = name;
-	pa->kind = kind;
-	pa->bytes = bytes;
-	pa->deadline_ms = deadline_ms;
-	pa->decision_id = decision;
-	q[m->nqueue++] = pa;
+	struct peer_action *pa = &q[m->nqueue++];
+	*pa = (struct peer_action){ .kind = kind, .bytes = bytes, .deadline_ms = deadline_ms,
+				    .decision_id = decision };
+	snprintf(pa->client, sizeof(pa->client), "%s", client);
 	return 0;
 }
 
 /* Ask the servers holding client's memory for bytes in all, largest
  * holding first. */
-static void spread(struct arbiter *a, int kind, const char *client, uint64_t bytes,
+static void spread(struct arbiter *a, enum peer_action_kind kind, const char *client, uint64_t bytes,
 		   uint64_t deadline_ms, uint64_t decision)
 {
 	uint64_t left = bytes;
@@ -221,12 +183,12 @@ static void spread(struct arbiter *a, int kind, const char *client, uint64_t byt
 		uint64_t best_used = 0;
 		for (size_t i = 0; i < a->nmembers; i++) {
 			struct member *m = &a->members[i];
-			if (!m->up)
+			if (!m->info.up)
 				continue;
 			for (size_t j = 0; j < m->nclients; j++) {
 				int queued = 0;
 				for (size_t k = 0; k < m->nqueue; k++)
-					queued |= m->queue[k]->decision_id == decision;
+					queued |= m->queue[k].decision_id == decision;
 				if (!queued && !strcmp(m->clients[j].name, client) &&
 				    m->clients[j].used > best_used) {
 					best = m;
@@ -263,10 +225,10 @@ static void sum_up(struct arbiter *a)
 	size_t n = 0;
 	a->capacity = a->used = 0;
 	for (size_t i = 0; i < a->nmembers; i++)
-		if (a->members[i].up) {
+		if (a->members[i].info.up) {
 			n += a->members[i].nclients;
-			a->capacity += a->members[i].capacity;
-			a->used += a->members[i].used;
+			a->capacity += a->members[i].info.capacity;
+			a->used += a->members[i].info.used;
 		}
 	struct total *t = realloc(a->totals, (n ? n : 1) * sizeof(*t));
 	if (!t)
@@ -275,8 +237,8 @@ static void sum_up(struct arbiter *a)
 	size_t k = 0;
 	for (size_t i = 0; i < a->nmembers; i++) {
 		const struct member *m = &a->members[i];
-		for (size_t j = 0; m->up && j < m->nclients; j++) {
-			const struct seen *s = &m->clients[j];
+		for (size_t j = 0; m->info.up && j < m->nclients; j++) {
+			const struct client_usage *s = &m->clients[j];
 			t[k] = (struct total){ .servers = 1 };
 			snprintf(t[k].c.name, sizeof(t[k].c.name), "%s", s->name);
 			t[k].c.priority = s->priority;
@@ -318,7 +280,7 @@ static void follow_up(struct arbiter *a, uint64_t now)
 		struct total *t = total_find(a, d->client);
 		uint64_t holds = t ? t->c.used : 0;
 		if (holds <= d->target) {
-			struct event *e = event_add(a, "complied", d->client, NULL, d->asked);
+			struct cluster_event *e = event_add(a, "complied", d->client, NULL, d->asked);
 			e->decision_id = d->id;
 			e->badness = d->badness;
 			snprintf(e->reason, sizeof(e->reason),
@@ -334,8 +296,8 @@ static void follow_up(struct arbiter *a, uint64_t now)
 			continue;
 		}
 		uint64_t over = holds - d->target;
-		spread(a, SPILLWAY__PEER_ACTION__KIND__REVOKE, d->client, over, 0, d->id);
-		struct event *e = event_add(a, "revoke", d->client, NULL, over);
+		spread(a, PEER_ACTION_REVOKE, d->client, over, 0, d->id);
+		struct cluster_event *e = event_add(a, "revoke", d->client, NULL, over);
 		e->decision_id = d->id;
 		e->badness = d->badness;
 		snprintf(e->reason, sizeof(e->reason),
@@ -378,9 +340,9 @@ static void decide(struct arbiter *a, uint64_t now)
 		snprintf(d->client, sizeof(d->client), "%s", c->name);
 		a->decisions++;
 		a->totals[v[i].idx].c.pending += v[i].bytes;
-		spread(a, SPILLWAY__PEER_ACTION__KIND__RECLAIM, c->name, v[i].bytes,
+		spread(a, PEER_ACTION_RECLAIM, c->name, v[i].bytes,
 		       a->cfg.deadline_ms, d->id);
-		struct event *e = event_add(a, "reclaim", c->name, NULL, v[i].bytes);
+		struct cluster_event *e = event_add(a, "reclaim", c->name, NULL, v[i].bytes);
 		e->decision_id = d->id;
 		e->badness = v[i].score;
 		snprintf(e->reason, sizeof(e->reason),
@@ -411,9 +373,10 @@ static void evaluate(struct arbiter *a, uint64_t now)
 {
 	for (size_t i = 0; i < a->nmembers; i++) {
 		struct member *m = &a->members[i];
-		if (m->up && !m->is_arbiter && now - m->last_ms > down_after_ms(a)) {
-			m->up = 0;
-			struct event *e = event_add(a, "server-down", NULL, m->url, m->used);
+		if (m->info.up && !m->info.arbiter && now - m->last_ms > down_after_ms(a)) {
+			m->info.up = 0;
+			struct cluster_event *e = event_add(a, "server-down", NULL, m->info.url,
+							    m->info.used);
 			snprintf(e->reason, sizeof(e->reason), "no report for %llu ms",
 				 (unsigned long long)(now - m->last_ms));
 			event_log(e);
@@ -427,59 +390,49 @@ static void evaluate(struct arbiter *a, uint64_t now)
 
 /* --- reports ----------------------------------------------------------------------- */
 
-static int seen_by_name(const void *x, const void *y)
+static int usage_by_name(const void *x, const void *y)
 {
-	return strcmp(((const struct seen *)x)->name, ((const struct seen *)y)->name);
+	return strcmp(((const struct client_usage *)x)->name,
+		      ((const struct client_usage *)y)->name);
 }
 
-static void take_report(struct arbiter *a, struct member *m, const Spillway__PeerReport *r,
+static void take_report(struct arbiter *a, struct member *m, const struct peer_report *r,
 			uint64_t now)
 {
-	const Spillway__ServerInfo *si = r->server;
-	snprintf(m->id, sizeof(m->id), "%s", si->server_id);
-	m->capacity = si->capacity_bytes;
-	m->used = si->used_bytes;
-	m->is_arbiter = si->arbiter;
+	const struct server_info *si = &r->server;
+	snprintf(m->info.id, sizeof(m->info.id), "%s", si->id);
+	m->info.capacity = si->capacity;
+	m->info.used = si->used;
+	m->info.arbiter = si->arbiter;
 	m->last_ms = now;
-	m->nnodes = 0;
-	for (size_t i = 0; i < si->n_nodes && m->nnodes < 8; i++) {
-		Spillway__NodeStats *n = &m->nodes[m->nnodes++];
-		spillway__node_stats__init(n);
-		n->node = si->nodes[i]->node;
-		n->capacity_bytes = si->nodes[i]->capacity_bytes;
-		n->used_bytes = si->nodes[i]->used_bytes;
-	}
-	if (!m->up) {
-		m->up = 1;
-		struct event *e = event_add(a, "server-up", NULL, m->url, si->capacity_bytes);
+	m->info.nnodes = si->nnodes < MEMBER_NODES ? si->nnodes : MEMBER_NODES;
+	if (m->info.nnodes)
+		memcpy(m->nodes, si->nodes, m->info.nnodes * sizeof(*m->nodes));
+	if (!m->info.up) {
+		m->info.up = 1;
+		struct cluster_event *e = event_add(a, "server-up", NULL, m->info.url, si->capacity);
 		snprintf(e->reason, sizeof(e->reason), "reporting: %llu bytes, %llu used",
-			 (unsigned long long)si->capacity_bytes, (unsigned long long)si->used_bytes);
+			 (unsigned long long)si->capacity, (unsigned long long)si->used);
 		event_log(e);
 	}
-	if (m->draining != (int)si->draining) {
-		m->draining = si->draining;
-		struct event *e = event_add(a, si->draining ? "drain" : "undrain", NULL, m->url,
-					    si->used_bytes);
+	if (m->info.draining != !!si->draining) {
+		m->info.draining = !!si->draining;
+		struct cluster_event *e = event_add(a, si->draining ? "drain" : "undrain", NULL,
+						    m->info.url, si->used);
 		snprintf(e->reason, sizeof(e->reason), "%s",
 			 si->draining ? "operator drains it: no new extents, clients move away"
 				      : "operator undrained it");
 		event_log(e);
 	}
-	struct seen *cs = calloc(r->n_clients ? r->n_clients : 1, sizeof(*cs));
+	struct client_usage *cs = malloc((r->nclients ? r->nclients : 1) * sizeof(*cs));
 	if (!cs)
 		return;
-	for (size_t i = 0; i < r->n_clients; i++) {
-		const Spillway__ClientStats *c = r->clients[i];
-		snprintf(cs[i].name, sizeof(cs[i].name), "%s", c->name);
-		cs[i].priority = c->priority;
-		cs[i].reservation = c->reservation_bytes;
-		cs[i].limit = c->limit_bytes;
-		cs[i].used = c->used_bytes;
-	}
-	qsort(cs, r->n_clients, sizeof(*cs), seen_by_name);
+	if (r->nclients)
+		memcpy(cs, r->clients, r->nclients * sizeof(*cs));
+	qsort(cs, r->nclients, sizeof(*cs), usage_by_name);
 	free(m->clients);
 	m->clients = cs;
-	m->nclients = r->n_clients;
+	m->nclients = r->nclients;
 }
 
 /* What name holds on the other servers that are up, from their latest
@@ -487,86 +440,70 @@ static void take_report(struct arbiter *a, struct member *m, const Spillway__Pee
 static uint64_t used_elsewhere(const struct arbiter *a, const struct member *self,
 			       const char *name)
 {
-	struct seen key;
+	struct client_usage key;
 	snprintf(key.name, sizeof(key.name), "%s", name);
 	uint64_t sum = 0;
 	for (size_t i = 0; i < a->nmembers; i++) {
 		const struct member *m = &a->members[i];
-		if (m == self || !m->up)
+		if (m == self || !m->info.up)
 			continue;
-		const struct seen *s = bsearch(&key, m->clients, m->nclients, sizeof(*s),
-					       seen_by_name);
+		const struct client_usage *s = bsearch(&key, m->clients, m->nclients, sizeof(*s),
+						       usage_by_name);
 		if (s)
 			sum += s->used;
 	}
 	return sum;
 }
 
-static Spillway__ServerInfo *member_info(const struct member *m, uint64_t now)
+/* Every member as a server_info, with copies of its nodes: the reply is
+ * converted after the lock is dropped. 0 or -ENOMEM. */
+static int member_infos(struct arbiter *a, uint64_t now, struct server_info **servers,
+			size_t *n, struct node_usage **node_store)
 {
-	Spillway__ServerInfo *si = malloc(sizeof(*si));
-	if (!si)
-		return NULL;
-	spillway__server_info__init(si);
-	si->url = strdup(m->url);
-	si->server_id = strdup(m->id);
-	if (!si->url || !si->server_id) {
-		free(si->url);
-		free(si->server_id);
-		free(si);
-		return NULL;
-	}
-	si->capacity_bytes = m->capacity;
-	si->used_bytes = m->used;
-	si->draining = m->draining;
-	si->up = m->up;
-	si->arbiter = m->is_arbiter;
-	si->report_age_ms = now - m->last_ms;
-	/* Copies, in one block with their pointers: the reply is packed after
-	 * the lock is dropped. free_infos frees the block. */
-	size_t n = m->nnodes;
-	void *block = n ? malloc(n * (sizeof(*si->nodes) + sizeof(**si->nodes))) : NULL;
-	if (block) {
-		si->nodes = block;
-		Spillway__NodeStats *copies = (Spillway__NodeStats *)(si->nodes + n);
-		for (size_t i = 0; i < n; i++) {
-			copies[i] = m->nodes[i];
-			si->nodes[i] = &copies[i];
-		}
-		si->n_nodes = n;
-	}
-	return si;
-}
-
-static void free_infos(Spillway__ServerInfo **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free(v[i]->url);
-		free(v[i]->server_id);
-		free(v[i]->nodes);
-		free(v[i]);
-	}
-	free(v);
-}
-
-static Spillway__ServerInfo **member_infos(struct arbiter *a, uint64_t now, size_t *n)
-{
-	Spillway__ServerInfo **v = calloc(a->nmembers ? a->nmembers : 1, sizeof(*v));
+	*servers = malloc((a->nmembers ? a->nmembers : 1) * sizeof(**servers));
+	*node_store = malloc((a->nmembers ? a->nmembers : 1) * MEMBER_NODES * sizeof(**node_store));
 	*n = 0;
-	for (size_t i = 0; v && i < a->nmembers; i++)
-		if ((v[*n] = member_info(&a->members[i], now)))
-			(*n)++;
-	return v;
+	if (!*servers || !*node_store)
+		return -ENOMEM;
+	for (size_t i = 0; i < a->nmembers; i++) {
+		const struct member *m = &a->members[i];
+		struct server_info *si = &(*servers)[i];
+		struct node_usage *nodes = *node_store + i * MEMBER_NODES;
+		*si = m->info;
+		si->report_age_ms = now - m->last_ms;
+		memcpy(nodes, m->nodes, m->info.nnodes * sizeof(*nodes));
+		si->nodes = nodes;
+	}
+	*n = a->nmembers;
+	return 0;
 }
 
-int arbiter_report(struct arbiter *a, const Spillway__PeerReport *report,
-		   Spillway__PeerReportReply *reply)
+/* The clients of m that hold memory on another server that is up, with how
+ * much: clients named nowhere else count 0 there (registry.h). */
+static int budgets_of(struct arbiter *a, const struct member *m, struct arbiter_reply *reply)
 {
-	spillway__peer_report_reply__init(reply);
+	reply->budgets = malloc((m->nclients ? m->nclients : 1) * sizeof(*reply->budgets));
+	if (!reply->budgets)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->nclients; i++) {
+		uint64_t elsewhere = used_elsewhere(a, m, m->clients[i].name);
+		if (!elsewhere)
+			continue;
+		struct client_budget *b = &reply->budgets[reply->nbudgets++];
+		snprintf(b->name, sizeof(b->name), "%s", m->clients[i].name);
+		b->used_elsewhere = elsewhere;
+	}
+	return 0;
+}
+
+int arbiter_report(struct arbiter *a, const struct peer_report *report,
+		   struct arbiter_reply *reply)
+{
+	memset(reply, 0, sizeof(*reply));
 	uint64_t now = mono_ms();
 	pthread_mutex_lock(&a->lock);
-	struct member *m = member_find(a, report->server->url);
-	if (!m && !(m = member_add(a, report->server->url))) {
+	struct member *m = member_find(a, report->server.url);
+	if (!m && !(m = member_add(a, report->server.url))) {
 		pthread_mutex_unlock(&a->lock);
 		return -ENOMEM;
 	}
@@ -575,101 +512,84 @@ int arbiter_report(struct arbiter *a, const Spillway__PeerReport *report,
 	 * tells: evaluate at most twice per report interval. */
 	if (now - a->evaluated_ms >= a->cfg.interval_ms / 2 || !a->evaluated_ms)
 		evaluate(a, now);
-	reply->servers = member_infos(a, now, &reply->n_servers);
+	int rc = member_infos(a, now, &reply->servers, &reply->nservers, &reply->node_store);
 	struct arb_cluster cl = { .capacity = a->capacity, .high_pct = a->cfg.high_pct,
 				  .low_pct = a->cfg.low_pct };
 	reply->cluster_full = a->capacity && a->used >= arb_high_bytes(&cl);
-	reply->budgets = calloc(m->nclients ? m->nclients : 1, sizeof(*reply->budgets));
-	for (size_t i = 0; reply->budgets && i < m->nclients; i++) {
-		Spillway__ClientBudget *b = malloc(sizeof(*b));
-		char *name = strdup(m->clients[i].name);
-		if (!b || !name) {
-			free(b);
-			free(name);
-			break;
-		}
-		spillway__client_budget__init(b);
-		b->name = name;
-		b->used_elsewhere = used_elsewhere(a, m, m->clients[i].name);
-		reply->budgets[reply->n_budgets++] = b;
+	if (!rc)
+		rc = budgets_of(a, m, reply);
+	if (!rc) {
+		reply->actions = m->queue;
+		reply->nactions = m->nqueue;
+		m->queue = NULL;
+		m->nqueue = 0;
 	}
-	reply->actions = m->queue;
-	reply->n_actions = m->nqueue;
-	m->queue = NULL;
-	m->nqueue = 0;
 	pthread_mutex_unlock(&a->lock);
-	return 0;
+	return rc;
 }
 
-void arbiter_reply_free(Spillway__PeerReportReply *r)
+void arbiter_reply_free(struct arbiter_reply *r)
 {
-	free_infos(r->servers, r->n_servers);
-	for (size_t i = 0; i < r->n_budgets; i++) {
-		free(r->budgets[i]->name);
-		free(r->budgets[i]);
-	}
+	free(r->servers);
+	free(r->node_store);
 	free(r->budgets);
-	for (size_t i = 0; i < r->n_actions; i++) {
-		free(r->actions[i]->client);
-		free(r->actions[i]);
-	}
 	free(r->actions);
-	spillway__peer_report_reply__init(r);
+	memset(r, 0, sizeof(*r));
 }
 
 /* --- status and events --------------------------------------------------------------- */
 
-int arbiter_status(struct arbiter *a, Spillway__AdminClusterStatusReply *r)
+int arbiter_status(struct arbiter *a, const char *after_name, uint32_t max,
+		   struct cluster_status *st)
 {
-	spillway__admin_cluster_status_reply__init(r);
+	if (!max || max > ARBITER_STATUS_PAGE_MAX)
+		max = ARBITER_STATUS_PAGE_MAX;
+	memset(st, 0, sizeof(*st));
 	uint64_t now = mono_ms();
 	pthread_mutex_lock(&a->lock);
 	evaluate(a, now);
-	r->servers = member_infos(a, now, &r->n_servers);
-	r->capacity_bytes = a->capacity;
-	r->used_bytes = a->used;
-	r->high_pct = a->cfg.high_pct;
-	r->low_pct = a->cfg.low_pct;
-	r->decisions = a->decisions;
-	r->clients = calloc(a->ntotals ? a->ntotals : 1, sizeof(*r->clients));
-	for (size_t i = 0; r->clients && i < a->ntotals; i++) {
-		const struct total *t = &a->totals[i];
-		Spillway__ClusterClient *c = malloc(sizeof(*c));
-		if (!c)
-			break;
-		spillway__cluster_client__init(c);
-		if (!(c->name = strdup(t->c.name))) {
-			free(c);
+	int rc = member_infos(a, now, &st->servers, &st->nservers, &st->node_store);
+	st->capacity = a->capacity;
+	st->used = a->used;
+	st->high_pct = a->cfg.high_pct;
+	st->low_pct = a->cfg.low_pct;
+	st->decisions = a->decisions;
+	st->clients = malloc(max * sizeof(*st->clients));
+	size_t first = 0; /* totals are by name: the first after after_name */
+	while (first < a->ntotals && strcmp(a->totals[first].c.name, after_name) <= 0)
+		first++;
+	for (size_t i = first; !rc && st->clients && i < a->ntotals; i++) {
+		if (st->nclients == max) {
+			snprintf(st->next_after, sizeof(st->next_after), "%s",
+				 st->clients[max - 1].name);
 			break;
 		}
-		c->priority = t->c.priority;
-		c->reservation_bytes = t->c.reservation;
-		c->limit_bytes = t->c.limit;
-		c->used_bytes = t->c.used;
-		c->pending_bytes = t->c.pending;
-		c->badness = arb_badness(&t->c, a->capacity);
-		c->servers = t->servers;
-		r->clients[r->n_clients++] = c;
+		const struct total *t = &a->totals[i];
+		struct cluster_client *c = &st->clients[st->nclients++];
+		*c = (struct cluster_client){ .priority = t->c.priority,
+					      .reservation = t->c.reservation,
+					      .limit = t->c.limit, .used = t->c.used,
+					      .pending = t->c.pending,
+					      .badness = arb_badness(&t->c, a->capacity),
+					      .servers = t->servers };
+		snprintf(c->name, sizeof(c->name), "%s", t->c.name);
 	}
 	pthread_mutex_unlock(&a->lock);
-	return r->servers && r->clients ? 0 : -ENOMEM;
+	return !rc && st->clients ? 0 : -ENOMEM;
 }
 
-void arbiter_status_free(Spillway__AdminClusterStatusReply *r)
+void arbiter_status_free(struct cluster_status *st)
 {
-	free_infos(r->servers, r->n_servers);
-	for (size_t i = 0; i < r->n_clients; i++) {
-		free(r->clients[i]->name);
-		free(r->clients[i]);
-	}
-	free(r->clients);
-	spillway__admin_cluster_status_reply__init(r);
+	free(st->servers);
+	free(st->node_store);
+	free(st->clients);
+	memset(st, 0, sizeof(*st));
 }
 
 int arbiter_events(struct arbiter *a, uint64_t after_seq, uint32_t max,
-		   Spillway__AdminEventsReply *r)
+		   struct cluster_events *ev)
 {
-	spillway__admin_events_reply__init(r);
+	memset(ev, 0, sizeof(*ev));
 	pthread_mutex_lock(&a->lock);
 	uint64_t first = a->next_seq > EVENTS_KEPT ? a->next_seq - EVENTS_KEPT : 1;
 	if (after_seq + 1 > first)
@@ -677,49 +597,18 @@ int arbiter_events(struct arbiter *a, uint64_t after_seq, uint32_t max,
 	uint64_t n = a->next_seq > first ? a->next_seq - first : 0;
 	if (max && n > max)
 		n = max;
-	r->last_seq = a->next_seq - 1;
-	r->events = calloc(n ? n : 1, sizeof(*r->events));
-	for (uint64_t s = first; r->events && s < first + n; s++) {
-		const struct event *e = &a->ring[s % EVENTS_KEPT];
-		Spillway__Event *v = calloc(1, sizeof(*v));
-		if (!v)
-			break;
-		spillway__event__init(v);
-		v->kind = strdup(e->kind);
-		v->client = strdup(e->client);
-		v->server = strdup(e->server);
-		v->reason = strdup(e->reason);
-		if (!v->kind || !v->client || !v->server || !v->reason) {
-			free(v->kind);
-			free(v->client);
-			free(v->server);
-			free(v->reason);
-			free(v);
-			break;
-		}
-		v->seq = e->seq;
-		v->time_ms = e->time_ms;
-		v->bytes = e->bytes;
-		v->badness = e->badness;
-		v->cluster_used_bytes = e->used;
-		v->cluster_capacity_bytes = e->capacity;
-		v->decision_id = e->decision_id;
-		r->events[r->n_events++] = v;
-		r->last_seq = e->seq;
+	ev->last_seq = a->next_seq - 1;
+	ev->events = malloc((n ? n : 1) * sizeof(*ev->events));
+	for (uint64_t s = first; ev->events && s < first + n; s++) {
+		ev->events[ev->nevents++] = a->ring[s % EVENTS_KEPT];
+		ev->last_seq = s;
 	}
 	pthread_mutex_unlock(&a->lock);
-	return r->events ? 0 : -ENOMEM;
+	return ev->events ? 0 : -ENOMEM;
 }
 
-void arbiter_events_free(Spillway__AdminEventsReply *r)
+void arbiter_events_free(struct cluster_events *ev)
 {
-	for (size_t i = 0; i < r->n_events; i++) {
-		free(r->events[i]->kind);
-		free(r->events[i]->client);
-		free(r->events[i]->server);
-		free(r->events[i]->reason);
-		free(r->events[i]);
-	}
-	free(r->events);
-	spillway__admin_events_reply__init(r);
+	free(ev->events);
+	memset(ev, 0, sizeof(*ev));
 }

@@ -12,7 +12,7 @@
 
 #include <stdint.h>
 
-#include "spillway.pb-c.h"
+#include "cluster_msg.h"
 
 struct arbiter_config {
 	unsigned high_pct, low_pct;
@@ -25,16 +25,23 @@ struct arbiter;
 struct arbiter *arbiter_create(const struct arbiter_config *cfg);
 void arbiter_destroy(struct arbiter *a);
 
-/* A server's report: fills reply (free with arbiter_reply_free). 0 or -ENOMEM. */
-int arbiter_report(struct arbiter *a, const Spillway__PeerReport *report,
-		   Spillway__PeerReportReply *reply);
-void arbiter_reply_free(Spillway__PeerReportReply *reply);
+/* A server's report: fills reply (free with arbiter_reply_free, also after
+ * an error). A client the report leaves out holds nothing on that server.
+ * 0 or -ENOMEM. */
+int arbiter_report(struct arbiter *a, const struct peer_report *report,
+		   struct arbiter_reply *reply);
+void arbiter_reply_free(struct arbiter_reply *reply);
 
-/* spillctl cluster status / events. Free with the matching _free. */
-int arbiter_status(struct arbiter *a, Spillway__AdminClusterStatusReply *r);
-void arbiter_status_free(Spillway__AdminClusterStatusReply *r);
+/* spillctl cluster status / events. Free with the matching _free (also
+ * after an error). Status lists clients in pages by name: those after
+ * after_name, at most max (0 or more than ARBITER_STATUS_PAGE_MAX: that). */
+#define ARBITER_STATUS_PAGE_MAX 1000
+int arbiter_status(struct arbiter *a, const char *after_name, uint32_t max,
+		   struct cluster_status *st);
+void arbiter_status_free(struct cluster_status *st);
+/* Events after after_seq, at most max (0: all kept). */
 int arbiter_events(struct arbiter *a, uint64_t after_seq, uint32_t max,
-		   Spillway__AdminEventsReply *r);
-void arbiter_events_free(Spillway__AdminEventsReply *r);
+		   struct cluster_events *ev);
+void arbiter_events_free(struct cluster_events *ev);
 
 #endif

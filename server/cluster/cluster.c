@@ -7,30 +7,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ctrl.h"
 #include "log.h"
 #include "notify.h"
 #include "reclaim.h"
 #include "registry.h"
 #include "server.h"
 #include "url.h"
+#include "wire_cluster.h"
 
-#define URL_TEXT OPT_TEXT
-
-/* Another server, as --peer named it or the arbiter last described it. */
-struct known {
-	char url[URL_TEXT];
-	char id[64];
-	uint64_t capacity, used, age_ms;
-	int draining, up, arbiter;
-};
-
+/* Other servers (no nodes): as --peer named them, or as the arbiter last
+ * described them. */
 struct cluster {
 	pthread_mutex_t lock;
-	char advertised[URL_TEXT];
-	struct known *peers; /* --peer, fixed */
+	char advertised[CLUSTER_URL_MAX];
+	struct server_info *peers; /* --peer, fixed */
 	size_t npeers;
-	struct known *learned; /* from the arbiter's last reply */
+	struct server_info *learned; /* from the arbiter's last reply */
 	size_t nlearned;
 	int draining;
 };
@@ -71,7 +63,7 @@ int cluster_init(struct server *s)
 	pthread_mutex_init(&c->lock, NULL);
 	advertise(s, c->advertised, sizeof(c->advertised));
 	for (int i = 0; i < s->opt.npeers; i++) {
-		struct known *k = &c->peers[c->npeers++];
+		struct server_info *k = &c->peers[c->npeers++];
 		snprintf(k->url, sizeof(k->url), "%s", s->opt.peers[i]);
 		k->up = 1; /* as far as we know: nobody has said otherwise */
 	}
@@ -96,121 +88,92 @@ const char *cluster_advertised(const struct server *s)
 	return C(s)->advertised;
 }
 
-void cluster_self_info(struct server *s, Spillway__ServerInfo *si, Spillway__NodeStats *store,
-		       Spillway__NodeStats **ptrs)
+void cluster_self_info(struct server *s, struct server_info *si, struct node_usage *store)
 {
-	spillway__server_info__init(si);
-	si->url = C(s)->advertised;
-	si->server_id = s->server_id;
-	si->capacity_bytes = s->pools->capacity;
+	memset(si, 0, sizeof(*si));
+	snprintf(si->url, sizeof(si->url), "%s", C(s)->advertised);
+	snprintf(si->id, sizeof(si->id), "%s", s->server_id);
+	si->capacity = s->pools->capacity;
 	uint64_t reserved;
 	unsigned nclients;
-	registry_totals(s->reg, &si->used_bytes, &reserved, &nclients);
+	registry_totals(s->reg, &si->used, &reserved, &nclients);
 	si->draining = cluster_draining(s);
 	si->up = 1;
 	si->arbiter = s->opt.arbiter;
-	si->n_nodes = cluster_node_stats(s, store, ptrs);
-	si->nodes = ptrs;
+	si->nnodes = cluster_node_usage(s, store);
+	si->nodes = store;
 }
 
-size_t cluster_node_stats(struct server *s, Spillway__NodeStats *store,
-			  Spillway__NodeStats **ptrs)
+size_t cluster_node_usage(struct server *s, struct node_usage *store)
 {
-	for (int i = 0; i < s->pools->npools; i++) {
-		spillway__node_stats__init(&store[i]);
-		store[i].node = (uint32_t)s->pools->pools[i].node;
-		store[i].capacity_bytes = s->pools->pools[i].bytes;
-		store[i].used_bytes = atomic_load(&s->pools->pools[i].used);
-		ptrs[i] = &store[i];
-	}
+	for (int i = 0; i < s->pools->npools; i++)
+		store[i] = (struct node_usage){ .node = (uint32_t)s->pools->pools[i].node,
+						.capacity = s->pools->pools[i].bytes,
+						.used = atomic_load(&s->pools->pools[i].used) };
 	return (size_t)s->pools->npools;
 }
 
-/* A copy of k as a ServerInfo (strings duplicated). */
-static Spillway__ServerInfo *info_of(const struct known *k)
-{
-	Spillway__ServerInfo *si = malloc(sizeof(*si));
-	if (!si)
-		return NULL;
-	spillway__server_info__init(si);
-	si->url = strdup(k->url);
-	si->server_id = strdup(k->id);
-	if (!si->url || !si->server_id) {
-		free(si->url);
-		free(si->server_id);
-		free(si);
-		return NULL;
-	}
-	si->capacity_bytes = k->capacity;
-	si->used_bytes = k->used;
-	si->report_age_ms = k->age_ms;
-	si->draining = k->draining;
-	si->up = k->up;
-	si->arbiter = k->arbiter;
-	return si;
-}
-
-static int listed(Spillway__ServerInfo **v, size_t n, const char *url)
+static int listed(const struct server_info *v, size_t n, const char *url)
 {
 	for (size_t i = 0; i < n; i++)
-		if (!strcmp(v[i]->url, url))
+		if (!strcmp(v[i].url, url))
 			return 1;
 	return 0;
 }
 
-int cluster_info(struct server *s, Spillway__ClusterInfoReply *r)
+int cluster_info(struct server *s, struct cluster_members *r)
 {
 	struct cluster *c = C(s);
-	spillway__cluster_info_reply__init(r);
-	int npools = s->pools->npools;
-	Spillway__NodeStats store[npools], *ptrs[npools];
-	Spillway__ServerInfo self;
-	cluster_self_info(s, &self, store, ptrs);
-	self.nodes = NULL; /* membership, not a status report */
-	self.n_nodes = 0;
-	struct known me = { .capacity = self.capacity_bytes, .used = self.used_bytes,
-			    .draining = self.draining, .up = 1, .arbiter = self.arbiter };
-	snprintf(me.url, sizeof(me.url), "%s", self.url);
-	snprintf(me.id, sizeof(me.id), "%s", self.server_id);
+	memset(r, 0, sizeof(*r));
+	struct node_usage store[s->pools->npools];
+	struct server_info me;
+	cluster_self_info(s, &me, store);
+	me.nodes = NULL; /* membership, not a status report */
+	me.nnodes = 0;
 
 	pthread_mutex_lock(&c->lock);
-	size_t cap = 1 + c->nlearned + c->npeers;
-	r->servers = calloc(cap, sizeof(*r->servers));
-	int rc = r->servers ? 0 : -ENOMEM;
-	if (!rc && (r->servers[0] = info_of(&me)))
-		r->n_servers = 1;
-	/* What the arbiter said wins over --peer, which only gives URLs. */
-	for (size_t i = 0; !rc && i < c->nlearned; i++)
-		if (!listed(r->servers, r->n_servers, c->learned[i].url) &&
-		    (r->servers[r->n_servers] = info_of(&c->learned[i])))
-			r->n_servers++;
-	for (size_t i = 0; !rc && i < c->npeers; i++)
-		if (!listed(r->servers, r->n_servers, c->peers[i].url) &&
-		    (r->servers[r->n_servers] = info_of(&c->peers[i])))
-			r->n_servers++;
+	r->servers = malloc((1 + c->nlearned + c->npeers) * sizeof(*r->servers));
+	if (r->servers) {
+		r->servers[r->nservers++] = me;
+		/* What the arbiter said wins over --peer, which only gives URLs. */
+		for (size_t i = 0; i < c->nlearned; i++)
+			if (!listed(r->servers, r->nservers, c->learned[i].url))
+				r->servers[r->nservers++] = c->learned[i];
+		for (size_t i = 0; i < c->npeers; i++)
+			if (!listed(r->servers, r->nservers, c->peers[i].url))
+				r->servers[r->nservers++] = c->peers[i];
+	}
 	pthread_mutex_unlock(&c->lock);
-	r->arbiter_url = strdup(s->opt.arbiter ? c->advertised : s->opt.arbiter_url);
+	snprintf(r->arbiter_url, sizeof(r->arbiter_url), "%s",
+		 s->opt.arbiter ? c->advertised : s->opt.arbiter_url);
 	int draining;
 	registry_cluster_state(s->reg, &r->cluster_full, &draining);
-	if (!rc && !r->arbiter_url)
-		rc = -ENOMEM;
-	if (rc)
-		cluster_info_free(r);
-	return rc;
+	return r->servers ? 0 : -ENOMEM;
 }
 
-void cluster_info_free(Spillway__ClusterInfoReply *r)
+void cluster_info_free(struct cluster_members *r)
 {
-	for (size_t i = 0; i < r->n_servers; i++) {
-		free(r->servers[i]->url);
-		free(r->servers[i]->server_id);
-		free(r->servers[i]);
-	}
 	free(r->servers);
-	free(r->arbiter_url);
 	r->servers = NULL;
-	r->arbiter_url = NULL;
-	r->n_servers = 0;
+	r->nservers = 0;
+}
+
+struct client_usage *cluster_client_usage(struct server *s, size_t *n)
+{
+	size_t k = 0;
+	struct reg_client_stats *all = registry_all_client_stats(s->reg, &k);
+	struct client_usage *v = all ? malloc((k ? k : 1) * sizeof(*v)) : NULL;
+	for (size_t i = 0; v && i < k; i++) {
+		v[i] = (struct client_usage){ .priority = all[i].priority,
+					      .reservation = all[i].reservation,
+					      .limit = all[i].limit,
+					      .used = all[i].used,
+					      .connections = all[i].connections };
+		snprintf(v[i].name, sizeof(v[i].name), "%s", all[i].name);
+	}
+	free(all);
+	*n = v ? k : 0;
+	return v;
 }
 
 /* --- drain ------------------------------------------------------------------ */
@@ -226,7 +189,7 @@ int cluster_set_draining(struct server *s, int on)
 	registry_set_cluster_state(s->reg, full, on);
 	size_t n = 0;
 	int told = 0;
-	struct reg_client_stats *all = registry_all_client_stats(s->reg, &n);
+	struct client_usage *all = cluster_client_usage(s, &n);
 	for (size_t i = 0; i < n; i++)
 		if (notify_drain(s, all[i].name, on) == 0)
 			told++;
@@ -254,9 +217,9 @@ void cluster_client_registered(struct server *s, const char *name)
 
 /* --- the arbiter's replies ---------------------------------------------------- */
 
-static void apply_action(struct server *s, const Spillway__PeerAction *a)
+static void apply_action(struct server *s, const struct peer_action *a)
 {
-	if (a->kind == SPILLWAY__PEER_ACTION__KIND__RECLAIM) {
+	if (a->kind == PEER_ACTION_RECLAIM) {
 		uint64_t id;
 		int rc = reclaim_send(s, a->client, a->bytes, a->deadline_ms, &id);
 		if (rc)
@@ -275,24 +238,17 @@ static void apply_action(struct server *s, const Spillway__PeerAction *a)
 		 (unsigned long long)a->decision_id, (unsigned long long)freed, a->client);
 }
 
-void cluster_apply(struct server *s, const Spillway__PeerReportReply *r)
+void cluster_apply(struct server *s, const struct arbiter_reply *r)
 {
 	struct cluster *c = C(s);
-	struct known *learned = calloc(r->n_servers ? r->n_servers : 1, sizeof(*learned));
+	struct server_info *learned = malloc((r->nservers ? r->nservers : 1) * sizeof(*learned));
 	size_t n = 0;
-	for (size_t i = 0; learned && i < r->n_servers; i++) {
-		const Spillway__ServerInfo *si = r->servers[i];
-		if (!strcmp(si->url, c->advertised))
-			continue;
-		struct known *k = &learned[n++];
-		snprintf(k->url, sizeof(k->url), "%s", si->url);
-		snprintf(k->id, sizeof(k->id), "%s", si->server_id);
-		k->capacity = si->capacity_bytes;
-		k->used = si->used_bytes;
-		k->age_ms = si->report_age_ms;
-		k->draining = si->draining;
-		k->up = si->up;
-		k->arbiter = si->arbiter;
+	for (size_t i = 0; learned && i < r->nservers; i++) {
+		if (strcmp(r->servers[i].url, c->advertised)) {
+			learned[n] = r->servers[i];
+			learned[n].nodes = NULL; /* membership only */
+			learned[n++].nnodes = 0;
+		}
 	}
 	pthread_mutex_lock(&c->lock);
 	if (learned) {
@@ -304,15 +260,15 @@ void cluster_apply(struct server *s, const Spillway__PeerReportReply *r)
 	pthread_mutex_unlock(&c->lock);
 	registry_set_cluster_state(s->reg, r->cluster_full, draining);
 
-	const char *names[r->n_budgets ? r->n_budgets : 1];
-	uint64_t bytes[r->n_budgets ? r->n_budgets : 1];
-	for (size_t i = 0; i < r->n_budgets; i++) {
-		names[i] = r->budgets[i]->name;
-		bytes[i] = r->budgets[i]->used_elsewhere;
+	const char *names[r->nbudgets ? r->nbudgets : 1];
+	uint64_t bytes[r->nbudgets ? r->nbudgets : 1];
+	for (size_t i = 0; i < r->nbudgets; i++) {
+		names[i] = r->budgets[i].name;
+		bytes[i] = r->budgets[i].used_elsewhere;
 	}
-	registry_set_used_elsewhere(s->reg, names, bytes, r->n_budgets);
-	for (size_t i = 0; i < r->n_actions; i++)
-		apply_action(s, r->actions[i]);
+	registry_set_used_elsewhere(s->reg, names, bytes, r->nbudgets);
+	for (size_t i = 0; i < r->nactions; i++)
+		apply_action(s, &r->actions[i]);
 }
 
 void cluster_arbiter_lost(struct server *s)

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "spillway.pb-c.h"
+#include "cluster_msg.h"
 
 struct server;
 struct conn;
@@ -22,21 +22,24 @@ int cluster_init(struct server *s);
 void cluster_destroy(struct server *s);
 const char *cluster_advertised(const struct server *s);
 
-/* This server as a ServerInfo; nodes go into store (npools entries) and
- * ptrs. Strings point into s. */
-void cluster_self_info(struct server *s, Spillway__ServerInfo *si, Spillway__NodeStats *store,
-		       Spillway__NodeStats **ptrs);
+/* This server as a server_info; its nodes go into store (npools entries).
+ * Strings are copies. */
+void cluster_self_info(struct server *s, struct server_info *si, struct node_usage *store);
 
 /* Per-node capacity and use of this server's pools, as Stats, AdminStatus
- * and ServerInfo carry them: store and ptrs hold npools entries; returns
- * how many. */
-size_t cluster_node_stats(struct server *s, Spillway__NodeStats *store,
-			  Spillway__NodeStats **ptrs);
+ * and server_info carry them: store holds npools entries; returns how many. */
+size_t cluster_node_usage(struct server *s, struct node_usage *store);
 
-/* ClusterInfoReply: this server first, then every other one it knows of.
- * Free with cluster_info_free. 0 or -ENOMEM. */
-int cluster_info(struct server *s, Spillway__ClusterInfoReply *r);
-void cluster_info_free(Spillway__ClusterInfoReply *r);
+/* The cluster as this server knows it: itself first, then every other one
+ * it knows of. Free with cluster_info_free (also after an error). 0 or
+ * -ENOMEM. */
+int cluster_info(struct server *s, struct cluster_members *r);
+void cluster_info_free(struct cluster_members *r);
+
+/* Every client identity of this server, with its quota, use and live
+ * connections, by name (malloc'ed; NULL with *n = 0 without memory). The
+ * one place the cluster code asks the registry for all of them. */
+struct client_usage *cluster_client_usage(struct server *s, size_t *n);
 
 /* Drain: refuse new extents and tell every connected client to move its
  * pages elsewhere (Drain message); undrain reverses it. Returns how many
@@ -48,7 +51,7 @@ void cluster_client_registered(struct server *s, const char *name);
 
 /* The arbiter answered a report (or, with lost, stopped answering:
  * admission falls back to this server's own pool). */
-void cluster_apply(struct server *s, const Spillway__PeerReportReply *r);
+void cluster_apply(struct server *s, const struct arbiter_reply *r);
 void cluster_arbiter_lost(struct server *s);
 
 #endif

@@ -12,12 +12,24 @@
 #include "arbiter.h"
 #include "client.h"
 #include "cluster.h"
+#include "ctrl.h"
 #include "log.h"
 #include "registry.h"
 #include "server.h"
-#include "wire_registry.h"
+#include "stats.h"
+#include "wire_cluster.h"
 
 #define MIN_GAP_MS 20 /* reports on change come no closer than this */
+
+/* A client in a report takes at most this many bytes encoded (a 64-byte
+ * name and every number at its widest), the server at most SERVER_BYTES
+ * (a 512-byte URL, a 256-byte id, 256 nodes): PEER_REPORT_CLIENTS_MAX of
+ * them always fit one control frame. */
+#define CLIENT_BYTES 110
+#define SERVER_BYTES (1024 + 256 * 32)
+_Static_assert((size_t)PEER_REPORT_CLIENTS_MAX * CLIENT_BYTES + SERVER_BYTES + 64 <=
+		       SPILL_MAX_CTRL_PAYLOAD,
+	       "a peer report fits one control frame");
 
 struct peer_reporter {
 	struct server *s;
@@ -27,6 +39,7 @@ struct peer_reporter {
 	int stop, poked;
 	struct client *arb;  /* connection to --arbiter-url */
 	int failures;        /* reports in a row that found no arbiter */
+	int cut_logged;      /* said once that a report left clients out */
 };
 
 static void poke(void *arg)
@@ -60,9 +73,10 @@ static int wait_ms(struct peer_reporter *r, unsigned ms, int wake_on_poke)
 	return go;
 }
 
-/* One round trip to the remote arbiter; 0 with *reply set, or -errno. */
-static int send_remote(struct peer_reporter *r, const Spillway__PeerReport *rep,
-		       Spillway__Ctrl **reply)
+/* One round trip to the remote arbiter; 0 with *reply filled (free with
+ * arbiter_reply_free), or -errno. */
+static int send_remote(struct peer_reporter *r, const struct peer_report *rep,
+		       struct arbiter_reply *reply)
 {
 	struct server *s = r->s;
 	char why[256] = "";
@@ -80,15 +94,20 @@ static int send_remote(struct peer_reporter *r, const Spillway__PeerReport *rep,
 		}
 		log_info("reporting to the arbiter at %s", s->opt.arbiter_url);
 	}
-	Spillway__Ctrl msg = SPILLWAY__CTRL__INIT;
-	msg.msg_case = SPILLWAY__CTRL__MSG_PEER_REPORT;
-	msg.peer_report = (Spillway__PeerReport *)rep;
-	int rc = client_ctrl(r->arb, &msg, reply, why, sizeof(why));
-	if (!rc && (*reply)->msg_case != SPILLWAY__CTRL__MSG_PEER_REPORT_REPLY) {
-		ctrl_free(*reply);
+	struct wire_msg msg;
+	Spillway__Ctrl *answer = NULL;
+	int rc = wire_cluster_peer_report(rep, &msg);
+	if (!rc)
+		rc = client_ctrl(r->arb, &msg.ctrl, &answer, why, sizeof(why));
+	wire_cluster_msg_free(&msg);
+	if (!rc && answer->msg_case != SPILLWAY__CTRL__MSG_PEER_REPORT_REPLY) {
 		rc = -EPROTO;
 		snprintf(why, sizeof(why), "%s", "the arbiter answered something else");
 	}
+	if (!rc)
+		rc = wire_cluster_arbiter_reply_from(answer->peer_report_reply, reply);
+	if (answer)
+		ctrl_free(answer);
 	if (rc) {
 		log_warn("arbiter %s: report refused: %s", s->opt.arbiter_url,
 			 why[0] ? why : strerror(-rc));
@@ -98,39 +117,69 @@ static int send_remote(struct peer_reporter *r, const Spillway__PeerReport *rep,
 	return rc;
 }
 
+static int by_used_desc(const void *x, const void *y)
+{
+	uint64_t a = ((const struct client_usage *)x)->used, b = ((const struct client_usage *)y)->used;
+	return a < b ? 1 : a > b ? -1 : 0;
+}
+
+/* Which of this server's clients a report carries: those holding memory
+ * here, and those connected (they may allocate before the next report, and
+ * need their budget). An identity in its grace period holding nothing
+ * tells the arbiter nothing, and thousands of them must not outgrow the
+ * frame. Past PEER_REPORT_CLIENTS_MAX, the largest holders; the others'
+ * bytes count in the server's total only. Keeps v's first entries;
+ * returns how many. */
+static size_t select_clients(struct client_usage *v, size_t n)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (v[i].used || v[i].connections)
+			v[k++] = v[i];
+	size_t cut = 0;
+	if (k > PEER_REPORT_CLIENTS_MAX) {
+		qsort(v, k, sizeof(*v), by_used_desc);
+		cut = k - PEER_REPORT_CLIENTS_MAX;
+		k = PEER_REPORT_CLIENTS_MAX;
+	}
+	atomic_store(&server_stats.report_clients_left_out, cut);
+	return k;
+}
+
 static void report_once(struct peer_reporter *r)
 {
 	struct server *s = r->s;
-	int npools = s->pools->npools;
-	Spillway__NodeStats store[npools], *ptrs[npools];
-	Spillway__ServerInfo self;
-	cluster_self_info(s, &self, store, ptrs);
-	Spillway__PeerReport rep = SPILLWAY__PEER_REPORT__INIT;
-	rep.server = &self;
-	size_t nclients;
-	struct reg_client_stats *clients = registry_all_client_stats(s->reg, &nclients);
-	rep.clients = wire_registry_stats_list(clients, nclients);
-	rep.n_clients = rep.clients ? nclients : 0;
+	struct node_usage nodes[s->pools->npools];
+	struct peer_report rep = { 0 };
+	cluster_self_info(s, &rep.server, nodes);
+	size_t n = 0;
+	struct client_usage *clients = cluster_client_usage(s, &n);
+	size_t sent = select_clients(clients, n);
+	if (atomic_load(&server_stats.report_clients_left_out) && !r->cut_logged) {
+		log_warn("report to the arbiter: more than %d clients hold memory here or are "
+			 "connected; the %d largest are reported one by one, the others only in "
+			 "the server's total (metric spillway_cluster_report_clients_left_out)",
+			 PEER_REPORT_CLIENTS_MAX, PEER_REPORT_CLIENTS_MAX);
+		r->cut_logged = 1;
+	}
+	rep.clients = clients;
+	rep.nclients = sent;
+	struct arbiter_reply reply;
 	if (s->arbiter) {
-		Spillway__PeerReportReply reply;
 		if (arbiter_report(s->arbiter, &rep, &reply) == 0)
 			cluster_apply(s, &reply);
 		arbiter_reply_free(&reply);
-	} else {
-		Spillway__Ctrl *reply = NULL;
-		if (send_remote(r, &rep, &reply) == 0) {
-			if (r->failures)
-				log_info("arbiter %s: reachable again", s->opt.arbiter_url);
-			r->failures = 0;
-			cluster_apply(s, reply->peer_report_reply);
-			ctrl_free(reply);
-		} else if (++r->failures == 3) {
-			log_warn("arbiter %s unreachable: admitting by this server's pool alone",
-				 s->opt.arbiter_url);
-			cluster_arbiter_lost(s);
-		}
+	} else if (send_remote(r, &rep, &reply) == 0) {
+		if (r->failures)
+			log_info("arbiter %s: reachable again", s->opt.arbiter_url);
+		r->failures = 0;
+		cluster_apply(s, &reply);
+		arbiter_reply_free(&reply);
+	} else if (++r->failures == 3) {
+		log_warn("arbiter %s unreachable: admitting by this server's pool alone",
+			 s->opt.arbiter_url);
+		cluster_arbiter_lost(s);
 	}
-	free(rep.clients);
 	free(clients);
 }
 

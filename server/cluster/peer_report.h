@@ -6,9 +6,17 @@
  * reply is applied by cluster.c. While the arbiter cannot be reached the
  * thread retries every interval and admission falls back to this server's
  * own pool.
+ *
+ * A report carries the clients that hold memory here or are connected, at
+ * most PEER_REPORT_CLIENTS_MAX of them (the largest holders), so that it
+ * always fits one control frame however many identities the registry
+ * keeps; identities in their grace period holding nothing are left out
+ * (docs/arbiter.md, "Reports stay within one frame").
  */
 #ifndef SPILLWAY_PEER_REPORT_H
 #define SPILLWAY_PEER_REPORT_H
+
+#define PEER_REPORT_CLIENTS_MAX 8192
 
 struct server;
 

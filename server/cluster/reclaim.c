@@ -9,6 +9,7 @@
 #include "notify.h"
 #include "registry.h"
 #include "server.h"
+#include "wire_cluster.h"
 
 int reclaim_send(struct server *s, const char *name, uint64_t bytes, uint64_t deadline_ms,
 		 uint64_t *id)
@@ -21,7 +22,7 @@ int reclaim_send(struct server *s, const char *name, uint64_t bytes, uint64_t de
 	return rc;
 }
 
-void reclaim_answered(struct conn *c, const Spillway__ReclaimReply *m)
+void reclaim_answered(struct conn *c, const struct reclaim_answer *m)
 {
 	atomic_store(&c->client->last_reclaim_freed, m->freed_bytes);
 	atomic_store(&c->client->last_reclaim_id, m->reclaim_id);

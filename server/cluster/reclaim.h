@@ -9,7 +9,7 @@
 
 #include <stdint.h>
 
-#include "spillway.pb-c.h"
+#include "cluster_msg.h"
 
 struct server;
 struct conn;
@@ -19,6 +19,6 @@ struct conn;
 int reclaim_send(struct server *s, const char *name, uint64_t bytes, uint64_t deadline_ms,
 		 uint64_t *id);
 /* A ReclaimReply arrived on c. */
-void reclaim_answered(struct conn *c, const Spillway__ReclaimReply *m);
+void reclaim_answered(struct conn *c, const struct reclaim_answer *m);
 
 #endif
