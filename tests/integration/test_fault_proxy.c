@@ -27,9 +27,9 @@
  * for the handshake and the calls before the fault, also in a sanitizer
  * build on a loaded machine. */
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define SHORT_MS 3000
+#define SHORT_MS 5000
 #else
-#define SHORT_MS 1000
+#define SHORT_MS 2000
 #endif
 #define BATCH 8          /* pages per write: 32 KiB, received in place */
 
