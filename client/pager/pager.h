@@ -63,6 +63,8 @@ enum {
 struct chunk_loc {
 	atomic_uint seq;                        /* odd while being changed */
 	atomic_uchar nrep;                      /* replicas allocated */
+	atomic_uchar degraded;                  /* a replica missed a write:
+						 * repair copies it (copies.c) */
 	atomic_uchar srv[MAX_REPLICAS];
 	atomic_uint_fast64_t ext[MAX_REPLICAS]; /* 0: not allocated */
 };
@@ -136,6 +138,8 @@ struct spill_ctx {
 
 	/* Page-location table and friends (see top comment). */
 	_Atomic uint64_t *pte;
+	_Atomic uint16_t *cur;    /* by gpn: copies holding the last written
+				   * bytes, bit s for server s (copies.c) */
 	struct chunk_loc *chunks;
 	struct region **chunk_region; /* chunk -> region, for list entries */
 
@@ -212,7 +216,9 @@ struct spill_ctx {
 		atomic_uint_fast64_t faults, wp_faults, remote_reads, remote_writes,
 			evictions, clean_drops, zero_fills, prefetched, prefetch_hits,
 			group_fetches, failovers, rereplicated, lost_pages, reclaims,
-			reclaimed_bytes, remote_pages, region_pages;
+			reclaimed_bytes, remote_pages, region_pages, copies_missed,
+			repaired;
+		atomic_int_fast64_t degraded_groups;
 	} st;
 };
 
@@ -443,9 +449,34 @@ struct write_run {
 	uint16_t n;
 	void *buf;
 	int copies;    /* replicas that took it */
+	uint16_t acked; /* the servers that took it, bit s for server s */
 	int revoked;   /* a replica of its chunk was dropped as revoked */
 };
 int remote_write_runs(spill_ctx *x, struct write_run *runs, int nruns);
+
+/* copies.c: which replicas are current for each page. A page's bits in
+ * x->cur count only for servers in its chunk's placement; a server entering
+ * a chunk's placement starts with no current page there. Changed only under
+ * the chunk's lock. */
+static inline uint16_t copies_current(spill_ctx *x, uint32_t gpn)
+{
+	return atomic_load_explicit(&x->cur[gpn], memory_order_acquire);
+}
+/* After a WRITE of n pages from gpn (lock held): exactly the servers in
+ * acked hold them now; placement replicas that missed it are recorded. */
+void copies_written(spill_ctx *x, uint32_t gpn, uint16_t n, uint16_t acked);
+/* Some live replica in gpn's placement is current for it. */
+int copies_readable(spill_ctx *x, uint32_t gpn);
+/* Server s is current for every page r needs. */
+int copies_cover(spill_ctx *x, const struct read_run *r, int s);
+/* Server s enters chunk's placement (lock held): current for nothing yet. */
+void copies_reset_server(spill_ctx *x, uint32_t chunk, int s);
+/* Copy every written page of chunk that (s, ext) is not current for from a
+ * current replica, then count it current (lock held). fresh: s is a new
+ * replica (counted as rereplicated, else repaired). 0, or -errno. */
+int copies_fill(spill_ctx *x, uint32_t chunk, int s, uint64_t ext, int fresh);
+/* The chunk's degraded flag, with the stats gauge (lock held). */
+void copies_set_degraded(spill_ctx *x, uint32_t chunk, int on);
 
 /* service.c */
 /* What servers send unasked on control connections (Reclaim, Drain). */
