@@ -44,7 +44,7 @@ static int cmp_u32(const void *a, const void *b)
 static void keep(spill_ctx *x, uint32_t gpn, uint64_t old)
 {
 	lru_putback(x, gpn);
-	pte_release(x, gpn, old | PTE_WP | PTE_DIRTY);
+	pte_release(x, gpn, pte_evict_aborted(old));
 }
 
 int evict_pages(spill_ctx *x, uint32_t *gpns, int n)
@@ -141,16 +141,11 @@ int evict_pages(spill_ctx *x, uint32_t *gpns, int n)
 			keep(x, gpns[i], old[i]);
 			continue;
 		}
-		uint64_t w = old[i] & ~(uint64_t)(PTE_RES | PTE_DIRTY | PTE_WP | PTE_REF |
-						  PTE_ACTIVE | PTE_PREF | PTE_COLD);
-		if (write[i]) {
-			if (!(old[i] & PTE_REMOTE))
-				new_remote++;
-			w |= PTE_REMOTE;
-		} else {
+		if (write[i])
+			new_remote += !(old[i] & PTE_REMOTE);
+		else
 			clean_drops++;
-		}
-		pte_release(x, gpns[i], w);
+		pte_release(x, gpns[i], pte_evicted(old[i], write[i]));
 		freed++;
 	}
 	atomic_fetch_sub(&x->resident, (uint64_t)freed);

@@ -34,27 +34,10 @@
 #define CONN_EVICT     1
 #define CONN_FAULT0    2
 
-/*
- * The page state word (pte), one per far page. The low 32 bits are the
- * futex word a thread sleeps on while another moves the page.
- */
-enum {
-	PTE_RES    = 1u << 0,  /* mapped locally                              */
-	PTE_DIRTY  = 1u << 1,  /* local bytes newer than any remote copy      */
-	PTE_REMOTE = 1u << 2,  /* a copy lives in the chunk's extents, at the
-				* page's slot (gpn & 511)                     */
-	PTE_BUSY   = 1u << 3,  /* being fetched, written back or dropped      */
-	PTE_REF    = 1u << 4,  /* referenced since it was last looked at      */
-	PTE_LOST   = 1u << 5,  /* no readable copy is left: SIGBUS on access  */
-	PTE_WAIT   = 1u << 6,  /* someone sleeps until BUSY clears            */
-	PTE_PREF   = 1u << 7,  /* installed by prefetch, not yet walked over  */
-	PTE_ACTIVE = 1u << 8,  /* on the active list (else inactive)          */
-	PTE_COLD   = 1u << 9,  /* advised cold: evict first                   */
-	PTE_WP     = 1u << 10, /* write-protected in the page tables          */
-};
-#define PTE_PIN_SHIFT 16       /* bits 16..31: pins held by system calls   */
-#define PTE_PIN_ONE   (1ull << PTE_PIN_SHIFT)
-#define PTE_PIN_MASK  (0xffffull << PTE_PIN_SHIFT)
+/* The page state word (pte), one per far page: states and transitions in
+ * page_state.h. The low 32 bits are the futex word a thread sleeps on while
+ * another moves the page. */
+#include "page_state.h"
 
 /* Where a chunk's copies live: one (server, extent) per replica. Written
  * under the chunk's lock; read without it through chunk_snapshot(), a

@@ -260,7 +260,7 @@ int region_free(spill_ctx *x, void *base)
 		uint64_t w = pte_load(x, r->gpn0 + (uint32_t)p);
 		res += (w & PTE_RES) != 0;
 		remote += (w & PTE_REMOTE) != 0;
-		atomic_store(&x->pte[r->gpn0 + p], 0);
+		pte_forget(&x->pte[r->gpn0 + p]);
 	}
 	lru_forget_range(x, r->gpn0, (uint32_t)r->npages);
 	for (size_t c = 0; c < r->npages / CHUNK_PAGES; c++) {

@@ -486,13 +486,8 @@ void placement_drop_locked(spill_ctx *x, uint32_t chunk, int s, uint64_t ext)
 	 * busy one is the evictor's (it checks revoked runs itself) or a
 	 * write fault's (it makes the page dirty anyway). */
 	uint32_t first = chunk << CHUNK_SHIFT;
-	for (uint32_t p = 0; p < CHUNK_PAGES; p++) {
-		uint64_t w = pte_load(x, first + p);
-		while ((w & (PTE_RES | PTE_REMOTE)) == (PTE_RES | PTE_REMOTE) &&
-		       !(w & (PTE_BUSY | PTE_DIRTY)) &&
-		       !atomic_compare_exchange_weak(&x->pte[first + p], &w, w | PTE_DIRTY))
-			;
-	}
+	for (uint32_t p = 0; p < CHUNK_PAGES; p++)
+		pte_copy_dropped(&x->pte[first + p]);
 	/* Restore the replica count elsewhere (service thread). */
 	atomic_store(&x->repair_needed, 1);
 }

@@ -60,9 +60,9 @@ static int drop_duplicates(spill_ctx *x, struct region *r, uint32_t chunk)
 	uint64_t dropped = 0;
 	for (int i = 0; i < claimed; i++) {
 		uint64_t w = old[i];
-		if (ok && (w & PTE_REMOTE)) {
-			w = (w & ~(uint64_t)PTE_REMOTE) | PTE_DIRTY;
-			dropped++;
+		if (ok) {
+			dropped += (w & PTE_REMOTE) != 0;
+			w = pte_copies_released(w);
 		}
 		pte_release(x, first + (uint32_t)i, w);
 	}

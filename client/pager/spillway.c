@@ -212,7 +212,7 @@ static int spill_advise_impl(spill_ctx *x, void *addr, size_t len, int advice)
 		break;
 	case SPILL_COLD:
 		for (uint32_t i = 0; i < n; i++)
-			atomic_fetch_or(&x->pte[gpn + i], PTE_COLD);
+			pte_mark_cold(&x->pte[gpn + i]);
 		break;
 	}
 	pthread_rwlock_unlock(&x->regions_lock);
