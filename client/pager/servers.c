@@ -505,6 +505,7 @@ void placement_release_locked(spill_ctx *x, uint32_t chunk)
 	loc_write_begin(l);
 	l->nrep = 0;
 	loc_write_end(l);
+	copies_set_degraded(x, chunk, 0); /* no copy left to repair */
 }
 
 void placement_release(spill_ctx *x, uint32_t chunk)
