@@ -2,11 +2,13 @@
 /*
  * The evictor: a background thread that keeps resident pages under the local
  * budget. It wakes above the high watermark and works down to the low one,
- * taking victims from the inactive list in batches. A clean page with a live
- * remote copy is dropped with no network write; a clean page never written
- * is dropped too (it is zeros). Dirty pages are write-protected first, so
- * the bytes sent are the bytes dropped, then written in runs (a run of
- * consecutive pages of one 2 MiB group is one WRITE) to every replica.
+ * taking victims from the inactive list in batches. A clean page with a
+ * current copy (copies.c) on a live server is dropped with no network write;
+ * a clean page never written is dropped too (it is zeros). Dirty pages are
+ * write-protected first, so the bytes sent are the bytes dropped, then
+ * written in runs (a run of consecutive pages of one 2 MiB group is one
+ * WRITE) to every replica. One acknowledged copy is enough to drop a page;
+ * the replicas that missed the write are recorded and repaired later.
  */
 #include <errno.h>
 #include <linux/futex.h>
@@ -38,21 +40,11 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static int has_live_copy(spill_ctx *x, uint32_t gpn)
-{
-	struct loc_snap l;
-	chunk_snapshot(x, gpn >> CHUNK_SHIFT, &l);
-	for (int i = 0; i < l.nrep; i++)
-		if (l.ext[i] && atomic_load(&x->servers[l.srv[i]].up))
-			return 1;
-	return 0;
-}
-
 /* Keep a page resident after all (its write failed): still dirty. */
 static void keep(spill_ctx *x, uint32_t gpn, uint64_t old)
 {
 	lru_putback(x, gpn);
-	pte_release(x, gpn, old | PTE_WP | PTE_DIRTY);
+	pte_release(x, gpn, pte_evict_aborted(old));
 }
 
 int evict_pages(spill_ctx *x, uint32_t *gpns, int n)
@@ -63,7 +55,7 @@ int evict_pages(spill_ctx *x, uint32_t *gpns, int n)
 	for (int i = 0; i < n; i++) {
 		old[i] = pte_load(x, gpns[i]);
 		int clean = !(old[i] & PTE_DIRTY) &&
-			    (!(old[i] & PTE_REMOTE) || has_live_copy(x, gpns[i]));
+			    (!(old[i] & PTE_REMOTE) || copies_readable(x, gpns[i]));
 		write[i] = !clean;
 		ok[i] = clean;
 	}
@@ -149,16 +141,11 @@ int evict_pages(spill_ctx *x, uint32_t *gpns, int n)
 			keep(x, gpns[i], old[i]);
 			continue;
 		}
-		uint64_t w = old[i] & ~(uint64_t)(PTE_RES | PTE_DIRTY | PTE_WP | PTE_REF |
-						  PTE_ACTIVE | PTE_PREF | PTE_COLD);
-		if (write[i]) {
-			if (!(old[i] & PTE_REMOTE))
-				new_remote++;
-			w |= PTE_REMOTE;
-		} else {
+		if (write[i])
+			new_remote += !(old[i] & PTE_REMOTE);
+		else
 			clean_drops++;
-		}
-		pte_release(x, gpns[i], w);
+		pte_release(x, gpns[i], pte_evicted(old[i], write[i]));
 		freed++;
 	}
 	atomic_fetch_sub(&x->resident, (uint64_t)freed);

@@ -46,7 +46,7 @@ static void mark_lost(spill_ctx *x, struct region *r, uint32_t gpn, uint64_t old
 		atomic_fetch_sub(&x->st.remote_pages, 1);
 	atomic_fetch_add(&x->st.lost_pages, 1);
 	uffd_poison(x, page_addr(r, gpn), PG_SIZE);
-	pte_release(x, gpn, (old & ~(uint64_t)(PTE_REMOTE | PTE_DIRTY)) | PTE_LOST);
+	pte_release(x, gpn, pte_lost(old));
 }
 
 /* A resident page faulted: a write to a clean page, a fault that another
@@ -80,7 +80,7 @@ static int on_resident(spill_ctx *x, struct region *r, uint32_t gpn, int flags)
 			return 0;
 		}
 		atomic_fetch_add(&x->st.wp_faults, 1);
-		pte_release(x, gpn, (old | PTE_DIRTY | PTE_REF) & ~(uint64_t)(PTE_WP | PTE_PREF));
+		pte_release(x, gpn, pte_write_enabled(old));
 		return 0;
 	}
 	/* Mapped after all: a fault another thread resolved first (in
@@ -101,8 +101,7 @@ static int on_resident(spill_ctx *x, struct region *r, uint32_t gpn, int flags)
 	}
 	if (old & PTE_REMOTE)
 		atomic_fetch_sub(&x->st.remote_pages, 1);
-	pte_release(x, gpn, (old & ~(uint64_t)(PTE_REMOTE | PTE_DIRTY | PTE_WP)) |
-				    (wp ? PTE_WP : PTE_DIRTY));
+	pte_release(x, gpn, pte_refilled_zeros(old, wp));
 	return 0;
 }
 
@@ -195,20 +194,16 @@ static void install_run(spill_ctx *x, struct region *r, struct fetch *f, int i, 
 		if (f->old[k] == ~0ull)
 			continue;
 		uint32_t g = f->gpn[k];
-		uint64_t w = (f->old[k] | PTE_RES | PTE_WP) &
-			     ~(uint64_t)(PTE_DIRTY | PTE_REF | PTE_ACTIVE | PTE_PREF);
+		enum pte_fetch_role role = PTE_FETCH_AHEAD;
 		if (g == fault_gpn) {
 			/* Referenced right now: it must not be the first page the
 			 * evictor takes while the program is about to use it. */
-			w |= PTE_REF;
-			if (write && !uffd_wp(x, page_addr(r, g), PG_SIZE, 0))
-				w = (w | PTE_DIRTY) & ~(uint64_t)PTE_WP;
-		} else {
-			w |= PTE_PREF;
+			role = write && !uffd_wp(x, page_addr(r, g), PG_SIZE, 0) ? PTE_FETCH_WRITTEN
+										 : PTE_FETCH_FAULTED;
 		}
 		lru_insert(x, g);
 		installed++;
-		pte_release(x, g, w);
+		pte_release(x, g, pte_fetched(f->old[k], role));
 	}
 	atomic_fetch_add(&x->resident, (uint64_t)installed);
 }
@@ -357,8 +352,7 @@ int fault_resolve(spill_ctx *x, struct region *r, void *addr, int flags)
 		}
 		lru_insert(x, gpn);
 		atomic_fetch_add(&x->resident, 1);
-		pte_release(x, gpn, ((old | PTE_RES | PTE_REF | (write ? PTE_DIRTY : PTE_WP)) &
-				     ~(uint64_t)(PTE_PREF | PTE_ACTIVE)));
+		pte_release(x, gpn, pte_zero_filled(old, write));
 		evictor_kick(x);
 		return 0;
 	}

@@ -90,11 +90,6 @@ void lru_forget_range(spill_ctx *x, uint32_t gpn0, uint32_t n)
 	pthread_mutex_unlock(&x->lru_lock);
 }
 
-static void pte_clear(spill_ctx *x, uint32_t gpn, uint64_t flags)
-{
-	atomic_fetch_and(&x->pte[gpn], ~flags);
-}
-
 /* Keep the inactive list at least a third of the resident pages: move the
  * active list's oldest pages over, rotating referenced ones once. */
 static void balance(spill_ctx *x)
@@ -106,10 +101,10 @@ static void balance(spill_ctx *x)
 		if (!(w & PTE_RES))
 			continue; /* stale: evicted another way */
 		if (w & PTE_REF) {
-			pte_clear(x, g, PTE_REF);
+			pte_order_clear(&x->pte[g], PTE_REF);
 			push(x, &x->active, g);
 		} else {
-			pte_clear(x, g, PTE_ACTIVE);
+			pte_order_clear(&x->pte[g], PTE_ACTIVE);
 			push(x, &x->inactive, g);
 		}
 	}
@@ -124,7 +119,7 @@ int lru_pick_victims(spill_ctx *x, uint32_t *out, int max)
 		/* Everything is active: take the oldest active pages. */
 		while (x->active.count && x->inactive.count < (uint64_t)max) {
 			uint32_t g = pop(x, &x->active);
-			pte_clear(x, g, PTE_ACTIVE | PTE_REF);
+			pte_order_clear(&x->pte[g], PTE_ACTIVE | PTE_REF);
 			push(x, &x->inactive, g);
 		}
 	}
@@ -146,8 +141,8 @@ again:
 			continue;
 		}
 		if ((w & PTE_REF) && !(w & PTE_COLD)) {
-			pte_clear(x, g, PTE_REF);
-			atomic_fetch_or(&x->pte[g], PTE_ACTIVE);
+			pte_order_clear(&x->pte[g], PTE_REF);
+			pte_activate(&x->pte[g]);
 			push(x, &x->active, g);
 			promoted++;
 			continue;
@@ -174,7 +169,7 @@ again:
 		retried = 1;
 		for (int k = 0; k < max && x->active.count; k++) {
 			uint32_t g = pop(x, &x->active);
-			pte_clear(x, g, PTE_ACTIVE | PTE_REF);
+			pte_order_clear(&x->pte[g], PTE_ACTIVE | PTE_REF);
 			push(x, &x->inactive, g);
 		}
 		look = x->inactive.count;

@@ -34,27 +34,10 @@
 #define CONN_EVICT     1
 #define CONN_FAULT0    2
 
-/*
- * The page state word (pte), one per far page. The low 32 bits are the
- * futex word a thread sleeps on while another moves the page.
- */
-enum {
-	PTE_RES    = 1u << 0,  /* mapped locally                              */
-	PTE_DIRTY  = 1u << 1,  /* local bytes newer than any remote copy      */
-	PTE_REMOTE = 1u << 2,  /* a copy lives in the chunk's extents, at the
-				* page's slot (gpn & 511)                     */
-	PTE_BUSY   = 1u << 3,  /* being fetched, written back or dropped      */
-	PTE_REF    = 1u << 4,  /* referenced since it was last looked at      */
-	PTE_LOST   = 1u << 5,  /* no readable copy is left: SIGBUS on access  */
-	PTE_WAIT   = 1u << 6,  /* someone sleeps until BUSY clears            */
-	PTE_PREF   = 1u << 7,  /* installed by prefetch, not yet walked over  */
-	PTE_ACTIVE = 1u << 8,  /* on the active list (else inactive)          */
-	PTE_COLD   = 1u << 9,  /* advised cold: evict first                   */
-	PTE_WP     = 1u << 10, /* write-protected in the page tables          */
-};
-#define PTE_PIN_SHIFT 16       /* bits 16..31: pins held by system calls   */
-#define PTE_PIN_ONE   (1ull << PTE_PIN_SHIFT)
-#define PTE_PIN_MASK  (0xffffull << PTE_PIN_SHIFT)
+/* The page state word (pte), one per far page: states and transitions in
+ * page_state.h. The low 32 bits are the futex word a thread sleeps on while
+ * another moves the page. */
+#include "page_state.h"
 
 /* Where a chunk's copies live: one (server, extent) per replica. Written
  * under the chunk's lock; read without it through chunk_snapshot(), a
@@ -63,6 +46,8 @@ enum {
 struct chunk_loc {
 	atomic_uint seq;                        /* odd while being changed */
 	atomic_uchar nrep;                      /* replicas allocated */
+	atomic_uchar degraded;                  /* a replica missed a write:
+						 * repair copies it (copies.c) */
 	atomic_uchar srv[MAX_REPLICAS];
 	atomic_uint_fast64_t ext[MAX_REPLICAS]; /* 0: not allocated */
 };
@@ -136,6 +121,8 @@ struct spill_ctx {
 
 	/* Page-location table and friends (see top comment). */
 	_Atomic uint64_t *pte;
+	_Atomic uint16_t *cur;    /* by gpn: copies holding the last written
+				   * bytes, bit s for server s (copies.c) */
 	struct chunk_loc *chunks;
 	struct region **chunk_region; /* chunk -> region, for list entries */
 
@@ -212,7 +199,9 @@ struct spill_ctx {
 		atomic_uint_fast64_t faults, wp_faults, remote_reads, remote_writes,
 			evictions, clean_drops, zero_fills, prefetched, prefetch_hits,
 			group_fetches, failovers, rereplicated, lost_pages, reclaims,
-			reclaimed_bytes, remote_pages, region_pages;
+			reclaimed_bytes, remote_pages, region_pages, copies_missed,
+			repaired;
+		atomic_int_fast64_t degraded_groups;
 	} st;
 };
 
@@ -443,9 +432,34 @@ struct write_run {
 	uint16_t n;
 	void *buf;
 	int copies;    /* replicas that took it */
+	uint16_t acked; /* the servers that took it, bit s for server s */
 	int revoked;   /* a replica of its chunk was dropped as revoked */
 };
 int remote_write_runs(spill_ctx *x, struct write_run *runs, int nruns);
+
+/* copies.c: which replicas are current for each page. A page's bits in
+ * x->cur count only for servers in its chunk's placement; a server entering
+ * a chunk's placement starts with no current page there. Changed only under
+ * the chunk's lock. */
+static inline uint16_t copies_current(spill_ctx *x, uint32_t gpn)
+{
+	return atomic_load_explicit(&x->cur[gpn], memory_order_acquire);
+}
+/* After a WRITE of n pages from gpn (lock held): exactly the servers in
+ * acked hold them now; placement replicas that missed it are recorded. */
+void copies_written(spill_ctx *x, uint32_t gpn, uint16_t n, uint16_t acked);
+/* Some live replica in gpn's placement is current for it. */
+int copies_readable(spill_ctx *x, uint32_t gpn);
+/* Server s is current for every page r needs. */
+int copies_cover(spill_ctx *x, const struct read_run *r, int s);
+/* Server s enters chunk's placement (lock held): current for nothing yet. */
+void copies_reset_server(spill_ctx *x, uint32_t chunk, int s);
+/* Copy every written page of chunk that (s, ext) is not current for from a
+ * current replica, then count it current (lock held). fresh: s is a new
+ * replica (counted as rereplicated, else repaired). 0, or -errno. */
+int copies_fill(spill_ctx *x, uint32_t chunk, int s, uint64_t ext, int fresh);
+/* The chunk's degraded flag, with the stats gauge (lock held). */
+void copies_set_degraded(spill_ctx *x, uint32_t chunk, int on);
 
 /* service.c */
 /* What servers send unasked on control connections (Reclaim, Drain). */

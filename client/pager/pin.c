@@ -10,20 +10,6 @@
 
 #include "pager.h"
 
-/* Pin one page if it is ready for this access; 0 if it needs a fault first. */
-static int try_pin(spill_ctx *x, uint32_t gpn, int write)
-{
-	uint64_t w = pte_load(x, gpn);
-	for (;;) {
-		if (!(w & PTE_RES) || (w & PTE_BUSY) || (write && (w & PTE_WP)))
-			return 0;
-		if ((w & PTE_PIN_MASK) == PTE_PIN_MASK)
-			return 0;
-		if (atomic_compare_exchange_weak(&x->pte[gpn], &w, w + PTE_PIN_ONE))
-			return 1;
-	}
-}
-
 int fault_pin(spill_ctx *x, void *addr, size_t len, int write)
 {
 	if (len == 0)
@@ -40,7 +26,7 @@ int fault_pin(spill_ctx *x, void *addr, size_t len, int write)
 				break; /* fault_unpin stops at the same place */
 		}
 		uint32_t gpn = r->gpn0 + (uint32_t)((p - r->base) / PG_SIZE);
-		while (!try_pin(x, gpn, write)) {
+		while (!pte_try_pin(&x->pte[gpn], write)) {
 			rc = fault_resolve(x, r, p, write ? FAULT_WRITE : 0);
 			if (rc)
 				goto out;
@@ -66,7 +52,7 @@ void fault_unpin(spill_ctx *x, void *addr, size_t len)
 			r = region_find(x, p);
 		if (!r)
 			break;
-		atomic_fetch_sub(&x->pte[r->gpn0 + (uint32_t)((p - r->base) / PG_SIZE)], PTE_PIN_ONE);
+		pte_unpin(&x->pte[r->gpn0 + (uint32_t)((p - r->base) / PG_SIZE)]);
 	}
 	pthread_rwlock_unlock(&x->regions_lock);
 }

@@ -62,8 +62,7 @@ static void count_hits(spill_ctx *x, struct region *r, uint32_t gpn, int64_t str
 		uint64_t w = pte_load(x, (uint32_t)g);
 		if (!(w & PTE_PREF))
 			continue;
-		atomic_fetch_and(&x->pte[g], ~(uint64_t)PTE_PREF);
-		atomic_fetch_or(&x->pte[g], PTE_REF);
+		pte_prefetch_consumed(&x->pte[g]);
 		hits++;
 	}
 	if (hits)

@@ -34,9 +34,10 @@ static void *reserve(size_t bytes)
 int region_tables_init(spill_ctx *x)
 {
 	x->pte = reserve(GPN_SPACE * sizeof(*x->pte));
+	x->cur = reserve(GPN_SPACE * sizeof(*x->cur));
 	x->chunks = reserve(CHUNK_SPACE * sizeof(*x->chunks));
 	x->chunk_region = reserve(CHUNK_SPACE * sizeof(*x->chunk_region));
-	if (!x->pte || !x->chunks || !x->chunk_region)
+	if (!x->pte || !x->cur || !x->chunks || !x->chunk_region)
 		return -ENOMEM;
 	pthread_rwlock_init(&x->regions_lock, NULL);
 	/* A new context: whatever any thread cached for an earlier one is
@@ -49,6 +50,8 @@ void region_tables_fini(spill_ctx *x)
 {
 	if (x->pte)
 		sys_munmap(x->pte, GPN_SPACE * sizeof(*x->pte));
+	if (x->cur)
+		sys_munmap(x->cur, GPN_SPACE * sizeof(*x->cur));
 	if (x->chunks)
 		sys_munmap(x->chunks, CHUNK_SPACE * sizeof(*x->chunks));
 	if (x->chunk_region)
@@ -64,7 +67,7 @@ size_t region_metadata_bytes(spill_ctx *x)
 	for (int i = 0; i < x->nregions; i++) {
 		struct region *r = x->regions[i];
 		size_t chunks = (r->npages + CHUNK_PAGES - 1) / CHUNK_PAGES;
-		total += r->npages * (sizeof(*x->pte) + sizeof(*x->lru_next)) +
+		total += r->npages * (sizeof(*x->pte) + sizeof(*x->cur) + sizeof(*x->lru_next)) +
 			 chunks * (sizeof(*x->chunks) + sizeof(*x->chunk_region)) + sizeof(*r);
 	}
 	pthread_rwlock_unlock(&x->regions_lock);
@@ -257,7 +260,7 @@ int region_free(spill_ctx *x, void *base)
 		uint64_t w = pte_load(x, r->gpn0 + (uint32_t)p);
 		res += (w & PTE_RES) != 0;
 		remote += (w & PTE_REMOTE) != 0;
-		atomic_store(&x->pte[r->gpn0 + p], 0);
+		pte_forget(&x->pte[r->gpn0 + p]);
 	}
 	lru_forget_range(x, r->gpn0, (uint32_t)r->npages);
 	for (size_t c = 0; c < r->npages / CHUNK_PAGES; c++) {

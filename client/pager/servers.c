@@ -2,7 +2,9 @@
 /*
  * The servers a context lends from: their connections, where each 2 MiB
  * group's copies go (power of two choices on free capacity), and reading and
- * writing pages with failover between replicas.
+ * writing pages with failover between replicas. A read goes only to a
+ * replica that is current for every page it needs (copies.c); a write
+ * records which replicas took it.
  *
  * Each server gets CONNS_PER_SERVER connections of one identity: one for
  * control (the service thread), one for the evictor and the rest for faulting
@@ -391,6 +393,10 @@ static int ensure_locked(spill_ctx *x, struct chunk_loc *l)
 			last = rc;
 			continue;
 		}
+		uint32_t chunk = (uint32_t)(l - x->chunks);
+		copies_reset_server(x, chunk, s);
+		if (l->nrep > 0) /* its pages are not on the new replica yet */
+			copies_set_degraded(x, chunk, 1);
 		loc_write_begin(l);
 		l->srv[l->nrep] = (unsigned char)s;
 		l->ext[l->nrep] = ext;
@@ -480,13 +486,8 @@ void placement_drop_locked(spill_ctx *x, uint32_t chunk, int s, uint64_t ext)
 	 * busy one is the evictor's (it checks revoked runs itself) or a
 	 * write fault's (it makes the page dirty anyway). */
 	uint32_t first = chunk << CHUNK_SHIFT;
-	for (uint32_t p = 0; p < CHUNK_PAGES; p++) {
-		uint64_t w = pte_load(x, first + p);
-		while ((w & (PTE_RES | PTE_REMOTE)) == (PTE_RES | PTE_REMOTE) &&
-		       !(w & (PTE_BUSY | PTE_DIRTY)) &&
-		       !atomic_compare_exchange_weak(&x->pte[first + p], &w, w | PTE_DIRTY))
-			;
-	}
+	for (uint32_t p = 0; p < CHUNK_PAGES; p++)
+		pte_copy_dropped(&x->pte[first + p]);
 	/* Restore the replica count elsewhere (service thread). */
 	atomic_store(&x->repair_needed, 1);
 }
@@ -504,6 +505,7 @@ void placement_release_locked(spill_ctx *x, uint32_t chunk)
 	loc_write_begin(l);
 	l->nrep = 0;
 	loc_write_end(l);
+	copies_set_degraded(x, chunk, 0); /* no copy left to repair */
 }
 
 void placement_release(spill_ctx *x, uint32_t chunk)
@@ -565,7 +567,8 @@ int remote_read_runs(spill_ctx *x, struct read_run *runs, int nruns, int kind)
 				continue;
 			const struct loc_snap *l = &r->loc;
 			while (r->replica < l->nrep &&
-			       (!l->ext[r->replica] || !atomic_load(&x->servers[l->srv[r->replica]].up)))
+			       (!l->ext[r->replica] || !atomic_load(&x->servers[l->srv[r->replica]].up) ||
+				!copies_cover(x, r, l->srv[r->replica])))
 				r->replica++;
 			if (r->replica >= l->nrep) {
 				r->status = -EIO;
@@ -665,6 +668,7 @@ static int write_to(spill_ctx *x, int s, struct write_run *runs, int nruns, uint
 		struct write_run *r = &runs[idx[j]];
 		if (j < sent && reqs[j].done && reqs[j].status == 0) {
 			r->copies++;
+			r->acked |= (uint16_t)(1u << s);
 			done_on[idx[j]] = 1;
 			atomic_fetch_add(&x->st.remote_writes, reqs[j].npages);
 		} else if (j < sent && reqs[j].done && reqs[j].status == -ENOENT) {
@@ -682,6 +686,7 @@ int remote_write_runs(spill_ctx *x, struct write_run *runs, int nruns)
 	uint8_t skip[256], done_on[256];
 	for (int i = 0; i < nruns; i++) {
 		runs[i].copies = 0;
+		runs[i].acked = 0;
 		runs[i].revoked = 0;
 		skip[i] = 0;
 	}
@@ -704,5 +709,10 @@ int remote_write_runs(spill_ctx *x, struct write_run *runs, int nruns)
 		if (!again)
 			break;
 	}
+	/* The copies that took a run are its current ones now; a run no
+	 * replica took stays dirty and resident, its old copies unchanged. */
+	for (int i = 0; i < nruns; i++)
+		if (runs[i].acked)
+			copies_written(x, runs[i].gpn, runs[i].n, runs[i].acked);
 	return 0;
 }

@@ -2,8 +2,9 @@
 /*
  * The service thread: listens on each server's control connection for what
  * servers send unasked (Reclaim, Drain), refreshes free capacity for
- * placement, restores the replica count after a server is lost, and moves
- * copies off servers that drain.
+ * placement, restores the replica count after a server is lost, repairs
+ * replicas that missed writes (copies.c), and moves copies off servers that
+ * drain.
  *
  * Reclaim: a server wants bytes back. Groups whose remote pages are all
  * resident only hold duplicates: their extents are freed and the pages marked
@@ -59,9 +60,9 @@ static int drop_duplicates(spill_ctx *x, struct region *r, uint32_t chunk)
 	uint64_t dropped = 0;
 	for (int i = 0; i < claimed; i++) {
 		uint64_t w = old[i];
-		if (ok && (w & PTE_REMOTE)) {
-			w = (w & ~(uint64_t)PTE_REMOTE) | PTE_DIRTY;
-			dropped++;
+		if (ok) {
+			dropped += (w & PTE_REMOTE) != 0;
+			w = pte_copies_released(w);
 		}
 		pte_release(x, first + (uint32_t)i, w);
 	}
@@ -199,68 +200,42 @@ static void refresh_free(spill_ctx *x)
 /* --- replica repair ----------------------------------------------------------- */
 
 /*
- * Copy a group's written pages from a live replica to a new extent on
- * another server that takes extents. Lock held. 0 with *dst and *ext set, or
- * -ENOSPC (no server can take it) or another -errno; nothing is left
- * allocated on failure.
+ * Restore a group: drop copies on dead servers, add replicas up to the
+ * configured count (as many as servers are up), then copy every written
+ * page to each replica that is not current for it (copies.c). Lock held.
+ * 0 once the group is whole, or -errno (tried again on the next tick).
  */
-static int copy_chunk(spill_ctx *x, uint32_t chunk, int *dst, uint64_t *ext)
-{
-	if (placement_add(x, chunk, dst, ext))
-		return -ENOSPC;
-	struct read_run rr = { .gpn = chunk << CHUNK_SHIFT, .n = CHUNK_PAGES,
-			       .buf = x->repair_buf, .status = -EAGAIN };
-	memset(rr.need, 0, sizeof(rr.need));
-	if (remote_read_runs(x, &rr, 1, CONN_CTRL)) {
-		server_free_extent(x, *dst, *ext);
-		return -EIO;
-	}
-	/* Write each present stretch to the new extent. */
-	struct server_conn *sc = server_conn_get(x, *dst, CONN_CTRL);
-	int rc = 0;
-	uint64_t copied = 0;
-	for (uint32_t p = 0; p < CHUNK_PAGES && !rc;) {
-		if (!(rr.present[p / 8] >> (p % 8) & 1)) {
-			p++;
-			continue;
-		}
-		uint32_t e = p + 1;
-		while (e < CHUNK_PAGES && (rr.present[e / 8] >> (e % 8) & 1))
-			e++;
-		rc = client_write(sc->c, *ext, p, (uint16_t)(e - p), x->repair_buf + (size_t)p * PG_SIZE);
-		copied += e - p;
-		p = e;
-	}
-	server_conn_put(sc);
-	if (rc) {
-		if (rc == -ENOENT || rc == -ENOSPC || rc == -EDQUOT)
-			server_free_extent(x, *dst, *ext);
-		else
-			server_failed(x, *dst, rc);
-		return rc;
-	}
-	atomic_fetch_add(&x->st.rereplicated, copied);
-	return 0;
-}
-
-/* Restore a group's replica count. Lock held. */
 static int repair_chunk(spill_ctx *x, uint32_t chunk)
 {
 	struct chunk_loc *l = &x->chunks[chunk];
 	placement_prune(x, chunk);
-	if (l->nrep == 0 || l->nrep >= x->replicas || l->nrep >= servers_up(x))
+	if (l->nrep == 0)
+		return 0; /* nothing stored, or nothing left to copy from */
+	int want = x->replicas < servers_up(x) ? x->replicas : servers_up(x);
+	uint8_t fresh = 0; /* replica i was added now */
+	while (l->nrep < want && l->nrep < MAX_REPLICAS) {
+		int dst;
+		uint64_t ext;
+		if (placement_add(x, chunk, &dst, &ext))
+			break;
+		copies_reset_server(x, chunk, dst);
+		fresh |= (uint8_t)(1u << l->nrep);
+		loc_write_begin(l);
+		l->srv[l->nrep] = (unsigned char)dst;
+		l->ext[l->nrep] = ext;
+		l->nrep++;
+		loc_write_end(l);
+	}
+	if (!fresh && !atomic_load(&l->degraded))
 		return 0;
-	int dst;
-	uint64_t ext;
-	int rc = copy_chunk(x, chunk, &dst, &ext);
-	if (rc)
-		return rc;
-	loc_write_begin(l);
-	l->srv[l->nrep] = (unsigned char)dst;
-	l->ext[l->nrep] = ext;
-	l->nrep++;
-	loc_write_end(l);
-	return 0;
+	int rc = 0;
+	for (int i = 0; i < l->nrep; i++) {
+		int r = copies_fill(x, chunk, l->srv[i], l->ext[i], fresh >> i & 1);
+		rc = rc ? rc : r;
+	}
+	if (rc == 0 && l->nrep >= want)
+		copies_set_degraded(x, chunk, 0);
+	return rc ? rc : l->nrep < want ? -ENOSPC : 0;
 }
 
 static void repair(spill_ctx *x)
@@ -324,7 +299,14 @@ static int move_chunk(spill_ctx *x, uint32_t chunk, int s)
 	uint64_t old = l->ext[i];
 	int dst;
 	uint64_t ext;
-	int rc = copy_chunk(x, chunk, &dst, &ext);
+	int rc = placement_add(x, chunk, &dst, &ext) ? -ENOSPC : 0;
+	if (!rc) {
+		/* Not in the placement yet: its bits count once it is. */
+		copies_reset_server(x, chunk, dst);
+		rc = copies_fill(x, chunk, dst, ext, 1);
+		if (rc && atomic_load(&x->servers[dst].up))
+			server_free_extent(x, dst, ext);
+	}
 	if (rc) {
 		pthread_mutex_unlock(m);
 		return rc;

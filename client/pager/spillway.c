@@ -212,7 +212,7 @@ static int spill_advise_impl(spill_ctx *x, void *addr, size_t len, int advice)
 		break;
 	case SPILL_COLD:
 		for (uint32_t i = 0; i < n; i++)
-			atomic_fetch_or(&x->pte[gpn + i], PTE_COLD);
+			pte_mark_cold(&x->pte[gpn + i]);
 		break;
 	}
 	pthread_rwlock_unlock(&x->regions_lock);
@@ -260,6 +260,10 @@ static int spill_stats_impl(spill_ctx *x, struct spill_stats *o)
 	o->failovers = atomic_load(&x->st.failovers);
 	o->rereplicated = atomic_load(&x->st.rereplicated);
 	o->lost_pages = atomic_load(&x->st.lost_pages);
+	o->copies_missed = atomic_load(&x->st.copies_missed);
+	o->repaired = atomic_load(&x->st.repaired);
+	int64_t degraded = atomic_load(&x->st.degraded_groups);
+	o->degraded_groups = degraded > 0 ? (uint64_t)degraded : 0;
 	o->reclaims = atomic_load(&x->st.reclaims);
 	o->reclaimed_bytes = atomic_load(&x->st.reclaimed_bytes);
 	o->resident_bytes = atomic_load(&x->resident) * PG_SIZE;

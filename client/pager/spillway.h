@@ -78,7 +78,8 @@ struct spill_stats {
 	uint64_t prefetch_hits;    /* of those, consumed without a fault      */
 	uint64_t group_fetches;    /* 2 MiB groups moved as one op            */
 	uint64_t failovers;        /* reads served by a replica after a failure */
-	uint64_t rereplicated;     /* pages copied to restore the replica count */
+	uint64_t rereplicated;     /* pages copied to a new replica (a server
+				    * lost or draining)                      */
 	uint64_t lost_pages;       /* pages with no readable copy (SIGBUS)    */
 	uint64_t reclaims;         /* reclaim requests served                 */
 	uint64_t reclaimed_bytes;  /* server bytes given back for them        */
@@ -89,6 +90,11 @@ struct spill_stats {
 	uint64_t metadata_bytes;   /* local bookkeeping                       */
 	int servers_up;
 	int fault_mode;            /* enum spill_fault_mode actually in use   */
+	/* Copy currency (docs/libspillway.md): a replica that misses a write
+	 * stops counting for those pages until repair copies them to it. */
+	uint64_t copies_missed;    /* page copies a WRITE did not reach         */
+	uint64_t repaired;         /* page copies rebuilt from a current copy   */
+	uint64_t degraded_groups;  /* 2 MiB groups waiting for repair (now)     */
 };
 
 /* Library-specific error codes (errno values above the system's). */
