@@ -8,8 +8,9 @@
  * no cap on open connections, and every connection holds a descriptor the
  * data plane may need. Here a connection is accepted only while fewer than
  * --metrics-max-connections are open (the rest are closed at once and
- * counted); its request head must arrive whole, within HTTP_MAX_HEAD_BYTES,
- * before --handshake-timeout; its reply must be read within that time too.
+ * counted); within --handshake-timeout of its accept, a deadline that no
+ * trickle of bytes moves, it must send its whole request head (at most
+ * HTTP_MAX_HEAD_BYTES) and read its whole reply, or it is closed.
  * Memory: at most that many request heads and rendered replies.
  */
 #include "http.h"
@@ -53,6 +54,7 @@ static atomic_uint_fast64_t http_refused; /* closed at accept: cap reached */
 struct http_conn {
 	struct http *h;
 	struct bufferevent *bev;
+	struct event *deadline;   /* accept + --handshake-timeout */
 	struct http_conn *next, **pprev;
 };
 
@@ -62,6 +64,8 @@ static void conn_free(struct http_conn *hc)
 	if (hc->next)
 		hc->next->pprev = hc->pprev;
 	*hc->pprev = hc->next;
+	if (hc->deadline)
+		event_free(hc->deadline);
 	bufferevent_free(hc->bev);
 	free(hc);
 }
@@ -151,10 +155,18 @@ static void on_written(struct bufferevent *bev, void *arg)
 	conn_free(arg);
 }
 
-/* End of stream, an error, or a timeout (head not sent, reply not read). */
+/* End of stream, or an error. */
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
 	(void)bev;
+	(void)what;
+	conn_free(arg);
+}
+
+/* Head not sent, or reply not read, in time. */
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
 	(void)what;
 	conn_free(arg);
 }
@@ -175,9 +187,14 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	hc = calloc(1, sizeof(*hc));
 	if (hc)
 		hc->bev = bufferevent_socket_new(h->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (!hc || !hc->bev) {
+	if (hc && hc->bev)
+		hc->deadline = evtimer_new(h->base, on_deadline, hc);
+	if (!hc || !hc->bev || !hc->deadline) {
+		if (hc && hc->bev)
+			bufferevent_free(hc->bev); /* closes fd */
+		else
+			evutil_closesocket(fd);
 		free(hc);
-		evutil_closesocket(fd);
 		return;
 	}
 	hc->h = h;
@@ -188,7 +205,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	hc->pprev = &h->conns;
 	h->conns = hc;
 	bufferevent_setcb(hc->bev, on_read, on_written, on_event, hc);
-	bufferevent_set_timeouts(hc->bev, &h->timeout, &h->timeout);
+	evtimer_add(hc->deadline, &h->timeout);
 	/* Output below 1 byte means all of it is out: then on_written runs. */
 	bufferevent_setwatermark(hc->bev, EV_WRITE, 0, 0);
 	bufferevent_enable(hc->bev, EV_READ);

@@ -17,6 +17,7 @@
 #include <getopt.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +101,10 @@ int main(int argc, char **argv)
 	}
 	if (!port || !upstream || !trigger)
 		goto usage;
+	/* The module closes a connection the moment a reply is bad, often
+	 * while more of that reply is on its way: writing there must fail with
+	 * EPIPE and drop the pair, not kill the proxy (and with it server 0). */
+	signal(SIGPIPE, SIG_IGN);
 	int lfd = tcp_listen(port);
 	if (lfd < 0) {
 		perror("spill-mangle: listen");

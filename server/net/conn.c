@@ -433,9 +433,19 @@ void conn_reply_pages(struct conn *c, const struct frame_hdr *req, struct reg_ex
 		set_reading(c, 0);
 }
 
-/* Queue an unsolicited control frame (no request, no place in the window). */
+/* Queue an unsolicited control frame (no request, no place in the window).
+ * The queue is written before the pages of a zero-copy reply still leaving
+ * (tx_left), so those pages join the queue first: otherwise the frame would
+ * land inside that reply's bytes. */
 static void queue_ctrl(struct conn *c, const void *payload, size_t len)
 {
+	if (c->tx_left) {
+		if (evbuffer_add(c->out, c->tx_ptr, c->tx_left)) {
+			conn_fail(c, STATS_ERR_PROTOCOL, "out of memory for a notification");
+			return;
+		}
+		release_tx(c);
+	}
 	struct iovec iov = { (void *)payload, len };
 	struct frame_hdr h = { .op = SPILL_OP_CTRL, .payload_len = (uint32_t)len };
 	struct spill_wire_hdr w;

@@ -324,6 +324,29 @@ static void metrics_endpoint_caps_its_connections(void **state)
 	stop();
 }
 
+/* A client that sends its head one byte at a time never lets a read go
+ * idle; the deadline still runs from accept, so it is closed. */
+static void metrics_trickle_is_closed_at_the_deadline(void **state)
+{
+	(void)state;
+	start("--handshake-timeout", "1", NULL, NULL, NULL, NULL);
+	int fd = raw_dial_from(server.metrics_port, "127.0.0.1");
+	assert_true(fd >= 0);
+	const char *head = "GET /metrics HTTP/1.1\r\nX-Slow: ";
+	assert_int_equal(send(fd, head, strlen(head), MSG_NOSIGNAL), (ssize_t)strlen(head));
+	uint64_t until = raw_now_ms() + RAW_BOUND_MS;
+	int closed = 0;
+	while (!closed && raw_now_ms() < until) {
+		(void)send(fd, "a", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		poll(&p, 1, 200); /* the pace of the trickle; the close ends it */
+		closed = raw_closed(fd);
+	}
+	close(fd);
+	assert_true(closed);
+	stop();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -336,6 +359,7 @@ int main(void)
 		cmocka_unit_test(unauthenticated_and_total_caps_refuse_at_accept),
 		cmocka_unit_test(output_of_nonreaders_stays_under_the_cap),
 		cmocka_unit_test(metrics_endpoint_caps_its_connections),
+		cmocka_unit_test(metrics_trickle_is_closed_at_the_deadline),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
