@@ -16,8 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CLUSTER_URL_MAX     512 /* a server's URL, NUL included */
-#define CLUSTER_ID_MAX      64  /* a server id, NUL included */
+#define CLUSTER_URL_MAX     513 /* a server's URL (512 as ctrl_validate allows), NUL included */
+#define CLUSTER_ID_MAX      257 /* a server id (256 as ctrl_validate allows), NUL included */
 #define CLUSTER_NAME_MAX    64  /* a client name (CTRL_NAME_MAX), NUL excluded */
 #define CLUSTER_SERVERS_MAX 256 /* servers in one cluster (CTRL_CLUSTER_MAX) */
 
