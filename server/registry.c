@@ -733,7 +733,11 @@ int registry_alloc(struct registry *r, struct reg_client *c, unsigned count, int
 		e->npages = (uint32_t)(r->extent_bytes / BUDDY_FRAME_SIZE);
 		e->reg = r;
 		e->page_crc = (atomic_uint_least32_t *)&e->present[r->present_words];
-		atomic_init(&e->refs, 1);
+		/* A release store, not atomic_init: the extent is published through
+		 * liburcu's hash table, whose barriers ThreadSanitizer cannot see;
+		 * registry_extent_get's load of refs then orders every field set
+		 * here before any use on another worker. */
+		atomic_store_explicit(&e->refs, 1, memory_order_release);
 		made[done] = e;
 	}
 	if (rc) {

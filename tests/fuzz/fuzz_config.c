@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "ctrl.h"
 #include "fuzz_check.h"
 #include "log.h"
 #include "options.h"
