@@ -34,27 +34,40 @@ static inline uint64_t raw_now_ms(void)
 
 /* A TCP connection to port from source address src ("127.0.0.2"), or -errno.
  * Non-blocking once connected. */
-static inline int raw_dial_from(int port, const char *src)
+/* A connection from source address src to dst (port 0 in src: any),
+ * non-blocking once connected; -errno on failure. */
+static inline int raw_dial_addr(const struct sockaddr *src, const struct sockaddr *dst,
+				socklen_t len)
 {
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket(dst->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	inet_pton(AF_INET, src, &a.sin_addr);
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a))) {
-		int e = errno;
-		close(fd);
-		return -e;
-	}
-	a.sin_port = htons((uint16_t)port);
-	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+	if (bind(fd, src, len) || connect(fd, dst, len)) {
 		int e = errno;
 		close(fd);
 		return -e;
 	}
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	return fd;
+}
+
+static inline int raw_dial_from(int port, const char *src)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET }, d = a;
+	inet_pton(AF_INET, src, &a.sin_addr);
+	d.sin_port = htons((uint16_t)port);
+	inet_pton(AF_INET, "127.0.0.1", &d.sin_addr);
+	return raw_dial_addr((struct sockaddr *)&a, (struct sockaddr *)&d, sizeof(a));
+}
+
+/* The same to [::1]:port from an IPv6 source. */
+static inline int raw_dial6_from(int port, const char *src)
+{
+	struct sockaddr_in6 a = { .sin6_family = AF_INET6 }, d = a;
+	inet_pton(AF_INET6, src, &a.sin6_addr);
+	d.sin6_port = htons((uint16_t)port);
+	inet_pton(AF_INET6, "::1", &d.sin6_addr);
+	return raw_dial_addr((struct sockaddr *)&a, (struct sockaddr *)&d, sizeof(a));
 }
 
 /* A sealed header for op announcing payload_len bytes (the payload itself

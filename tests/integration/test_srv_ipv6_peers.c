@@ -19,30 +19,6 @@
 
 static struct srv server;
 
-/* A TCP connection from src to [::1]:PORT6 (lo routes the test prefixes). */
-static int dial6_from(const char *src)
-{
-	int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	struct sockaddr_in6 a = { .sin6_family = AF_INET6 };
-	inet_pton(AF_INET6, src, &a.sin6_addr);
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a))) {
-		int e = errno;
-		close(fd);
-		return -e;
-	}
-	a.sin6_port = htons(PORT6);
-	inet_pton(AF_INET6, "::1", &a.sin6_addr);
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
-		int e = errno;
-		close(fd);
-		return -e;
-	}
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-	return fd;
-}
-
 static void one_64_is_one_peer(void **state)
 {
 	(void)state;
@@ -52,11 +28,11 @@ static void one_64_is_one_peer(void **state)
 				   "--max-connections-per-peer", "2", "--max-unauthenticated-per-peer",
 				   "2", NULL),
 			 0);
-	int a1 = dial6_from("2001:db8:1::1"), a2 = dial6_from("2001:db8:1::2");
+	int a1 = raw_dial6_from(PORT6, "2001:db8:1::1"), a2 = raw_dial6_from(PORT6, "2001:db8:1::2");
 	assert_true(a1 >= 0);
 	assert_true(a2 >= 0);
 	/* A third address of the same /64 is over the cap of 2... */
-	int a3 = dial6_from("2001:db8:1::3");
+	int a3 = raw_dial6_from(PORT6, "2001:db8:1::3");
 	assert_true(a3 >= 0);
 	assert_int_equal(raw_wait_closed(a3), 0);
 	close(a3);
@@ -64,7 +40,7 @@ static void one_64_is_one_peer(void **state)
 					    1, 1),
 			 1);
 	/* ...another /64 is another peer, and the two held places stay. */
-	int b1 = dial6_from("2001:db8:2::1");
+	int b1 = raw_dial6_from(PORT6, "2001:db8:2::1");
 	assert_true(b1 >= 0);
 	assert_int_equal(raw_wait_metric_is(&server, "spillway_connections_admitted", 3, 1), 3);
 	assert_false(raw_closed(a1));
