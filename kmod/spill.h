@@ -195,6 +195,10 @@ struct spill_dev {
 	u32 nchunks;
 	unsigned int nservers;
 	unsigned int replicas;
+	/* Write versions (wire header wver): one clock for all the device's
+	 * connections, so a server orders a late write from a timed-out
+	 * connection before a newer one that came on another. */
+	atomic64_t wver_clock;
 
 	struct gendisk *disk;
 	spinlock_t open_lock;

@@ -29,6 +29,10 @@ void spill_wire_request(struct spill_wire_hdr *h, const struct spill_cmd *cmd,
 	h->extent_id = cpu_to_le64(cmd->extent);
 	h->page = cpu_to_le32(cmd->page);
 	h->npages = cpu_to_le16(ranged ? cmd->npages : 0);
+	/* Taken as the frame is built, so every send (a resend too) of a write
+	 * is newer than all the device's writes built before it. */
+	if (cmd->op == SPILL_OP_WRITE || cmd->op == SPILL_OP_INVALIDATE)
+		h->wver = cpu_to_le64(atomic64_inc_return(&cmd->dev->wver_clock));
 	h->payload_len = cpu_to_le32(payload_len);
 }
 
@@ -73,6 +77,7 @@ int spill_wire_status_errno(u16 status)
 	case SPILL_ST_EBUSY:     return -EBUSY;
 	case SPILL_ST_EINVAL:    return -EINVAL;
 	case SPILL_ST_ENOTSUP:   return -EOPNOTSUPP;
+	case SPILL_ST_ESTALE:    return -ESTALE;
 	default:                 return -EIO;
 	}
 }
@@ -83,7 +88,7 @@ int spill_wire_selftest(void)
 	static const char check[] = "123456789";
 
 	SPILL_WIRE_ASSERT_LAYOUT();
-	BUILD_BUG_ON(offsetof(struct spill_wire_hdr, crc) != 36);
+	BUILD_BUG_ON(offsetof(struct spill_wire_hdr, crc) != 44);
 	if (spill_crc_end(crc32c(~0u, check, 9)) != 0xe3069283u)
 		return -EINVAL;
 	return 0;

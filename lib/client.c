@@ -92,6 +92,8 @@ struct client {
 	/* RDMA: remote keys, while the server grants them (NULL: frames only). */
 	struct rkey_cache *keys;
 
+	_Atomic uint64_t own_clock, *write_clock;
+
 	uint64_t id;
 	uint8_t token[CTRL_TOKEN_BYTES];
 	int resumed;
@@ -654,6 +656,10 @@ int client_submit(struct client *c, struct client_req *r)
 			   r->op == SPILL_OP_INVALIDATE) ? r->npages : 0,
 		.payload_len = payload,
 	};
+	/* The version is taken as the frame leaves: a later write of the same
+	 * pages, on any connection sharing the clock, gets a newer one. */
+	if (r->op == SPILL_OP_WRITE || r->op == SPILL_OP_INVALIDATE)
+		h.wver = atomic_fetch_add(c->write_clock, 1) + 1;
 	return leave(c, send_frame(c, &h, r->buf));
 }
 
@@ -940,6 +946,11 @@ static int handshake(struct client *c, const struct client_opts *o, unsigned max
 	c->id = rr->client_id;
 	memcpy(c->token, rr->token.data, CTRL_TOKEN_BYTES);
 	c->resumed = rr->resumed;
+	/* Start above every version this identity has written with. */
+	uint64_t seen = atomic_load(c->write_clock);
+	while (seen < rr->write_version &&
+	       !atomic_compare_exchange_weak(c->write_clock, &seen, rr->write_version))
+		;
 	if (rr->n_extents) {
 		c->resumed_extents = calloc(rr->n_extents, sizeof(*c->resumed_extents));
 		if (!c->resumed_extents) {
@@ -972,6 +983,7 @@ int client_connect(const char *url, const struct client_opts *opts,
 	if (!c)
 		return -ENOMEM;
 	c->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 10000;
+	c->write_clock = o->write_clock ? o->write_clock : &c->own_clock;
 	frame_reader_init(&c->reader, &client_rx_ops, c);
 	c->notify_tail = &c->notify_head;
 	/* Until the server states its limit, allow enough slots for the handshake. */

@@ -18,6 +18,7 @@
 #ifndef SPILLWAY_CLIENT_H
 #define SPILLWAY_CLIENT_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,6 +40,12 @@ struct client_opts {
 	const uint8_t *token;
 	int timeout_ms;             /* 0: 10 s */
 	unsigned window;            /* max requests in flight; 0: server's max */
+	/* Write versions (wire header wver) for WRITE and INVALIDATE come from
+	 * this clock, raised past the identity's newest at Register. Share one
+	 * among all connections that write the same pages, so the server can
+	 * order writes that came on different connections. NULL: the
+	 * connection's own clock. */
+	_Atomic uint64_t *write_clock;
 };
 
 struct client_req {

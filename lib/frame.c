@@ -18,6 +18,7 @@ void frame_hdr_pack(const struct frame_hdr *h, struct spill_wire_hdr *w)
 	w->page = htole32(h->page);
 	w->npages = htole16(h->npages);
 	w->status = htole16(h->status);
+	w->wver = htole64(h->wver);
 	w->payload_len = htole32(h->payload_len);
 	w->crc = htole32(h->crc);
 }
@@ -41,6 +42,8 @@ static int check_request(const struct frame_hdr *h, const char **why)
 {
 	if (h->status != SPILL_ST_OK)
 		return reject(why, "status set on a request");
+	if (h->wver && h->op != SPILL_OP_WRITE && h->op != SPILL_OP_INVALIDATE)
+		return reject(why, "write version on a request that writes nothing");
 	switch (h->op) {
 	case SPILL_OP_PING:
 	case SPILL_OP_ALLOC:
@@ -110,6 +113,7 @@ int frame_hdr_unpack(const struct spill_wire_hdr *w, struct frame_hdr *h,
 	h->page = le32toh(w->page);
 	h->npages = le16toh(w->npages);
 	h->status = le16toh(w->status);
+	h->wver = le64toh(w->wver);
 	h->payload_len = le32toh(w->payload_len);
 	h->crc = le32toh(w->crc);
 	if (h->version != SPILL_WIRE_VERSION)
@@ -169,6 +173,7 @@ void frame_reply_hdr(const struct frame_hdr *req, uint16_t status,
 	reply->page = req->page;
 	reply->npages = req->npages;
 	reply->status = status;
+	reply->wver = req->wver;
 	reply->payload_len = payload_len;
 }
 
@@ -191,6 +196,7 @@ static const struct {
 	{ SPILL_ST_EINVAL, EINVAL, "invalid argument" },
 	{ SPILL_ST_ENOTSUP, EOPNOTSUPP, "not supported" },
 	{ SPILL_ST_EINTERNAL, EIO, "server internal error" },
+	{ SPILL_ST_ESTALE, ESTALE, "superseded by a newer write" },
 };
 
 #define NMAP (sizeof(status_map) / sizeof(status_map[0]))

@@ -22,6 +22,7 @@ struct frame_hdr {
 	uint32_t page;
 	uint16_t npages;
 	uint16_t status;
+	uint64_t wver;
 	uint32_t payload_len;
 	uint32_t crc;
 };

@@ -6,14 +6,22 @@
  * included by userspace (lib/frame.c) and by the kernel module, so it uses only
  * <linux/types.h> fixed-width little-endian types: no libc types, no functions.
  *
- * Every message, data or control, is one frame: a 40-byte header followed by
+ * Every message, data or control, is one frame: a 48-byte header followed by
  * payload_len bytes. Control messages (protobuf-c, proto/spillway.proto) travel
  * as op SPILL_OP_CTRL with the packed message as payload.
  *
  * crc is a CRC32C (Castagnoli) over the header with the crc field zeroed, then
  * over the payload. A frame whose crc does not match is never acted upon or
- * acknowledged; a large WRITE received straight into its pages leaves them
- * absent (never stale or mixed) if its check fails or the stream is cut.
+ * acknowledged. A WRITE's payload never touches the extent before the whole
+ * frame is in and its CRC checked.
+ *
+ * Ordering (version 2): WRITE and INVALIDATE carry wver, a write version the
+ * client raises for every write it sends (one counter per client, across
+ * all its connections). The server keeps the version each page was last
+ * written or invalidated with and applies a write to a page only if its
+ * wver is not older; so a write that reaches the server late (a timed-out
+ * connection, a stalled peer) can never undo a newer one that came on
+ * another connection. See docs/protocol.md.
  */
 #ifndef SPILLWAY_WIRE_H
 #define SPILLWAY_WIRE_H
@@ -21,7 +29,7 @@
 #include <linux/types.h>
 
 #define SPILL_WIRE_MAGIC        0x4c495053u /* "SPIL" read as little-endian */
-#define SPILL_WIRE_VERSION      1
+#define SPILL_WIRE_VERSION      2
 #define SPILL_PAGE_SHIFT        12
 #define SPILL_PAGE_SIZE         (1u << SPILL_PAGE_SHIFT)
 #define SPILL_MAX_BATCH_PAGES   512u        /* one 2 MiB huge page */
@@ -88,6 +96,9 @@ enum spill_wire_status {
 	SPILL_ST_EINVAL      = 11, /* well-formed but invalid argument         */
 	SPILL_ST_ENOTSUP     = 12, /* unknown op or request                    */
 	SPILL_ST_EINTERNAL   = 13, /* server fault; logged server-side         */
+	/* WRITE/INVALIDATE: some pages hold a newer version and kept it; the
+	 * others were applied. Only a superseded write can get it. */
+	SPILL_ST_ESTALE      = 14,
 	SPILL_ST_MAX,
 };
 
@@ -101,11 +112,12 @@ struct spill_wire_hdr {
 	__le32 page;        /* data ops: first page within the extent      */
 	__le16 npages;      /* data ops: 1..SPILL_MAX_BATCH_PAGES          */
 	__le16 status;      /* replies: enum spill_wire_status             */
+	__le64 wver;        /* WRITE/INVALIDATE: write version; replies echo it */
 	__le32 payload_len; /* bytes following the header                  */
 	__le32 crc;         /* CRC32C of header (crc = 0) and payload      */
 };
 
-#define SPILL_WIRE_HDR_SIZE 40
+#define SPILL_WIRE_HDR_SIZE 48
 
 /* Payload of a successful KEY reply. */
 struct spill_wire_key {
@@ -122,8 +134,8 @@ struct spill_wire_key {
 	BUILD_BUG_ON(sizeof(struct spill_wire_hdr) != SPILL_WIRE_HDR_SIZE)
 #else
 _Static_assert(sizeof(struct spill_wire_hdr) == SPILL_WIRE_HDR_SIZE,
-	       "spill_wire_hdr must be 40 bytes");
-_Static_assert(__builtin_offsetof(struct spill_wire_hdr, crc) == 36,
+	       "spill_wire_hdr must be 48 bytes");
+_Static_assert(__builtin_offsetof(struct spill_wire_hdr, crc) == 44,
 	       "crc must be the last header field");
 _Static_assert(sizeof(struct spill_wire_key) == SPILL_WIRE_KEY_SIZE,
 	       "spill_wire_key must be 16 bytes");

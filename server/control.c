@@ -144,6 +144,7 @@ static void on_register(struct conn *c, const struct frame_hdr *h, const Spillwa
 	r.priority = rc_client->priority;
 	r.reservation_bytes = rc_client->reservation;
 	r.limit_bytes = rc_client->limit;
+	r.write_version = atomic_load(&rc_client->wver_max);
 	send_reply(c, h, SPILLWAY__CTRL__MSG_REGISTER_REPLY, &r);
 	cluster_client_registered(c->srv, rc_client->name);
 	log_info("%s: client '%s' %s (id %llu, %zu extents)", c->peer, rc_client->name,

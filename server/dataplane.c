@@ -54,25 +54,82 @@ static void mark_pages(struct reg_extent *e, uint32_t page, uint32_t n, int on)
 	}
 }
 
-struct reg_extent *dataplane_write_target(struct conn *c, const struct frame_hdr *h, uint8_t **dst)
+/* Raise the identity's newest write version to v. */
+static void note_version(struct reg_client *cl, uint64_t v)
 {
-	if (c->state != CONN_REGISTERED)
-		return NULL;
-	rcu_read_lock();
-	struct reg_extent *e = registry_extent_get(c->srv->reg, h->extent_id);
-	rcu_read_unlock();
-	if (!e)
-		return NULL;
-	if (e->owner_id != c->client->id || (uint64_t)h->page + h->npages > e->npages) {
-		registry_extent_put(e);
-		return NULL;
+	uint64_t seen = atomic_load_explicit(&cl->wver_max, memory_order_relaxed);
+	while (seen < v && !atomic_compare_exchange_weak_explicit(&cl->wver_max, &seen, v,
+								  memory_order_relaxed,
+								  memory_order_relaxed))
+		;
+}
+
+/*
+ * Apply a whole, checked WRITE (payload: its pages) or an INVALIDATE
+ * (payload NULL) to every page whose version is not newer than the frame's;
+ * pages already at a newer version keep it. Returns how many were kept.
+ *
+ * Under the extent's commit lock, so writes of the same pages that came on
+ * different connections are applied one after the other, never mixed, and
+ * in the order of their versions whatever order they arrived in.
+ */
+static uint32_t commit(struct reg_extent *e, const struct frame_hdr *h, const uint8_t *payload,
+		       const uint32_t *page_crc)
+{
+	uint32_t kept = 0;
+	pthread_mutex_lock(&e->commit_lock);
+	for (uint32_t i = 0; i < h->npages;) {
+		uint32_t p = h->page + i;
+		if (h->wver < atomic_load_explicit(&e->page_ver[p], memory_order_relaxed)) {
+			kept++;
+			i++;
+			continue;
+		}
+		/* A run of pages this frame may change, applied as one copy. */
+		uint32_t n = 1;
+		while (i + n < h->npages &&
+		       h->wver >= atomic_load_explicit(&e->page_ver[p + n], memory_order_relaxed))
+			n++;
+		for (uint32_t k = 0; k < n; k++)
+			atomic_store_explicit(&e->page_ver[p + k], h->wver, memory_order_relaxed);
+		if (!payload) {
+			mark_pages(e, p, n, 0);
+		} else {
+			memcpy(e->block.mem + (size_t)p * SPILL_PAGE_SIZE,
+			       payload + (size_t)i * SPILL_PAGE_SIZE, (size_t)n * SPILL_PAGE_SIZE);
+			/* The CRCs first: a reader that sees a page present reads
+			 * its CRC. A READ racing this WRITE (another connection of
+			 * the same client) may pair old and new: its client sees a
+			 * checksum error, never silently wrong bytes. */
+			for (uint32_t k = 0; k < n; k++)
+				atomic_store_explicit(&e->page_crc[p + k], page_crc[i + k],
+						      memory_order_relaxed);
+			mark_pages(e, p, n, 1);
+		}
+		i += n;
 	}
-	/* Until the whole frame is in and checked, these pages hold nothing: a
-	 * cut connection or a bad checksum leaves them absent, never a mix of
-	 * old and new bytes served as data. */
-	mark_pages(e, h->page, h->npages, 0);
-	*dst = e->block.mem + (size_t)h->page * SPILL_PAGE_SIZE;
-	return e;
+	pthread_mutex_unlock(&e->commit_lock);
+	return kept;
+}
+
+static void do_commit(struct conn *c, const struct frame_hdr *h, struct reg_extent *e,
+		      const uint8_t *payload)
+{
+	uint32_t kept = commit(e, h, h->op == SPILL_OP_WRITE ? payload : NULL, c->rx_page_crc);
+	note_version(c->client, h->wver);
+	if (h->op == SPILL_OP_WRITE) {
+		uint64_t applied = h->npages - kept;
+		metrics_inc(&server_stats.bytes[STATS_OP_WRITE], applied * SPILL_PAGE_SIZE);
+		metrics_inc(&c->client->pages_written, applied);
+	}
+	if (kept) {
+		/* Only a write its client has given up on (a timed-out or cut
+		 * connection) can be older than what the pages hold. */
+		metrics_inc(&server_stats.errors[STATS_ERR_STALE], kept);
+		conn_reply(c, h, SPILL_ST_ESTALE, 0, NULL, 0);
+		return;
+	}
+	conn_reply(c, h, SPILL_ST_OK, 0, NULL, 0);
 }
 
 static void do_read(struct conn *c, const struct frame_hdr *h, struct reg_extent *e)
@@ -212,30 +269,12 @@ void dataplane_handle(struct conn *c, const struct frame_hdr *h, uint8_t *payloa
 		goto out;
 	}
 	switch (h->op) {
-	case SPILL_OP_WRITE: {
-		uint8_t *dst = e->block.mem + (size_t)h->page * SPILL_PAGE_SIZE;
-		if (payload != dst) /* else it was received in place */
-			memcpy(dst, payload, (size_t)h->npages * SPILL_PAGE_SIZE);
-		/* The CRCs first: a reader that sees a page present reads its CRC.
-		 * A READ racing this WRITE (another connection of the same client)
-		 * may pair old and new: its client sees a checksum error, never
-		 * silently wrong bytes. */
-		for (uint32_t i = 0; i < h->npages; i++)
-			atomic_store_explicit(&e->page_crc[h->page + i], c->rx_page_crc[i],
-					      memory_order_relaxed);
-		mark_pages(e, h->page, h->npages, 1);
-		metrics_inc(&server_stats.bytes[STATS_OP_WRITE],
-			    (uint64_t)h->npages * SPILL_PAGE_SIZE);
-		metrics_inc(&c->client->pages_written, h->npages);
-		conn_reply(c, h, SPILL_ST_OK, 0, NULL, 0);
+	case SPILL_OP_WRITE:
+	case SPILL_OP_INVALIDATE:
+		do_commit(c, h, e, payload);
 		break;
-	}
 	case SPILL_OP_READ:
 		do_read(c, h, e);
-		break;
-	case SPILL_OP_INVALIDATE:
-		mark_pages(e, h->page, h->npages, 0);
-		conn_reply(c, h, SPILL_ST_OK, 0, NULL, 0);
 		break;
 	case SPILL_OP_KEY:
 		do_key(c, h, e);

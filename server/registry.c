@@ -141,6 +141,7 @@ struct registry *registry_create(struct pool_set *pools, uint64_t extent_bytes,
 	r->present_words = words;
 	r->extent_cache = slab_cache_create("extent", sizeof(struct reg_extent) +
 					    words * sizeof(atomic_uint_fast64_t) +
+					    npages * sizeof(atomic_uint_fast64_t) +
 					    npages * sizeof(uint32_t), 64);
 	if (!r->clients || !r->tokens || !r->extents || !r->client_cache || !r->extent_cache) {
 		registry_destroy(r);
@@ -152,6 +153,7 @@ struct registry *registry_create(struct pool_set *pools, uint64_t extent_bytes,
 static void extent_free_rcu(struct rcu_head *head)
 {
 	struct reg_extent *e = caa_container_of(head, struct reg_extent, rcu);
+	pthread_mutex_destroy(&e->commit_lock);
 	slab_free(e->reg->extent_cache, e);
 }
 
@@ -732,7 +734,9 @@ int registry_alloc(struct registry *r, struct reg_client *c, unsigned count, int
 		e->owner_id = c->id;
 		e->npages = (uint32_t)(r->extent_bytes / BUDDY_FRAME_SIZE);
 		e->reg = r;
-		e->page_crc = (atomic_uint_least32_t *)&e->present[r->present_words];
+		e->page_ver = &e->present[r->present_words];
+		e->page_crc = (atomic_uint_least32_t *)&e->page_ver[e->npages];
+		pthread_mutex_init(&e->commit_lock, NULL);
 		/* A release store, not atomic_init: the extent is published through
 		 * liburcu's hash table, whose barriers ThreadSanitizer cannot see;
 		 * registry_extent_get's load of refs then orders every field set

@@ -36,6 +36,7 @@
 #ifndef SPILLWAY_REGISTRY_H
 #define SPILLWAY_REGISTRY_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -73,6 +74,9 @@ struct reg_client {
 	uint64_t disconnected_ms;  /* monotonic ms of the last disconnect */
 	struct reg_extent *extents; /* list through reg_extent.next_of_owner */
 	atomic_uint_fast64_t pages_read, pages_written;
+	/* The newest write version any of its writes carried (RegisterReply
+	 * tells a resuming client, whose clock must start above it). */
+	atomic_uint_fast64_t wver_max;
 	/* The connection Reclaim goes to: the first one of the identity still
 	 * open (0: none known). Under the registry mutex. */
 	uint64_t ctrl_serial;
@@ -116,6 +120,12 @@ struct reg_extent {
 	 * present): READ replies are checksummed from these, so a client checks
 	 * its bytes against what it wrote, not against what memory holds now. */
 	atomic_uint_least32_t *page_crc;
+	/* The write version each page was last written or invalidated with
+	 * (0: never). Changed only under commit_lock. */
+	atomic_uint_fast64_t *page_ver;
+	/* Serialises WRITE and INVALIDATE of this extent (dataplane_commit), so
+	 * two connections' writes never interleave inside a page. */
+	pthread_mutex_t commit_lock;
 	/* Bit i set: page i holds data written by its owner. */
 	atomic_uint_fast64_t present[];
 };

@@ -13,6 +13,7 @@ static const char *const op_names[STATS_OP_COUNT] = {
 static const char *const err_names[STATS_ERR_COUNT] = {
 	"protocol", "crc", "auth", "not_owned", "no_extent", "range",
 	"pool_full", "over_limit", "absent", "inflight", "unregistered",
+	"stale",
 };
 
 

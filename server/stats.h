@@ -21,6 +21,7 @@ enum stats_err {
 	STATS_ERR_ABSENT,     /* read of pages never written or invalidated */
 	STATS_ERR_INFLIGHT,   /* too many requests in flight: connection closed */
 	STATS_ERR_UNREGISTERED, /* data op before REGISTER */
+	STATS_ERR_STALE,      /* WRITE/INVALIDATE superseded by a newer version (pages) */
 	STATS_ERR_COUNT
 };
 

@@ -114,6 +114,9 @@ struct spill_ctx {
 	char namebuf[80];
 	char *urls[SPILL_MAX_SERVERS];
 	struct auth_psk *psk;
+	/* Write versions for every connection to every server (lib/client.h,
+	 * write_clock): a page's late write never undoes a newer one. */
+	_Atomic uint64_t write_clock;
 	int uffd;
 	int mode;                 /* SPILL_FAULT_INTHREAD or _HANDLER */
 	int has_poison;

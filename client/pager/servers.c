@@ -37,6 +37,7 @@ static int conn_open(spill_ctx *x, int s, int i, char *err, size_t cap)
 		.reservation = x->cfg.reservation, .limit = x->cfg.limit,
 		.timeout_ms = x->cfg.timeout_ms,
 		.token = sv->conn[0].c || i > 0 ? sv->token : NULL,
+		.write_clock = &x->write_clock,
 	};
 	char why[160] = "";
 	struct client *c;

@@ -74,13 +74,6 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static void release_rx(struct conn *c)
-{
-	if (c->rx_ext)
-		registry_extent_put(c->rx_ext);
-	c->rx_ext = NULL;
-}
-
 /* The zero-copy reply is done (or never will be): its extent's pin goes.
  * If the client freed the extent meanwhile, this last reference uncharges
  * it (registry_extent_put takes the registry mutex). */
@@ -105,7 +98,6 @@ static void drop_payload(struct conn *c)
 
 static void conn_free(struct conn *c)
 {
-	release_rx(c);
 	release_tx(c);
 	if (c->client) {
 		registry_release_ctrl(c->srv->reg, c->client, c->serial);
@@ -558,13 +550,11 @@ static int conn_done(void *arg, const struct frame_hdr *h, const struct frame_la
 	if (crc_err) {
 		/* Received in place: its pages were marked absent when it began,
 		 * and stay so. */
-		release_rx(c);
-		conn_fail(c, STATS_ERR_CRC, "frame checksum mismatch");
+			conn_fail(c, STATS_ERR_CRC, "frame checksum mismatch");
 		return 0;
 	}
 	if (c->ring_count >= c->ring_cap) {
-		release_rx(c);
-		conn_fail(c, STATS_ERR_INFLIGHT, "too many requests in flight");
+			conn_fail(c, STATS_ERR_INFLIGHT, "too many requests in flight");
 		return 0;
 	}
 	uint64_t t0 = now_ns();
@@ -572,7 +562,6 @@ static int conn_done(void *arg, const struct frame_hdr *h, const struct frame_la
 		control_handle(c, h, payload);
 	else
 		dataplane_handle(c, h, payload);
-	release_rx(c);
 	if (!c->authenticated && (c->state == CONN_READY || c->state == CONN_REGISTERED)) {
 		c->authenticated = 1;
 		admission_authenticated(&c->adm);
@@ -641,30 +630,22 @@ static int refuse_frame(struct conn *c, const struct frame_hdr *h)
  * goes. Asked again by the sweep while the frame-buffer budget makes it
  * wait (buf_wait: the header was checked already).
  *
- * This is the one place that decides, per frame, between receiving in place
- * (a large WRITE straight into its extent's pages, pinned meanwhile) and
- * receiving into the payload buffer. A rule that received payloads never
- * overwrite acknowledged data until the frame is whole and checked would be
- * made here: land such a WRITE in a staging buffer, and copy it into the
- * extent in conn_done once the CRC has passed.
+ * Every payload, a WRITE's too, lands in the connection's payload buffer,
+ * never in an extent: received bytes must not overwrite acknowledged data
+ * before the frame is whole and checked, and a WRITE older than what its
+ * pages hold must not reach them at all (dataplane.c commits it, by
+ * version, under the extent's lock). The copy this costs is measured in
+ * docs/protocol.md.
  */
 static int conn_land(void *arg, const struct frame_hdr *h, struct frame_land *l)
 {
 	struct conn *c = arg;
-	uint8_t *dst = NULL;
-	if (!c->buf_wait) {
-		if (refuse_frame(c, h))
-			return -EPROTO;
-		/* In place only when it would be received without staging. */
-		if (h->op == SPILL_OP_WRITE && h->payload_len >= FRAME_READER_DIRECT_MIN)
-			c->rx_ext = dataplane_write_target(c, h, &dst);
-	}
-	if (!c->rx_ext) {
-		int rc = payload_buffer(c, h->payload_len);
-		if (rc)
-			return rc;
-		dst = c->payload;
-	}
+	if (!c->buf_wait && refuse_frame(c, h))
+		return -EPROTO;
+	int rc = payload_buffer(c, h->payload_len);
+	if (rc)
+		return rc;
+	uint8_t *dst = c->payload;
 	c->buf_wait = 0;
 	c->frame_used_ms = 0;
 	c->frame_tick_ms = c->w->now_ms;

@@ -6,7 +6,8 @@
  * stream, which the connection never tells apart except through the
  * stream's STREAM_EVENTS flag). Input goes through the shared frame reader
  * (lib/frame_reader.h, 64 KiB stage); long payloads are received straight
- * into the frame buffer, or a large WRITE into the extent's pages. A frame
+ * into the frame buffer. No payload reaches an extent before its frame is
+ * whole and its CRC checked (dataplane.c then commits it). A frame
  * is checked (codec rules, CRC) before anything acts on it, and any
  * violation closes this connection alone, with one log line naming the peer.
  *
@@ -104,9 +105,6 @@ struct conn {
 	int buf_wait;             /* header read; waits for the frame-buffer budget */
 	uint64_t frame_used_ms;   /* reading time this frame's payload has taken */
 	uint64_t frame_tick_ms;   /* when frame_used_ms was last brought up to date */
-	/* For a large WRITE received into the extent's pages themselves: the
-	 * extent, pinned meanwhile (else the payload lands in payload). */
-	struct reg_extent *rx_ext;
 	/* A WRITE's page CRCs, computed while checking the frame and kept by
 	 * the extent (see reg_extent.page_crc). */
 	uint32_t rx_page_crc[SPILL_MAX_BATCH_PAGES];
@@ -180,10 +178,6 @@ void conn_fail(struct conn *c, enum stats_err kind, const char *why);
 
 /* Implemented in dataplane.c and control.c. */
 void dataplane_handle(struct conn *c, const struct frame_hdr *h, uint8_t *payload);
-/* A WRITE this connection may receive straight into its pages: the pinned
- * extent, with *dst set, or NULL (then it lands in the payload buffer and
- * dataplane_handle refuses it as usual). */
-struct reg_extent *dataplane_write_target(struct conn *c, const struct frame_hdr *h, uint8_t **dst);
 
 void control_handle(struct conn *c, const struct frame_hdr *h, const uint8_t *payload);
 

@@ -20,6 +20,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -308,7 +309,7 @@ static enum pump_result flow_pump(struct fault_conn *c, int d, int discard, uint
 			if (avail < HDR)
 				return PUMP_ON;
 			const uint8_t *h = f->buf + f->off;
-			uint32_t plen = le32_at(h + 32);
+			uint32_t plen = le32_at(h + offsetof(struct spill_wire_hdr, payload_len));
 			if (le32_at(h) != SPILL_WIRE_MAGIC || plen > SPILL_MAX_PAYLOAD) {
 				f->framed = 0; /* plain bytes from here on */
 			} else {
@@ -316,7 +317,7 @@ static enum pump_result flow_pump(struct fault_conn *c, int d, int discard, uint
 				f->frame_off = 0;
 				f->frame_len = HDR + plen;
 				f->skip = 0;
-				frame_begin(c, d, le16_at(h + 6), discard);
+				frame_begin(c, d, le16_at(h + offsetof(struct spill_wire_hdr, op)), discard);
 			}
 		}
 		int drop = discard || f->skip;

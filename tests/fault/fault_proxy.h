@@ -3,7 +3,7 @@
  * Fault-injection proxy for tests: a loopback TCP listener that, for each
  * client it accepts, opens one connection to the real server and forwards
  * bytes both ways on a thread of its own, following the Spillway frame
- * stream (40-byte header, payload_len bytes) in each direction so that faults
+ * stream (SPILL_WIRE_HDR_SIZE-byte header, payload_len bytes) in each direction so that faults
  * land at frame boundaries or at a chosen byte of a chosen frame.
  *
  * Connections are numbered from 0 in accept order. Every command takes a
@@ -82,7 +82,7 @@ const char *fault_proxy_url(const struct fault_proxy *p);
  */
 int fault_cut(struct fault_proxy *p, int conn, enum fault_dir dir, uint16_t op,
 	      unsigned nth, size_t keep, enum fault_close how);
-/* Flip (xor 0xff) the byte at offset (0..39: header, 40..: payload) of the
+/* Flip (xor 0xff) the byte at offset (below SPILL_WIRE_HDR_SIZE: header, then payload) of the
  * nth frame of op in dir; nth 0: of every such frame. An offset beyond the
  * frame does nothing. */
 int fault_corrupt(struct fault_proxy *p, int conn, enum fault_dir dir, uint16_t op,

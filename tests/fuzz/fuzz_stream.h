@@ -3,7 +3,7 @@
  * Shared by the stream fuzz targets (fuzz_server_conn, fuzz_client_rx) and
  * gen_corpus: a byte stream of frames as the fuzzer writes it, and the
  * "reseal" step that lets it reach past the checksum. A frame here is a
- * 40-byte wire header followed by payload_len bytes, cut short at the end of
+ * SPILL_WIRE_HDR_SIZE-byte wire header followed by payload_len bytes, cut short at the end of
  * the input. Resealing recomputes the CRC of every whole frame, so mutations
  * of headers and payloads are judged on their meaning, not rejected for
  * their checksum (the unsealed mode keeps fuzzing the checksum itself).

@@ -371,7 +371,7 @@ static void corrupt_payload_is_refused_never_acknowledged(void **state)
 	assert_int_equal(client_alloc_extents(c, 1, -1, &e), 0);
 	uint8_t token[CTRL_TOKEN_BYTES];
 	memcpy(token, client_token(c), sizeof(token));
-	assert_int_equal(fault_corrupt(proxy, 0, FAULT_C2S, SPILL_OP_WRITE, 2, 40 + 100), 0);
+	assert_int_equal(fault_corrupt(proxy, 0, FAULT_C2S, SPILL_OP_WRITE, 2, SPILL_WIRE_HDR_SIZE + 100), 0);
 	assert_int_equal(write_pages(c, e.id, 0, 1, 1), 0);
 	assert_true(write_pages(c, e.id, 0, 1, 2) < 0);
 	assert_int_equal(fault_wait(proxy, FAULT_EV_CORRUPT, 0, BOUND_MS), 0);
@@ -379,7 +379,7 @@ static void corrupt_payload_is_refused_never_acknowledged(void **state)
 
 	/* The next connection's first WRITE, a batch, loses a byte deep in. */
 	assert_int_equal(fault_corrupt(proxy, 1, FAULT_C2S, SPILL_OP_WRITE, 1,
-				       40 + 5 * SPILL_PAGE_SIZE + 17), 0);
+				       SPILL_WIRE_HDR_SIZE + 5 * SPILL_PAGE_SIZE + 17), 0);
 	c = must_open(fault_proxy_url(proxy), "fault-crc", token, BOUND_MS);
 	assert_true(write_pages(c, e.id, BATCH, BATCH, 1) < 0);
 	assert_int_equal(fault_wait(proxy, FAULT_EV_CORRUPT, 1, BOUND_MS), 0);
@@ -401,7 +401,7 @@ static void corrupt_reply_fails_the_read(void **state)
 	struct client_extent e;
 	assert_int_equal(client_alloc_extents(c, 1, -1, &e), 0);
 	assert_int_equal(write_pages(c, e.id, 0, BATCH, 1), 0);
-	assert_int_equal(fault_corrupt(proxy, 0, FAULT_S2C, SPILL_OP_READ, 1, 40 + 3 * SPILL_PAGE_SIZE),
+	assert_int_equal(fault_corrupt(proxy, 0, FAULT_S2C, SPILL_OP_READ, 1, SPILL_WIRE_HDR_SIZE + 3 * SPILL_PAGE_SIZE),
 			 0);
 	uint8_t *buf = malloc((size_t)BATCH * SPILL_PAGE_SIZE);
 	assert_non_null(buf);

@@ -229,56 +229,6 @@ static void data_before_the_handshake_closes_the_connection(void **state)
 	assert_true(srv_log_has(&server, "data frame before the handshake finished"));
 }
 
-/* A WRITE received straight into its pages and cut off half way must leave
- * those pages absent: never the old bytes, never a mix. */
-static void write_cut_mid_payload_leaves_pages_absent(void **state)
-{
-	(void)state;
-	enum { N = 8 }; /* 32 KiB: large enough to be received in place */
-	struct client *c = connect_as(&server, "cut-writer", NULL);
-	struct client_extent e;
-	assert_int_equal(client_alloc_extents(c, 1, -1, &e), 0);
-	uint8_t *pages = malloc(N * SPILL_PAGE_SIZE);
-	for (int i = 0; i < N; i++)
-		fill_page(pages + i * SPILL_PAGE_SIZE, 10 + (uint64_t)i);
-	assert_int_equal(client_write(c, e.id, 0, N, pages), 0);
-	uint8_t token[CTRL_TOKEN_BYTES];
-	memcpy(token, client_token(c), sizeof(token));
-
-	/* Second version, sent by hand and cut after half its payload. */
-	for (int i = 0; i < N; i++)
-		fill_page(pages + i * SPILL_PAGE_SIZE, 20 + (uint64_t)i);
-	struct spill_wire_hdr w;
-	struct frame_hdr h = { .op = SPILL_OP_WRITE, .req_id = 9, .extent_id = e.id,
-			       .npages = N, .payload_len = N * SPILL_PAGE_SIZE };
-	frame_hdr_pack(&h, &w);
-	struct iovec iov = { pages, N * SPILL_PAGE_SIZE };
-	frame_seal(&w, &iov, 1);
-	int fd = client_fd(c);
-	send_all(fd, &w, sizeof(w));
-	send_all(fd, pages, N * SPILL_PAGE_SIZE / 2);
-	client_close(c);
-
-	/* Back inside the grace period: every page of that range is absent. */
-	struct client_opts o = { .name = "cut-writer", .token = token, .timeout_ms = 10000 };
-	assert_int_equal(client_connect(server.url, &o, &c, NULL, 0), 0);
-	uint8_t present[SPILL_PRESENT_MAP_BYTES];
-	int rc = -1;
-	for (int tries = 0; tries < 1000; tries++) {
-		/* The server notices the cut when it reads EOF: wait for that. */
-		rc = client_read(c, e.id, 0, N, pages, present);
-		if (rc == -ENODATA && present[0] == 0)
-			break;
-		poll(NULL, 0, 10);
-	}
-	assert_int_equal(rc, -ENODATA);
-	assert_int_equal(present[0], 0);
-	for (size_t i = 0; i < (size_t)N * SPILL_PAGE_SIZE; i++)
-		assert_int_equal(pages[i], 0);
-	free(pages);
-	client_close(c);
-}
-
 static void too_many_requests_in_flight_closes_the_connection(void **state)
 {
 	(void)state;
@@ -390,7 +340,6 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(bad_frames_close_only_their_connection),
 		cmocka_unit_test(data_before_the_handshake_closes_the_connection),
-		cmocka_unit_test(write_cut_mid_payload_leaves_pages_absent),
 		cmocka_unit_test(too_many_requests_in_flight_closes_the_connection),
 		cmocka_unit_test(key_request_over_tcp_is_refused_with_a_code),
 	};

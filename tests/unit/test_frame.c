@@ -190,12 +190,13 @@ static void test_wire_byte_order(void **state)
 	(void)state;
 	struct frame_hdr h = make_req(SPILL_OP_WRITE, 2);
 	h.payload_len = 0x00002000;
+	h.wver = UINT64_C(0x1122334455667788);
 	struct spill_wire_hdr w;
 	frame_hdr_pack(&h, &w);
 	const uint8_t *b = (const uint8_t *)&w;
 	static const uint8_t want[SPILL_WIRE_HDR_SIZE] = {
 		'S', 'P', 'I', 'L',                             /* magic       */
-		1,                                              /* version     */
+		2,                                              /* version     */
 		0,                                              /* flags       */
 		3, 0,                                           /* op          */
 		0xef, 0xcd, 0xab, 0x89, 0x67, 0x45, 0x23, 0x01, /* req_id      */
@@ -203,6 +204,7 @@ static void test_wire_byte_order(void **state)
 		0xef, 0xbe, 0xad, 0xde,                         /* page        */
 		2, 0,                                           /* npages      */
 		0, 0,                                           /* status      */
+		0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, /* wver        */
 		0x00, 0x20, 0, 0,                               /* payload_len */
 		0x5a, 0x5a, 0xa5, 0xa5,                         /* crc         */
 	};
@@ -225,10 +227,40 @@ static void test_reject_bad_magic(void **state)
 	}
 }
 
+/* Only WRITE and INVALIDATE carry a write version; replies echo it. */
+static void test_write_version_only_on_writes(void **state)
+{
+	(void)state;
+	static const uint16_t writes[] = { SPILL_OP_WRITE, SPILL_OP_INVALIDATE };
+	static const uint16_t others[] = { SPILL_OP_READ, SPILL_OP_PING, SPILL_OP_ALLOC,
+					   SPILL_OP_FREE, SPILL_OP_KEY };
+	for (size_t i = 0; i < sizeof(writes) / sizeof(writes[0]); i++) {
+		struct frame_hdr h = make_req(writes[i], 3);
+		h.wver = UINT64_MAX;
+		expect_ok(&h);
+		struct frame_hdr r;
+		frame_reply_hdr(&h, SPILL_ST_ESTALE, 0, &r);
+		assert_true(r.wver == UINT64_MAX);
+		expect_ok(&r);
+	}
+	for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+		struct frame_hdr h = make_req(others[i], 3);
+		if (others[i] != SPILL_OP_READ)
+			h.npages = 0;
+		expect_ok(&h);
+		h.wver = 1;
+		struct spill_wire_hdr w;
+		frame_hdr_pack(&h, &w);
+		expect_reject_wire(&w);
+	}
+	assert_int_equal(frame_status_to_errno(SPILL_ST_ESTALE), ESTALE);
+	assert_int_equal(frame_errno_to_status(-ESTALE), SPILL_ST_ESTALE);
+}
+
 static void test_reject_version(void **state)
 {
 	(void)state;
-	static const uint8_t bad[] = { 0, 2, 3, 0x81, 0xff };
+	static const uint8_t bad[] = { 0, 1, 3, 0x81, 0xff }; /* 1: before write versions */
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct frame_hdr h = make_req(SPILL_OP_PING, 0);
 		struct spill_wire_hdr w;
@@ -725,6 +757,7 @@ int main(void)
 		cmocka_unit_test(test_wire_byte_order),
 		cmocka_unit_test(test_reject_bad_magic),
 		cmocka_unit_test(test_reject_version),
+		cmocka_unit_test(test_write_version_only_on_writes),
 		cmocka_unit_test(test_reject_unknown_op),
 		cmocka_unit_test(test_reject_unknown_flags),
 		cmocka_unit_test(test_reject_flags_on_request),
