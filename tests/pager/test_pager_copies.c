@@ -125,9 +125,9 @@ static void fill_all(uint8_t *base, uint32_t gen)
 /*
  * Write every dirty page out (to both servers) and keep none: then every
  * WRITE sent while frames are dropped carries the last generation. A frame
- * that timed out is retransmitted by the kernel once the drop ends and may
- * still be applied then (fencing a late WRITE is the protocol's job, not
- * the pager's); this way such a late frame rewrites the same bytes.
+ * that timed out is retransmitted by the kernel once the drop ends; the
+ * server fences it if a newer write of its pages came first (write
+ * versions, test_srv_write_order), and otherwise it rewrites the same bytes.
  */
 static int evict_all(spill_ctx *ctx, const uint8_t *base)
 {
