@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Review of wire protocol version 2 (write versions, staged WRITEs): cases
+ * a hostile or broken peer can reach on a real spillwayd.
+ *
+ * 1. Every WRITE larger than the 64 KiB stage now takes --frame-buffer-max
+ *    budget, which it did not need when it was received in place. Another
+ *    identity that announces large frames (control frames, or now WRITEs)
+ *    and never finishes them holds the whole budget, and an honest client's
+ *    WRITE waits behind it past its own timeout (until --write-stall-timeout
+ *    closes the hog, 60 s by default): one client stops everybody's writes.
+ * 2. A write version of UINT64_MAX is accepted and becomes the identity's
+ *    RegisterReply.write_version; a client resuming the identity starts its
+ *    clock there, so its next version wraps to 0 and every write it makes
+ *    to a page written before is fenced (ESTALE) for ever.
+ */
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "frame.h"
+#include "harness.h"
+#include "srv_raw.h"
+
+#define BOUND_MS 20000 /* only there to fail instead of hanging */
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define CLIENT_MS 6000
+#else
+#define CLIENT_MS 3000
+#endif
+
+static struct srv server;
+
+static struct client *open_as(const char *name, const uint8_t *token, int timeout_ms)
+{
+	struct client_opts o = { .name = name, .token = token, .timeout_ms = timeout_ms };
+	struct client *c = NULL;
+	int rc = client_connect(server.url, &o, &c, NULL, 0);
+	if (rc)
+		fail_msg("connect as %s: %d", name, rc);
+	return c;
+}
+
+/* A sealed WRITE header of npages pages at page 0 of extent, version wver,
+ * whose payload follows (sealed over payload when it is given). */
+static void send_write_header(int fd, uint64_t extent, uint16_t npages, uint64_t wver,
+			      const uint8_t *payload)
+{
+	uint32_t len = (uint32_t)npages * SPILL_PAGE_SIZE;
+	struct frame_hdr h = { .op = SPILL_OP_WRITE, .req_id = 9, .extent_id = extent,
+			       .npages = npages, .wver = wver, .payload_len = len };
+	struct spill_wire_hdr w;
+	frame_hdr_pack(&h, &w);
+	struct iovec iov = { (void *)payload, len };
+	frame_seal(&w, payload ? &iov : NULL, payload ? 1 : 0);
+	assert_int_equal(send(fd, &w, sizeof(w), MSG_NOSIGNAL), (ssize_t)sizeof(w));
+}
+
+/* --- 1. the frame-buffer budget now gates every large WRITE -------------- */
+
+#define HOG_CONNS 4                      /* 1 MiB each: the budget below, all of it */
+#define HONEST_PAGES 32                  /* 128 KiB: beyond the 64 KiB stage */
+
+/* One identity holds the whole budget with control frames it never
+ * finishes (as it could with large WRITEs now); another identity's WRITE
+ * must not wait for that budget, as it did not under version 1. */
+static void unfinished_frames_of_one_client_stop_anothers_writes(void **state)
+{
+	(void)state;
+	assert_int_equal(srv_start(&server, "--capacity", "64M", "--workers", "1",
+				   "--frame-buffer-max", "4M", NULL), 0);
+	/* The hog: a registered identity whose sockets the test takes over. */
+	struct client *hog[HOG_CONNS];
+	hog[0] = open_as("hog", NULL, BOUND_MS);
+	for (int i = 1; i < HOG_CONNS; i++)
+		hog[i] = open_as("hog", client_token(hog[0]), BOUND_MS);
+	for (int i = 0; i < HOG_CONNS; i++) {
+		int fd = client_fd(hog[i]);
+		raw_send_header(fd, SPILL_OP_CTRL, SPILL_MAX_CTRL_PAYLOAD, 0);
+		uint8_t some[4096] = { 0 };
+		assert_int_equal(send(fd, some, sizeof(some), MSG_NOSIGNAL), (ssize_t)sizeof(some));
+	}
+	assert_int_equal(raw_wait_metric(&server, "spillway_frame_buffer_bytes",
+					 (long long)HOG_CONNS * SPILL_MAX_CTRL_PAYLOAD),
+			 (long long)HOG_CONNS * SPILL_MAX_CTRL_PAYLOAD);
+
+	/* Another identity writes 128 KiB: under version 1 received in place,
+	 * needing no budget. */
+	struct client *honest = open_as("honest", NULL, CLIENT_MS);
+	struct client_extent e;
+	assert_int_equal(client_alloc_extents(honest, 1, -1, &e), 0);
+	uint8_t *buf = malloc((size_t)HONEST_PAGES * SPILL_PAGE_SIZE);
+	for (int i = 0; i < HONEST_PAGES; i++)
+		fill_page(buf + (size_t)i * SPILL_PAGE_SIZE, 4200 + (uint64_t)i);
+	int rc = client_write(honest, e.id, 0, HONEST_PAGES, buf);
+	long long waits = srv_metric(&server, "spillway_frame_buffer_waits_total");
+	print_message("honest 128 KiB WRITE: %d; frame buffer waits %lld\n", rc, waits);
+	client_close(honest);
+	for (int i = 0; i < HOG_CONNS; i++)
+		client_close(hog[i]);
+	free(buf);
+	assert_int_equal(srv_stop(&server), 0);
+	assert_int_equal(rc, 0);
+}
+
+/* --- 2. the largest write version poisons the identity ------------------- */
+
+static int reply_status(int fd)
+{
+	struct spill_wire_hdr w;
+	size_t got = 0;
+	while (got < sizeof(w)) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		assert_int_equal(poll(&p, 1, BOUND_MS), 1);
+		ssize_t n = recv(fd, (uint8_t *)&w + got, sizeof(w) - got, 0);
+		assert_true(n > 0);
+		got += (size_t)n;
+	}
+	struct frame_hdr h;
+	assert_int_equal(frame_hdr_unpack(&w, &h, NULL), 0);
+	return h.status;
+}
+
+static void largest_version_does_not_fence_a_resumed_client_for_ever(void **state)
+{
+	(void)state;
+	assert_int_equal(srv_start(&server, "--capacity", "16M", NULL), 0);
+	struct client *old = open_as("max-version", NULL, BOUND_MS);
+	struct client_extent e;
+	assert_int_equal(client_alloc_extents(old, 1, -1, &e), 0);
+	uint8_t page[SPILL_PAGE_SIZE];
+	fill_page(page, 1);
+	int fd = client_fd(old);
+	send_write_header(fd, e.id, 1, UINT64_MAX, page);
+	assert_int_equal(send(fd, page, sizeof(page), MSG_NOSIGNAL), (ssize_t)sizeof(page));
+	int st = reply_status(fd);
+	uint8_t token[CTRL_TOKEN_BYTES];
+	memcpy(token, client_token(old), sizeof(token));
+	client_close(old);
+
+	/* A new process resumes the identity; its clock starts at the
+	 * identity's newest version, as RegisterReply says. */
+	struct client *fresh = open_as("max-version", token, BOUND_MS);
+	fill_page(page, 2);
+	int rc = client_write(fresh, e.id, 0, 1, page);
+	print_message("WRITE with version UINT64_MAX: status %d; resumed client's write: %d\n",
+		      st, rc);
+	client_close(fresh);
+	assert_int_equal(srv_stop(&server), 0);
+	/* Either the server refuses the version that cannot be followed, or
+	 * the resumed client's writes still apply. */
+	if (st == SPILL_ST_OK)
+		assert_int_equal(rc, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(unfinished_frames_of_one_client_stop_anothers_writes),
+		cmocka_unit_test(largest_version_does_not_fence_a_resumed_client_for_ever),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
