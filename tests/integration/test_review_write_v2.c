@@ -13,6 +13,10 @@
  *    RegisterReply.write_version; a client resuming the identity starts its
  *    clock there, so its next version wraps to 0 and every write it makes
  *    to a page written before is fenced (ESTALE) for ever.
+ * 3. RegisterReply.write_version counts committed writes only: a WRITE of
+ *    the identity still being received when another process resumes it is
+ *    newer than the resumed clock and undoes that process's acknowledged
+ *    write when it completes.
  */
 #include <fcntl.h>
 #include <poll.h>
@@ -158,11 +162,81 @@ static void largest_version_does_not_fence_a_resumed_client_for_ever(void **stat
 		assert_int_equal(rc, 0);
 }
 
+/* --- 3. a resumed identity's clock ignores writes still in flight -------- */
+
+#define RP 8 /* pages */
+
+static void fill_gen(uint8_t *buf, uint64_t gen)
+{
+	for (int i = 0; i < RP; i++)
+		fill_page(buf + (size_t)i * SPILL_PAGE_SIZE, gen * 1000 + (uint64_t)i);
+}
+
+/* The old process acknowledged writes up to version 999, and its next write
+ * (version 1000) is half received on one of its connections when a new
+ * process resumes the identity. RegisterReply.write_version counts committed
+ * writes only (999), so the new process's first write gets 1000 (or 1001),
+ * is acknowledged, and is then overwritten by the old process's frame when
+ * it completes: a write the client already superseded in real time undoes an
+ * acknowledged one. */
+static void resumed_clock_is_above_writes_in_flight(void **state)
+{
+	(void)state;
+	assert_int_equal(srv_start(&server, "--capacity", "16M", NULL), 0);
+	_Atomic uint64_t old_clock;
+	atomic_init(&old_clock, 998);
+	struct client_opts o = { .name = "resume-late", .timeout_ms = BOUND_MS,
+				 .write_clock = &old_clock };
+	struct client *old = NULL;
+	assert_int_equal(client_connect(server.url, &o, &old, NULL, 0), 0);
+	o.token = client_token(old);
+	struct client *old2 = NULL;
+	assert_int_equal(client_connect(server.url, &o, &old2, NULL, 0), 0);
+	struct client_extent e;
+	assert_int_equal(client_alloc_extents(old, 1, -1, &e), 0);
+	uint8_t *buf = malloc((size_t)RP * SPILL_PAGE_SIZE);
+	fill_gen(buf, 1);
+	assert_int_equal(client_write(old, e.id, 0, RP, buf), 0); /* version 999 */
+
+	/* The old process's next write, half way in on its second connection. */
+	fill_gen(buf, 2);
+	int fd = client_fd(old2);
+	send_write_header(fd, e.id, RP, 1000, buf);
+	size_t len = (size_t)RP * SPILL_PAGE_SIZE;
+	assert_int_equal(send(fd, buf, len / 2, MSG_NOSIGNAL), (ssize_t)(len / 2));
+
+	/* A new process resumes the identity and writes the same pages. */
+	uint8_t token[CTRL_TOKEN_BYTES];
+	memcpy(token, client_token(old), sizeof(token));
+	struct client *fresh = open_as("resume-late", token, BOUND_MS);
+	fill_gen(buf, 3);
+	assert_int_equal(client_write(fresh, e.id, 0, RP, buf), 0);
+
+	/* The old frame completes. */
+	fill_gen(buf, 2);
+	assert_int_equal(send(fd, buf + len / 2, len - len / 2, MSG_NOSIGNAL),
+			 (ssize_t)(len - len / 2));
+	int st = reply_status(fd);
+	assert_int_equal(client_read(fresh, e.id, 0, RP, buf, NULL), 0);
+	int gen3 = 1;
+	for (int i = 0; i < RP; i++)
+		gen3 &= check_page(buf + (size_t)i * SPILL_PAGE_SIZE, 3000 + (uint64_t)i);
+	print_message("old frame (v1000) after the resumed client's acknowledged write: "
+		      "status %d; pages hold the acknowledged write: %d\n", st, gen3);
+	client_close(fresh);
+	client_close(old2);
+	client_close(old);
+	free(buf);
+	assert_int_equal(srv_stop(&server), 0);
+	assert_true(gen3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(unfinished_frames_of_one_client_stop_anothers_writes),
 		cmocka_unit_test(largest_version_does_not_fence_a_resumed_client_for_ever),
+		cmocka_unit_test(resumed_clock_is_above_writes_in_flight),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
