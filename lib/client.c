@@ -658,8 +658,15 @@ int client_submit(struct client *c, struct client_req *r)
 	};
 	/* The version is taken as the frame leaves: a later write of the same
 	 * pages, on any connection sharing the clock, gets a newer one. */
-	if (r->op == SPILL_OP_WRITE || r->op == SPILL_OP_INVALIDATE)
+	if (r->op == SPILL_OP_WRITE || r->op == SPILL_OP_INVALIDATE) {
 		h.wver = atomic_fetch_add(c->write_clock, 1) + 1;
+		if (h.wver >= SPILL_WVER_LIMIT) { /* never, unless a peer pushed it there */
+			c->slots[idx].kind = SLOT_FREE;
+			c->free_slots[c->nfree++] = (unsigned)idx;
+			c->inflight--;
+			return leave(c, -EOVERFLOW);
+		}
+	}
 	return leave(c, send_frame(c, &h, r->buf));
 }
 

@@ -44,6 +44,8 @@ static int check_request(const struct frame_hdr *h, const char **why)
 		return reject(why, "status set on a request");
 	if (h->wver && h->op != SPILL_OP_WRITE && h->op != SPILL_OP_INVALIDATE)
 		return reject(why, "write version on a request that writes nothing");
+	if (h->wver >= SPILL_WVER_LIMIT)
+		return reject(why, "write version at or above 2^63");
 	switch (h->op) {
 	case SPILL_OP_PING:
 	case SPILL_OP_ALLOC:

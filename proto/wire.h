@@ -37,6 +37,9 @@
 /* Control frames: room for a RegisterReply listing ~100k extents. */
 #define SPILL_MAX_CTRL_PAYLOAD  (1024u * 1024u)
 #define SPILL_NODE_ANY          0xffffffffu
+/* Write versions are below 2^63: a clock can never be pushed to where its
+ * next version wraps (a frame with a larger wver is malformed). */
+#define SPILL_WVER_LIMIT        (1ull << 63)
 /* Largest payload any frame may carry: a full batch plus its presence map. */
 #define SPILL_MAX_PAYLOAD \
 	(SPILL_MAX_BATCH_PAGES * SPILL_PAGE_SIZE + SPILL_PRESENT_MAP_BYTES)

@@ -54,16 +54,6 @@ static void mark_pages(struct reg_extent *e, uint32_t page, uint32_t n, int on)
 	}
 }
 
-/* Raise the identity's newest write version to v. */
-static void note_version(struct reg_client *cl, uint64_t v)
-{
-	uint64_t seen = atomic_load_explicit(&cl->wver_max, memory_order_relaxed);
-	while (seen < v && !atomic_compare_exchange_weak_explicit(&cl->wver_max, &seen, v,
-								  memory_order_relaxed,
-								  memory_order_relaxed))
-		;
-}
-
 /*
  * Apply a whole, checked WRITE (payload: its pages) or an INVALIDATE
  * (payload NULL) to every page whose version is not newer than the frame's;
@@ -116,7 +106,6 @@ static void do_commit(struct conn *c, const struct frame_hdr *h, struct reg_exte
 		      const uint8_t *payload)
 {
 	uint32_t kept = commit(e, h, h->op == SPILL_OP_WRITE ? payload : NULL, c->rx_page_crc);
-	note_version(c->client, h->wver);
 	if (h->op == SPILL_OP_WRITE) {
 		uint64_t applied = h->npages - kept;
 		metrics_inc(&server_stats.bytes[STATS_OP_WRITE], applied * SPILL_PAGE_SIZE);

@@ -74,6 +74,8 @@ void options_usage(FILE *out)
 		"  --conn-output-max SIZE     one connection's queued replies (default 16M)\n"
 		"  --output-max SIZE          all connections' queued replies (default 128M)\n"
 		"  --frame-buffer-max SIZE    all frame buffers over 64K (default 64M)\n"
+		"  --frame-buffer-per-client SIZE  one identity's share of them\n"
+		"                             (default a quarter, at least 3M)\n"
 		"  --metrics-max-connections N  open connections to --metrics (default 16)\n"
 		"  --help, --version\n");
 }
@@ -327,6 +329,8 @@ static int set_limit_key(struct server_options *o, const char *key, const char *
 		SIZE_KEY("output-max", 1u << 20, "expected a size of at least 1M", output_max),
 		SIZE_KEY("frame-buffer-max", 4u << 20, "expected a size of at least 4M",
 			 frame_buffer_max),
+		SIZE_KEY("frame-buffer-per-client", 3u << 20, "expected a size of at least 3M",
+			 frame_buffer_per_client),
 	};
 	int rc = set_size_key(o, sizes, sizeof(sizes) / sizeof(sizes[0]), key, v, why);
 	if (rc <= 0)
@@ -518,6 +522,7 @@ int options_parse(int argc, char **argv, struct server_options *o, char *err, si
 		{ "conn-output-max", required_argument, NULL, 0 },
 		{ "output-max", required_argument, NULL, 0 },
 		{ "frame-buffer-max", required_argument, NULL, 0 },
+		{ "frame-buffer-per-client", required_argument, NULL, 0 },
 		{ "metrics-max-connections", required_argument, NULL, 0 },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },

@@ -74,6 +74,9 @@ struct server_options {
 	uint64_t conn_output_max;      /* one connection's queued replies */
 	uint64_t output_max;           /* all connections' queued replies */
 	uint64_t frame_buffer_max;     /* all payload buffers over 64 KiB */
+	/* Of those, what one identity (or all sessions without one) may hold;
+	 * 0: a quarter of frame_buffer_max, at least one largest frame. */
+	uint64_t frame_buffer_per_client;
 	unsigned metrics_max_conns;    /* open connections to --metrics */
 };
 

@@ -1124,6 +1124,15 @@ int registry_rdma_adopt(struct registry *r, struct reg_client *c, struct rdma_do
 	return same;
 }
 
+void registry_note_write_version(struct reg_client *c, uint64_t v)
+{
+	uint64_t seen = atomic_load_explicit(&c->wver_max, memory_order_relaxed);
+	while (seen < v && !atomic_compare_exchange_weak_explicit(&c->wver_max, &seen, v,
+								  memory_order_relaxed,
+								  memory_order_relaxed))
+		;
+}
+
 int registry_rdma_key(struct registry *r, struct reg_client *c, struct reg_extent *e,
 		      struct rdma_domain *d, uint64_t *addr, uint32_t *rkey)
 {
@@ -1137,10 +1146,15 @@ int registry_rdma_key(struct registry *r, struct reg_client *c, struct reg_exten
 		size_t len = (size_t)e->npages * SPILL_PAGE_SIZE;
 		/* From now on the server no longer sees writes: pages never
 		 * written are zeroed, so no byte of a former owner can be read,
-		 * and every page counts as present. */
+		 * and every page counts as present. Under the commit lock: a
+		 * WRITE being committed to a page not yet present must not be
+		 * zeroed after its bytes went in (lock order: registry, then
+		 * commit). */
+		pthread_mutex_lock(&e->commit_lock);
 		for (uint32_t p = 0; p < e->npages; p++)
 			if (!((atomic_load(&e->present[p / 64]) >> (p % 64)) & 1))
 				memset(e->block.mem + (size_t)p * SPILL_PAGE_SIZE, 0, SPILL_PAGE_SIZE);
+		pthread_mutex_unlock(&e->commit_lock);
 		e->mr = ibv_reg_mr(d->pd, e->block.mem, len,
 				   IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ |
 					   IBV_ACCESS_REMOTE_WRITE);

@@ -74,9 +74,14 @@ struct reg_client {
 	uint64_t disconnected_ms;  /* monotonic ms of the last disconnect */
 	struct reg_extent *extents; /* list through reg_extent.next_of_owner */
 	atomic_uint_fast64_t pages_read, pages_written;
-	/* The newest write version any of its writes carried (RegisterReply
-	 * tells a resuming client, whose clock must start above it). */
+	/* The newest write version any of its writes carried, counted when
+	 * the frame's header arrives, so one still being received counts too
+	 * (RegisterReply tells a resuming client, whose clock must start
+	 * above it). */
 	atomic_uint_fast64_t wver_max;
+	/* Of --frame-buffer-max, the bytes its connections' payload buffers
+	 * hold now (net/admission.c caps it at --frame-buffer-per-client). */
+	atomic_uint_fast64_t frame_buffer_bytes;
 	/* The connection Reclaim goes to: the first one of the identity still
 	 * open (0: none known). Under the registry mutex. */
 	uint64_t ctrl_serial;
@@ -239,6 +244,10 @@ void registry_on_change(struct registry *r, void (*fn)(void *), void *arg);
 /* The extents c owns (malloc'ed array in *out, count in *n). 0 or -ENOMEM. */
 int registry_extents_of(struct registry *r, struct reg_client *c,
 			struct reg_extent_info **out, size_t *n);
+
+/* A WRITE or INVALIDATE of c with version v has begun to arrive: raise c's
+ * newest version (RegisterReply.write_version) to v. Lock-free. */
+void registry_note_write_version(struct reg_client *c, uint64_t v);
 
 /* Data path: a referenced extent, or NULL. Call under rcu_read_lock.
  * registry_extent_put: the last reference of a freed extent uncharges it,

@@ -39,8 +39,9 @@ static struct {
 	unsigned backoff_ms;
 	uint64_t output_max, output_threshold;
 	atomic_int_fast64_t output_bytes;
-	uint64_t frame_buffer_max;
-	atomic_uint_fast64_t frame_buffer_bytes, frame_buffer_waits;
+	uint64_t frame_buffer_max, frame_buffer_share;
+	atomic_uint_fast64_t frame_buffer_bytes, frame_buffer_waits, frame_buffer_share_waits;
+	atomic_uint_fast64_t frame_buffer_sessions; /* the share of connections without an identity */
 	atomic_uint_fast64_t refused[ADM_REFUSED_COUNT];
 	atomic_uint_fast64_t timeouts[ADM_TIMEOUT_COUNT];
 	atomic_uint_fast64_t backoffs;
@@ -65,6 +66,11 @@ int admission_init(const struct server_options *o)
 	A.backoff_ms = o->accept_backoff_ms;
 	A.output_max = o->output_max;
 	A.frame_buffer_max = o->frame_buffer_max;
+	/* Never below one largest frame, or a client could never send one. */
+	A.frame_buffer_share = o->frame_buffer_per_client ? o->frame_buffer_per_client
+							   : o->frame_buffer_max / 4;
+	if (A.frame_buffer_share < SPILL_MAX_PAYLOAD)
+		A.frame_buffer_share = SPILL_MAX_PAYLOAD;
 	/* Every worker may queue one more reply after it saw room: keep that
 	 * much headroom, but never so much that nothing may be queued. */
 	long workers = o->workers > 0 ? o->workers : sysconf(_SC_NPROCESSORS_ONLN);
@@ -300,26 +306,41 @@ int admission_output_room(void)
 	return v < 0 || (uint64_t)v < A.output_threshold;
 }
 
-int admission_frame_buffer_take(uint64_t bytes)
+/* Add bytes to *v unless that passes max. */
+static int take_below(atomic_uint_fast64_t *v, uint64_t bytes, uint64_t max)
 {
-	uint64_t v = atomic_load_explicit(&A.frame_buffer_bytes, memory_order_relaxed);
+	uint64_t cur = atomic_load_explicit(v, memory_order_relaxed);
 	do {
-		if (v + bytes > A.frame_buffer_max)
+		if (cur + bytes > max)
 			return 0;
-	} while (!atomic_compare_exchange_weak_explicit(&A.frame_buffer_bytes, &v, v + bytes,
-							memory_order_relaxed,
+	} while (!atomic_compare_exchange_weak_explicit(v, &cur, cur + bytes, memory_order_relaxed,
 							memory_order_relaxed));
 	return 1;
 }
 
-void admission_frame_buffer_give(uint64_t bytes)
+int admission_frame_buffer_take(atomic_uint_fast64_t *share, uint64_t bytes, int *by_share)
 {
+	if (!share)
+		share = &A.frame_buffer_sessions;
+	*by_share = !take_below(share, bytes, A.frame_buffer_share);
+	if (*by_share)
+		return 0;
+	if (take_below(&A.frame_buffer_bytes, bytes, A.frame_buffer_max))
+		return 1;
+	atomic_fetch_sub_explicit(share, bytes, memory_order_relaxed);
+	return 0;
+}
+
+void admission_frame_buffer_give(atomic_uint_fast64_t *share, uint64_t bytes)
+{
+	atomic_fetch_sub_explicit(share ? share : &A.frame_buffer_sessions, bytes,
+				  memory_order_relaxed);
 	atomic_fetch_sub_explicit(&A.frame_buffer_bytes, bytes, memory_order_relaxed);
 }
 
-void admission_count_frame_buffer_wait(void)
+void admission_count_frame_buffer_wait(int by_share)
 {
-	metrics_inc(&A.frame_buffer_waits, 1);
+	metrics_inc(by_share ? &A.frame_buffer_share_waits : &A.frame_buffer_waits, 1);
 }
 
 int admission_log_ok(atomic_uint_fast64_t *last_ms, atomic_uint_fast64_t *skipped,
@@ -391,6 +412,9 @@ int admission_register_metrics(struct metrics *m)
 	rc |= metrics_add_gauge(m, "spillway_frame_buffer_bytes", "",
 				"Payload buffers larger than the 64 KiB staging buffer, all connections",
 				gauge_frame_buffers, NULL);
+	rc |= metrics_add_counter(m, "spillway_frame_buffer_share_waits_total", "",
+				  "Frames that waited because their identity held its "
+				  "--frame-buffer-per-client share", &A.frame_buffer_share_waits);
 	rc |= metrics_add_counter(m, "spillway_frame_buffer_waits_total", "",
 				  "Times a connection stopped reading: its next frame's buffer would "
 				  "exceed --frame-buffer-max", &A.frame_buffer_waits);

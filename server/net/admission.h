@@ -93,13 +93,18 @@ void admission_output_add(int64_t delta);
  * the largest size per worker, so the total stays within --output-max. */
 int admission_output_room(void);
 
-/* Take bytes of the --frame-buffer-max budget for one payload buffer: 1 if
- * granted, 0 if that would exceed the budget (nothing is taken). */
-int admission_frame_buffer_take(uint64_t bytes);
-/* Return bytes taken by admission_frame_buffer_take. */
-void admission_frame_buffer_give(uint64_t bytes);
-/* A connection began waiting for the frame-buffer budget. */
-void admission_count_frame_buffer_wait(void);
+/* Take bytes of the --frame-buffer-max budget for one payload buffer, drawn
+ * on share: the counter of the identity the connection is registered as,
+ * or NULL for connections without one (they share one counter). 1 if
+ * granted; 0 if that would exceed the budget, or the share's part of it
+ * (--frame-buffer-per-client), and then *by_share says which (nothing is
+ * taken). One identity cannot hold what the others' WRITEs need. */
+int admission_frame_buffer_take(atomic_uint_fast64_t *share, uint64_t bytes, int *by_share);
+/* Return bytes taken by admission_frame_buffer_take (the same share). */
+void admission_frame_buffer_give(atomic_uint_fast64_t *share, uint64_t bytes);
+/* A connection began waiting for the frame-buffer budget (by_share: for
+ * its identity's part of it). */
+void admission_count_frame_buffer_wait(int by_share);
 
 /* One log line per peer-triggered event kind per interval: 1 if this caller
  * may log now; *suppressed gets how many were not logged since. */

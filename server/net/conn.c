@@ -92,13 +92,15 @@ static void drop_payload(struct conn *c)
 	c->payload = NULL;
 	c->payload_cap = 0;
 	if (c->payload_charged)
-		admission_frame_buffer_give(c->payload_charged);
+		admission_frame_buffer_give(c->payload_share, c->payload_charged);
 	c->payload_charged = 0;
+	c->payload_share = NULL;
 }
 
 static void conn_free(struct conn *c)
 {
 	release_tx(c);
+	drop_payload(c); /* while its identity's share still exists */
 	if (c->client) {
 		registry_release_ctrl(c->srv->reg, c->client, c->serial);
 		registry_disconnect(c->srv->reg, c->client);
@@ -119,7 +121,6 @@ static void conn_free(struct conn *c)
 	atomic_fetch_sub(&server_stats.connections_open, 1);
 	worker_conn_closed(c->w, c);
 	frame_reader_free(&c->reader);
-	drop_payload(c);
 	free(c->reply_end);
 	slab_free(c->srv->conn_cache, c);
 }
@@ -548,13 +549,12 @@ static int conn_done(void *arg, const struct frame_hdr *h, const struct frame_la
 	struct conn *c = arg;
 	uint8_t *payload = l->nseg ? l->seg[0].iov_base : NULL;
 	if (crc_err) {
-		/* Received in place: its pages were marked absent when it began,
-		 * and stay so. */
-			conn_fail(c, STATS_ERR_CRC, "frame checksum mismatch");
+		/* Nothing of it reached an extent. */
+		conn_fail(c, STATS_ERR_CRC, "frame checksum mismatch");
 		return 0;
 	}
 	if (c->ring_count >= c->ring_cap) {
-			conn_fail(c, STATS_ERR_INFLIGHT, "too many requests in flight");
+		conn_fail(c, STATS_ERR_INFLIGHT, "too many requests in flight");
 		return 0;
 	}
 	uint64_t t0 = now_ns();
@@ -583,9 +583,11 @@ static int payload_buffer(struct conn *c, size_t len)
 	if (len <= c->payload_cap)
 		return 0;
 	size_t charge = len > STAGE_BYTES ? len : 0;
-	if (charge && !admission_frame_buffer_take(charge)) {
+	atomic_uint_fast64_t *share = c->client ? &c->client->frame_buffer_bytes : NULL;
+	int by_share = 0;
+	if (charge && !admission_frame_buffer_take(share, charge, &by_share)) {
 		if (!c->buf_wait)
-			admission_count_frame_buffer_wait();
+			admission_count_frame_buffer_wait(by_share);
 		c->buf_wait = 1;
 		set_reading(c, 0);
 		return FRAME_LAND_WAIT;
@@ -593,13 +595,14 @@ static int payload_buffer(struct conn *c, size_t len)
 	drop_payload(c);
 	if (!(c->payload = malloc(len))) {
 		if (charge)
-			admission_frame_buffer_give(charge);
+			admission_frame_buffer_give(share, charge);
 		c->buf_wait = 0;
 		conn_fail(c, STATS_ERR_PROTOCOL, "out of memory for a frame");
 		return -ENOMEM;
 	}
 	c->payload_cap = len;
 	c->payload_charged = charge;
+	c->payload_share = share;
 	return 0;
 }
 
@@ -640,8 +643,14 @@ static int refuse_frame(struct conn *c, const struct frame_hdr *h)
 static int conn_land(void *arg, const struct frame_hdr *h, struct frame_land *l)
 {
 	struct conn *c = arg;
-	if (!c->buf_wait && refuse_frame(c, h))
-		return -EPROTO;
+	if (!c->buf_wait) {
+		if (refuse_frame(c, h))
+			return -EPROTO;
+		/* Counted from the header on: a client resuming the identity
+		 * while this frame is still arriving starts above it. */
+		if ((h->op == SPILL_OP_WRITE || h->op == SPILL_OP_INVALIDATE) && c->client)
+			registry_note_write_version(c->client, h->wver);
+	}
 	int rc = payload_buffer(c, h->payload_len);
 	if (rc)
 		return rc;

@@ -102,6 +102,7 @@ struct conn {
 	uint8_t *payload;
 	size_t payload_cap;
 	size_t payload_charged;   /* of payload_cap, taken from --frame-buffer-max */
+	atomic_uint_fast64_t *payload_share; /* ... and from this share (NULL: sessions') */
 	int buf_wait;             /* header read; waits for the frame-buffer budget */
 	uint64_t frame_used_ms;   /* reading time this frame's payload has taken */
 	uint64_t frame_tick_ms;   /* when frame_used_ms was last brought up to date */

@@ -236,12 +236,20 @@ static void test_write_version_only_on_writes(void **state)
 					   SPILL_OP_FREE, SPILL_OP_KEY };
 	for (size_t i = 0; i < sizeof(writes) / sizeof(writes[0]); i++) {
 		struct frame_hdr h = make_req(writes[i], 3);
-		h.wver = UINT64_MAX;
+		h.wver = SPILL_WVER_LIMIT - 1;
 		expect_ok(&h);
 		struct frame_hdr r;
 		frame_reply_hdr(&h, SPILL_ST_ESTALE, 0, &r);
-		assert_true(r.wver == UINT64_MAX);
+		assert_true(r.wver == SPILL_WVER_LIMIT - 1);
 		expect_ok(&r);
+		/* A version a clock could not follow without wrapping. */
+		static const uint64_t too_big[] = { SPILL_WVER_LIMIT, UINT64_MAX };
+		for (int k = 0; k < 2; k++) {
+			h.wver = too_big[k];
+			struct spill_wire_hdr w;
+			frame_hdr_pack(&h, &w);
+			expect_reject_wire(&w);
+		}
 	}
 	for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
 		struct frame_hdr h = make_req(others[i], 3);
