@@ -162,7 +162,14 @@ static void piece_cmd_done(struct spill_cmd *cmd)
 {
 	struct spill_piece *pc = cmd->priv;
 
-	if (!cmd->status)
+	/*
+	 * -ESTALE: the server kept a newer write of some of these pages, made
+	 * by another bio of this device that overlapped this one and whose
+	 * frame was built later but arrived first (the block layer does not
+	 * order overlapping writes in flight). The copy holds data written no
+	 * earlier than this bio, as after any two overlapping writes: current.
+	 */
+	if (!cmd->status || cmd->status == -ESTALE)
 		set_bit(cmd->copy, &pc->ok);
 	else if (cmd->status != -ENOTCONN)
 		atomic64_inc(&cmd->dev->srv[cmd->server].io_errors);

@@ -20,11 +20,14 @@
 #include "log.h"
 #include "pager.h"
 
-/* Errors that are a server's answer, not a broken connection. */
+/* Errors that are a server's answer, not a broken connection. -ESTALE
+ * (the server kept a newer write of those pages) cannot happen while one
+ * write of a page is in flight at a time, as here; were it to, the copy
+ * counts as missed and repair rewrites it with a newer version. */
 static int is_refusal(int rc)
 {
 	return rc == -ENODATA || rc == -ENOENT || rc == -EACCES || rc == -ERANGE ||
-	       rc == -ENOSPC || rc == -EDQUOT || rc == -EINVAL;
+	       rc == -ENOSPC || rc == -EDQUOT || rc == -EINVAL || rc == -ESTALE;
 }
 
 /* Connect connection i of server s: the first registers the identity, the
