@@ -547,6 +547,15 @@ static int map_has_all(const uint8_t *present, const uint8_t *need, unsigned n)
 	return 1;
 }
 
+/* The replica r points at exists, is up and is current for every page r
+ * needs. */
+static int replica_usable(spill_ctx *x, const struct read_run *r)
+{
+	const struct loc_snap *l = &r->loc;
+	int s = l->srv[r->replica];
+	return l->ext[r->replica] && atomic_load(&x->servers[s].up) && copies_cover(x, r, s);
+}
+
 int remote_read_runs(spill_ctx *x, struct read_run *runs, int nruns, int kind)
 {
 	/* Runs to read come in with status -EAGAIN (others are skipped). Each
@@ -566,12 +575,9 @@ int remote_read_runs(spill_ctx *x, struct read_run *runs, int nruns, int kind)
 			struct read_run *r = &runs[i];
 			if (r->status != -EAGAIN)
 				continue;
-			const struct loc_snap *l = &r->loc;
-			while (r->replica < l->nrep &&
-			       (!l->ext[r->replica] || !atomic_load(&x->servers[l->srv[r->replica]].up) ||
-				!copies_cover(x, r, l->srv[r->replica])))
+			while (r->replica < r->loc.nrep && !replica_usable(x, r))
 				r->replica++;
-			if (r->replica >= l->nrep) {
+			if (r->replica >= r->loc.nrep) {
 				r->status = -EIO;
 				pending--;
 			}
@@ -583,7 +589,11 @@ int remote_read_runs(spill_ctx *x, struct read_run *runs, int nruns, int kind)
 			for (int i = 0; i < nruns && n < 64; i++) {
 				struct read_run *r = &runs[i];
 				const struct loc_snap *l = &r->loc;
-				if (r->status != -EAGAIN || l->srv[r->replica] != s)
+				/* Checked again: a run that failed over on an
+				 * earlier server of this pass points at a replica
+				 * nobody looked at yet (current? up?). */
+				if (r->status != -EAGAIN || r->replica >= l->nrep ||
+				    l->srv[r->replica] != s || !replica_usable(x, r))
 					continue;
 				reqs[n] = (struct client_req){
 					.op = SPILL_OP_READ, .extent = l->ext[r->replica],
