@@ -382,7 +382,7 @@ static int ensure_locked(spill_ctx *x, struct chunk_loc *l)
 	if (want > up)
 		want = up;
 	uint32_t tried = 0;
-	int last = -EIO;
+	int last = -EIO, had = l->nrep;
 	while (l->nrep < want) {
 		int s = choose_server(x, l, tried);
 		if (s < 0)
@@ -396,8 +396,11 @@ static int ensure_locked(spill_ctx *x, struct chunk_loc *l)
 		}
 		uint32_t chunk = (uint32_t)(l - x->chunks);
 		copies_reset_server(x, chunk, s);
-		if (l->nrep > 0) /* its pages are not on the new replica yet */
+		if (had > 0) { /* its pages are not on the new replica yet */
 			copies_set_degraded(x, chunk, 1);
+			atomic_store(&x->repair_needed, 1);
+			service_wake(x);
+		}
 		loc_write_begin(l);
 		l->srv[l->nrep] = (unsigned char)s;
 		l->ext[l->nrep] = ext;
