@@ -9,7 +9,9 @@
  * Each server gets CONNS_PER_SERVER connections of one identity: one for
  * control (the service thread), one for the evictor and the rest for faulting
  * threads, which take whichever is free. A connection that fails marks its
- * server down; the service thread then restores the replica count.
+ * server down; the service thread then restores the replica count, and tries
+ * the server again until it answers (server_reopen): it comes back holding
+ * no copy, and repair gives it the groups' copies anew.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -27,16 +29,15 @@ static int is_refusal(int rc)
 	       rc == -ENOSPC || rc == -EDQUOT || rc == -EINVAL;
 }
 
-/* Connect connection i of server s: the first registers the identity, the
- * others (and reconnections) join it with its token. */
-static int conn_open(spill_ctx *x, int s, int i, char *err, size_t cap)
+/* Connect connection i of server s as the identity token names (NULL:
+ * register a new one). */
+static int conn_open_as(spill_ctx *x, int s, int i, const uint8_t *token, char *err, size_t cap)
 {
 	struct server *sv = &x->servers[s];
 	struct client_opts o = {
 		.psk = x->psk, .name = x->cfg.name, .priority = x->cfg.priority,
 		.reservation = x->cfg.reservation, .limit = x->cfg.limit,
-		.timeout_ms = x->cfg.timeout_ms,
-		.token = sv->conn[0].c || i > 0 ? sv->token : NULL,
+		.timeout_ms = x->cfg.timeout_ms, .token = token,
 		.write_clock = &x->write_clock,
 	};
 	char why[160] = "";
@@ -54,6 +55,55 @@ static int conn_open(spill_ctx *x, int s, int i, char *err, size_t cap)
 		client_close(sv->conn[i].c);
 	sv->conn[i].c = c;
 	return 0;
+}
+
+/* Connect connection i of server s: the first registers the identity, the
+ * others (and reconnections) join it with its token. */
+static int conn_open(spill_ctx *x, int s, int i, char *err, size_t cap)
+{
+	struct server *sv = &x->servers[s];
+	return conn_open_as(x, s, i, sv->conn[0].c || i > 0 ? sv->token : NULL, err, cap);
+}
+
+/* The control connection of a server that came back is open: take its
+ * token (new if it registered us anew), check its extent size, and free the
+ * extents it kept for us (no group uses them any more: forget_server). */
+static int reopened(spill_ctx *x, int s, struct client *c, char *err, size_t cap)
+{
+	struct server *sv = &x->servers[s];
+	if (client_extent_bytes(c) != CHUNK_BYTES) {
+		snprintf(err, cap, "%s: extents are %llu bytes; libspillway needs 2 MiB extents",
+			 sv->url, (unsigned long long)client_extent_bytes(c));
+		return -SPILL_EBADCONFIG;
+	}
+	memcpy(sv->token, client_token(c), CTRL_TOKEN_BYTES);
+	size_t n = 0;
+	const struct client_extent *e = client_resumed_extents(c, &n);
+	for (size_t k = 0; k < n; k++) {
+		int rc = client_free_extents(c, &e[k].id, 1);
+		if (rc && !is_refusal(rc)) {
+			snprintf(err, cap, "%s: freeing old extents: %s", sv->url, strerror(-rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
+int server_reopen(spill_ctx *x, int s, char *err, size_t cap)
+{
+	struct server *sv = &x->servers[s];
+	int rc = 0;
+	for (int i = 0; i < CONNS_PER_SERVER && !rc; i++) {
+		struct server_conn *sc = &sv->conn[i];
+		pthread_mutex_lock(&sc->lock);
+		rc = conn_open_as(x, s, i, sv->token, err, cap);
+		if (rc == -ENOENT && i == CONN_CTRL) /* it forgot us (restarted) */
+			rc = conn_open_as(x, s, i, NULL, err, cap);
+		if (!rc && i == CONN_CTRL)
+			rc = reopened(x, s, sc->c, err, cap);
+		pthread_mutex_unlock(&sc->lock);
+	}
+	return rc;
 }
 
 /* Connect every connection of server s (x->urls[s]). */
@@ -262,6 +312,7 @@ void server_failed(spill_ctx *x, int s, int err)
 	/* May run in a signal handler: no logging here (servers_service logs). */
 	atomic_store(&x->servers[s].failed_err, err ? err : -EIO);
 	if (atomic_exchange(&x->servers[s].up, 0)) {
+		atomic_store(&x->servers[s].reopen_at, mono_ms() + REOPEN_FIRST_MS);
 		atomic_store(&x->repair_needed, 1);
 		service_wake(x);
 		/* Whoever waits for a repair of this server's connections stops. */
