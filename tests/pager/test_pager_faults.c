@@ -159,11 +159,19 @@ static int child_wait_repaired(spill_ctx *ctx, uint64_t base, struct spill_stats
 	}
 }
 
-static void child_main(int in, int out, const char *url_a, const char *url_b, const char *name)
+/* The servers a child opens, sent once it runs (see pager_start). */
+struct urls {
+	char url[2][64];
+};
+
+static void child_main(int in, int out, const char *name)
 {
 	alarm(BOUND_S);
 	scan_catch_sigbus();
-	struct spill_config cfg = { .servers = { url_a, url_b }, .local_budget = BUDGET,
+	struct urls u;
+	if (read(in, &u, sizeof(u)) != (ssize_t)sizeof(u))
+		_exit(9);
+	struct spill_config cfg = { .servers = { u.url[0], u.url[1] }, .local_budget = BUDGET,
 				    .replicas = 2, .name = name, .timeout_ms = TIMEOUT_MS };
 	spill_ctx *ctx = spill_open(&cfg);
 	if (!ctx)
@@ -218,7 +226,10 @@ struct pager {
 	int to, from; /* the parent's ends */
 };
 
-static void pager_start(struct pager *p, const char *url_a, const char *url_b, const char *name)
+/* Fork the child, which opens nothing until pager_open: the parent forks
+ * before it starts any proxy thread (a fork of a threaded process is not
+ * for a program that starts threads of its own, and TSan refuses it). */
+static void pager_start(struct pager *p, const char *name)
 {
 	int to[2], from[2];
 	assert_int_equal(pipe(to), 0);
@@ -228,12 +239,22 @@ static void pager_start(struct pager *p, const char *url_a, const char *url_b, c
 	if (p->pid == 0) {
 		close(to[1]);
 		close(from[0]);
-		child_main(to[0], from[1], url_a, url_b, name);
+		child_main(to[0], from[1], name);
 	}
 	close(to[0]);
 	close(from[1]);
 	p->to = to[1];
 	p->from = from[0];
+}
+
+/* The child opens a context on url_a and url_b, replicas 2. */
+static void pager_open(struct pager *p, const char *url_a, const char *url_b)
+{
+	struct urls u;
+	memset(&u, 0, sizeof(u));
+	snprintf(u.url[0], sizeof(u.url[0]), "%s", url_a);
+	snprintf(u.url[1], sizeof(u.url[1]), "%s", url_b);
+	assert_int_equal(write(p->to, &u, sizeof(u)), (ssize_t)sizeof(u));
 }
 
 /* Run one command in the child and return its result; the test fails if
@@ -350,12 +371,12 @@ static void cut_at_every_write_then_good_server_gone(enum a_gone how)
 	struct fault_proxy *pa = NULL, *pb;
 	assert_int_equal(srv_start(&a, "--capacity", "64M", NULL), 0);
 	assert_int_equal(srv_start(&b, "--capacity", "64M", NULL), 0);
+	struct pager p;
+	pager_start(&p, how == A_KILLED ? "pager-faults-cut-kill" : "pager-faults-cut-part");
 	if (how == A_PARTITIONED)
 		assert_int_equal(fault_proxy_start(&pa, a.port), 0);
 	assert_int_equal(fault_proxy_start(&pb, b.port), 0);
-	struct pager p;
-	pager_start(&p, pa ? fault_proxy_url(pa) : a.url, fault_proxy_url(pb),
-		    how == A_KILLED ? "pager-faults-cut-kill" : "pager-faults-cut-part");
+	pager_open(&p, pa ? fault_proxy_url(pa) : a.url, fault_proxy_url(pb));
 	rewrite_rounds(&p, 1, 1, "gen 1 on both");
 
 	/* Half a frame forwarded, then RST: the server never holds the whole
@@ -411,7 +432,8 @@ static void stalled_server_is_repaired(void **state)
 	assert_int_equal(srv_start(&a, "--capacity", "64M", NULL), 0);
 	assert_int_equal(srv_start(&b, "--capacity", "64M", NULL), 0);
 	struct pager p;
-	pager_start(&p, a.url, b.url, "pager-faults-stall");
+	pager_start(&p, "pager-faults-stall");
+	pager_open(&p, a.url, b.url);
 	rewrite_rounds(&p, 1, 1, "gen 1 on both");
 
 	assert_int_equal(proc_freeze(b.pid, BOUND_MS), 0);
@@ -435,9 +457,10 @@ static void partitioned_server_is_repaired(void **state)
 	struct fault_proxy *px;
 	assert_int_equal(srv_start(&a, "--capacity", "64M", NULL), 0);
 	assert_int_equal(srv_start(&b, "--capacity", "64M", NULL), 0);
-	assert_int_equal(fault_proxy_start(&px, b.port), 0);
 	struct pager p;
-	pager_start(&p, a.url, fault_proxy_url(px), "pager-faults-part");
+	pager_start(&p, "pager-faults-part");
+	assert_int_equal(fault_proxy_start(&px, b.port), 0);
+	pager_open(&p, a.url, fault_proxy_url(px));
 	rewrite_rounds(&p, 1, 1, "gen 1 on both");
 
 	assert_int_equal(fault_partition(px, FAULT_ALL), 0);
@@ -462,7 +485,8 @@ static void server_restarted_empty_is_refilled(void **state)
 	assert_int_equal(srv_start(&a, "--capacity", "64M", NULL), 0);
 	assert_int_equal(srv_start(&b, "--capacity", "64M", NULL), 0);
 	struct pager p;
-	pager_start(&p, a.url, b.url, "pager-faults-restart");
+	pager_start(&p, "pager-faults-restart");
+	pager_open(&p, a.url, b.url);
 	rewrite_rounds(&p, 1, 1, "gen 1 on both");
 
 	int port = b.port;
@@ -486,7 +510,8 @@ static void all_servers_killed_sigbus(void **state)
 	assert_int_equal(srv_start(&a, "--capacity", "64M", NULL), 0);
 	assert_int_equal(srv_start(&b, "--capacity", "64M", NULL), 0);
 	struct pager p;
-	pager_start(&p, a.url, b.url, "pager-faults-allkilled");
+	pager_start(&p, "pager-faults-allkilled");
+	pager_open(&p, a.url, b.url);
 	rewrite_rounds(&p, 1, 2, "before the kill");
 	srv_kill(&a);
 	srv_kill(&b);
