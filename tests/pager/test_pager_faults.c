@@ -12,7 +12,9 @@
  *     stale copy;
  *  2. B frozen (SIGSTOP) past the request timeout during rewrites, then
  *     thawed: all pages verify, repair brings every group back to two
- *     current copies, proven by killing A and reading every page from B;
+ *     current copies, proven on B: it lends exactly the region's extents
+ *     (none left over from before), and with A killed every page reads
+ *     back from B as last written;
  *  3. the same with a partition (no byte, no FIN, no RST) healed afterwards;
  *  4. B killed and a new, empty spillwayd started on its port: repair fills
  *     it, proven the same way;
@@ -335,16 +337,32 @@ static void rewrite_rounds(struct pager *p, uint32_t first, uint32_t last, const
 	}
 }
 
+/* B lends exactly the region's two extents: the copies repair made, and
+ * none left over from before it failed (the old identity's extents freed). */
+static void expect_b_holds_region(const struct srv *b)
+{
+	static const char used[] = "spillway_pool_used_bytes{node=\"0\"}";
+	long long v;
+	for (int waited = 0; (v = srv_metric(b, used)) != REGION && waited < BOUND_MS;
+	     waited += 10) {
+		struct timespec ts = { 0, 10 * 1000000 }; /* pacing a bounded poll */
+		nanosleep(&ts, NULL);
+	}
+	fprintf(stderr, "B lends %lld bytes\n", v);
+	assert_int_equal(v, REGION);
+}
+
 /*
- * After repair: kill A and read every page with the minimum budget, so all
- * but a handful come from B. Every one is the last generation: B holds two
- * current copies' worth of the region on its own.
+ * After repair: B lends the region's extents, and with A killed every page
+ * read with the minimum budget (so all but a handful from B) is the last
+ * generation: B holds a current copy of everything on its own.
  */
-static void expect_all_on_b(struct pager *p, struct srv *a, uint32_t gen)
+static void expect_all_on_b(struct pager *p, struct srv *a, const struct srv *b, uint32_t gen)
 {
 	struct result r = pager_do(p, CMD_REPAIRED, 0);
 	print_result("repaired", &r);
 	assert_int_equal(r.rc, 0);
+	expect_b_holds_region(b);
 	uint64_t reads = r.st.remote_reads;
 	srv_kill(a);
 	r = pager_do(p, CMD_SCAN_FAR, gen);
@@ -443,7 +461,7 @@ static void stalled_server_is_repaired(void **state)
 	assert_true(r.st.servers_up == 1 || r.st.copies_missed > 0);
 	assert_int_equal(proc_thaw(b.pid, BOUND_MS), 0);
 
-	expect_all_on_b(&p, &a, 1 + ROUNDS);
+	expect_all_on_b(&p, &a, &b, 1 + ROUNDS);
 	pager_end(&p);
 	srv_stop(&b);
 }
@@ -470,7 +488,7 @@ static void partitioned_server_is_repaired(void **state)
 	assert_true(fault_count(px, FAULT_EV_DROP, FAULT_ALL) > 0);
 	assert_int_equal(fault_heal(px, FAULT_ALL, FAULT_HEAL_RESUME), 0);
 
-	expect_all_on_b(&p, &a, 1 + ROUNDS);
+	expect_all_on_b(&p, &a, &b, 1 + ROUNDS);
 	pager_end(&p);
 	fault_proxy_stop(px);
 	srv_stop(&b);
@@ -496,7 +514,7 @@ static void server_restarted_empty_is_refilled(void **state)
 	assert_int_equal(srv_start(&b, "--capacity", "64M", NULL), 0);
 	assert_int_equal(b.port, port);
 
-	expect_all_on_b(&p, &a, 1 + ROUNDS);
+	expect_all_on_b(&p, &a, &b, 1 + ROUNDS);
 	pager_end(&p);
 	srv_stop(&b);
 }
