@@ -332,6 +332,9 @@ static void rewrite_rounds(struct pager *p, uint32_t first, uint32_t last, const
 		struct result r = pager_do(p, CMD_REWRITE, g);
 		print_result(what, &r);
 		assert_int_equal(r.rc, 0);
+		/* Before any fault, a group is degraded only by a missed copy. */
+		if (g == 1)
+			assert_true(r.st.copies_missed > 0 || r.st.degraded_groups == 0);
 		r = pager_do(p, CMD_SCAN, g);
 		expect_all_current(what, &r);
 	}
