@@ -85,6 +85,8 @@ struct server {
 	atomic_int drain_stuck_logged;    /* "nowhere to move" said once per drain */
 	atomic_uint_fast64_t refused_until; /* mono_ms(): ALLOC refused (full,
 					     * over quota); placement skips it */
+	atomic_uint_fast64_t reopen_at;   /* mono_ms(): down, try it again then */
+	unsigned reopen_wait;             /* ms between tries (service thread) */
 	uint64_t extent_bytes;
 	uint8_t token[32];
 	int index;
@@ -388,6 +390,16 @@ int server_conn_repair(spill_ctx *x, int s, struct server_conn *sc);
 void servers_service(spill_ctx *x);
 /* Mark a server down after an I/O failure (starts repair). */
 void server_failed(spill_ctx *x, int s, int err);
+/* A server that is down is tried again REOPEN_FIRST_MS after it failed,
+ * then at doubling intervals up to REOPEN_MAX_MS (service.c). */
+#define REOPEN_FIRST_MS 250u
+#define REOPEN_MAX_MS   5000u
+/* Service thread, server s down: reconnect every connection of it, as our
+ * identity if it still knows it (freeing the extents it kept for us, which
+ * no group uses any more), else as a new registration (it restarted empty).
+ * s stays down meanwhile, so no other thread uses its connections. 0 or
+ * -errno (err says why). */
+int server_reopen(spill_ctx *x, int s, char *err, size_t cap);
 int servers_up(spill_ctx *x);
 /* Give chunk c its replicas (extents), if missing. 0 or -errno.
  * _locked: the caller holds chunk_lock(chunk). */

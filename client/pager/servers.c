@@ -9,7 +9,9 @@
  * Each server gets CONNS_PER_SERVER connections of one identity: one for
  * control (the service thread), one for the evictor and the rest for faulting
  * threads, which take whichever is free. A connection that fails marks its
- * server down; the service thread then restores the replica count.
+ * server down; the service thread then restores the replica count, and tries
+ * the server again until it answers (server_reopen): it comes back holding
+ * no copy, and repair gives it the groups' copies anew.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -30,16 +32,15 @@ static int is_refusal(int rc)
 	       rc == -ENOSPC || rc == -EDQUOT || rc == -EINVAL || rc == -ESTALE;
 }
 
-/* Connect connection i of server s: the first registers the identity, the
- * others (and reconnections) join it with its token. */
-static int conn_open(spill_ctx *x, int s, int i, char *err, size_t cap)
+/* Connect connection i of server s as the identity token names (NULL:
+ * register a new one). */
+static int conn_open_as(spill_ctx *x, int s, int i, const uint8_t *token, char *err, size_t cap)
 {
 	struct server *sv = &x->servers[s];
 	struct client_opts o = {
 		.psk = x->psk, .name = x->cfg.name, .priority = x->cfg.priority,
 		.reservation = x->cfg.reservation, .limit = x->cfg.limit,
-		.timeout_ms = x->cfg.timeout_ms,
-		.token = sv->conn[0].c || i > 0 ? sv->token : NULL,
+		.timeout_ms = x->cfg.timeout_ms, .token = token,
 		.write_clock = &x->write_clock,
 	};
 	char why[160] = "";
@@ -57,6 +58,55 @@ static int conn_open(spill_ctx *x, int s, int i, char *err, size_t cap)
 		client_close(sv->conn[i].c);
 	sv->conn[i].c = c;
 	return 0;
+}
+
+/* Connect connection i of server s: the first registers the identity, the
+ * others (and reconnections) join it with its token. */
+static int conn_open(spill_ctx *x, int s, int i, char *err, size_t cap)
+{
+	struct server *sv = &x->servers[s];
+	return conn_open_as(x, s, i, sv->conn[0].c || i > 0 ? sv->token : NULL, err, cap);
+}
+
+/* The control connection of a server that came back is open: take its
+ * token (new if it registered us anew), check its extent size, and free the
+ * extents it kept for us (no group uses them any more: forget_server). */
+static int reopened(spill_ctx *x, int s, struct client *c, char *err, size_t cap)
+{
+	struct server *sv = &x->servers[s];
+	if (client_extent_bytes(c) != CHUNK_BYTES) {
+		snprintf(err, cap, "%s: extents are %llu bytes; libspillway needs 2 MiB extents",
+			 sv->url, (unsigned long long)client_extent_bytes(c));
+		return -SPILL_EBADCONFIG;
+	}
+	memcpy(sv->token, client_token(c), CTRL_TOKEN_BYTES);
+	size_t n = 0;
+	const struct client_extent *e = client_resumed_extents(c, &n);
+	for (size_t k = 0; k < n; k++) {
+		int rc = client_free_extents(c, &e[k].id, 1);
+		if (rc && !is_refusal(rc)) {
+			snprintf(err, cap, "%s: freeing old extents: %s", sv->url, strerror(-rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
+int server_reopen(spill_ctx *x, int s, char *err, size_t cap)
+{
+	struct server *sv = &x->servers[s];
+	int rc = 0;
+	for (int i = 0; i < CONNS_PER_SERVER && !rc; i++) {
+		struct server_conn *sc = &sv->conn[i];
+		pthread_mutex_lock(&sc->lock);
+		rc = conn_open_as(x, s, i, sv->token, err, cap);
+		if (rc == -ENOENT && i == CONN_CTRL) /* it forgot us (restarted) */
+			rc = conn_open_as(x, s, i, NULL, err, cap);
+		if (!rc && i == CONN_CTRL)
+			rc = reopened(x, s, sc->c, err, cap);
+		pthread_mutex_unlock(&sc->lock);
+	}
+	return rc;
 }
 
 /* Connect every connection of server s (x->urls[s]). */
@@ -265,6 +315,7 @@ void server_failed(spill_ctx *x, int s, int err)
 	/* May run in a signal handler: no logging here (servers_service logs). */
 	atomic_store(&x->servers[s].failed_err, err ? err : -EIO);
 	if (atomic_exchange(&x->servers[s].up, 0)) {
+		atomic_store(&x->servers[s].reopen_at, mono_ms() + REOPEN_FIRST_MS);
 		atomic_store(&x->repair_needed, 1);
 		service_wake(x);
 		/* Whoever waits for a repair of this server's connections stops. */
@@ -385,7 +436,7 @@ static int ensure_locked(spill_ctx *x, struct chunk_loc *l)
 	if (want > up)
 		want = up;
 	uint32_t tried = 0;
-	int last = -EIO;
+	int last = -EIO, had = l->nrep;
 	while (l->nrep < want) {
 		int s = choose_server(x, l, tried);
 		if (s < 0)
@@ -399,8 +450,11 @@ static int ensure_locked(spill_ctx *x, struct chunk_loc *l)
 		}
 		uint32_t chunk = (uint32_t)(l - x->chunks);
 		copies_reset_server(x, chunk, s);
-		if (l->nrep > 0) /* its pages are not on the new replica yet */
+		if (had > 0) { /* its pages are not on the new replica yet */
 			copies_set_degraded(x, chunk, 1);
+			atomic_store(&x->repair_needed, 1);
+			service_wake(x);
+		}
 		loc_write_begin(l);
 		l->srv[l->nrep] = (unsigned char)s;
 		l->ext[l->nrep] = ext;
@@ -550,6 +604,15 @@ static int map_has_all(const uint8_t *present, const uint8_t *need, unsigned n)
 	return 1;
 }
 
+/* The replica r points at exists, is up and is current for every page r
+ * needs. */
+static int replica_usable(spill_ctx *x, const struct read_run *r)
+{
+	const struct loc_snap *l = &r->loc;
+	int s = l->srv[r->replica];
+	return l->ext[r->replica] && atomic_load(&x->servers[s].up) && copies_cover(x, r, s);
+}
+
 int remote_read_runs(spill_ctx *x, struct read_run *runs, int nruns, int kind)
 {
 	/* Runs to read come in with status -EAGAIN (others are skipped). Each
@@ -569,12 +632,9 @@ int remote_read_runs(spill_ctx *x, struct read_run *runs, int nruns, int kind)
 			struct read_run *r = &runs[i];
 			if (r->status != -EAGAIN)
 				continue;
-			const struct loc_snap *l = &r->loc;
-			while (r->replica < l->nrep &&
-			       (!l->ext[r->replica] || !atomic_load(&x->servers[l->srv[r->replica]].up) ||
-				!copies_cover(x, r, l->srv[r->replica])))
+			while (r->replica < r->loc.nrep && !replica_usable(x, r))
 				r->replica++;
-			if (r->replica >= l->nrep) {
+			if (r->replica >= r->loc.nrep) {
 				r->status = -EIO;
 				pending--;
 			}
@@ -586,7 +646,11 @@ int remote_read_runs(spill_ctx *x, struct read_run *runs, int nruns, int kind)
 			for (int i = 0; i < nruns && n < 64; i++) {
 				struct read_run *r = &runs[i];
 				const struct loc_snap *l = &r->loc;
-				if (r->status != -EAGAIN || l->srv[r->replica] != s)
+				/* Checked again: a run that failed over on an
+				 * earlier server of this pass points at a replica
+				 * nobody looked at yet (current? up?). */
+				if (r->status != -EAGAIN || r->replica >= l->nrep ||
+				    l->srv[r->replica] != s || !replica_usable(x, r))
 					continue;
 				reqs[n] = (struct client_req){
 					.op = SPILL_OP_READ, .extent = l->ext[r->replica],

@@ -2,9 +2,9 @@
 /*
  * The service thread: listens on each server's control connection for what
  * servers send unasked (Reclaim, Drain), refreshes free capacity for
- * placement, restores the replica count after a server is lost, repairs
- * replicas that missed writes (copies.c), and moves copies off servers that
- * drain.
+ * placement, restores the replica count after a server is lost, tries lost
+ * servers again and brings them back holding no copy, repairs replicas that
+ * missed writes (copies.c), and moves copies off servers that drain.
  *
  * Reclaim: a server wants bytes back. Groups whose remote pages are all
  * resident only hold duplicates: their extents are freed and the pages marked
@@ -364,6 +364,80 @@ static void drain(spill_ctx *x)
 			log_msg(LOG_INFO, "libspillway: every page moved off %s", x->servers[s].url);
 }
 
+/* --- servers coming back ------------------------------------------------------ */
+
+/*
+ * Server s (down) is about to come back: take it out of every group's
+ * placement and clear its currency bits, so nothing it held before counts
+ * again (it may have missed writes, or restarted empty), and mark the groups
+ * left short of copies degraded. Then wait out every read that may still
+ * hold a group's old location (chunk_quiesce): once s is up, a read that
+ * began before the failure could otherwise find s current again, through a
+ * new copy, under an extent id of the old one.
+ */
+static void forget_server(spill_ctx *x, int s)
+{
+	regions_enter(x);
+	for (int i = 0; i < x->nregions && !atomic_load(&x->stopping); i++) {
+		struct region *r = x->regions[i];
+		for (uint32_t c = r->gpn0 >> CHUNK_SHIFT;
+		     c < (r->gpn0 + r->npages + CHUNK_PAGES - 1) >> CHUNK_SHIFT; c++) {
+			struct chunk_loc *l = &x->chunks[c];
+			pthread_mutex_t *m = chunk_lock(x, c);
+			pthread_mutex_lock(m);
+			placement_prune(x, c);
+			copies_reset_server(x, c, s);
+			if (l->nrep > 0 && l->nrep < x->replicas)
+				copies_set_degraded(x, c, 1);
+			pthread_mutex_unlock(m);
+			chunk_quiesce(x, c);
+		}
+	}
+	pthread_rwlock_unlock(&x->regions_lock);
+}
+
+/* Try the servers that are down and due again; one that answers comes back
+ * empty-handed and repair copies the groups to it. */
+static void reopen_servers(spill_ctx *x)
+{
+	for (int s = 0; s < x->nservers && !atomic_load(&x->stopping); s++) {
+		struct server *sv = &x->servers[s];
+		if (atomic_load(&sv->up) || mono_ms() < atomic_load(&sv->reopen_at))
+			continue;
+		char err[256];
+		if (server_reopen(x, s, err, sizeof(err))) {
+			sv->reopen_wait = sv->reopen_wait ? sv->reopen_wait * 2 : REOPEN_FIRST_MS;
+			if (sv->reopen_wait > REOPEN_MAX_MS)
+				sv->reopen_wait = REOPEN_MAX_MS;
+			atomic_store(&sv->reopen_at, mono_ms() + sv->reopen_wait);
+			log_msg(LOG_DEBUG, "libspillway: %s still down: %s", sv->url, err);
+			continue;
+		}
+		forget_server(x, s);
+		sv->reopen_wait = 0;
+		atomic_store(&sv->refused_until, 0);
+		atomic_store(&sv->failure_logged, 0);
+		atomic_store(&sv->up, 1);
+		atomic_store(&x->repair_needed, 1);
+		log_msg(LOG_WARN, "libspillway: server %s is back; copying groups to it", sv->url);
+	}
+}
+
+/* Milliseconds until the next server that is down is due (at most ms). */
+static int reopen_due_ms(spill_ctx *x, int ms)
+{
+	uint64_t now = mono_ms();
+	for (int s = 0; s < x->nservers; s++) {
+		if (atomic_load(&x->servers[s].up))
+			continue;
+		uint64_t at = atomic_load(&x->servers[s].reopen_at);
+		int left = at > now ? (int)(at - now) : 0;
+		if (left < ms)
+			ms = left;
+	}
+	return ms;
+}
+
 /* --- the thread ------------------------------------------------------------- */
 
 static void *service_main(void *arg)
@@ -383,7 +457,7 @@ static void *service_main(void *arg)
 				p[n] = (struct pollfd){ client_fd(x->servers[s].conn[CONN_CTRL].c), POLLIN, 0 };
 				map[n++] = s;
 			}
-		poll(p, (nfds_t)n, 1000);
+		poll(p, (nfds_t)n, reopen_due_ms(x, 1000));
 		if (p[1].revents & POLLIN) {
 			uint64_t v;
 			if (read(x->wake_fd, &v, sizeof(v)) < 0) {
@@ -391,6 +465,7 @@ static void *service_main(void *arg)
 			}
 		}
 		servers_service(x);
+		reopen_servers(x);
 		for (int i = 2; i < n; i++) {
 			if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
 				continue;

@@ -22,14 +22,18 @@
 #define MAX_ARGS 64
 
 unsigned srv_nofile_limit;
+int srv_next_port;
 
 int srv_start(struct srv *s, ...)
 {
 	const char *argv[MAX_ARGS];
 	int n = 0;
 	argv[n++] = SPILLWAYD_PATH;
+	char listen[40];
+	snprintf(listen, sizeof(listen), "tcp://127.0.0.1:%d", srv_next_port);
+	srv_next_port = 0;
 	argv[n++] = "--listen";
-	argv[n++] = "tcp://127.0.0.1:0";
+	argv[n++] = listen;
 	argv[n++] = "--metrics";
 	argv[n++] = "127.0.0.1:0";
 	argv[n++] = "--ready-fd";

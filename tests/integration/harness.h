@@ -37,6 +37,10 @@ struct srv {
 int srv_start(struct srv *s, ...) __attribute__((sentinel));
 /* RLIMIT_NOFILE for servers srv_start starts from now on (0: inherit). */
 extern unsigned srv_nofile_limit;
+/* The TCP port the next srv_start listens on instead of a free one (0: a
+ * free one); that srv_start sets it back to 0. To restart a server where
+ * its clients look for it. */
+extern int srv_next_port;
 /* SIGTERM and wait; returns its exit status, or -1 if it died of a signal. */
 int srv_stop(struct srv *s);
 void srv_kill(struct srv *s);

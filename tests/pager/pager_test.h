@@ -4,16 +4,19 @@
  * every test, which would take the pager's in-thread fault service away:
  * save the pager's handler after spill_open and put it back at the start of
  * each test (a program would install its handlers before spill_open, which
- * libspillway chains to).
+ * libspillway chains to). Also here: catching the SIGBUS of a lost page
+ * during a scan, and page contents by generation.
  */
 #ifndef SPILL_PAGER_TEST_H
 #define SPILL_PAGER_TEST_H
 
 #include <errno.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "harness.h"
 #include "spillway.h"
@@ -51,6 +54,38 @@ static inline void pager_fixture_close(struct srv *server, spill_ctx *ctx)
 {
 	spill_close(ctx);
 	srv_stop(server);
+}
+
+/* Scanning pages that may be lost: a test's SIGBUS handler, installed
+ * before spill_open (the library chains the faults of lost pages to it),
+ * jumps back to the sigsetjmp(scan_env, 1) the scan set before each page. */
+static sigjmp_buf scan_env;
+
+static inline void scan_sigbus(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)si;
+	(void)uc;
+	siglongjmp(scan_env, 1);
+}
+
+static inline void scan_catch_sigbus(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = scan_sigbus;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, NULL);
+}
+
+/* A 4 KiB page of zeros (what a lost page must never read back as). */
+static inline int all_zero(const uint8_t *p)
+{
+	for (unsigned i = 0; i < 4096; i++)
+		if (p[i])
+			return 0;
+	return 1;
 }
 
 /* A page's contents: its number and the generation last written. */

@@ -145,35 +145,6 @@ struct tally {
 	int ok, stale, zero, other, lost;
 };
 
-static sigjmp_buf scan_env;
-
-static void scan_sigbus(int sig, siginfo_t *si, void *uc)
-{
-	(void)sig;
-	(void)si;
-	(void)uc;
-	siglongjmp(scan_env, 1);
-}
-
-/* Install before spill_open, so the library chains to it for lost pages. */
-static void scan_catch_sigbus(void)
-{
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = scan_sigbus;
-	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGBUS, &sa, NULL);
-}
-
-static int all_zero(const uint8_t *p)
-{
-	for (unsigned i = 0; i < PG; i++)
-		if (p[i])
-			return 0;
-	return 1;
-}
-
 /* Every page against generation gen (stale: gen - 1), a SIGBUS counted as
  * lost. Copies each page out first, so a page is judged on one read. */
 static struct tally scan(uint8_t *base, uint32_t gen)
