@@ -70,6 +70,7 @@ void options_usage(FILE *out)
 		"                             nothing this long; 0: never (default 300)\n"
 		"  --idle-timeout-all         ... and registered connections too\n"
 		"  --write-stall-timeout S    close one that leaves replies unread this long (default 60)\n"
+		"  --frame-stall-timeout S    close one whose frame takes this long to arrive (default 10)\n"
 		"  --accept-backoff-ms N      pause accepting when out of descriptors (default 250)\n"
 		"  --conn-output-max SIZE     one connection's queued replies (default 16M)\n"
 		"  --output-max SIZE          all connections' queued replies (default 128M)\n"
@@ -111,6 +112,7 @@ static void defaults(struct server_options *o)
 	o->handshake_timeout_s = 10;
 	o->idle_timeout_s = 300;
 	o->write_stall_timeout_s = 60;
+	o->frame_stall_timeout_s = 10;
 	o->accept_backoff_ms = 250;
 	o->conn_output_max = 16u << 20;
 	o->output_max = 128u << 20;
@@ -343,6 +345,7 @@ static int set_limit_key(struct server_options *o, const char *key, const char *
 		UINT_KEY("handshake-timeout", 1, 3600, handshake_timeout_s),
 		UINT_KEY("idle-timeout", 0, 604800, idle_timeout_s),
 		UINT_KEY("write-stall-timeout", 1, 86400, write_stall_timeout_s),
+		UINT_KEY("frame-stall-timeout", 1, 86400, frame_stall_timeout_s),
 		UINT_KEY("accept-backoff-ms", 1, 60000, accept_backoff_ms),
 		UINT_KEY("metrics-max-connections", 1, 4096, metrics_max_conns),
 	};
@@ -518,6 +521,7 @@ int options_parse(int argc, char **argv, struct server_options *o, char *err, si
 		{ "idle-timeout", required_argument, NULL, 0 },
 		{ "idle-timeout-all", no_argument, NULL, 0 },
 		{ "write-stall-timeout", required_argument, NULL, 0 },
+		{ "frame-stall-timeout", required_argument, NULL, 0 },
 		{ "accept-backoff-ms", required_argument, NULL, 0 },
 		{ "conn-output-max", required_argument, NULL, 0 },
 		{ "output-max", required_argument, NULL, 0 },

@@ -70,6 +70,7 @@ struct server_options {
 	unsigned idle_timeout_s;       /* nothing received; 0: never */
 	int idle_timeout_all;          /* idle timeout for registered connections too */
 	unsigned write_stall_timeout_s; /* replies queued, none read */
+	unsigned frame_stall_timeout_s; /* reading a frame's payload this long */
 	unsigned accept_backoff_ms;    /* pause a listener out of descriptors */
 	uint64_t conn_output_max;      /* one connection's queued replies */
 	uint64_t output_max;           /* all connections' queued replies */

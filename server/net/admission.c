@@ -322,7 +322,13 @@ int admission_frame_buffer_take(atomic_uint_fast64_t *share, uint64_t bytes, int
 {
 	if (!share)
 		share = &A.frame_buffer_sessions;
-	*by_share = !take_below(share, bytes, A.frame_buffer_share);
+	/* The share binds only once half the budget is in use: until then an
+	 * identity may take more (a client whose old connections still hold
+	 * frames a partition cut short keeps writing on its new ones). */
+	uint64_t in_use = atomic_load_explicit(&A.frame_buffer_bytes, memory_order_relaxed);
+	uint64_t cap = in_use + bytes <= A.frame_buffer_max / 2 ? A.frame_buffer_max
+							      : A.frame_buffer_share;
+	*by_share = !take_below(share, bytes, cap);
 	if (*by_share)
 		return 0;
 	if (take_below(&A.frame_buffer_bytes, bytes, A.frame_buffer_max))

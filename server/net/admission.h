@@ -96,9 +96,10 @@ int admission_output_room(void);
 /* Take bytes of the --frame-buffer-max budget for one payload buffer, drawn
  * on share: the counter of the identity the connection is registered as,
  * or NULL for connections without one (they share one counter). 1 if
- * granted; 0 if that would exceed the budget, or the share's part of it
- * (--frame-buffer-per-client), and then *by_share says which (nothing is
- * taken). One identity cannot hold what the others' WRITEs need. */
+ * granted; 0 if that would exceed the budget, or, once half the budget is
+ * in use, the share's part of it (--frame-buffer-per-client), and then
+ * *by_share says which (nothing is taken). One identity cannot hold what
+ * the others' WRITEs need. */
 int admission_frame_buffer_take(atomic_uint_fast64_t *share, uint64_t bytes, int *by_share);
 /* Return bytes taken by admission_frame_buffer_take (the same share). */
 void admission_frame_buffer_give(atomic_uint_fast64_t *share, uint64_t bytes);

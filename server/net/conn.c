@@ -852,7 +852,7 @@ void conn_sweep(struct worker *w)
 			if (c->reading)
 				c->frame_used_ms += now - c->frame_tick_ms;
 			c->frame_tick_ms = now;
-			if (c->frame_used_ms >= stall_ms) {
+			if (c->frame_used_ms >= o->frame_stall_timeout_s * 1000ull) {
 				close_timed_out(c, ADM_TIMEOUT_FRAME_STALL, "frame not finished in time");
 				continue;
 			}

@@ -158,7 +158,7 @@ static void big_ctrl_frames_after_auth_stay_bounded(void **state)
 {
 	(void)state;
 	assert_int_equal(srv_start(&server, "--capacity", "16M", "--workers", "1",
-				   "--frame-buffer-max", "4M", "--write-stall-timeout", "2", NULL),
+				   "--frame-buffer-max", "4M", "--frame-stall-timeout", "2", NULL),
 			 0);
 	long base = raw_vmrss_kib(server.pid);
 	static uint8_t junk[SPILL_MAX_CTRL_PAYLOAD];
