@@ -116,6 +116,10 @@ static void copy_server_text(char *dst, size_t cap, const char *src)
 	dst[i] = '\0';
 }
 
+/* How far above an identity's newest version a resumed clock starts: more
+ * than any number of frames a process can have had on their way. */
+#define RESUME_GAP (UINT64_C(1) << 32)
+
 static int fail(struct client *c, int err)
 {
 	if (!c->dead)
@@ -953,10 +957,15 @@ static int handshake(struct client *c, const struct client_opts *o, unsigned max
 	c->id = rr->client_id;
 	memcpy(c->token, rr->token.data, CTRL_TOKEN_BYTES);
 	c->resumed = rr->resumed;
-	/* Start above every version this identity has written with. */
+	/* Start above every version this identity has written with. A clock
+	 * behind the server's is another process's (a resume after a restart):
+	 * frames of the old one may still be on their way, with versions
+	 * above what the server has seen, so start a wide gap higher. */
 	uint64_t seen = atomic_load(c->write_clock);
-	while (seen < rr->write_version &&
-	       !atomic_compare_exchange_weak(c->write_clock, &seen, rr->write_version))
+	uint64_t start = rr->write_version;
+	if (seen < start)
+		start = start < SPILL_WVER_LIMIT - RESUME_GAP ? start + RESUME_GAP : SPILL_WVER_LIMIT - 1;
+	while (seen < start && !atomic_compare_exchange_weak(c->write_clock, &seen, start))
 		;
 	if (rr->n_extents) {
 		c->resumed_extents = calloc(rr->n_extents, sizeof(*c->resumed_extents));

@@ -10,10 +10,11 @@
  * 2. A write version of 2^63 or more is malformed; at the largest valid
  *    one, a client resuming the identity gets -EOVERFLOW, never a clock
  *    that wraps to 0 and has its every write fenced.
- * 3. RegisterReply.write_version counts a WRITE from its header on: one of
- *    the identity's frames still arriving when another process resumes it
- *    is older than the resumed clock, so when it completes it cannot undo
- *    that process's acknowledged write.
+ * 3. A WRITE of the identity still arriving when another process resumes
+ *    it, whether the server has read its header yet or not, is older than
+ *    the resumed clock (RegisterReply.write_version counts frames from
+ *    their header on, and a clock behind it starts 2^32 above it), so when
+ *    it completes it cannot undo that process's acknowledged write.
  */
 #include <fcntl.h>
 #include <poll.h>
