@@ -79,6 +79,18 @@ void copies_reset_server(spill_ctx *x, uint32_t chunk, int s)
 		atomic_fetch_and_explicit(&x->cur[first + p], keep, memory_order_release);
 }
 
+int copies_only_on(spill_ctx *x, uint32_t chunk, int s)
+{
+	uint16_t bit = (uint16_t)(1u << s), others = live_placement(x, chunk) & (uint16_t)~bit;
+	uint32_t first = chunk << CHUNK_SHIFT;
+	for (uint32_t p = 0; p < CHUNK_PAGES; p++) {
+		uint16_t c = copies_current(x, first + p);
+		if ((c & bit) && !(c & others))
+			return 1;
+	}
+	return 0;
+}
+
 /* The live servers page gpn can be copied from to server bit, or 0 when it
  * needs no copy (current there already, never written, or lost). */
 static uint16_t sources(spill_ctx *x, uint32_t gpn, uint16_t bit, uint16_t live)

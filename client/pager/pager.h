@@ -395,11 +395,11 @@ void server_failed(spill_ctx *x, int s, int err);
 #define REOPEN_FIRST_MS 250u
 #define REOPEN_MAX_MS   5000u
 /* Service thread, server s down: reconnect every connection of it, as our
- * identity if it still knows it (freeing the extents it kept for us, which
- * no group uses any more), else as a new registration (it restarted empty).
- * s stays down meanwhile, so no other thread uses its connections. 0 or
- * -errno (err says why). */
-int server_reopen(spill_ctx *x, int s, char *err, size_t cap);
+ * identity if it still knows it, else as a new registration (it restarted
+ * empty). s stays down meanwhile, so no other thread uses its connections.
+ * *kept: the ids of the extents it kept for us (malloc'ed, *nkept of them;
+ * NULL when it registered us anew). 0 or -errno (err says why). */
+int server_reopen(spill_ctx *x, int s, uint64_t **kept, size_t *nkept, char *err, size_t cap);
 int servers_up(spill_ctx *x);
 /* Give chunk c its replicas (extents), if missing. 0 or -errno.
  * _locked: the caller holds chunk_lock(chunk). */
@@ -469,6 +469,10 @@ int copies_readable(spill_ctx *x, uint32_t gpn);
 int copies_cover(spill_ctx *x, const struct read_run *r, int s);
 /* Server s enters chunk's placement (lock held): current for nothing yet. */
 void copies_reset_server(spill_ctx *x, uint32_t chunk, int s);
+/* Is s current for some page of chunk that no other live replica is
+ * current for? Then s's copy must not be given up while s is down: s may
+ * come back with it (lock held). */
+int copies_only_on(spill_ctx *x, uint32_t chunk, int s);
 /* Copy every written page of chunk that (s, ext) is not current for from a
  * current replica, then count it current (lock held). fresh: s is a new
  * replica (counted as rereplicated, else repaired). 0, or -errno. */

@@ -69,9 +69,10 @@ static int conn_open(spill_ctx *x, int s, int i, char *err, size_t cap)
 }
 
 /* The control connection of a server that came back is open: take its
- * token (new if it registered us anew), check its extent size, and free the
- * extents it kept for us (no group uses them any more: forget_server). */
-static int reopened(spill_ctx *x, int s, struct client *c, char *err, size_t cap)
+ * token (new if it registered us anew), check its extent size, and list the
+ * extents it kept for us (the caller frees those no group uses). */
+static int reopened(spill_ctx *x, int s, struct client *c, uint64_t **kept, size_t *nkept,
+		    char *err, size_t cap)
 {
 	struct server *sv = &x->servers[s];
 	if (client_extent_bytes(c) != CHUNK_BYTES) {
@@ -80,22 +81,30 @@ static int reopened(spill_ctx *x, int s, struct client *c, char *err, size_t cap
 		return -SPILL_EBADCONFIG;
 	}
 	memcpy(sv->token, client_token(c), CTRL_TOKEN_BYTES);
+	*kept = NULL;
+	*nkept = 0;
+	if (!client_resumed(c))
+		return 0;
 	size_t n = 0;
 	const struct client_extent *e = client_resumed_extents(c, &n);
-	for (size_t k = 0; k < n; k++) {
-		int rc = client_free_extents(c, &e[k].id, 1);
-		if (rc && !is_refusal(rc)) {
-			snprintf(err, cap, "%s: freeing old extents: %s", sv->url, strerror(-rc));
-			return rc;
-		}
+	if (!(*kept = malloc((n ? n : 1) * sizeof(**kept)))) {
+		snprintf(err, cap, "%s: out of memory", sv->url);
+		return -ENOMEM;
 	}
+	for (size_t k = 0; k < n; k++)
+		(*kept)[k] = e[k].id;
+	*nkept = n;
 	return 0;
 }
 
-int server_reopen(spill_ctx *x, int s, char *err, size_t cap)
+int server_reopen(spill_ctx *x, int s, uint64_t **kept, size_t *nkept, char *err, size_t cap)
 {
 	struct server *sv = &x->servers[s];
 	int rc = 0;
+	*kept = NULL;
+	*nkept = 0;
+	/* A Drain it sent before is its past; registering, it says again. */
+	atomic_store(&sv->draining, 0);
 	for (int i = 0; i < CONNS_PER_SERVER && !rc; i++) {
 		struct server_conn *sc = &sv->conn[i];
 		pthread_mutex_lock(&sc->lock);
@@ -103,8 +112,13 @@ int server_reopen(spill_ctx *x, int s, char *err, size_t cap)
 		if (rc == -ENOENT && i == CONN_CTRL) /* it forgot us (restarted) */
 			rc = conn_open_as(x, s, i, NULL, err, cap);
 		if (!rc && i == CONN_CTRL)
-			rc = reopened(x, s, sc->c, err, cap);
+			rc = reopened(x, s, sc->c, kept, nkept, err, cap);
 		pthread_mutex_unlock(&sc->lock);
+	}
+	if (rc) {
+		free(*kept);
+		*kept = NULL;
+		*nkept = 0;
 	}
 	return rc;
 }
@@ -383,14 +397,22 @@ pthread_mutex_t *chunk_lock(spill_ctx *x, uint32_t chunk)
 }
 
 /* Drop replicas on dead servers from the list (their memory is gone). */
+/* Drop the replicas on servers that are down, except one that holds the
+ * only current copy of some page: the server may come back with it
+ * (reopen_servers), and until then nothing else could serve that page. */
 static void prune_dead(spill_ctx *x, struct chunk_loc *l)
 {
 	if (l->nrep == 0)
 		return;
+	uint32_t chunk = (uint32_t)(l - x->chunks);
+	uint8_t keep[MAX_REPLICAS];
+	for (int i = 0; i < l->nrep; i++)
+		keep[i] = l->ext[i] && (atomic_load(&x->servers[l->srv[i]].up) ||
+					copies_only_on(x, chunk, l->srv[i]));
 	loc_write_begin(l);
 	int k = 0;
 	for (int i = 0; i < l->nrep; i++) {
-		if (l->ext[i] && atomic_load(&x->servers[l->srv[i]].up)) {
+		if (keep[i]) {
 			l->srv[k] = l->srv[i];
 			l->ext[k] = l->ext[i];
 			k++;

@@ -367,13 +367,13 @@ static void drain(spill_ctx *x)
 /* --- servers coming back ------------------------------------------------------ */
 
 /*
- * Server s (down) is about to come back: take it out of every group's
- * placement and clear its currency bits, so nothing it held before counts
- * again (it may have missed writes, or restarted empty), and mark the groups
- * left short of copies degraded. Then wait out every read that may still
- * hold a group's old location (chunk_quiesce): once s is up, a read that
- * began before the failure could otherwise find s current again, through a
- * new copy, under an extent id of the old one.
+ * Server s (down) comes back empty (it restarted, or no longer knows us):
+ * take it out of every group's placement and clear its currency bits, so
+ * nothing it held before counts again, and mark the groups left short of
+ * copies degraded. Then wait out every read that may still hold a group's
+ * old location (chunk_quiesce): once s is up, a read that began before the
+ * failure could otherwise find s current again, through a new copy, under
+ * an extent id of the old one.
  */
 static void forget_server(spill_ctx *x, int s)
 {
@@ -385,6 +385,9 @@ static void forget_server(spill_ctx *x, int s)
 			struct chunk_loc *l = &x->chunks[c];
 			pthread_mutex_t *m = chunk_lock(x, c);
 			pthread_mutex_lock(m);
+			int k = placement_replica_on(x, c, s);
+			if (k >= 0) /* kept while down as some page's only copy: gone */
+				placement_drop_locked(x, c, s, l->ext[k]);
 			placement_prune(x, c);
 			copies_reset_server(x, c, s);
 			if (l->nrep > 0 && l->nrep < x->replicas)
@@ -396,8 +399,56 @@ static void forget_server(spill_ctx *x, int s)
 	pthread_rwlock_unlock(&x->regions_lock);
 }
 
-/* Try the servers that are down and due again; one that answers comes back
- * empty-handed and repair copies the groups to it. */
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Server s (down) comes back as the same identity, with the extents it kept
+ * (a stall, a partition). Groups that still place it keep it as it is: its
+ * currency bits are exact, since every write while it was down set the
+ * pages' masks to the servers that took it, and a write of ours that
+ * reaches it late is fenced by its version. Those groups are marked
+ * degraded, so repair brings it the pages it missed. Kept extents that no
+ * group places any more (dropped while it was down) are moved to the front
+ * of kept; their count is returned.
+ */
+static size_t readmit_server(spill_ctx *x, int s, uint64_t *kept, size_t nkept)
+{
+	qsort(kept, nkept, sizeof(*kept), cmp_u64);
+	uint8_t *used = calloc(nkept ? nkept : 1, 1);
+	regions_enter(x);
+	for (int i = 0; i < x->nregions && !atomic_load(&x->stopping); i++) {
+		struct region *r = x->regions[i];
+		for (uint32_t c = r->gpn0 >> CHUNK_SHIFT;
+		     c < (r->gpn0 + r->npages + CHUNK_PAGES - 1) >> CHUNK_SHIFT; c++) {
+			pthread_mutex_t *m = chunk_lock(x, c);
+			pthread_mutex_lock(m);
+			int k = placement_replica_on(x, c, s);
+			if (k >= 0) {
+				uint64_t ext = x->chunks[c].ext[k];
+				uint64_t *hit = bsearch(&ext, kept, nkept, sizeof(*kept), cmp_u64);
+				if (hit && used)
+					used[hit - kept] = 1;
+				copies_set_degraded(x, c, 1);
+			}
+			pthread_mutex_unlock(m);
+		}
+	}
+	pthread_rwlock_unlock(&x->regions_lock);
+	size_t n = 0;
+	for (size_t k = 0; k < nkept; k++)
+		if (used && !used[k])
+			kept[n++] = kept[k];
+	free(used);
+	return n;
+}
+
+/* Try the servers that are down and due again. One that answers as the
+ * same identity is taken back with the copies it holds; one that restarted
+ * empty comes back holding none. Repair then copies what they miss. */
 static void reopen_servers(spill_ctx *x)
 {
 	for (int s = 0; s < x->nservers && !atomic_load(&x->stopping); s++) {
@@ -405,7 +456,9 @@ static void reopen_servers(spill_ctx *x)
 		if (atomic_load(&sv->up) || mono_ms() < atomic_load(&sv->reopen_at))
 			continue;
 		char err[256];
-		if (server_reopen(x, s, err, sizeof(err))) {
+		uint64_t *kept;
+		size_t nkept;
+		if (server_reopen(x, s, &kept, &nkept, err, sizeof(err))) {
 			sv->reopen_wait = sv->reopen_wait ? sv->reopen_wait * 2 : REOPEN_FIRST_MS;
 			if (sv->reopen_wait > REOPEN_MAX_MS)
 				sv->reopen_wait = REOPEN_MAX_MS;
@@ -413,13 +466,22 @@ static void reopen_servers(spill_ctx *x)
 			log_msg(LOG_DEBUG, "libspillway: %s still down: %s", sv->url, err);
 			continue;
 		}
-		forget_server(x, s);
+		size_t unused = 0;
+		int same = kept != NULL;
+		if (same)
+			unused = readmit_server(x, s, kept, nkept);
+		else
+			forget_server(x, s);
 		sv->reopen_wait = 0;
 		atomic_store(&sv->refused_until, 0);
 		atomic_store(&sv->failure_logged, 0);
 		atomic_store(&sv->up, 1);
+		for (size_t k = 0; k < unused; k++)
+			server_free_extent(x, s, kept[k]);
+		free(kept);
 		atomic_store(&x->repair_needed, 1);
-		log_msg(LOG_WARN, "libspillway: server %s is back; copying groups to it", sv->url);
+		log_msg(LOG_WARN, "libspillway: server %s is back%s; repairing its copies", sv->url,
+			same ? "" : " empty");
 	}
 }
 

@@ -536,12 +536,14 @@ static void server_restarted_empty_is_refilled(void **state)
 	srv_stop(&b);
 }
 
-/* (review) Both servers stall past the request timeout at once (a blip of
- * the pager's own network looks the same) while holding every far page,
+/* Both servers stall past the request timeout at once (a blip of the
+ * pager's own network looks the same) while holding every far page,
  * current, and answer again as the same identity: nothing was lost on
- * either, yet each comes back "empty" (service.c reopen_servers ->
- * servers.c reopened frees the extents it kept, forget_server clears their
- * currency), so every page not resident raises SIGBUS for ever. */
+ * either, so every page reads back as last written. A down server that
+ * holds a page's only current copy stays in its group's placement, and one
+ * that comes back as the same identity keeps its copies (service.c
+ * readmit_server); before, each came back "empty" and every page not
+ * resident raised SIGBUS for ever. */
 static void both_servers_stalled_then_back_keep_pages(void **state)
 {
 	(void)state;

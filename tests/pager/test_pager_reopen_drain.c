@@ -1,19 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Review test: a server the pager re-opens (client/pager/service.c
- * reopen_servers) keeps the "draining" flag it had before it went down.
- * A drained server that an operator restarts (or undrains while the pager
- * was cut off from it) never sends Drain{0}: spillwayd tells a client only
- * when it drains (cluster_client_registered) or on a change it sees while
- * the client is connected. So the pager never places a new extent on it
- * again (servers.c placeable: !draining), for the life of the context.
+ * A server the pager re-opens (client/pager/service.c reopen_servers) does
+ * not keep the "draining" flag it had before it went down: a drained server
+ * that an operator restarts (or undrains while the pager was cut off from
+ * it) sends no Drain{0}, and registering again it says Drain{1} only if it
+ * still drains. Otherwise the pager would never place a new extent on it.
  *
  * Replicas 1, servers A and B. Everything is written once (B holds some);
  * B is drained and the pager empties it; B is killed and a new, empty,
  * undrained spillwayd started on its port; the pager re-opens it (listed
  * on B, both up). A second region is then written and evicted: it must
  * land on B too (B is the emptier of two servers, and the choice goes to
- * free capacity). Today none of it does.
+ * free capacity).
  */
 #include <errno.h>
 #include <setjmp.h>

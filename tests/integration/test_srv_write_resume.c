@@ -1,22 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Review test: RegisterReply.write_version counts a WRITE from its header
- * on (server/net/conn.c conn_land), but only once the server has parsed that
- * header. A WRITE the old process sent whose header still sits unparsed in
- * the server's buffers (the connection stopped reading: a READ reply's
- * pages are still leaving, or its output is over --conn-output-max) is not
- * counted. A new process that resumes the identity then starts its clock
- * below that frame's version; its write is acknowledged, and when the old
- * connection is read again the old frame (version >= the new write's)
- * overwrites the acknowledged data.
+ * A WRITE of the old process that the server has not even parsed when a new
+ * process resumes the identity (its connection stopped reading: a READ
+ * reply's pages are still leaving) cannot undo the new process's
+ * acknowledged write once it is read. RegisterReply.write_version counts
+ * only the headers the server has seen; a clock behind it belongs to
+ * another process and starts 2^32 above it (lib/client.c), past anything
+ * the old one can have on its way.
  *
  * The old process: writes the extent at version 999, then on a second
  * connection asks for 16 READs of the whole extent (32 MiB of replies) that
  * it does not read, and sends a whole WRITE at version 1000, its next. A
- * new process resumes the identity (RegisterReply.write_version 999) and
- * writes gen 3 at version 1000 (acknowledged). The old
- * connection's replies are then read; the old frame is parsed last. The
- * pages must still hold gen 3.
+ * new process resumes the identity and writes gen 3 (acknowledged). The old
+ * connection's replies are then read; the old frame is parsed last and
+ * fenced. The pages must still hold gen 3.
  */
 #include <poll.h>
 #include <sys/socket.h>
