@@ -109,6 +109,40 @@ static inline int raw_closed(int fd)
 	}
 }
 
+/* Read the next frame header from fd within the bound: 0 with *h, or -1
+ * (nothing came, the stream ended, or the header is malformed). */
+static inline int raw_read_header(int fd, struct frame_hdr *h)
+{
+	struct spill_wire_hdr w;
+	size_t got = 0;
+	while (got < sizeof(w)) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (poll(&p, 1, RAW_BOUND_MS) != 1)
+			return -1;
+		ssize_t n = recv(fd, (uint8_t *)&w + got, sizeof(w) - got, 0);
+		if (n <= 0)
+			return -1;
+		got += (size_t)n;
+	}
+	return frame_hdr_unpack(&w, h, NULL) ? -1 : 0;
+}
+
+/* n pages of generation gen (page i seeded gen * 1000 + i), and the check
+ * that buf holds them. */
+static inline void raw_fill_gen(uint8_t *buf, unsigned n, uint64_t gen)
+{
+	for (unsigned i = 0; i < n; i++)
+		fill_page(buf + (size_t)i * SPILL_PAGE_SIZE, gen * 1000 + (uint64_t)i);
+}
+
+static inline int raw_is_gen(const uint8_t *buf, unsigned n, uint64_t gen)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (!check_page(buf + (size_t)i * SPILL_PAGE_SIZE, gen * 1000 + (uint64_t)i))
+			return 0;
+	return 1;
+}
+
 /* Wait until the server closes fd; 0, or -1 past the bound. */
 static inline int raw_wait_closed(int fd)
 {

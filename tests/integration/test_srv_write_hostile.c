@@ -115,17 +115,8 @@ static void unfinished_frames_of_one_client_leave_anothers_writes_alone(void **s
 
 static int reply_status(int fd)
 {
-	struct spill_wire_hdr w;
-	size_t got = 0;
-	while (got < sizeof(w)) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		assert_int_equal(poll(&p, 1, BOUND_MS), 1);
-		ssize_t n = recv(fd, (uint8_t *)&w + got, sizeof(w) - got, 0);
-		assert_true(n > 0);
-		got += (size_t)n;
-	}
 	struct frame_hdr h;
-	assert_int_equal(frame_hdr_unpack(&w, &h, NULL), 0);
+	assert_int_equal(raw_read_header(fd, &h), 0);
 	return h.status;
 }
 
@@ -171,8 +162,7 @@ static void largest_version_does_not_fence_a_resumed_client_for_ever(void **stat
 
 static void fill_gen(uint8_t *buf, uint64_t gen)
 {
-	for (int i = 0; i < RP; i++)
-		fill_page(buf + (size_t)i * SPILL_PAGE_SIZE, gen * 1000 + (uint64_t)i);
+	raw_fill_gen(buf, RP, gen);
 }
 
 /* The old process acknowledged writes up to version 999, and its next write
@@ -221,9 +211,7 @@ static void resumed_clock_is_above_writes_in_flight(void **state)
 			 (ssize_t)(len - len / 2));
 	int st = reply_status(fd);
 	assert_int_equal(client_read(fresh, e.id, 0, RP, buf, NULL), 0);
-	int gen3 = 1;
-	for (int i = 0; i < RP; i++)
-		gen3 &= check_page(buf + (size_t)i * SPILL_PAGE_SIZE, 3000 + (uint64_t)i);
+	int gen3 = raw_is_gen(buf, RP, 3);
 	print_message("old frame (v1000) after the resumed client's acknowledged write: "
 		      "status %d; pages hold the acknowledged write: %d\n", st, gen3);
 	client_close(fresh);

@@ -26,6 +26,7 @@
 #include "fault_proxy.h"
 #include "frame.h"
 #include "harness.h"
+#include "srv_raw.h"
 
 #define BOUND_MS 20000   /* only there to fail instead of hanging */
 #define N 8              /* pages per write: a multi-page frame */
@@ -64,8 +65,7 @@ static struct client *open_as(const char *url, const char *name, const uint8_t *
 
 static void fill(uint8_t *buf, uint64_t gen)
 {
-	for (int i = 0; i < N; i++)
-		fill_page(buf + (size_t)i * SPILL_PAGE_SIZE, gen * 1000 + (uint64_t)i);
+	raw_fill_gen(buf, N, gen);
 }
 
 /* Every page of [0, N) reads back, checksum verified, as generation gen. */
@@ -73,9 +73,8 @@ static void expect_gen(struct client *c, uint64_t extent, uint64_t gen)
 {
 	uint8_t *buf = malloc((size_t)N * SPILL_PAGE_SIZE);
 	assert_int_equal(client_read(c, extent, 0, N, buf, NULL), 0);
-	for (int i = 0; i < N; i++)
-		if (!check_page(buf + (size_t)i * SPILL_PAGE_SIZE, gen * 1000 + (uint64_t)i))
-			fail_msg("page %d is not generation %llu", i, (unsigned long long)gen);
+	if (!raw_is_gen(buf, N, gen))
+		fail_msg("the pages are not generation %llu", (unsigned long long)gen);
 	free(buf);
 }
 
@@ -104,17 +103,8 @@ static void send_all(int fd, const void *buf, size_t len)
 /* The next reply on a taken-over socket: its status. */
 static int reply_status(int fd, uint16_t op)
 {
-	struct spill_wire_hdr w;
-	size_t got = 0;
-	while (got < sizeof(w)) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		assert_int_equal(poll(&p, 1, BOUND_MS), 1);
-		ssize_t n = recv(fd, (uint8_t *)&w + got, sizeof(w) - got, 0);
-		assert_true(n > 0);
-		got += (size_t)n;
-	}
 	struct frame_hdr h;
-	assert_int_equal(frame_hdr_unpack(&w, &h, NULL), 0);
+	assert_int_equal(raw_read_header(fd, &h), 0);
 	assert_int_equal(h.op, op | SPILL_OP_REPLY);
 	assert_int_equal(h.payload_len, 0);
 	return h.status;

@@ -77,12 +77,6 @@ static int reply_to(int fd, uint64_t req_id)
 	}
 }
 
-static void fill_gen(uint8_t *buf, unsigned n, uint64_t gen)
-{
-	for (unsigned i = 0; i < n; i++)
-		fill_page(buf + (size_t)i * SPILL_PAGE_SIZE, gen * 1000 + (uint64_t)i);
-}
-
 static void resumed_clock_is_above_writes_not_yet_parsed(void **state)
 {
 	(void)state;
@@ -100,7 +94,7 @@ static void resumed_clock_is_above_writes_not_yet_parsed(void **state)
 	assert_int_equal(client_alloc_extents(old, 1, -1, &e), 0);
 	size_t ext_bytes = (size_t)SPILL_MAX_BATCH_PAGES * SPILL_PAGE_SIZE;
 	uint8_t *buf = malloc(ext_bytes);
-	fill_gen(buf, SPILL_MAX_BATCH_PAGES, 1);
+	raw_fill_gen(buf, SPILL_MAX_BATCH_PAGES, 1);
 	assert_int_equal(client_write(old, e.id, 0, SPILL_MAX_BATCH_PAGES, buf), 0); /* v999 */
 
 	/* The old process's last bytes: READs it never reads, then a WRITE. */
@@ -110,7 +104,7 @@ static void resumed_clock_is_above_writes_not_yet_parsed(void **state)
 				       .extent_id = e.id, .npages = SPILL_MAX_BATCH_PAGES };
 		send_frame(fd, &r, NULL);
 	}
-	fill_gen(buf, RP, 2);
+	raw_fill_gen(buf, RP, 2);
 	struct frame_hdr wh = { .op = SPILL_OP_WRITE, .req_id = WRITE_REQ, .extent_id = e.id,
 				.npages = RP, .wver = 1000,
 				.payload_len = RP * SPILL_PAGE_SIZE };
@@ -123,15 +117,13 @@ static void resumed_clock_is_above_writes_not_yet_parsed(void **state)
 				  .timeout_ms = BOUND_MS };
 	struct client *fresh = NULL;
 	assert_int_equal(client_connect(server.url, &fo, &fresh, NULL, 0), 0);
-	fill_gen(buf, RP, 3);
+	raw_fill_gen(buf, RP, 3);
 	assert_int_equal(client_write(fresh, e.id, 0, RP, buf), 0);
 
 	/* The old connection is read again: its WRITE is parsed at last. */
 	int st = reply_to(fd, WRITE_REQ);
 	assert_int_equal(client_read(fresh, e.id, 0, RP, buf, NULL), 0);
-	int gen3 = 1;
-	for (unsigned i = 0; i < RP; i++)
-		gen3 &= check_page(buf + (size_t)i * SPILL_PAGE_SIZE, 3000 + (uint64_t)i);
+	int gen3 = raw_is_gen(buf, RP, 3);
 	print_message("old WRITE v1000, parsed after the resume: status %d; the pages hold "
 		      "the resumed client's acknowledged write: %d\n", st, gen3);
 	client_close(fresh);
