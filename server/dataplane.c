@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * READ, WRITE, INVALIDATE and PING. The extent is found in the RCU hash table
- * and pinned by a reference for the copy; no lock is taken. Ownership and
- * range are checked before any byte moves. Someone else's extent gets the
+ * and pinned by a reference for the copy. READs take no lock; a WRITE or
+ * INVALIDATE (whole and checked: conn.c never lands a payload in an extent)
+ * is committed under the extent's commit lock, page by page, by write
+ * version (proto/wire.h). Ownership and range are checked before any byte
+ * moves. Someone else's extent gets the
  * same answer as a missing one (ENOEXTENT), so a client learns nothing about
  * other clients' ids; only the metrics tell the two apart.
  */
