@@ -410,8 +410,9 @@ static int cmp_u64(const void *a, const void *b)
  * (a stall, a partition). Groups that still place it keep it as it is: its
  * currency bits are exact, since every write while it was down set the
  * pages' masks to the servers that took it, and a write of ours that
- * reaches it late is fenced by its version. Those groups are marked
- * degraded, so repair brings it the pages it missed. Kept extents that no
+ * reaches it late is fenced by its version. Those groups, and the groups
+ * left short of copies while it was down, are marked degraded, so repair
+ * brings it the pages it missed and gives the others their replica again. Kept extents that no
  * group places any more (dropped while it was down) are moved to the front
  * of kept; their count is returned.
  */
@@ -426,14 +427,18 @@ static size_t readmit_server(spill_ctx *x, int s, uint64_t *kept, size_t nkept)
 		     c < (r->gpn0 + r->npages + CHUNK_PAGES - 1) >> CHUNK_SHIFT; c++) {
 			pthread_mutex_t *m = chunk_lock(x, c);
 			pthread_mutex_lock(m);
+			struct chunk_loc *l = &x->chunks[c];
 			int k = placement_replica_on(x, c, s);
 			if (k >= 0) {
-				uint64_t ext = x->chunks[c].ext[k];
+				uint64_t ext = l->ext[k];
 				uint64_t *hit = bsearch(&ext, kept, nkept, sizeof(*kept), cmp_u64);
 				if (hit && used)
 					used[hit - kept] = 1;
-				copies_set_degraded(x, c, 1);
 			}
+			/* It may have missed writes; or the group, which dropped
+			 * it meanwhile, is short of copies until repair adds one. */
+			if (k >= 0 || (l->nrep > 0 && l->nrep < x->replicas))
+				copies_set_degraded(x, c, 1);
 			pthread_mutex_unlock(m);
 		}
 	}
