@@ -165,7 +165,9 @@ static void the_pager_is_asked_first_and_complies(void **state)
 
 	for (int i = 0; i < 1500 && !events(arb, "complied", "batch"); i++)
 		poll(NULL, 0, 20);
-	assert_int_equal(events(arb, "complied", "batch"), 1);
+	/* Once, or again if a report still showed the cluster full after
+	 * the first answer (a loaded machine): never anyone else, no revoke. */
+	assert_true(events(arb, "complied", "batch") >= 1);
 	assert_true(events(arb, "reclaim", "batch") >= 1);
 	assert_int_equal(events(arb, "reclaim", "keeper"), 0);
 	assert_int_equal(events(arb, "reclaim", "db"), 0);
