@@ -638,7 +638,7 @@ static int refuse_frame(struct conn *c, const struct frame_hdr *h)
  * before the frame is whole and checked, and a WRITE older than what its
  * pages hold must not reach them at all (dataplane.c commits it, by
  * version, under the extent's lock). The copy this costs is measured in
- * docs/protocol.md.
+ * docs/benchmarks.md.
  */
 static int conn_land(void *arg, const struct frame_hdr *h, struct frame_land *l)
 {

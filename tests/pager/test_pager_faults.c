@@ -563,7 +563,6 @@ static void both_servers_stalled_then_back_keep_pages(void **state)
 	r = pager_do(&p, CMD_UP_IS, 2);
 	assert_int_equal(r.rc, 0);
 	r = pager_do(&p, CMD_SCAN_FAR, 1);
-	print_result("both stalled, back", &r);
 	expect_all_current("both stalled, back", &r);
 	pager_end(&p);
 	srv_stop(&a);
