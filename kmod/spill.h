@@ -182,6 +182,11 @@ struct spill_stats {
 	atomic64_t extents_freed;
 	atomic64_t ra_pages;
 	atomic64_t ra_hits;
+	atomic64_t fenced_writes;    /* a copy answered ESTALE: it kept a newer write */
+	atomic64_t timeouts;         /* connections closed for a request past io_timeout */
+	atomic64_t repairs;          /* pages copied back onto a copy that had lost them */
+	atomic64_t fast_fails;       /* I/O failed at once: no server reachable for long */
+	atomic64_t read_fallbacks;   /* multi-page reads retried page by page */
 };
 
 struct spill_dev {
