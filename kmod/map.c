@@ -207,6 +207,7 @@ int spill_map_begin_write(struct spill_dev *dev, u64 first, u32 n, struct spill_
 	if (nt) {
 		spin_lock(&dev->map_lock);
 		ch->writers++;
+		ch->wgen++;
 		for (i = first; i < first + n; i++) {
 			if (dev->pstate[i] & PS_INVAL) {
 				dev->pstate[i] &= ~PS_INVAL;

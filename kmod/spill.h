@@ -76,6 +76,10 @@ struct spill_cmd {
 	struct bio_vec one;          /* the table of single-page users */
 	int status;                  /* 0 or -errno, set before done() */
 	u64 reply_extent;            /* ALLOC: the new extent */
+	u64 wver;                    /* WRITE/INVALIDATE: a version reserved in
+				      * advance (spill_wver_reserve), or 0 to
+				      * take one from the clock as the frame is
+				      * built */
 	spill_done_fn done;          /* called once, from the receive thread or
 				      * the submitter; may free the cmd */
 	void *priv;
@@ -135,6 +139,10 @@ struct spill_chunk {
 	u32 pending;                    /* map_lock: pages with PS_INVAL */
 	u32 writers;                    /* map_lock: writes in flight */
 	bool queued;                    /* map_lock: on dev->reclaim_list */
+	u32 wgen;                       /* map_lock: bumped by every write that
+					 * begins, so that background work can
+					 * tell whether the chunk was written
+					 * while it was copying */
 	struct list_head reclaim;
 };
 
@@ -239,6 +247,7 @@ u32 spill_crc_begin(const struct spill_wire_hdr *h);
 u32 spill_crc_bvec(u32 state, const struct bio_vec *bvec, struct bvec_iter iter);
 static inline u32 spill_crc_end(u32 state) { return ~state; }
 int spill_wire_status_errno(u16 status);
+u64 spill_wver_reserve(struct spill_dev *dev);
 int spill_wire_selftest(void);
 
 /* conn.c */

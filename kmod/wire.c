@@ -30,10 +30,18 @@ void spill_wire_request(struct spill_wire_hdr *h, const struct spill_cmd *cmd,
 	h->page = cpu_to_le32(cmd->page);
 	h->npages = cpu_to_le16(ranged ? cmd->npages : 0);
 	/* Taken as the frame is built, so every send (a resend too) of a write
-	 * is newer than all the device's writes built before it. */
+	 * is newer than all the device's writes built before it; unless the
+	 * caller reserved one earlier, to be older than every write that
+	 * begins after the moment it decided what to send. */
 	if (cmd->op == SPILL_OP_WRITE || cmd->op == SPILL_OP_INVALIDATE)
-		h->wver = cpu_to_le64(atomic64_inc_return(&cmd->dev->wver_clock));
+		h->wver = cpu_to_le64(cmd->wver ? cmd->wver : spill_wver_reserve(cmd->dev));
 	h->payload_len = cpu_to_le32(payload_len);
+}
+
+/* The next version of the device's write clock. */
+u64 spill_wver_reserve(struct spill_dev *dev)
+{
+	return atomic64_inc_return(&dev->wver_clock);
 }
 
 /* Raw CRC register after the header (crc field taken as zero). */
