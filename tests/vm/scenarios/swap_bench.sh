@@ -1,16 +1,23 @@
 # Benchmark, not a test: the same workload with the same RAM (a 64 MiB
-# memory cgroup, 192 MiB touched) swapping to spillway.ko (one server in
-# this guest; then two servers with two copies of every page) and to a
-# virtio disk (/dev/vda, run with --disk). Three phases: the fill (swap-out),
-# a random pass that rewrites what it reads (swap-in and swap-out together),
-# and a pass in order (swap-in, where spillway.ko prefetches). Prints
-# pages/s per phase and the spillway/disk ratios; writes
-# $SPILL_VM_OUT/swap-bench.json. Env: BENCH_LIMIT, BENCH_SIZE,
-# BENCH_MODULE_PARAMS (e.g. "invalidate=0 readahead=0").
+# memory cgroup, 192 MiB touched) swapping to spillway.ko and to a virtio
+# disk (/dev/vda, run with --disk, backed by a sparse file on the host).
+# Three phases: the fill (swap-out), a random pass that rewrites what it
+# reads (swap-in and swap-out together), and a pass in order (swap-in,
+# where spillway.ko prefetches). Prints pages/s per phase and the
+# spillway/disk ratios; writes $SPILL_VM_OUT/swap-bench.json.
 #
-# Under TCG, both ends of spillway's TCP connection (module and server) are
-# emulated guest code while virtio-blk I/O is done by qemu on the host:
-# the ratio is a floor for spillway, not its expected value on hardware.
+# Two placements of the server:
+#  - in this guest (default): one server, then two servers with two copies
+#    of every page. Under TCG both ends of the TCP connection (module and
+#    server) are emulated guest code while virtio-blk I/O is done by qemu on
+#    the host: the ratio is a floor for spillway.
+#  - on the host (BENCH_REMOTE=tcp://ADDR:PORT, set by tests/vm/swap-bench-remote):
+#    spillwayd runs natively in a network namespace, reached over a tap
+#    device and the guest's virtio NIC (eth0, BENCH_GUEST_ADDR), with the
+#    key in BENCH_PSK: the fair comparison with a virtio disk, whose I/O is
+#    also done natively by the host. The in-guest figures follow.
+# Env: BENCH_LIMIT, BENCH_SIZE, BENCH_MODULE_PARAMS (e.g. "invalidate=0
+# readahead=0"), BENCH_REMOTE, BENCH_GUEST_ADDR, BENCH_PSK.
 set -eu
 . /opt/spill/swap_lib.sh
 disk=${SPILL_VM_DISK:?run with --disk SIZE}
@@ -33,6 +40,19 @@ load_module ${BENCH_MODULE_PARAMS:-}
 make_cgroup bench "$LIMIT"
 echo "workload $SIZE in a $LIMIT memory cgroup; pages/s: fill (swap-out), random+rewrite, in order"
 
+if [ -n "${BENCH_REMOTE:-}" ]; then
+	modprobe virtio_net
+	retry 100 test -e /sys/class/net/eth0 || fail "no eth0 (run with --module virtio_net and a NIC)"
+	ip link set lo up
+	ip link set eth0 up
+	ip addr add "${BENCH_GUEST_ADDR:?}" dev eth0
+	attach --server "$BENCH_REMOTE" --psk-file "${BENCH_PSK:?}" --size 320M --name bench-remote
+	run spillway-host "$dev" | tee /tmp/r.remote
+	spillctl swap status "$dev" | sed -n '2,6p'
+	spillctl swap detach "$dev"
+	retry 200 sh -c "! kill -0 $attach_pid 2>/dev/null"
+fi
+
 # Pools are locked in this guest's RAM: one at a time, devices no larger.
 start_server s0 384M
 attach --server "$s0_url" --size 320M --name bench1
@@ -53,19 +73,24 @@ kill "$s1_pid" "$s2_pid"
 
 run virtio-disk "$disk" | tee /tmp/r.disk
 
-cat /tmp/r.spill /tmp/r.spill2 /tmp/r.disk | awk '
+# Rows: each spillway placement, then the disk (always last).
+rows="/tmp/r.spill /tmp/r.spill2 /tmp/r.disk"
+[ -z "${BENCH_REMOTE:-}" ] || rows="/tmp/r.remote $rows"
+# shellcheck disable=SC2086 # rows is a list of files
+cat $rows | awk '
 	{ name[NR] = $1; for (i = 2; i <= 4; i++) v[NR, i] = $i }
 	END {
 		split("fill random in-order", ph, " ")
 		printf "%-18s %10s %10s %10s\n", "pages/s", ph[1], ph[2], ph[3]
-		for (r = 1; r <= 3; r++)
+		for (r = 1; r <= NR; r++)
 			printf "%-18s %10d %10d %10d\n", name[r], v[r, 2], v[r, 3], v[r, 4]
-		for (r = 1; r <= 2; r++)
-			printf "%-18s %10.2f %10.2f %10.2f\n", name[r] "/disk", v[r, 2] / v[3, 2],
-				v[r, 3] / v[3, 3], v[r, 4] / v[3, 4]
+		for (r = 1; r < NR; r++)
+			printf "%-18s %10.2f %10.2f %10.2f\n", name[r] "/disk", v[r, 2] / v[NR, 2],
+				v[r, 3] / v[NR, 3], v[r, 4] / v[NR, 4]
 	}'
-cat /tmp/r.spill /tmp/r.spill2 /tmp/r.disk | awk -v limit="$LIMIT" -v size="$SIZE" '
-	BEGIN { printf "{\"limit\":\"%s\",\"size\":\"%s\",\"pages_per_s\":{", limit, size }
+# shellcheck disable=SC2086
+cat $rows | awk -v limit="$LIMIT" -v size="$SIZE" -v kver="$(uname -r)" '
+	BEGIN { printf "{\"kernel\":\"%s\",\"limit\":\"%s\",\"size\":\"%s\",\"pages_per_s\":{", kver, limit, size }
 	{ printf "%s\"%s\":{\"fill\":%s,\"random\":%s,\"in_order\":%s}", (NR > 1 ? "," : ""), $1, $2, $3, $4 }
 	END { print "}}" }' >"$SPILL_VM_OUT/swap-bench.json"
 cat "$SPILL_VM_OUT/swap-bench.json"
