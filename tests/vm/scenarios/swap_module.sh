@@ -19,6 +19,8 @@ load_module
 start_server s0 448M
 attach --server "$s0_url" --size 384M --name vm-swap
 echo "attached $dev"
+# Stable writes (compat.h): swap must not change a page under writeback.
+[ "$(cat "/sys/block/${dev#/dev/}/queue/stable_writes")" = 1 ] || fail "no stable writes"
 mkswap "$dev" >/dev/null
 swapon -d "$dev"
 grep -q "^$dev " /proc/swaps || fail "not swapped on"
