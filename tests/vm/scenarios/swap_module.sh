@@ -19,6 +19,8 @@ load_module
 start_server s0 448M
 attach --server "$s0_url" --size 384M --name vm-swap
 echo "attached $dev"
+# Stable writes (compat.h): swap must not change a page under writeback.
+[ "$(cat "/sys/block/${dev#/dev/}/queue/stable_writes")" = 1 ] || fail "no stable writes"
 mkswap "$dev" >/dev/null
 swapon -d "$dev"
 grep -q "^$dev " /proc/swaps || fail "not swapped on"
@@ -44,7 +46,7 @@ touch /tmp/go1.1
 retry 4800 test -e /tmp/w1.1 || fail "pass 1 did not finish"
 
 say "2. swapoff brings every page back"
-echo 1G >/sys/fs/cgroup/memory/w/memory.limit_in_bytes
+cgroup_limit w 1G
 swapoff "$dev"
 ! grep -q "^$dev " /proc/swaps || fail "still swapped on"
 [ "$(status_field pages_remote)" -le 1 ] || fail "pages still remote after swapoff"
