@@ -5,17 +5,16 @@
  * the right server and session, wait for them, and wait (bounded) for a
  * server to come back when none of the ones an I/O needs is reachable.
  *
- * Failing fast: every check of a server notes when it was first found
- * without a live connection (dev->down_since; 0 while it has one). Once
+ * Failing fast: every check of a server, and conn.c when a connection
+ * goes (spill_server_note), notes when it was first found without a live
+ * connection (dev->down_since; 0 while it has one). Once
  * none of the servers an I/O needs has had one for longer than
  * reconnect_wait, the I/O does not wait at all: reads fail with -EIO (the
  * owner gets SIGBUS), writes with -EIO (the page stays in memory), counted
  * in fast_fails, with a rate-limited message. A server seen with a live
  * connection again ends it at once ("server N back"). A server down for
  * less than that still gets the bounded wait (reads up to reconnect_wait,
- * writes a second), which rides over a reconnect. The time counts from
- * the first I/O that found the server down, not from when its connection
- * went: a device idle meanwhile waits once more.
+ * writes a second), which rides over a reconnect.
  */
 #include <linux/jiffies.h>
 #include <linux/sched.h>
@@ -120,6 +119,12 @@ static bool any_up(struct spill_dev *dev, unsigned long servers)
 	for_each_set_bit(s, &servers, SPILL_MAX_SERVERS)
 		up |= server_check(dev, s);
 	return up;
+}
+
+/* conn.c: a connection of server s went (it may have been the last one). */
+void spill_server_note(struct spill_dev *dev, unsigned int s)
+{
+	server_check(dev, s);
 }
 
 /*

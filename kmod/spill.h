@@ -288,6 +288,7 @@ int spill_exec(struct spill_cmd *cmd);
 bool spill_wait_servers(struct spill_dev *dev, unsigned long servers,
 			unsigned long deadline);
 bool spill_servers_lost(struct spill_dev *dev, unsigned long servers);
+void spill_server_note(struct spill_dev *dev, unsigned int server);
 void spill_io_begin(struct spill_dev *dev);
 void spill_io_end(struct spill_dev *dev);
 
