@@ -34,6 +34,8 @@
  *    A FREE not acknowledged (timeout, connection lost) keeps its extent
  *    on dev->dead_extents, retried by the worker until the server answers
  *    (ENOENT too) or its session ends (the server dropped it with it).
+ *    A repeat cannot free a newer extent: ids are random 64-bit values
+ *    (protocol.md), so an id is not handed out twice.
  *  - INVALIDATE: a run of freed pages is taken (PS_INVAL cleared) after a
  *    write version was reserved, both under map_lock, and the requests are
  *    sent with no lock held. A write of one of those pages that begins
@@ -220,13 +222,16 @@ static void alloc_done(struct spill_cmd *cmd)
 		ch->ext[r] = cmd->reply_extent;
 		ch->epoch[r] = cmd->epoch;
 		dev->srv[s].refuse_backoff = 0;
-		/* Its writer gave up on it: nobody may write it, let the worker
-		 * free it if so. */
-		if (ch->alloc_slow & BIT(r))
-			kick = chunk_queue(dev, ch);
 	} else if (rc == -ENOSPC || rc == -EDQUOT) {
 		refusal_note_locked(dev, s, cmd->epoch);
 	}
+	/*
+	 * A writer gave up on it, or it failed: no write may follow, and an
+	 * empty chunk was not freed while this was in flight. Let the worker
+	 * look at it. (The writer waiting for a success begins its write now.)
+	 */
+	if (rc || (ch->alloc_slow & BIT(r)))
+		kick = chunk_queue(dev, ch);
 	ch->allocating &= ~BIT(r);
 	ch->alloc_slow &= ~BIT(r);
 	spin_unlock(&dev->map_lock);
