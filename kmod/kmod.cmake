@@ -95,7 +95,7 @@ if(SPILL_VM_TESTS)
                   MEM 1G TIMEOUT 300 ${_kmod_guest})
     # A stopped server stalls only its own requests (kmap).
     spill_vm_test(NAME swap-stall SCENARIO ${CMAKE_SOURCE_DIR}/tests/vm/scenarios/swap_stall.sh
-                  MEM 1G TIMEOUT 600 ${_kmod_guest})
+                  MEM 1G TIMEOUT 900 ${_kmod_guest})
     # The benchmark is not a test: `cmake --build build --target swap-bench`.
     add_custom_target(swap-bench
       COMMAND ${SPILL_VM_DIR}/run --mem 1G --disk 1G --timeout 900
