@@ -202,6 +202,7 @@ static void alloc_done(struct spill_cmd *cmd)
 	u64 p = chunk_first(dev, c), end = p + chunk_pages(dev, c);
 	unsigned int r = cmd->copy, s = cmd->server;
 	int rc = cmd->status;
+	unsigned long backoff = 0;
 	bool kick = false;
 
 	/*
@@ -224,6 +225,7 @@ static void alloc_done(struct spill_cmd *cmd)
 		dev->srv[s].refuse_backoff = 0;
 	} else if (rc == -ENOSPC || rc == -EDQUOT) {
 		refusal_note_locked(dev, s, cmd->epoch);
+		backoff = dev->srv[s].refuse_backoff;
 	}
 	/*
 	 * A writer gave up on it, or it failed: no write may follow, and an
@@ -237,10 +239,13 @@ static void alloc_done(struct spill_cmd *cmd)
 	spin_unlock(&dev->map_lock);
 	wake_up_all(&dev->alloc_wq);
 
-	if (rc) {
-		if (rc != -ENOTCONN)
-			atomic64_inc(&dev->srv[s].io_errors);
-		pr_warn_ratelimited("spillway%u: server %u refused an extent: %d\n",
+	if (rc && rc != -ENOTCONN)
+		atomic64_inc(&dev->srv[s].io_errors);
+	if (backoff) {
+		pr_warn_ratelimited("spillway%u: server %u refused an extent: %d (not asked again for %u ms)\n",
+				    dev->index, s, rc, jiffies_to_msecs(backoff));
+	} else if (rc) {
+		pr_warn_ratelimited("spillway%u: server %u: no extent allocated: %d\n",
 				    dev->index, s, rc);
 	} else {
 		atomic64_inc(&dev->srv[s].extents);
