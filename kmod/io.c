@@ -7,14 +7,14 @@
  *
  * Failing fast: every check of a server, and conn.c when a connection
  * goes (spill_server_note), notes when it was first found without a live
- * connection (dev->down_since; 0 while it has one). Once
- * none of the servers an I/O needs has had one for longer than
- * reconnect_wait, the I/O does not wait at all: reads fail with -EIO (the
- * owner gets SIGBUS), writes with -EIO (the page stays in memory), counted
- * in fast_fails, with a rate-limited message. A server seen with a live
- * connection again ends it at once ("server N back"). A server down for
- * less than that still gets the bounded wait (reads up to reconnect_wait,
- * writes a second), which rides over a reconnect.
+ * connection (dev->down_since; 0 while it has one). Once none of the
+ * servers an I/O needs has had one for longer than reconnect_wait, the I/O
+ * does not wait at all: reads fail with -EIO (the owner gets SIGBUS),
+ * writes with -EIO (the page stays in memory), counted in fast_fails, with
+ * a rate-limited message. A server seen with a live connection again ends
+ * it at once ("server N back"). A server down for less than that still
+ * gets the bounded wait (reads up to reconnect_wait, writes a second),
+ * which rides over a reconnect.
  */
 #include <linux/jiffies.h>
 #include <linux/sched.h>
@@ -151,19 +151,23 @@ bool spill_servers_lost(struct spill_dev *dev, unsigned long servers)
 /* An I/O fails at once: count it, and say so now and then. */
 static void fast_fail(struct spill_dev *dev, unsigned long servers)
 {
-	unsigned long since = jiffies;
-	unsigned int s;
 	u64 n = atomic64_inc_return(&dev->st.fast_fails);
+	unsigned long last = jiffies;
+	bool seen = false;
+	unsigned int s;
 
+	/* None reachable since the last of them went. */
 	for_each_set_bit(s, &servers, SPILL_MAX_SERVERS) {
 		unsigned long d = READ_ONCE(dev->down_since[s]);
 
-		if (d && time_after(since, d))
-			since = d;
+		if (d && (!seen || time_after(d, last))) {
+			last = d;
+			seen = true;
+		}
 		set_bit(s, &dev->lost_servers);
 	}
 	pr_err_ratelimited("spillway%u: no server reachable for %u s: failing I/O at once (%llu fast failures)\n",
-			   dev->index, jiffies_to_msecs(jiffies - since) / 1000, n);
+			   dev->index, jiffies_to_msecs(jiffies - last) / 1000, n);
 }
 
 /*
