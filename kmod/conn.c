@@ -469,6 +469,7 @@ static void conn_reap(struct work_struct *work)
 		linked = true;
 	}
 	spin_unlock(&dev->conn_lock);
+	spill_server_note(dev, conn->server); /* io.c: down since when */
 	if (linked) {
 		atomic64_inc(&srv->conn_failures);
 		spill_conn_put(conn);

@@ -4,6 +4,17 @@
  * (never fails, never enters reclaim), send them on a live connection of
  * the right server and session, wait for them, and wait (bounded) for a
  * server to come back when none of the ones an I/O needs is reachable.
+ *
+ * Failing fast: every check of a server, and conn.c when a connection
+ * goes (spill_server_note), notes when it was first found without a live
+ * connection (dev->down_since; 0 while it has one). Once none of the
+ * servers an I/O needs has had one for longer than reconnect_wait, the I/O
+ * does not wait at all: reads fail with -EIO (the owner gets SIGBUS),
+ * writes with -EIO (the page stays in memory), counted in fast_fails, with
+ * a rate-limited message. A server seen with a live connection again ends
+ * it at once ("server N back"). A server down for less than that still
+ * gets the bounded wait (reads up to reconnect_wait, writes a second),
+ * which rides over a reconnect.
  */
 #include <linux/jiffies.h>
 #include <linux/sched.h>
@@ -84,25 +95,96 @@ int spill_exec(struct spill_cmd *cmd)
 	return cmd->status;
 }
 
+/* Is server s up? Keeps dev->down_since[s] and says when it came back. */
+static bool server_check(struct spill_dev *dev, unsigned int s)
+{
+	if (spill_server_up(dev, s)) {
+		if (READ_ONCE(dev->down_since[s]))
+			WRITE_ONCE(dev->down_since[s], 0);
+		if (test_bit(s, &dev->lost_servers) && test_and_clear_bit(s, &dev->lost_servers))
+			pr_info("spillway%u: server %u back\n", dev->index, s);
+		return true;
+	}
+	if (!READ_ONCE(dev->down_since[s]))
+		cmpxchg(&dev->down_since[s], 0, jiffies | 1); /* 0 means up */
+	return false;
+}
+
 static bool any_up(struct spill_dev *dev, unsigned long servers)
 {
 	unsigned int s;
+	bool up = false;
 
+	/* Every one of them, so that each one's down_since is kept. */
 	for_each_set_bit(s, &servers, SPILL_MAX_SERVERS)
-		if (spill_server_up(dev, s))
-			return true;
-	return false;
+		up |= server_check(dev, s);
+	return up;
+}
+
+/* conn.c: a connection of server s went (it may have been the last one). */
+void spill_server_note(struct spill_dev *dev, unsigned int s)
+{
+	server_check(dev, s);
+}
+
+/*
+ * None of the servers (a bit mask) has had a live connection for longer
+ * than reconnect_wait: an I/O that needs only them fails at once.
+ */
+bool spill_servers_lost(struct spill_dev *dev, unsigned long servers)
+{
+	unsigned long limit = READ_ONCE(spill_reconnect_wait) * HZ;
+	unsigned int s;
+
+	for_each_set_bit(s, &servers, SPILL_MAX_SERVERS) {
+		unsigned long since;
+
+		if (server_check(dev, s))
+			return false;
+		since = READ_ONCE(dev->down_since[s]);
+		if (!since || time_before_eq(jiffies, since + limit))
+			return false;
+	}
+	return servers != 0;
+}
+
+/* An I/O fails at once: count it, and say so now and then. */
+static void fast_fail(struct spill_dev *dev, unsigned long servers)
+{
+	u64 n = atomic64_inc_return(&dev->st.fast_fails);
+	unsigned long last = jiffies;
+	bool seen = false;
+	unsigned int s;
+
+	/* None reachable since the last of them went. */
+	for_each_set_bit(s, &servers, SPILL_MAX_SERVERS) {
+		unsigned long d = READ_ONCE(dev->down_since[s]);
+
+		if (d && (!seen || time_after(d, last))) {
+			last = d;
+			seen = true;
+		}
+		set_bit(s, &dev->lost_servers);
+	}
+	pr_err_ratelimited("spillway%u: no server reachable for %u s: failing I/O at once (%llu fast failures)\n",
+			   dev->index, jiffies_to_msecs(jiffies - last) / 1000, n);
 }
 
 /*
  * Wait until one of the servers (a bit mask) has a live connection, at most
- * until deadline, and not once the device is being removed. True if one has.
+ * until deadline, and not once the device is being removed, nor once they
+ * have all been unreachable for longer than reconnect_wait (a fast
+ * failure, counted here). True if one has.
  */
 bool spill_wait_servers(struct spill_dev *dev, unsigned long servers, unsigned long deadline)
 {
 	while (!any_up(dev, servers)) {
 		long left = (long)(deadline - jiffies);
 
+		if (spill_servers_lost(dev, servers)) {
+			fast_fail(dev, servers);
+			return false;
+		}
 		if (left <= 0 || READ_ONCE(dev->dying))
 			return false;
 		wait_event_timeout(dev->conn_wq,

@@ -146,6 +146,9 @@ endfunction()
 spill_kmod_vm_test(NAME swap-module SCENARIO ${CMAKE_SOURCE_DIR}/tests/vm/scenarios/swap_module.sh
                    MEM 1G TIMEOUT 300)
 # About 220 s on 6.1 and 250 s on 6.12 here: room for a slower machine.
+# A stopped server stalls only its own requests.
+spill_kmod_vm_test(NAME swap-stall SCENARIO ${CMAKE_SOURCE_DIR}/tests/vm/scenarios/swap_stall.sh
+                   MEM 1G TIMEOUT 900)
 spill_kmod_vm_test(NAME swap-replicas SCENARIO ${CMAKE_SOURCE_DIR}/tests/vm/scenarios/swap_replicas.sh
                    MEM 1G TIMEOUT 480)
 

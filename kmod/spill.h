@@ -128,13 +128,18 @@ struct spill_server {
 	atomic64_t resets;
 	atomic64_t io_errors;
 	atomic64_t extents;
+	/* map.c, under dev->map_lock: ALLOC refusals (ENOSPC, EDQUOT)
+	 * remembered, so that allocations on the server fail at once until
+	 * refused_until, or until a new connection or session */
+	unsigned long refused_until;  /* jiffies */
+	unsigned long refuse_backoff; /* jiffies; 0: no refusal remembered */
+	u64 refused_socks;            /* sockets_added when refused */
+	u32 refused_epoch;            /* the session that refused */
 };
 
 struct spill_chunk {
-	struct mutex lock;              /* extent alloc/free and invalidation
-					 * against writers of this chunk */
-	u64 ext[SPILL_MAX_REPLICAS];    /* read under map_lock; changed under */
-	u32 epoch[SPILL_MAX_REPLICAS];  /* lock + map_lock; epoch 0: none */
+	u64 ext[SPILL_MAX_REPLICAS];    /* map_lock (map.c's header says */
+	u32 epoch[SPILL_MAX_REPLICAS];  /* who changes them); epoch 0: none */
 	u32 used;                       /* map_lock: pages with PS_DATA */
 	u32 pending;                    /* map_lock: pages with PS_INVAL */
 	u32 writers;                    /* map_lock: writes in flight */
@@ -144,6 +149,9 @@ struct spill_chunk {
 					 * tell whether the chunk was written
 					 * while it was copying */
 	struct list_head reclaim;
+	/* map.c, under map_lock: claiming extents without a sleeping lock */
+	u8 allocating;                  /* copies whose ALLOC is in flight */
+	u8 alloc_slow;                  /* ... and a writer gave up waiting */
 };
 
 /* Readahead: a few pages prefetched after sequential swap-ins (ra.c). */
@@ -238,6 +246,17 @@ struct spill_dev {
 	struct delayed_work watchdog;
 	struct spill_ra ra;
 	struct spill_stats st;
+
+	/* map.c: allocations in flight ended (chunk->allocating); extents
+	 * taken from empty chunks whose FREE is not yet acknowledged,
+	 * retried by the reclaim work (map_lock; at most nchunks x replicas) */
+	wait_queue_head_t alloc_wq;
+	struct list_head dead_extents;
+	u32 ndead_extents;
+	/* io.c: when each server was first found without a live connection
+	 * (0: up), and which ones were reported lost (fast failures) */
+	unsigned long down_since[SPILL_MAX_SERVERS];
+	unsigned long lost_servers;
 };
 
 /* wire.c */
@@ -268,6 +287,8 @@ int spill_submit(struct spill_cmd *cmd);
 int spill_exec(struct spill_cmd *cmd);
 bool spill_wait_servers(struct spill_dev *dev, unsigned long servers,
 			unsigned long deadline);
+bool spill_servers_lost(struct spill_dev *dev, unsigned long servers);
+void spill_server_note(struct spill_dev *dev, unsigned int server);
 void spill_io_begin(struct spill_dev *dev);
 void spill_io_end(struct spill_dev *dev);
 

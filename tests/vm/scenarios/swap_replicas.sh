@@ -9,6 +9,9 @@
 #     the server comes back empty: spillctl registers afresh, the module
 #     drops the lost copies (reset) and new writes go to both again, so
 #     the other server can die next without losing a page;
+#  3c. with every server down a read of a remote page fails at once: the
+#     process gets SIGBUS, the guest goes on, fast_fails counts it;
+#  3d. a server comes back and a fresh workload swaps without an error;
 #  5. detach and rmmod leave nothing behind.
 # Needs: spillway.ko spillwayd spillctl spill-workload spill-mangle
 # libspill-mlockall.so swap_lib.sh (--include), modules libcrc32c crc32c_generic.
@@ -86,6 +89,47 @@ touch /tmp/gb.1
 wait $wl || fail "workload found bad pages after the second failure"
 [ "$(status_field read_errors)" = 0 ] || fail "read errors"
 spillctl swap status "$dev"
+
+say "3c. every server down: a read of a remote page fails at once (SIGBUS)"
+# The workload's pages go remote in its 48 MiB cgroup; the limit is then
+# lifted so that its swap-ins need no swap-out (which would fail too and
+# end in the cgroup's OOM killer instead of the SIGBUS this is about).
+in_cgroup w spill-workload --size 96M --passes 1 --seed 11 --mark /tmp/c. --wait /tmp/gc. \
+	--wait-ms 600000 &
+wl=$!
+retry 2400 test -e /tmp/c.0 || fail "fill did not finish"
+[ "$(status_field pages_remote)" -gt 0 ] || fail "nothing went to swap"
+echo 512M >/sys/fs/cgroup/memory/w/memory.limit_in_bytes
+echo 2 >/sys/module/spillway/parameters/reconnect_wait
+kill -9 "$s1_pid"
+retry 200 srv_conns_is 1 0 || fail "server 1 still looks connected"
+touch /tmp/gc.1
+rc=0
+wait $wl || rc=$?
+[ "$rc" = 135 ] || fail "the workload ended with $rc, not by SIGBUS (135)"
+fast_fails() { # from sysfs when it is there, else from the module's message
+	_f=/sys/block/${dev#/dev/}/spillway/fast_fails
+	if [ -r "$_f" ]; then
+		cat "$_f"
+	else
+		dmesg | sed -n "s/.*${dev#/dev/}: no server reachable for [0-9]* s: failing I\/O at once (\([0-9]*\) fast failures).*/\1/p" | tail -1
+	fi
+}
+ff=$(fast_fails)
+echo "fast failures: ${ff:-none}"
+[ "${ff:-0}" -gt 0 ] || fail "no I/O failed fast"
+check_dmesg
+
+say "3d. a server returns: swap works again"
+echo 30 >/sys/module/spillway/parameters/reconnect_wait
+echo 48M >/sys/fs/cgroup/memory/w/memory.limit_in_bytes
+start_server s1 256M "${s1_url##*:}"
+retry 400 srv_conns_is 1 2 || fail "spillctl did not reconnect to server 1"
+werr=$(status_field write_errors)
+in_cgroup w spill-workload --size 96M --passes 1 --random --rewrite --seed 13 ||
+	fail "workload found bad pages after the servers came back"
+[ "$(status_field write_errors)" = "$werr" ] || fail "writes failed after server 1 came back"
+dmesg | grep -q "${dev#/dev/}: server 1 back" || fail "no 'server 1 back' message"
 
 say "5. detach and rmmod"
 swapoff "$dev"
