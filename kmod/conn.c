@@ -21,7 +21,8 @@
  *
  * Memory pressure, as nbd does it: the socket may use the emergency reserves
  * (sk_set_memalloc) and allocates with GFP_NOIO, sends run with
- * PF_MEMALLOC set, and the receive thread runs with it all its life.
+ * PF_MEMALLOC set, and the receive thread runs with it all its life. The
+ * socket never borrows the sending task's page fragment (sk_use_task_frag).
  */
 #include <linux/crc32c.h>
 #include <linux/file.h>
@@ -594,6 +595,15 @@ int spill_conn_add(struct spill_dev *dev, const struct spill_ioc_sock *arg)
 	sock->sk->sk_allocation = GFP_NOIO | __GFP_MEMALLOC;
 	sock->sk->sk_rcvtimeo = MAX_SCHEDULE_TIMEOUT; /* spillctl set a timeout */
 	sock->sk->sk_sndtimeo = MAX_SCHEDULE_TIMEOUT;
+#ifdef SPILL_HAVE_SK_USE_TASK_FRAG
+	/*
+	 * Sends run in whatever task submits the I/O, often one in reclaim
+	 * that was itself in the middle of building a frame in
+	 * current->task_frag: the socket must take its page fragments from
+	 * its own sk_frag instead (since 6.2 sk_page_frag() checks only this).
+	 */
+	sock->sk->sk_use_task_frag = false;
+#endif
 
 	srv = &dev->srv[arg->server];
 	spin_lock(&dev->conn_lock);
