@@ -317,6 +317,35 @@ static bool slot_sending(struct spill_conn *conn, u32 idx)
 	return sending;
 }
 
+/*
+ * The request a reply with this req_id answers, once it has fully left;
+ * NULL if it answers none. A reply can arrive while its request is still
+ * being sent (a refusal after the header, or a server guessing ids), and a
+ * submitter can take a free slot at any moment, even while we wait: so the
+ * generation and the sending flag are checked together under the lock, and
+ * again after every wait, until the slot is settled. Once its request has
+ * left, only this thread can change the slot.
+ */
+static struct spill_cmd *conn_match(struct spill_conn *conn, u64 req_id)
+{
+	u32 idx = req_id & SLOT_MASK, gen = (u32)(req_id >> SLOT_BITS);
+	struct spill_slot *slot;
+	struct spill_cmd *cmd;
+
+	if (idx >= conn->window)
+		return NULL;
+	slot = &conn->slots[idx];
+	spin_lock(&conn->lock);
+	while (slot->cmd && slot->gen == gen && slot->sending) {
+		spin_unlock(&conn->lock);
+		wait_event(conn->wq, !slot_sending(conn, idx));
+		spin_lock(&conn->lock);
+	}
+	cmd = slot->gen == gen ? slot->cmd : NULL;
+	spin_unlock(&conn->lock);
+	return cmd;
+}
+
 /* Is every page of a READ reply's presence map present? */
 static bool map_full(const u8 *map, u16 npages)
 {
@@ -335,9 +364,9 @@ static bool map_full(const u8 *map, u16 npages)
 static int conn_rx_one(struct spill_conn *conn, const char **why)
 {
 	struct spill_wire_hdr w;
-	struct spill_cmd *cmd = NULL;
+	struct spill_cmd *cmd;
 	u16 op, status, npages;
-	u32 len, idx, state;
+	u32 len, state;
 	bool has_map;
 	u64 req_id;
 	int rc;
@@ -367,19 +396,7 @@ static int conn_rx_one(struct spill_conn *conn, const char **why)
 	op &= ~SPILL_OP_REPLY;
 
 	req_id = le64_to_cpu(w.req_id);
-	idx = req_id & SLOT_MASK;
-	if (idx < conn->window) {
-		/*
-		 * A reply can arrive while its request is still being sent (a
-		 * refusal after the header, or a server guessing ids): act on
-		 * it only once the sender is done with the request's pages.
-		 */
-		wait_event(conn->wq, !slot_sending(conn, idx));
-		spin_lock(&conn->lock);
-		if (conn->slots[idx].gen == (u32)(req_id >> SLOT_BITS))
-			cmd = conn->slots[idx].cmd;
-		spin_unlock(&conn->lock);
-	}
+	cmd = conn_match(conn, req_id);
 	if (!cmd || cmd->req_id != req_id || cmd->op != op) {
 		*why = "reply to no request of ours";
 		return -EPROTO;
