@@ -508,7 +508,7 @@ static int conn_rx_thread(void *data)
 	spill_conn_kill(conn, why);
 	conn_drain(conn, rc == -ETIMEDOUT ? -ETIMEDOUT : -EPIPE);
 	memalloc_noreclaim_restore(noreclaim);
-	queue_work(spill_wq, &conn->reap);
+	queue_work(spill_reap_wq, &conn->reap);
 	kthread_complete_and_exit(&conn->rx_done, 0);
 }
 
@@ -746,7 +746,7 @@ void spill_conns_stop(struct spill_dev *dev)
 	}
 	wait_event(dev->conn_wq, conns_gone(dev));
 	/* The reaper that unlinked the last one may still be waking us. */
-	flush_workqueue(spill_wq);
+	flush_workqueue(spill_reap_wq);
 }
 
 /* Kill connections whose oldest request has waited longer than io_timeout. */
@@ -767,6 +767,7 @@ void spill_conns_check_timeouts(struct spill_dev *dev)
 		spin_unlock(&conn->lock);
 		if (expired && !READ_ONCE(conn->dead)) {
 			atomic64_inc(&dev->srv[conn->server].io_errors);
+			atomic64_inc(&dev->st.timeouts);
 			spill_conn_kill(conn, "request timed out");
 		}
 		spill_conn_put(conn);

@@ -67,7 +67,7 @@ static void spill_watchdog(struct work_struct *work)
 	struct spill_dev *dev = container_of(to_delayed_work(work), struct spill_dev, watchdog);
 
 	spill_conns_check_timeouts(dev);
-	queue_delayed_work(spill_wq, &dev->watchdog, WATCHDOG_PERIOD);
+	queue_delayed_work(spill_timeout_wq, &dev->watchdog, WATCHDOG_PERIOD);
 }
 
 static void copy_name(char *dst, const char *src, size_t cap)
@@ -171,7 +171,7 @@ int spill_dev_create(struct spill_ioc_add *arg)
 		goto free;
 	}
 	spill_devs[index] = dev;
-	queue_delayed_work(spill_wq, &dev->watchdog, WATCHDOG_PERIOD);
+	queue_delayed_work(spill_timeout_wq, &dev->watchdog, WATCHDOG_PERIOD);
 	mutex_unlock(&spill_devs_lock);
 
 	arg->index = index;

@@ -24,7 +24,19 @@ bool spill_invalidate = true;
 module_param_named(invalidate, spill_invalidate, bool, 0644);
 MODULE_PARM_DESC(invalidate, "Send INVALIDATE for freed swap slots (extents of empty chunks are freed either way; default on)");
 
+/*
+ * Under memory pressure a workqueue may be left with only its rescuer
+ * thread, which runs its works one at a time. The watchdog is the only
+ * thing that fails a request whose server went silent, and reclaim work on
+ * spill_wq waits for exactly such requests: on one queue, a stuck reclaim
+ * work would keep the watchdog from ever firing. So the watchdog has a
+ * queue of its own (high priority: its own worker pool too) and only ever
+ * takes spinlocks and shuts sockets down; the reaper, which waits for
+ * receive threads to exit, has its own as well.
+ */
 struct workqueue_struct *spill_wq;
+struct workqueue_struct *spill_timeout_wq;
+struct workqueue_struct *spill_reap_wq;
 
 static int __init spill_init(void)
 {
@@ -38,13 +50,20 @@ static int __init spill_init(void)
 		pr_err("spillway: crc32c does not compute the wire's CRC-32C\n");
 		return rc;
 	}
-	/* Reclaim may wait on its work (freeing, invalidating, reaping). */
+	/* Reclaim may wait on all of them (freeing, timeouts, reaping). */
+	rc = -ENOMEM;
 	spill_wq = alloc_workqueue("spillway", WQ_MEM_RECLAIM, 0);
 	if (!spill_wq)
-		return -ENOMEM;
+		return rc;
+	spill_timeout_wq = alloc_workqueue("spillway_timeout", WQ_MEM_RECLAIM | WQ_HIGHPRI, 0);
+	if (!spill_timeout_wq)
+		goto free_wq;
+	spill_reap_wq = alloc_workqueue("spillway_reap", WQ_MEM_RECLAIM, 0);
+	if (!spill_reap_wq)
+		goto free_timeout_wq;
 	rc = spill_blk_init();
 	if (rc)
-		goto free_wq;
+		goto free_reap_wq;
 	rc = spill_ctl_init();
 	if (rc)
 		goto blk_exit;
@@ -52,6 +71,10 @@ static int __init spill_init(void)
 	return 0;
 blk_exit:
 	spill_blk_exit();
+free_reap_wq:
+	destroy_workqueue(spill_reap_wq);
+free_timeout_wq:
+	destroy_workqueue(spill_timeout_wq);
 free_wq:
 	destroy_workqueue(spill_wq);
 	return rc;
@@ -62,6 +85,8 @@ static void __exit spill_exit(void)
 	spill_ctl_exit();
 	spill_devs_remove_all();
 	spill_blk_exit();
+	destroy_workqueue(spill_reap_wq);
+	destroy_workqueue(spill_timeout_wq);
 	destroy_workqueue(spill_wq);
 	pr_info("spillway: unloaded\n");
 }

@@ -49,6 +49,14 @@ extern bool spill_invalidate;
 
 extern struct workqueue_struct *spill_wq;
 
+/*
+ * Workqueues beside spill_wq, which runs background work that may wait on
+ * the network (map.c reclaim, repair). Each has its own rescuer, so work
+ * blocked there can never hold these up under memory pressure (main.c).
+ */
+extern struct workqueue_struct *spill_timeout_wq;  /* the watchdog: never blocks */
+extern struct workqueue_struct *spill_reap_wq;     /* unlinks dead connections */
+
 /* Page state: one byte per device page, changed under dev->map_lock. */
 #define PS_COPIES  0x0f  /* bit r: copy r holds the page's current data */
 #define PS_INVAL   0x40  /* freed; its remote copies are still to be invalidated */
