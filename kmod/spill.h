@@ -321,7 +321,9 @@ void spill_ra_note(struct spill_dev *dev, u64 index);
 void spill_ra_forget(struct spill_dev *dev, u64 first, u64 n);
 
 /* dev.c */
-int spill_dev_create(struct spill_ioc_add *arg);
+struct spill_dev *spill_dev_create(struct spill_ioc_add *arg);
+void spill_dev_discard(struct spill_dev *dev);
+int spill_dev_publish(struct spill_dev *dev);
 int spill_dev_remove(const struct spill_ioc_remove *arg);
 struct spill_dev *spill_dev_lookup(unsigned int index, u64 id);
 void spill_dev_status(struct spill_dev *dev, struct spill_ioc_status *st);
