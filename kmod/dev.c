@@ -14,6 +14,8 @@
  * the rest.
  */
 #include <linux/blkdev.h>
+#include <linux/math64.h>
+#include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/slab.h>
 #include <linux/string.h>
@@ -86,6 +88,30 @@ static void copy_name(char *dst, const char *src, size_t cap)
 	dst[n] = '\0';
 }
 
+/*
+ * The page-location table costs a state byte per page and a struct
+ * spill_chunk per extent. With small extents on a large device the chunks
+ * dominate (4 KiB extents on 256 GiB: several GiB): refuse a table larger
+ * than the smaller of 1/64 of RAM and TABLE_CAP, unless it is no more than
+ * two bytes per page, the order of the kernel's own swap map for the device
+ * (what 2 MiB extents cost, up to SPILL_MAX_SIZE).
+ */
+#define TABLE_CAP (256ull << 20)
+
+static int check_table(const struct spill_ioc_add *a)
+{
+	u64 npages = a->size / SPILL_PAGE_SIZE;
+	u64 nchunks = div64_u64(a->size + a->extent_bytes - 1, a->extent_bytes);
+	u64 bytes = npages + nchunks * sizeof(struct spill_chunk);
+	u64 limit = min_t(u64, ((u64)totalram_pages() << PAGE_SHIFT) / 64, TABLE_CAP);
+
+	if (bytes <= max(limit, 2 * npages))
+		return 0;
+	pr_warn("spillway: a %llu MiB device with %llu KiB extents needs a %llu MiB page table, more than the %llu MiB allowed (1/64 of RAM, at most %llu MiB): serve it with larger extents\n",
+		a->size >> 20, a->extent_bytes >> 10, bytes >> 20, limit >> 20, TABLE_CAP >> 20);
+	return -E2BIG;
+}
+
 static int check_add(const struct spill_ioc_add *a)
 {
 	if (!a->size || a->size % SPILL_PAGE_SIZE || a->size > SPILL_MAX_SIZE)
@@ -96,7 +122,7 @@ static int check_add(const struct spill_ioc_add *a)
 	if (!a->nservers || a->nservers > SPILL_MAX_SERVERS || !a->replicas ||
 	    a->replicas > min_t(u32, a->nservers, SPILL_MAX_REPLICAS) || a->flags)
 		return -EINVAL;
-	return 0;
+	return check_table(a);
 }
 
 /* Undo spill_dev_create for a device it fully built. */
