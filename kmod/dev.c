@@ -246,7 +246,7 @@ int spill_dev_publish(struct spill_dev *dev)
 {
 	int rc;
 
-	rc = add_disk(dev->disk);
+	rc = device_add_disk(NULL, dev->disk, spill_sysfs_groups);
 	if (rc) {
 		spill_dev_discard(dev);
 		return rc;

@@ -332,6 +332,9 @@ extern struct mutex spill_devs_lock;
 int spill_blk_init(void);
 void spill_blk_exit(void);
 
+/* sysfs.c: /sys/block/spillwayN/spillway/, added with the disk */
+extern const struct attribute_group *spill_sysfs_groups[];
+
 /* ctl.c */
 void spill_ctl_event(void);
 int spill_ctl_init(void);
