@@ -561,15 +561,20 @@ static struct spill_conn *conn_alloc(struct spill_dev *dev, struct socket *sock,
 	return conn;
 }
 
-static bool server_has_live(const struct spill_server *srv)
+/* Live connections of the server's current session. dev->conn_lock held. */
+static unsigned int server_live(const struct spill_server *srv)
 {
-	unsigned int i;
+	unsigned int i, n = 0;
 
 	for (i = 0; i < SPILL_MAX_CONNS; i++)
-		if (srv->conns[i] && !READ_ONCE(srv->conns[i]->dead) &&
-		    srv->conns[i]->epoch == srv->epoch)
-			return true;
-	return false;
+		n += srv->conns[i] && !READ_ONCE(srv->conns[i]->dead) &&
+		     srv->conns[i]->epoch == srv->epoch;
+	return n;
+}
+
+static bool server_has_live(const struct spill_server *srv)
+{
+	return server_live(srv);
 }
 
 /* Called with spill_devs_lock held (the device cannot go away). */
@@ -693,6 +698,18 @@ bool spill_server_up(struct spill_dev *dev, unsigned int server)
 	up = server_has_live(&dev->srv[server]);
 	spin_unlock(&dev->conn_lock);
 	return up;
+}
+
+/* The server's live connections now, and its session in *epoch. */
+unsigned int spill_server_conns(struct spill_dev *dev, unsigned int server, u32 *epoch)
+{
+	unsigned int n;
+
+	spin_lock(&dev->conn_lock);
+	n = server_live(&dev->srv[server]);
+	*epoch = dev->srv[server].epoch;
+	spin_unlock(&dev->conn_lock);
+	return n;
 }
 
 u32 spill_server_epoch(struct spill_dev *dev, unsigned int server)

@@ -369,15 +369,9 @@ void spill_dev_status(struct spill_dev *dev, struct spill_ioc_status *st)
 	for (i = 0; i < dev->nservers; i++) {
 		struct spill_server *srv = &dev->srv[i];
 		struct spill_srv_status *o = &st->srv[i];
-		unsigned int k;
 
 		memcpy(o->label, srv->label, sizeof(o->label));
-		spin_lock(&dev->conn_lock);
-		o->epoch = srv->epoch;
-		for (k = 0; k < SPILL_MAX_CONNS; k++)
-			o->conns += srv->conns[k] && !READ_ONCE(srv->conns[k]->dead) &&
-				    srv->conns[k]->epoch == srv->epoch;
-		spin_unlock(&dev->conn_lock);
+		o->conns = spill_server_conns(dev, i, &o->epoch);
 		o->sockets_added = atomic64_read(&srv->sockets_added);
 		o->reconnects = atomic64_read(&srv->reconnects);
 		o->conn_failures = atomic64_read(&srv->conn_failures);

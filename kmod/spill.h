@@ -332,6 +332,9 @@ extern struct mutex spill_devs_lock;
 int spill_blk_init(void);
 void spill_blk_exit(void);
 
+/* conn.c, for status and sysfs */
+unsigned int spill_server_conns(struct spill_dev *dev, unsigned int server, u32 *epoch);
+
 /* sysfs.c: /sys/block/spillwayN/spillway/, added with the disk */
 extern const struct attribute_group *spill_sysfs_groups[];
 

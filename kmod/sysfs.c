@@ -115,22 +115,14 @@ static void count_server_pages(struct spill_dev *dev, const u32 *epoch, u64 *pag
 static ssize_t servers_show(struct device *d, struct device_attribute *attr, char *buf)
 {
 	struct spill_dev *dev = to_spill(d);
-	unsigned int conns[SPILL_MAX_SERVERS] = {};
+	unsigned int conns[SPILL_MAX_SERVERS];
 	u64 pages[SPILL_MAX_SERVERS] = {};
 	u32 epoch[SPILL_MAX_SERVERS];
-	unsigned int s, k;
 	ssize_t len = 0;
+	unsigned int s;
 
-	spin_lock(&dev->conn_lock);
-	for (s = 0; s < dev->nservers; s++) {
-		struct spill_server *srv = &dev->srv[s];
-
-		epoch[s] = srv->epoch;
-		for (k = 0; k < SPILL_MAX_CONNS; k++)
-			conns[s] += srv->conns[k] && !READ_ONCE(srv->conns[k]->dead) &&
-				    srv->conns[k]->epoch == srv->epoch;
-	}
-	spin_unlock(&dev->conn_lock);
+	for (s = 0; s < dev->nservers; s++)
+		conns[s] = spill_server_conns(dev, s, &epoch[s]);
 	count_server_pages(dev, epoch, pages);
 	for (s = 0; s < dev->nservers; s++) {
 		struct spill_server *srv = &dev->srv[s];
