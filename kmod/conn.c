@@ -24,6 +24,8 @@
  * PF_MEMALLOC set, and the receive thread runs with it all its life. The
  * socket never borrows the sending task's page fragment (sk_use_task_frag).
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/crc32c.h>
 #include <linux/file.h>
 #include <linux/in.h>
@@ -67,8 +69,8 @@ void spill_conn_kill(struct spill_conn *conn, const char *why)
 	spin_unlock(&conn->lock);
 	if (!first)
 		return;
-	pr_info("spillway%u: server %u connection %u closed: %s\n",
-		conn->dev->index, conn->server, conn->pos, why);
+	dev_info(disk_to_dev(conn->dev->disk), "server %u connection %u closed: %s\n",
+		 conn->server, conn->pos, why);
 	kernel_sock_shutdown(conn->sock, SHUT_RDWR);
 	wake_up_all(&conn->wq);
 }
@@ -657,8 +659,8 @@ int spill_conn_add(struct spill_dev *dev, const struct spill_ioc_sock *arg)
 	atomic64_inc(&srv->sockets_added);
 	if (arg->flags & SPILL_SOCK_RECONNECT)
 		atomic64_inc(&srv->reconnects);
-	pr_info("spillway%u: server %u connection %u up (window %u, session %u)\n",
-		dev->index, arg->server, pos, conn->window, conn->epoch);
+	dev_info(disk_to_dev(dev->disk), "server %u connection %u up (window %u, session %u)\n",
+		 arg->server, pos, conn->window, conn->epoch);
 	/* From here the connection may die and be freed at any time. */
 	wake_up_process(rx);
 	spill_ctl_event();

@@ -3,6 +3,8 @@
  * /dev/spillway-ctl: the ioctls of spillway_ioctl.h, and an event counter
  * for the resident spillctl (read it; poll says when it moved).
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/capability.h>
 #include <linux/fs.h>
 #include <linux/miscdevice.h>

@@ -13,6 +13,8 @@
  * gives every extent back to the servers, closes the connections and frees
  * the rest.
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/blkdev.h>
 #include <linux/math64.h>
 #include <linux/mm.h>
@@ -107,7 +109,7 @@ static int check_table(const struct spill_ioc_add *a)
 
 	if (bytes <= max(limit, 2 * npages))
 		return 0;
-	pr_warn("spillway: a %llu MiB device with %llu KiB extents needs a %llu MiB page table, more than the %llu MiB allowed (1/64 of RAM, at most %llu MiB): serve it with larger extents\n",
+	pr_warn("a %llu MiB device with %llu KiB extents needs a %llu MiB page table, more than the %llu MiB allowed (1/64 of RAM, at most %llu MiB): serve it with larger extents\n",
 		a->size >> 20, a->extent_bytes >> 10, bytes >> 20, limit >> 20, TABLE_CAP >> 20);
 	return -E2BIG;
 }
@@ -255,9 +257,9 @@ int spill_dev_publish(struct spill_dev *dev)
 	spill_devs[dev->index] = dev;
 	queue_delayed_work(spill_timeout_wq, &dev->watchdog, WATCHDOG_PERIOD);
 	mutex_unlock(&spill_devs_lock);
-	pr_info("spillway%u: %s, %llu MiB, %u server(s), %u cop%s, %llu KiB extents\n",
-		dev->index, dev->name, dev->size >> 20, dev->nservers, dev->replicas,
-		dev->replicas == 1 ? "y" : "ies", dev->extent_bytes >> 10);
+	dev_info(disk_to_dev(dev->disk), "%s, %llu MiB, %u server(s), %u cop%s, %llu KiB extents\n",
+		 dev->name, dev->size >> 20, dev->nservers, dev->replicas,
+		 dev->replicas == 1 ? "y" : "ies", dev->extent_bytes >> 10);
 	return 0;
 }
 
@@ -276,7 +278,7 @@ static void dev_destroy(struct spill_dev *dev)
 	dev_free(dev);
 	/* Only now may a new device take the index (and the disk's name). */
 	index_release(index);
-	pr_info("spillway%u: removed\n", index);
+	pr_info("spillway%u removed\n", index);
 	spill_ctl_event();
 }
 

@@ -5,6 +5,8 @@
  * the right server and session, wait for them, and wait (bounded) for a
  * server to come back when none of the ones an I/O needs is reachable.
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/jiffies.h>
 #include <linux/sched.h>
 #include <linux/string.h>

@@ -2,6 +2,8 @@
 /*
  * spillway.ko: swap on far memory. Module parameters, load and unload.
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/workqueue.h>
@@ -19,7 +21,7 @@ static int param_set_range(const char *val, const struct kernel_param *kp,
 	unsigned int v;
 
 	if (kstrtouint(val, 0, &v) || v < min || v > max) {
-		pr_err("spillway: %s must be %u to %u%s\n", kp->name, min, max, unit);
+		pr_err("%s must be %u to %u%s\n", kp->name, min, max, unit);
 		return -EINVAL;
 	}
 	WRITE_ONCE(*(unsigned int *)kp->arg, v);
@@ -47,7 +49,7 @@ static int invalidate_set(const char *val, const struct kernel_param *kp)
 	int rc = param_set_bool(val, kp);
 
 	if (rc)
-		pr_err("spillway: invalidate must be a boolean (0/1, y/n, on/off)\n");
+		pr_err("invalidate must be a boolean (0/1, y/n, on/off)\n");
 	return rc;
 }
 
@@ -93,7 +95,7 @@ static int __init spill_init(void)
 	BUILD_BUG_ON(PAGE_SIZE != SPILL_PAGE_SIZE);
 	rc = spill_wire_selftest();
 	if (rc) {
-		pr_err("spillway: crc32c does not compute the wire's CRC-32C\n");
+		pr_err("crc32c does not compute the wire's CRC-32C\n");
 		return rc;
 	}
 	/* Reclaim may wait on all of them (freeing, timeouts, reaping). */
@@ -113,7 +115,7 @@ static int __init spill_init(void)
 	rc = spill_ctl_init();
 	if (rc)
 		goto blk_exit;
-	pr_info("spillway: loaded\n");
+	pr_info("loaded\n");
 	return 0;
 blk_exit:
 	spill_blk_exit();
@@ -134,7 +136,7 @@ static void __exit spill_exit(void)
 	destroy_workqueue(spill_reap_wq);
 	destroy_workqueue(spill_timeout_wq);
 	destroy_workqueue(spill_wq);
-	pr_info("spillway: unloaded\n");
+	pr_info("unloaded\n");
 }
 
 module_init(spill_init);

@@ -22,6 +22,8 @@
  * the epoch moves on, and every extent and copy of the old session stops
  * counting at once, without a walk of the table.
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/bitops.h>
 #include <linux/mm.h>
 #include <linux/sched/mm.h>
@@ -134,8 +136,8 @@ static int alloc_extent(struct spill_dev *dev, u32 c, unsigned int r, unsigned i
 	if (rc) {
 		if (rc != -ENOTCONN)
 			atomic64_inc(&dev->srv[s].io_errors);
-		pr_warn_ratelimited("spillway%u: server %u refused an extent: %d\n",
-				    dev->index, s, rc);
+		dev_warn_ratelimited(disk_to_dev(dev->disk), "server %u refused an extent: %d\n",
+				     s, rc);
 		return rc;
 	}
 	spin_lock(&dev->map_lock);

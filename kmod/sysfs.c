@@ -11,6 +11,8 @@
  * here writes; the only walk (pages per server) takes map_lock one chunk
  * at a time and reschedules between chunks.
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/blkdev.h>
 #include <linux/device.h>
 #include <linux/sched.h>
