@@ -21,8 +21,11 @@
  *
  * Memory pressure, as nbd does it: the socket may use the emergency reserves
  * (sk_set_memalloc) and allocates with GFP_NOIO, sends run with
- * PF_MEMALLOC set, and the receive thread runs with it all its life.
+ * PF_MEMALLOC set, and the receive thread runs with it all its life. The
+ * socket never borrows the sending task's page fragment (sk_use_task_frag).
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/crc32c.h>
 #include <linux/file.h>
 #include <linux/in.h>
@@ -66,8 +69,8 @@ void spill_conn_kill(struct spill_conn *conn, const char *why)
 	spin_unlock(&conn->lock);
 	if (!first)
 		return;
-	pr_info("spillway%u: server %u connection %u closed: %s\n",
-		conn->dev->index, conn->server, conn->pos, why);
+	dev_info(disk_to_dev(conn->dev->disk), "server %u connection %u closed: %s\n",
+		 conn->server, conn->pos, why);
 	kernel_sock_shutdown(conn->sock, SHUT_RDWR);
 	wake_up_all(&conn->wq);
 }
@@ -316,6 +319,35 @@ static bool slot_sending(struct spill_conn *conn, u32 idx)
 	return sending;
 }
 
+/*
+ * The request a reply with this req_id answers, once it has fully left;
+ * NULL if it answers none. A reply can arrive while its request is still
+ * being sent (a refusal after the header, or a server guessing ids), and a
+ * submitter can take a free slot at any moment, even while we wait: so the
+ * generation and the sending flag are checked together under the lock, and
+ * again after every wait, until the slot is settled. Once its request has
+ * left, only this thread can change the slot.
+ */
+static struct spill_cmd *conn_match(struct spill_conn *conn, u64 req_id)
+{
+	u32 idx = req_id & SLOT_MASK, gen = (u32)(req_id >> SLOT_BITS);
+	struct spill_slot *slot;
+	struct spill_cmd *cmd;
+
+	if (idx >= conn->window)
+		return NULL;
+	slot = &conn->slots[idx];
+	spin_lock(&conn->lock);
+	while (slot->cmd && slot->gen == gen && slot->sending) {
+		spin_unlock(&conn->lock);
+		wait_event(conn->wq, !slot_sending(conn, idx));
+		spin_lock(&conn->lock);
+	}
+	cmd = slot->gen == gen ? slot->cmd : NULL;
+	spin_unlock(&conn->lock);
+	return cmd;
+}
+
 /* Is every page of a READ reply's presence map present? */
 static bool map_full(const u8 *map, u16 npages)
 {
@@ -334,9 +366,9 @@ static bool map_full(const u8 *map, u16 npages)
 static int conn_rx_one(struct spill_conn *conn, const char **why)
 {
 	struct spill_wire_hdr w;
-	struct spill_cmd *cmd = NULL;
+	struct spill_cmd *cmd;
 	u16 op, status, npages;
-	u32 len, idx, state;
+	u32 len, state;
 	bool has_map;
 	u64 req_id;
 	int rc;
@@ -366,19 +398,7 @@ static int conn_rx_one(struct spill_conn *conn, const char **why)
 	op &= ~SPILL_OP_REPLY;
 
 	req_id = le64_to_cpu(w.req_id);
-	idx = req_id & SLOT_MASK;
-	if (idx < conn->window) {
-		/*
-		 * A reply can arrive while its request is still being sent (a
-		 * refusal after the header, or a server guessing ids): act on
-		 * it only once the sender is done with the request's pages.
-		 */
-		wait_event(conn->wq, !slot_sending(conn, idx));
-		spin_lock(&conn->lock);
-		if (conn->slots[idx].gen == (u32)(req_id >> SLOT_BITS))
-			cmd = conn->slots[idx].cmd;
-		spin_unlock(&conn->lock);
-	}
+	cmd = conn_match(conn, req_id);
 	if (!cmd || cmd->req_id != req_id || cmd->op != op) {
 		*why = "reply to no request of ours";
 		return -EPROTO;
@@ -491,7 +511,7 @@ static int conn_rx_thread(void *data)
 	spill_conn_kill(conn, why);
 	conn_drain(conn, rc == -ETIMEDOUT ? -ETIMEDOUT : -EPIPE);
 	memalloc_noreclaim_restore(noreclaim);
-	queue_work(spill_wq, &conn->reap);
+	queue_work(spill_reap_wq, &conn->reap);
 	kthread_complete_and_exit(&conn->rx_done, 0);
 }
 
@@ -544,15 +564,20 @@ static struct spill_conn *conn_alloc(struct spill_dev *dev, struct socket *sock,
 	return conn;
 }
 
-static bool server_has_live(const struct spill_server *srv)
+/* Live connections of the server's current session. dev->conn_lock held. */
+static unsigned int server_live(const struct spill_server *srv)
 {
-	unsigned int i;
+	unsigned int i, n = 0;
 
 	for (i = 0; i < SPILL_MAX_CONNS; i++)
-		if (srv->conns[i] && !READ_ONCE(srv->conns[i]->dead) &&
-		    srv->conns[i]->epoch == srv->epoch)
-			return true;
-	return false;
+		n += srv->conns[i] && !READ_ONCE(srv->conns[i]->dead) &&
+		     srv->conns[i]->epoch == srv->epoch;
+	return n;
+}
+
+static bool server_has_live(const struct spill_server *srv)
+{
+	return server_live(srv);
 }
 
 /* Called with spill_devs_lock held (the device cannot go away). */
@@ -595,6 +620,15 @@ int spill_conn_add(struct spill_dev *dev, const struct spill_ioc_sock *arg)
 	sock->sk->sk_allocation = GFP_NOIO | __GFP_MEMALLOC;
 	sock->sk->sk_rcvtimeo = MAX_SCHEDULE_TIMEOUT; /* spillctl set a timeout */
 	sock->sk->sk_sndtimeo = MAX_SCHEDULE_TIMEOUT;
+#ifdef SPILL_HAVE_SK_USE_TASK_FRAG
+	/*
+	 * Sends run in whatever task submits the I/O, often one in reclaim
+	 * that was itself in the middle of building a frame in
+	 * current->task_frag: the socket must take its page fragments from
+	 * its own sk_frag instead (since 6.2 sk_page_frag() checks only this).
+	 */
+	sock->sk->sk_use_task_frag = false;
+#endif
 
 	srv = &dev->srv[arg->server];
 	spin_lock(&dev->conn_lock);
@@ -626,8 +660,8 @@ int spill_conn_add(struct spill_dev *dev, const struct spill_ioc_sock *arg)
 	atomic64_inc(&srv->sockets_added);
 	if (arg->flags & SPILL_SOCK_RECONNECT)
 		atomic64_inc(&srv->reconnects);
-	pr_info("spillway%u: server %u connection %u up (window %u, session %u)\n",
-		dev->index, arg->server, pos, conn->window, conn->epoch);
+	dev_info(disk_to_dev(dev->disk), "server %u connection %u up (window %u, session %u)\n",
+		 arg->server, pos, conn->window, conn->epoch);
 	/* From here the connection may die and be freed at any time. */
 	wake_up_process(rx);
 	spill_ctl_event();
@@ -667,6 +701,18 @@ bool spill_server_up(struct spill_dev *dev, unsigned int server)
 	up = server_has_live(&dev->srv[server]);
 	spin_unlock(&dev->conn_lock);
 	return up;
+}
+
+/* The server's live connections now, and its session in *epoch. */
+unsigned int spill_server_conns(struct spill_dev *dev, unsigned int server, u32 *epoch)
+{
+	unsigned int n;
+
+	spin_lock(&dev->conn_lock);
+	n = server_live(&dev->srv[server]);
+	*epoch = dev->srv[server].epoch;
+	spin_unlock(&dev->conn_lock);
+	return n;
 }
 
 u32 spill_server_epoch(struct spill_dev *dev, unsigned int server)
@@ -720,7 +766,7 @@ void spill_conns_stop(struct spill_dev *dev)
 	}
 	wait_event(dev->conn_wq, conns_gone(dev));
 	/* The reaper that unlinked the last one may still be waking us. */
-	flush_workqueue(spill_wq);
+	flush_workqueue(spill_reap_wq);
 }
 
 /* Kill connections whose oldest request has waited longer than io_timeout. */
@@ -741,6 +787,7 @@ void spill_conns_check_timeouts(struct spill_dev *dev)
 		spin_unlock(&conn->lock);
 		if (expired && !READ_ONCE(conn->dead)) {
 			atomic64_inc(&dev->srv[conn->server].io_errors);
+			atomic64_inc(&dev->st.timeouts);
 			spill_conn_kill(conn, "request timed out");
 		}
 		spill_conn_put(conn);

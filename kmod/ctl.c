@@ -3,6 +3,8 @@
  * /dev/spillway-ctl: the ioctls of spillway_ioctl.h, and an event counter
  * for the resident spillctl (read it; poll says when it moved).
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/capability.h>
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
@@ -67,21 +69,27 @@ static __poll_t ctl_poll(struct file *f, poll_table *wait)
 	return READ_ONCE(cf->seen) != atomic64_read(&spill_events) ? EPOLLIN | EPOLLRDNORM : 0;
 }
 
+/*
+ * The caller learns the new device's index before its disk appears: once
+ * it has appeared, udev may open it and removal could fail, leaving a
+ * device nobody knows about.
+ */
 static long ctl_add(void __user *uarg)
 {
 	struct spill_ioc_add *a = memdup_user(uarg, sizeof(*a));
-	struct spill_ioc_remove rm = {};
+	struct spill_dev *dev;
 	long rc;
 
 	if (IS_ERR(a))
 		return PTR_ERR(a);
-	rc = spill_dev_create(a);
-	if (!rc && copy_to_user(uarg, a, sizeof(*a))) {
-		/* The caller cannot learn about it: take it back. */
-		rm.index = a->index;
-		rm.id = a->id;
-		spill_dev_remove(&rm);
+	dev = spill_dev_create(a);
+	if (IS_ERR(dev)) {
+		rc = PTR_ERR(dev);
+	} else if (copy_to_user(uarg, a, sizeof(*a))) {
+		spill_dev_discard(dev);
 		rc = -EFAULT;
+	} else {
+		rc = spill_dev_publish(dev);
 	}
 	kfree(a);
 	if (!rc)

@@ -3,12 +3,21 @@
  * The block devices /dev/spillwayN: creation from SPILL_IOC_ADD, the
  * gendisk and its operations, status, and removal.
  *
+ * Creation has two steps: build the device and take an index (the caller
+ * tells its user), then add the disk. A device is freed only whole, by
+ * dev_free; a failed build unwinds what it did, in reverse order. An index
+ * stays taken until its device is freed.
+ *
  * Removal refuses an open device (swapoff first). It then stops new opens,
  * deletes the gendisk (no more I/O can start), waits for writes in flight,
  * gives every extent back to the servers, closes the connections and frees
  * the rest.
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/blkdev.h>
+#include <linux/math64.h>
+#include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/slab.h>
 #include <linux/string.h>
@@ -19,6 +28,9 @@
 
 DEFINE_MUTEX(spill_devs_lock);
 static struct spill_dev *spill_devs[SPILL_MAX_DEVICES];
+/* Indexes taken, from spill_dev_create until the device is freed: a superset
+ * of spill_devs[], so a new disk never takes the name of one going away. */
+static DECLARE_BITMAP(spill_index_used, SPILL_MAX_DEVICES);
 static int spill_major;
 static u64 spill_next_id = 1;
 
@@ -67,7 +79,7 @@ static void spill_watchdog(struct work_struct *work)
 	struct spill_dev *dev = container_of(to_delayed_work(work), struct spill_dev, watchdog);
 
 	spill_conns_check_timeouts(dev);
-	queue_delayed_work(spill_wq, &dev->watchdog, WATCHDOG_PERIOD);
+	queue_delayed_work(spill_timeout_wq, &dev->watchdog, WATCHDOG_PERIOD);
 }
 
 static void copy_name(char *dst, const char *src, size_t cap)
@@ -76,6 +88,30 @@ static void copy_name(char *dst, const char *src, size_t cap)
 
 	memcpy(dst, src, n);
 	dst[n] = '\0';
+}
+
+/*
+ * The page-location table costs a state byte per page and a struct
+ * spill_chunk per extent. With small extents on a large device the chunks
+ * dominate (4 KiB extents on 256 GiB: several GiB): refuse a table larger
+ * than the smaller of 1/64 of RAM and TABLE_CAP, unless it is no more than
+ * two bytes per page, the order of the kernel's own swap map for the device
+ * (what 2 MiB extents cost, up to SPILL_MAX_SIZE).
+ */
+#define TABLE_CAP (256ull << 20)
+
+static int check_table(const struct spill_ioc_add *a)
+{
+	u64 npages = a->size / SPILL_PAGE_SIZE;
+	u64 nchunks = div64_u64(a->size + a->extent_bytes - 1, a->extent_bytes);
+	u64 bytes = npages + nchunks * sizeof(struct spill_chunk);
+	u64 limit = min_t(u64, ((u64)totalram_pages() << PAGE_SHIFT) / 64, TABLE_CAP);
+
+	if (bytes <= max(limit, 2 * npages))
+		return 0;
+	pr_warn("a %llu MiB device with %llu KiB extents needs a %llu MiB page table, more than the %llu MiB allowed (1/64 of RAM, at most %llu MiB): serve it with larger extents\n",
+		a->size >> 20, a->extent_bytes >> 10, bytes >> 20, limit >> 20, TABLE_CAP >> 20);
+	return -E2BIG;
 }
 
 static int check_add(const struct spill_ioc_add *a)
@@ -88,21 +124,36 @@ static int check_add(const struct spill_ioc_add *a)
 	if (!a->nservers || a->nservers > SPILL_MAX_SERVERS || !a->replicas ||
 	    a->replicas > min_t(u32, a->nservers, SPILL_MAX_REPLICAS) || a->flags)
 		return -EINVAL;
-	return 0;
+	return check_table(a);
 }
 
+/* Undo spill_dev_create for a device it fully built. */
 static void dev_free(struct spill_dev *dev)
 {
-	if (dev->disk)
-		put_disk(dev->disk);
+	put_disk(dev->disk);
 	spill_ra_destroy(dev);
-	if (dev->chunks)
-		spill_map_destroy(dev);
+	spill_map_destroy(dev);
 	spill_rw_exit(dev);
 	kfree(dev);
 }
 
-int spill_dev_create(struct spill_ioc_add *arg)
+/* Give back an index taken by spill_dev_create, once its disk is gone. */
+static void index_release(unsigned int index)
+{
+	mutex_lock(&spill_devs_lock);
+	clear_bit(index, spill_index_used);
+	mutex_unlock(&spill_devs_lock);
+}
+
+/*
+ * The first half of SPILL_IOC_ADD: a device built and given an index and id
+ * (in arg), but invisible: no disk in /dev, not in spill_devs[]. The caller
+ * tells its user the index, then makes it visible (spill_dev_publish) or
+ * drops it (spill_dev_discard); no one else can have opened it meanwhile.
+ * Each init function cleans up after its own failure; this unwinds the
+ * ones that succeeded, in reverse order.
+ */
+struct spill_dev *spill_dev_create(struct spill_ioc_add *arg)
 {
 	struct spill_dev *dev;
 	unsigned int i, index;
@@ -110,10 +161,10 @@ int spill_dev_create(struct spill_ioc_add *arg)
 
 	rc = check_add(arg);
 	if (rc)
-		return rc;
+		return ERR_PTR(rc);
 	dev = kzalloc(sizeof(*dev), GFP_KERNEL);
 	if (!dev)
-		return -ENOMEM;
+		return ERR_PTR(-ENOMEM);
 	copy_name(dev->name, arg->name, sizeof(dev->name));
 	dev->size = arg->size;
 	dev->npages = arg->size / SPILL_PAGE_SIZE;
@@ -133,30 +184,32 @@ int spill_dev_create(struct spill_ioc_add *arg)
 		copy_name(dev->srv[i].label, arg->labels[i], sizeof(dev->srv[i].label));
 	}
 	rc = spill_rw_init(dev);
-	if (!rc)
-		rc = spill_map_init(dev);
-	if (!rc)
-		rc = spill_ra_init(dev);
 	if (rc)
-		goto free;
-
+		goto free_dev;
+	rc = spill_map_init(dev);
+	if (rc)
+		goto rw_exit;
+	rc = spill_ra_init(dev);
+	if (rc)
+		goto map_destroy;
 	dev->disk = spill_alloc_disk(SPILL_MAX_BATCH_PAGES * SPILL_SECTORS_PER_PAGE);
 	if (IS_ERR(dev->disk)) {
 		rc = PTR_ERR(dev->disk);
-		dev->disk = NULL;
-		goto free;
+		goto ra_destroy;
 	}
 
 	mutex_lock(&spill_devs_lock);
-	for (index = 0; index < SPILL_MAX_DEVICES && spill_devs[index]; index++)
-		;
-	if (index == SPILL_MAX_DEVICES) {
-		mutex_unlock(&spill_devs_lock);
-		rc = -ENOSPC;
-		goto free;
+	index = find_first_zero_bit(spill_index_used, SPILL_MAX_DEVICES);
+	if (index < SPILL_MAX_DEVICES) {
+		set_bit(index, spill_index_used);
+		dev->index = index;
+		dev->id = spill_next_id++;
 	}
-	dev->index = index;
-	dev->id = spill_next_id++;
+	mutex_unlock(&spill_devs_lock);
+	if (index >= SPILL_MAX_DEVICES) {
+		rc = -ENOSPC;
+		goto put_disk;
+	}
 	dev->disk->major = spill_major;
 	dev->disk->first_minor = index;
 	dev->disk->minors = 1;
@@ -165,24 +218,49 @@ int spill_dev_create(struct spill_ioc_add *arg)
 	dev->disk->flags |= GENHD_FL_NO_PART;
 	snprintf(dev->disk->disk_name, DISK_NAME_LEN, SPILL_DISK_PREFIX "%u", index);
 	set_capacity(dev->disk, dev->size >> SECTOR_SHIFT);
-	rc = add_disk(dev->disk);
-	if (rc) {
-		mutex_unlock(&spill_devs_lock);
-		goto free;
-	}
-	spill_devs[index] = dev;
-	queue_delayed_work(spill_wq, &dev->watchdog, WATCHDOG_PERIOD);
-	mutex_unlock(&spill_devs_lock);
-
 	arg->index = index;
 	arg->id = dev->id;
-	pr_info("spillway%u: %s, %llu MiB, %u server(s), %u cop%s, %llu KiB extents\n",
-		index, dev->name, dev->size >> 20, dev->nservers, dev->replicas,
-		dev->replicas == 1 ? "y" : "ies", dev->extent_bytes >> 10);
-	return 0;
-free:
+	return dev;
+put_disk:
+	put_disk(dev->disk);
+ra_destroy:
+	spill_ra_destroy(dev);
+map_destroy:
+	spill_map_destroy(dev);
+rw_exit:
+	spill_rw_exit(dev);
+free_dev:
+	kfree(dev);
+	return ERR_PTR(rc);
+}
+
+/* Drop a device spill_dev_create built and nobody was told about. */
+void spill_dev_discard(struct spill_dev *dev)
+{
+	unsigned int index = dev->index;
+
 	dev_free(dev);
-	return rc;
+	index_release(index);
+}
+
+/* The second half of SPILL_IOC_ADD: the disk appears. Frees dev on failure. */
+int spill_dev_publish(struct spill_dev *dev)
+{
+	int rc;
+
+	rc = device_add_disk(NULL, dev->disk, spill_sysfs_groups);
+	if (rc) {
+		spill_dev_discard(dev);
+		return rc;
+	}
+	mutex_lock(&spill_devs_lock);
+	spill_devs[dev->index] = dev;
+	queue_delayed_work(spill_timeout_wq, &dev->watchdog, WATCHDOG_PERIOD);
+	mutex_unlock(&spill_devs_lock);
+	dev_info(disk_to_dev(dev->disk), "%s, %llu MiB, %u server(s), %u cop%s, %llu KiB extents\n",
+		 dev->name, dev->size >> 20, dev->nservers, dev->replicas,
+		 dev->replicas == 1 ? "y" : "ies", dev->extent_bytes >> 10);
+	return 0;
 }
 
 static void dev_destroy(struct spill_dev *dev)
@@ -198,7 +276,9 @@ static void dev_destroy(struct spill_dev *dev)
 	cancel_delayed_work_sync(&dev->watchdog);
 	wait_event(dev->idle_wq, !atomic_read(&dev->active));
 	dev_free(dev);
-	pr_info("spillway%u: removed\n", index);
+	/* Only now may a new device take the index (and the disk's name). */
+	index_release(index);
+	pr_info("spillway%u removed\n", index);
 	spill_ctl_event();
 }
 
@@ -291,15 +371,9 @@ void spill_dev_status(struct spill_dev *dev, struct spill_ioc_status *st)
 	for (i = 0; i < dev->nservers; i++) {
 		struct spill_server *srv = &dev->srv[i];
 		struct spill_srv_status *o = &st->srv[i];
-		unsigned int k;
 
 		memcpy(o->label, srv->label, sizeof(o->label));
-		spin_lock(&dev->conn_lock);
-		o->epoch = srv->epoch;
-		for (k = 0; k < SPILL_MAX_CONNS; k++)
-			o->conns += srv->conns[k] && !READ_ONCE(srv->conns[k]->dead) &&
-				    srv->conns[k]->epoch == srv->epoch;
-		spin_unlock(&dev->conn_lock);
+		o->conns = spill_server_conns(dev, i, &o->epoch);
 		o->sockets_added = atomic64_read(&srv->sockets_added);
 		o->reconnects = atomic64_read(&srv->reconnects);
 		o->conn_failures = atomic64_read(&srv->conn_failures);

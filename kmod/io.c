@@ -16,6 +16,8 @@
  * gets the bounded wait (reads up to reconnect_wait, writes a second),
  * which rides over a reconnect.
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/jiffies.h>
 #include <linux/sched.h>
 #include <linux/string.h>
@@ -102,7 +104,7 @@ static bool server_check(struct spill_dev *dev, unsigned int s)
 		if (READ_ONCE(dev->down_since[s]))
 			WRITE_ONCE(dev->down_since[s], 0);
 		if (test_bit(s, &dev->lost_servers) && test_and_clear_bit(s, &dev->lost_servers))
-			pr_info("spillway%u: server %u back\n", dev->index, s);
+			dev_info(disk_to_dev(dev->disk), "server %u back\n", s);
 		return true;
 	}
 	if (!READ_ONCE(dev->down_since[s]))
@@ -166,8 +168,9 @@ static void fast_fail(struct spill_dev *dev, unsigned long servers)
 		}
 		set_bit(s, &dev->lost_servers);
 	}
-	pr_err_ratelimited("spillway%u: no server reachable for %u s: failing I/O at once (%llu fast failures)\n",
-			   dev->index, jiffies_to_msecs(jiffies - last) / 1000, n);
+	dev_err_ratelimited(disk_to_dev(dev->disk),
+			    "no server reachable for %u s: failing I/O at once (%llu fast failures)\n",
+			    jiffies_to_msecs(jiffies - last) / 1000, n);
 }
 
 /*

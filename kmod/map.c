@@ -51,6 +51,8 @@
  * the epoch moves on, and every extent and copy of the old session stops
  * counting at once, without a walk of the table.
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/bitops.h>
 #include <linux/mm.h>
 #include <linux/sched/mm.h>
@@ -242,11 +244,12 @@ static void alloc_done(struct spill_cmd *cmd)
 	if (rc && rc != -ENOTCONN)
 		atomic64_inc(&dev->srv[s].io_errors);
 	if (backoff) {
-		pr_warn_ratelimited("spillway%u: server %u refused an extent: %d (not asked again for %u ms)\n",
-				    dev->index, s, rc, jiffies_to_msecs(backoff));
+		dev_warn_ratelimited(disk_to_dev(dev->disk),
+				     "server %u refused an extent: %d (not asked again for %u ms)\n",
+				     s, rc, jiffies_to_msecs(backoff));
 	} else if (rc) {
-		pr_warn_ratelimited("spillway%u: server %u: no extent allocated: %d\n",
-				    dev->index, s, rc);
+		dev_warn_ratelimited(disk_to_dev(dev->disk), "server %u: no extent allocated: %d\n",
+				     s, rc);
 	} else {
 		atomic64_inc(&dev->srv[s].extents);
 		atomic64_inc(&dev->st.extents_allocated);

@@ -12,6 +12,8 @@
  * entry is created before the page's state is checked, so a free or write
  * that lands after the check always finds it.
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/highmem.h>
 #include <linux/mm.h>
 

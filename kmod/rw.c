@@ -20,6 +20,8 @@
  * written page that no copy can return fails the read. Never zeros, never
  * stale bytes.
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/bio.h>
 #include <linux/blkdev.h>
 #include <linux/highmem.h>
@@ -147,8 +149,8 @@ static void piece_put(struct spill_piece *pc)
 	if (!ok) {
 		atomic64_add(pc->n, &dev->st.write_errors);
 		WRITE_ONCE(wio->error, -EIO);
-		pr_err_ratelimited("spillway%u: pages %llu+%u: no copy could be written\n",
-				   dev->index, pc->first, pc->n);
+		dev_err_ratelimited(disk_to_dev(dev->disk), "pages %llu+%u: no copy could be written\n",
+				    pc->first, pc->n);
 	} else {
 		atomic64_add(pc->n, &dev->st.writes);
 		if (hweight_long(ok) < dev->replicas)
@@ -189,11 +191,11 @@ static void write_piece(struct spill_wio *wio, u64 first, u32 n,
 	if (nt < 0) {
 		atomic64_add(n, &dev->st.write_errors);
 		WRITE_ONCE(wio->error, nt);
-		pr_err_ratelimited("spillway%u: pages %llu+%u: %s (%d)\n", dev->index, first, n,
-				   nt == -ENOTCONN ? "no server reachable" :
-				   nt == -ENOSPC || nt == -EDQUOT ?
-				   "no server has room (device larger than the servers lend?)" :
-				   "no server gave an extent", nt);
+		dev_err_ratelimited(disk_to_dev(dev->disk), "pages %llu+%u: %s (%d)\n", first, n,
+				    nt == -ENOTCONN ? "no server reachable" :
+				    nt == -ENOSPC || nt == -EDQUOT ?
+				    "no server has room (device larger than the servers lend?)" :
+				    "no server gave an extent", nt);
 		return;
 	}
 	pc = mempool_alloc(dev->piece_pool, GFP_NOIO);
@@ -341,8 +343,8 @@ int spill_read_pages(struct spill_dev *dev, u64 first, u32 n,
 				continue;
 			}
 			/* The server answered: it does not hold these pages. */
-			pr_err_ratelimited("spillway%u: server %u lacks pages %llu+%u (%d)\n",
-					   dev->index, t.server, first, n, rc);
+			dev_err_ratelimited(disk_to_dev(dev->disk), "server %u lacks pages %llu+%u (%d)\n",
+					    t.server, first, n, rc);
 			spill_map_drop_copy(dev, first, n, r);
 		}
 		if (!again || time_after(jiffies, deadline) ||
@@ -350,8 +352,8 @@ int spill_read_pages(struct spill_dev *dev, u64 first, u32 n,
 			break;
 	}
 	atomic64_add(n, &dev->st.read_errors);
-	pr_err_ratelimited("spillway%u: pages %llu+%u: no copy could be read\n",
-			   dev->index, first, n);
+	dev_err_ratelimited(disk_to_dev(dev->disk), "pages %llu+%u: no copy could be read\n",
+			    first, n);
 	return -EIO;
 }
 

@@ -49,6 +49,14 @@ extern bool spill_invalidate;
 
 extern struct workqueue_struct *spill_wq;
 
+/*
+ * Workqueues beside spill_wq, which runs background work that may wait on
+ * the network (map.c reclaim, repair). Each has its own rescuer, so work
+ * blocked there can never hold these up under memory pressure (main.c).
+ */
+extern struct workqueue_struct *spill_timeout_wq;  /* the watchdog: never blocks */
+extern struct workqueue_struct *spill_reap_wq;     /* unlinks dead connections */
+
 /* Page state: one byte per device page, changed under dev->map_lock. */
 #define PS_COPIES  0x0f  /* bit r: copy r holds the page's current data */
 #define PS_INVAL   0x40  /* freed; its remote copies are still to be invalidated */
@@ -334,7 +342,9 @@ void spill_ra_note(struct spill_dev *dev, u64 index);
 void spill_ra_forget(struct spill_dev *dev, u64 first, u64 n);
 
 /* dev.c */
-int spill_dev_create(struct spill_ioc_add *arg);
+struct spill_dev *spill_dev_create(struct spill_ioc_add *arg);
+void spill_dev_discard(struct spill_dev *dev);
+int spill_dev_publish(struct spill_dev *dev);
 int spill_dev_remove(const struct spill_ioc_remove *arg);
 struct spill_dev *spill_dev_lookup(unsigned int index, u64 id);
 void spill_dev_status(struct spill_dev *dev, struct spill_ioc_status *st);
@@ -342,6 +352,12 @@ void spill_devs_remove_all(void);
 extern struct mutex spill_devs_lock;
 int spill_blk_init(void);
 void spill_blk_exit(void);
+
+/* conn.c, for status and sysfs */
+unsigned int spill_server_conns(struct spill_dev *dev, unsigned int server, u32 *epoch);
+
+/* sysfs.c: /sys/block/spillwayN/spillway/, added with the disk */
+extern const struct attribute_group *spill_sysfs_groups[];
 
 /* ctl.c */
 void spill_ctl_event(void);

@@ -7,6 +7,8 @@
  * kernel's crc32c() is the raw register update without either inversion, so
  * a frame's CRC is ~crc32c(crc32c(~0, header), payload...).
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/bvec.h>
 #include <linux/crc32c.h>
 #include <linux/errno.h>

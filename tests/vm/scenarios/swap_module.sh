@@ -6,7 +6,10 @@
 #  2. swapoff brings every page back, still verifying;
 #  4. freed swap slots give the server its memory back (free notify,
 #     discard, empty extents freed);
-#  5. detach and rmmod leave nothing behind.
+#  4c. every statistics file in sysfs reads a number, and agrees with
+#      spillctl swap status; 4d. a page table too large is refused;
+#  5. detach and rmmod leave nothing behind;
+#  6. module parameters at edge values: bad ones refused at load and write.
 # Needs: spillway.ko spillwayd spillctl spill-workload libspill-mlockall.so
 # swap_lib.sh (--include), modules libcrc32c crc32c_generic.
 set -eu
@@ -90,9 +93,74 @@ echo "server lends $(server_used "$s0_url") bytes for $(status_field pages_remot
 spillctl swap status "$dev"
 [ "$(status_field read_errors)" = 0 ] || fail "read errors"
 
+say "4c. statistics in sysfs"
+sys=/sys/block/${dev#/dev/}/spillway
+for f in reads writes zero_reads read_errors write_errors failovers degraded_writes \
+	pages_freed invalidates extents_allocated extents_freed ra_pages ra_hits \
+	fenced_writes timeouts repairs fast_fails read_fallbacks pages_remote extents_used; do
+	v=$(cat "$sys/$f") || fail "no $sys/$f"
+	case $v in '' | *[!0-9]*) fail "$sys/$f reads '$v'" ;; esac
+done
+[ "$(cat "$sys/writes")" -gt 0 ] || fail "sysfs counts no writes"
+sysfs_matches_status() { [ "$(cat "$sys/pages_remote")" = "$(status_field pages_remote)" ]; }
+retry 100 sysfs_matches_status || fail "sysfs pages_remote differs from spillctl swap status"
+# One server, one copy: it holds every remote page (the swap header at least).
+server_holds_all() {
+	set -- $(cat "$sys/servers")
+	[ "$#" = 10 ] && [ "$1" = 0 ] && [ "$2" = "$s0_url" ] && [ "$3" = up ] && [ "$4" -ge 1 ] &&
+		[ "$6" = "$(cat "$sys/extents_used")" ] && [ "$7" -ge 1 ] &&
+		[ "$7" = "$(cat "$sys/pages_remote")" ]
+}
+cat "$sys/servers"
+retry 100 server_holds_all || fail "servers: $(cat "$sys/servers")"
+! (echo 1 >"$sys/reads") 2>/dev/null || fail "a statistics file is writable"
+
+say "4d. a page table too large for memory is refused"
+# 4 KiB extents on 256 GiB: a struct per extent, several GiB of table.
+rm -f /tmp/s4k.ready
+mkfifo /tmp/s4k.ready
+spillwayd --listen tcp://127.0.0.1:0 --metrics none --capacity 16M --extent-size 4K \
+	--ready-fd 3 3>/tmp/s4k.ready >>/tmp/s4k.log 2>&1 &
+s4k_pid=$!
+read -r s4k </tmp/s4k.ready || fail "spillwayd with 4K extents did not start"
+s4k=${s4k#tcp=}
+! spillctl swap attach --server "tcp://127.0.0.1:${s4k%% *}" --size 256G --name big \
+	2>/tmp/big.err || fail "a 256 GiB device with 4 KiB extents was created"
+cat /tmp/big.err
+grep -q 'Argument list too long' /tmp/big.err || fail "not refused with E2BIG"
+dmesg | grep -q 'spillway: a 262144 MiB device with 4 KiB extents needs a [0-9]* MiB page table' ||
+	fail "no message says why"
+kill "$s4k_pid"
+wait "$s4k_pid" || true
+
 say "5. detach and rmmod"
 detach_all
 retry 100 used_at_most "$s0_url" 0 ||
 	fail "server still lends $(server_used "$s0_url") bytes after detach"
+
+say "6. module parameters at edge values"
+params=/sys/module/spillway/parameters
+! insmod /opt/spill/spillway.ko io_timeout=0 2>/dev/null || fail "insmod io_timeout=0 succeeded"
+dmesg | grep -q 'spillway: io_timeout must be 1 to 3600 seconds' || fail "no message for io_timeout=0"
+! insmod /opt/spill/spillway.ko readahead=33 2>/dev/null || fail "insmod readahead=33 succeeded"
+! insmod /opt/spill/spillway.ko io_timeout=4294967297 2>/dev/null || fail "insmod io_timeout wrapped"
+insmod /opt/spill/spillway.ko io_timeout=3600 reconnect_wait=0 readahead=32 ||
+	fail "insmod at the upper edges"
+[ "$(cat $params/io_timeout) $(cat $params/reconnect_wait) $(cat $params/readahead)" = "3600 0 32" ] ||
+	fail "parameters not taken"
+# param_refused NAME VALUE: the write fails and the value stays.
+param_refused() {
+	_old=$(cat "$params/$1")
+	! (echo "$2" >"$params/$1") 2>/dev/null && [ "$(cat "$params/$1")" = "$_old" ]
+}
+for v in 0 3601 -1 junk 4294967297 ''; do
+	param_refused io_timeout "$v" || fail "io_timeout took '$v'"
+done
+param_refused reconnect_wait 3601 || fail "reconnect_wait took 3601"
+param_refused readahead 33 || fail "readahead took 33"
+param_refused invalidate maybe || fail "invalidate took 'maybe'"
+echo 1 >$params/io_timeout && [ "$(cat $params/io_timeout)" = 1 ] || fail "io_timeout=1 refused"
+echo 0 >$params/readahead && echo N >$params/invalidate || fail "edge values refused"
+rmmod spillway || fail "rmmod"
 check_dmesg
 echo "swap_module: ok"
