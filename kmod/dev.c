@@ -95,6 +95,7 @@ static void dev_free(struct spill_dev *dev)
 {
 	if (dev->disk)
 		put_disk(dev->disk);
+	spill_repair_destroy(dev);
 	spill_ra_destroy(dev);
 	if (dev->chunks)
 		spill_map_destroy(dev);
@@ -137,6 +138,8 @@ int spill_dev_create(struct spill_ioc_add *arg)
 		rc = spill_map_init(dev);
 	if (!rc)
 		rc = spill_ra_init(dev);
+	if (!rc)
+		rc = spill_repair_init(dev);
 	if (rc)
 		goto free;
 
@@ -193,6 +196,7 @@ static void dev_destroy(struct spill_dev *dev)
 	/* No new I/O from here; wait for writes and prefetches in flight. */
 	wait_event(dev->idle_wq, !atomic_read(&dev->active));
 	cancel_delayed_work_sync(&dev->reclaim_work);
+	spill_repair_stop(dev);
 	spill_map_release(dev);
 	spill_conns_stop(dev);
 	cancel_delayed_work_sync(&dev->watchdog);

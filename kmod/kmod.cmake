@@ -148,6 +148,9 @@ spill_kmod_vm_test(NAME swap-module SCENARIO ${CMAKE_SOURCE_DIR}/tests/vm/scenar
 # About 220 s on 6.1 and 250 s on 6.12 here: room for a slower machine.
 spill_kmod_vm_test(NAME swap-replicas SCENARIO ${CMAKE_SOURCE_DIR}/tests/vm/scenarios/swap_replicas.sh
                    MEM 1G TIMEOUT 480)
+# Background repair of copies (kmod/repair.c).
+spill_kmod_vm_test(NAME swap-repair SCENARIO ${CMAKE_SOURCE_DIR}/tests/vm/scenarios/swap_repair.sh
+                   MEM 1G TIMEOUT 300)
 
 # The benchmark is not a test: `cmake --build build --target swap-bench` on
 # 6.1, `--target swap-bench-6.12` on 6.12 (results in <build>/swap-bench[-6.12]/).

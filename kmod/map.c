@@ -254,6 +254,7 @@ void spill_map_end_write(struct spill_dev *dev, u64 first, u32 n, unsigned int o
 	spill_ra_forget(dev, first, n);
 	if (kick)
 		kick_reclaim(dev, RECLAIM_DELAY);
+	spill_repair_written(dev, first, ok);
 }
 
 /*
@@ -309,6 +310,7 @@ void spill_map_drop_copy(struct spill_dev *dev, u64 first, u32 n, unsigned int r
 	for (i = first; i < first + n; i++)
 		dev->pstate[i] &= ~BIT(r);
 	spin_unlock(&dev->map_lock);
+	spill_repair_kick(dev);
 }
 
 /*
