@@ -75,6 +75,7 @@ struct spill_repair {
 	unsigned long flags;
 	u32 cursor;                        /* the walk's next chunk */
 	u64 repaired;                      /* pages repaired in this walk */
+	unsigned long alloc_after;         /* jiffies: no extent claims before (refused) */
 	unsigned long again;               /* walk again after this delay; 0: on a kick */
 	struct repair_run run[REPAIR_RUNS];
 };
@@ -127,11 +128,12 @@ static void view_chunk_locked(struct spill_dev *dev, const struct spill_chunk *c
 
 /*
  * map_lock held: up to REPAIR_RUNS runs to copy among pages [*from, end) of
- * one chunk; *from moves past the pages looked at. *need_ext: a page lacks
- * a copy whose server is up but holds no extent of its session yet.
+ * one chunk; *from moves past the pages looked at. *need_ext gets the
+ * copies a page lacks whose server is up but holds no extent of its
+ * session yet.
  */
 static unsigned int find_runs(struct spill_dev *dev, const struct repair_view *v, u64 *from,
-			      u64 end, struct repair_run *run, bool *need_ext)
+			      u64 end, struct repair_run *run, unsigned int *need_ext)
 {
 	unsigned int nr = 0;
 	u64 p;
@@ -144,8 +146,7 @@ static unsigned int find_runs(struct spill_dev *dev, const struct repair_view *v
 		if (!(st & PS_DATA) || !(have & v->up))
 			continue;
 		missing = all_copies(dev) & ~have & v->up;
-		if (missing & ~v->cur)
-			*need_ext = true;
+		*need_ext |= missing & ~v->cur;
 		missing &= v->cur;
 		if (!missing)
 			continue;
@@ -169,17 +170,24 @@ static unsigned int find_runs(struct spill_dev *dev, const struct repair_view *v
 	return nr;
 }
 
-/* Claim extents for the copies of chunk c that have none, as a write does. */
-static bool alloc_extents(struct spill_dev *dev, u32 c)
+/*
+ * Claim extents for the copies of chunk c that have none, as a write does;
+ * true if each copy of want (a mask) has one now.
+ */
+static bool alloc_extents(struct spill_dev *dev, u32 c, unsigned int want)
 {
 	struct spill_target t[SPILL_MAX_REPLICAS];
 	u64 first = (u64)c * dev->extent_pages;
+	int i, nt;
 
 	/* No pages: counts a writer of the chunk, and its end uncounts it. */
-	if (spill_map_begin_write(dev, first, 0, t) <= 0)
+	nt = spill_map_begin_write(dev, first, 0, t);
+	if (nt <= 0)
 		return false;
 	spill_map_end_write(dev, first, 0, 0);
-	return true;
+	for (i = 0; i < nt; i++)
+		want &= ~BIT(t[i].copy);
+	return !want;
 }
 
 static void repair_cmd_done(struct spill_cmd *cmd)
@@ -280,8 +288,7 @@ static bool repair_chunk(struct spill_repair *rep, u32 c, unsigned int *budget)
 	struct repair_view v;
 
 	while (from < end) {
-		bool need_ext = false;
-		unsigned int nr, i;
+		unsigned int nr, i, need_ext = 0;
 		u64 wver, next = from;
 
 		if (READ_ONCE(dev->dying))
@@ -302,10 +309,12 @@ static bool repair_chunk(struct spill_repair *rep, u32 c, unsigned int *budget)
 		spin_unlock(&dev->map_lock);
 
 		if (need_ext) {
-			if (!tried_alloc) {
+			/* One claim per chunk and walk, none for a while after a refusal. */
+			if (!tried_alloc && time_after_eq(jiffies, rep->alloc_after)) {
 				tried_alloc = true;
-				if (alloc_extents(dev, c))
-					continue; /* look again with the new extents */
+				if (!alloc_extents(dev, c, need_ext))
+					rep->alloc_after = jiffies + ERROR_DELAY;
+				continue; /* look again with the new extents */
 			}
 			walk_later(rep, ERROR_DELAY);
 		}
@@ -447,6 +456,7 @@ int spill_repair_init(struct spill_dev *dev)
 	if (!rep)
 		return -ENOMEM;
 	rep->dev = dev;
+	rep->alloc_after = jiffies;
 	INIT_DELAYED_WORK(&rep->work, repair_work);
 	dev->repair = rep;
 	for (i = 0; i < REPAIR_RUNS; i++) {
