@@ -16,9 +16,9 @@
  * Against writes of the same pages:
  * - a chunk with a write in flight is left for a later walk;
  * - the repair's write version is reserved before the chunk is looked at,
- *   so every write that begins after the look (and so after the source is
- *   read) is newer and wins on the server whatever the order of arrival,
- *   and a late write that was older than the copied data is fenced;
+ *   so every write that begins after the look, before or after the source
+ *   is read, is newer and wins on the server whatever the order of
+ *   arrival, and a late write older than the copied data is fenced;
  * - the missing copy's bit is set only if no write began in the chunk
  *   since the look (chunk->wgen), the page is still written and its source
  *   still holds it; ESTALE (the copy kept a newer write) sets nothing.
