@@ -150,3 +150,8 @@ srv_field() {
 		sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p"
 }
 srv_conns_is() { [ "$(srv_field "$1" connections)" = "$2" ]; }
+# kill_server SERVER PID: kill -9 that server; wait until the device sees it down.
+kill_server() {
+	kill -9 "$2"
+	retry 200 srv_conns_is "$1" 0 || fail "server $1 still looks connected"
+}
