@@ -666,6 +666,7 @@ int spill_conn_add(struct spill_dev *dev, const struct spill_ioc_sock *arg)
 	wake_up_process(rx);
 	spill_ctl_event();
 	wake_up_all(&dev->conn_wq);
+	spill_repair_kick(dev);
 	return 0;
 }
 

@@ -131,6 +131,7 @@ static int check_add(const struct spill_ioc_add *a)
 static void dev_free(struct spill_dev *dev)
 {
 	put_disk(dev->disk);
+	spill_repair_destroy(dev);
 	spill_ra_destroy(dev);
 	spill_map_destroy(dev);
 	spill_rw_exit(dev);
@@ -192,10 +193,13 @@ struct spill_dev *spill_dev_create(struct spill_ioc_add *arg)
 	rc = spill_ra_init(dev);
 	if (rc)
 		goto map_destroy;
+	rc = spill_repair_init(dev);
+	if (rc)
+		goto ra_destroy;
 	dev->disk = spill_alloc_disk(SPILL_MAX_BATCH_PAGES * SPILL_SECTORS_PER_PAGE);
 	if (IS_ERR(dev->disk)) {
 		rc = PTR_ERR(dev->disk);
-		goto ra_destroy;
+		goto repair_destroy;
 	}
 
 	mutex_lock(&spill_devs_lock);
@@ -223,6 +227,8 @@ struct spill_dev *spill_dev_create(struct spill_ioc_add *arg)
 	return dev;
 put_disk:
 	put_disk(dev->disk);
+repair_destroy:
+	spill_repair_destroy(dev);
 ra_destroy:
 	spill_ra_destroy(dev);
 map_destroy:
@@ -271,6 +277,7 @@ static void dev_destroy(struct spill_dev *dev)
 	/* No new I/O from here; wait for writes and prefetches in flight. */
 	wait_event(dev->idle_wq, !atomic_read(&dev->active));
 	cancel_delayed_work_sync(&dev->reclaim_work);
+	spill_repair_stop(dev);
 	spill_map_release(dev);
 	spill_conns_stop(dev);
 	cancel_delayed_work_sync(&dev->watchdog);

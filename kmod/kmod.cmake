@@ -151,6 +151,9 @@ spill_kmod_vm_test(NAME swap-stall SCENARIO ${CMAKE_SOURCE_DIR}/tests/vm/scenari
                    MEM 1G TIMEOUT 900)
 spill_kmod_vm_test(NAME swap-replicas SCENARIO ${CMAKE_SOURCE_DIR}/tests/vm/scenarios/swap_replicas.sh
                    MEM 1G TIMEOUT 480)
+# Background repair of copies (kmod/repair.c).
+spill_kmod_vm_test(NAME swap-repair SCENARIO ${CMAKE_SOURCE_DIR}/tests/vm/scenarios/swap_repair.sh
+                   MEM 1G TIMEOUT 300)
 
 # The benchmark is not a test: `cmake --build build --target swap-bench` on
 # 6.1, `--target swap-bench-6.12` on 6.12 (results in <build>/swap-bench[-6.12]/).

@@ -418,6 +418,7 @@ void spill_map_end_write(struct spill_dev *dev, u64 first, u32 n, unsigned int o
 	spill_ra_forget(dev, first, n);
 	if (kick)
 		kick_reclaim(dev, RECLAIM_DELAY);
+	spill_repair_written(dev, first, ok);
 }
 
 /*
@@ -481,6 +482,7 @@ void spill_map_drop_copy(struct spill_dev *dev, u64 first, u32 n, unsigned int r
 			dev->pstate[p] &= ~BIT(r);
 		spin_unlock(&dev->map_lock);
 	}
+	spill_repair_kick(dev);
 }
 
 /*

@@ -15,8 +15,9 @@
  * table; io.c requests on behalf of the block layer (choose a connection,
  * wait for one); map.c the page-location table, extent allocation and the
  * deferred invalidate/free work; rw.c reads, writes and discards; ra.c
- * prefetch for sequential swap-ins; dev.c the gendisk; ctl.c the control
- * device; main.c module parameters, init and exit.
+ * prefetch for sequential swap-ins; repair.c copies pages back onto copies
+ * that lost them; dev.c the gendisk; ctl.c the control device; main.c
+ * module parameters, init and exit.
  */
 #ifndef SPILL_H
 #define SPILL_H
@@ -265,6 +266,9 @@ struct spill_dev {
 	 * (0: up), and which ones were reported lost (fast failures) */
 	unsigned long down_since[SPILL_MAX_SERVERS];
 	unsigned long lost_servers;
+
+	/* Background repair of copies (repair.c); NULL with one copy. */
+	struct spill_repair *repair;
 };
 
 /* wire.c */
@@ -340,6 +344,15 @@ void spill_ra_destroy(struct spill_dev *dev);
 bool spill_ra_take(struct spill_dev *dev, u64 index, struct page *page);
 void spill_ra_note(struct spill_dev *dev, u64 index);
 void spill_ra_forget(struct spill_dev *dev, u64 first, u64 n);
+
+/* repair.c */
+struct spill_repair;
+int spill_repair_init(struct spill_dev *dev);
+void spill_repair_stop(struct spill_dev *dev);
+void spill_repair_destroy(struct spill_dev *dev);
+void spill_repair_kick(struct spill_dev *dev);
+void spill_repair_written(struct spill_dev *dev, u64 first, unsigned int ok);
+u64 spill_repair_degraded(struct spill_dev *dev);
 
 /* dev.c */
 struct spill_dev *spill_dev_create(struct spill_ioc_add *arg);

@@ -2,7 +2,7 @@
 /*
  * Statistics in sysfs, as zram has them: /sys/block/spillwayN/spillway/,
  * one read-only file per counter of struct spill_stats holding one decimal
- * number, pages_remote and extents_used, and "servers": one line per
+ * number, pages_remote, extents_used and degraded_pages, and "servers": one line per
  * server (docs/swap.md, "Statistics in sysfs", lists them all; tests read
  * these names).
  *
@@ -78,6 +78,13 @@ static ssize_t extents_used_show(struct device *d, struct device_attribute *attr
 	return sysfs_emit(buf, "%llu\n", n);
 }
 static DEVICE_ATTR_RO(extents_used);
+
+/* Written pages that lack one of their copies now (repair.c brings them back). */
+static ssize_t degraded_pages_show(struct device *d, struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%llu\n", spill_repair_degraded(to_spill(d)));
+}
+static DEVICE_ATTR_RO(degraded_pages);
 
 /*
  * pages[s]: pages whose current data has a copy on server s. Copy r of
@@ -162,6 +169,7 @@ static struct attribute *spill_attrs[] = {
 	&dev_attr_read_fallbacks.attr,
 	&dev_attr_pages_remote.attr,
 	&dev_attr_extents_used.attr,
+	&dev_attr_degraded_pages.attr,
 	&dev_attr_servers.attr,
 	NULL,
 };

@@ -142,3 +142,16 @@ detach_all() {
 	! ps | grep -q '[s]pillway[0-9]' || fail "a receive thread is left"
 	[ ! -e /dev/spillway-ctl ] || fail "control device left"
 }
+
+# Servers of a device with more than one (swap_replicas.sh, swap_repair.sh).
+# srv_field SERVER NAME: a number from that server's `spillctl swap status`.
+srv_field() {
+	spillctl swap status --json "$dev" | tr '{' '\n' | grep "\"index\":$1,\"url\"" |
+		sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p"
+}
+srv_conns_is() { [ "$(srv_field "$1" connections)" = "$2" ]; }
+# kill_server SERVER PID: kill -9 that server; wait until the device sees it down.
+kill_server() {
+	kill -9 "$2"
+	retry 200 srv_conns_is "$1" 0 || fail "server $1 still looks connected"
+}
