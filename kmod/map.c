@@ -385,7 +385,8 @@ void spill_map_end_write(struct spill_dev *dev, u64 first, u32 n, unsigned int o
 	u64 p = first, end = first + n;
 	bool kick = false;
 
-	while (p < end) {
+	/* At least once: n may be 0 (repair.c claims extents that way). */
+	do {
 		u64 stop = min(end, p + MAP_BATCH);
 
 		spin_lock(&dev->map_lock);
@@ -413,7 +414,7 @@ void spill_map_end_write(struct spill_dev *dev, u64 first, u32 n, unsigned int o
 			kick = chunk_queue(dev, ch);
 		}
 		spin_unlock(&dev->map_lock);
-	}
+	} while (p < end);
 	/* A prefetch of these pages may have read what was there before. */
 	spill_ra_forget(dev, first, n);
 	if (kick)
