@@ -37,13 +37,17 @@ int spill_ra_init(struct spill_dev *dev)
 	return 0;
 }
 
+/* Frees the cache pages, once: safe to call again, or after a failed
+ * spill_ra_init (dev_free calls it either way). */
 void spill_ra_destroy(struct spill_dev *dev)
 {
 	unsigned int i;
 
-	for (i = 0; i < SPILL_RA_SLOTS; i++)
+	for (i = 0; i < SPILL_RA_SLOTS; i++) {
 		if (dev->ra.slot[i].page)
 			__free_page(dev->ra.slot[i].page);
+		dev->ra.slot[i].page = NULL;
+	}
 }
 
 /* ra->lock held: the live (not stale) entry for a page. */

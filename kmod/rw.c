@@ -60,11 +60,16 @@ int spill_rw_init(struct spill_dev *dev)
 	return 0;
 }
 
+/* Frees what spill_rw_init made, once: safe to call again, or after a
+ * failed init (dev_free calls it either way). */
 void spill_rw_exit(struct spill_dev *dev)
 {
 	mempool_destroy(dev->piece_pool);
 	mempool_destroy(dev->wio_pool);
 	mempool_destroy(dev->cmd_pool);
+	dev->piece_pool = NULL;
+	dev->wio_pool = NULL;
+	dev->cmd_pool = NULL;
 }
 
 static u32 page_in_chunk(const struct spill_dev *dev, u64 page)
