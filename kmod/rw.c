@@ -168,14 +168,24 @@ static void piece_cmd_done(struct spill_cmd *cmd)
 	struct spill_piece *pc = cmd->priv;
 
 	/*
-	 * -ESTALE: the server kept a newer write of some of these pages, made
-	 * by another bio of this device that overlapped this one and whose
-	 * frame was built later but arrived first (the block layer does not
-	 * order overlapping writes in flight). The copy holds data written no
-	 * earlier than this bio, as after any two overlapping writes: current.
+	 * -ESTALE: the server kept, for some of these pages, a write with a
+	 * newer version than ours (it applied the others). That used to count
+	 * as current, on the ground that only another bio of this device could
+	 * be newer. No longer: background work reserves its version before it
+	 * decides what to send (spill_wver_reserve), and a repair that
+	 * reserved after this bio began may have read its source copy before
+	 * this bio reached it, so the newer version can carry the older data.
+	 * An INVALIDATE cannot fence us (the slot is allocated, so any
+	 * invalidation of it reserved its version before this write began),
+	 * but a repair can. So a fenced copy is not marked current for the
+	 * piece: if another copy stored it, repair brings this one back from
+	 * there; if none did, the write fails and the kernel writes the page
+	 * again, with a newer version. Never current while possibly stale.
 	 */
-	if (!cmd->status || cmd->status == -ESTALE)
+	if (!cmd->status)
 		set_bit(cmd->copy, &pc->ok);
+	else if (cmd->status == -ESTALE)
+		atomic64_inc(&cmd->dev->st.fenced_writes);
 	else if (cmd->status != -ENOTCONN)
 		atomic64_inc(&cmd->dev->srv[cmd->server].io_errors);
 	spill_cmd_free(cmd);
