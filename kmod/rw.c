@@ -14,7 +14,10 @@
  *
  * Reads are synchronous: one copy after the other until one returns the
  * pages, waiting (up to reconnect_wait) for spillctl to reconnect when no
- * copy's server is reachable; a failed read kills the page's owner, a
+ * copy's server is reachable. A range whose pages are current on different
+ * copies is read in runs that share one; a copy that answers it lacks some
+ * pages of a run is asked again page by page, and loses only those pages.
+ * A failed read kills the page's owner, a
  * failed write only keeps the page in memory, so writes wait a second at
  * most. A page never written reads as zeros; a
  * written page that no copy can return fails the read. Never zeros, never
@@ -275,30 +278,63 @@ static bool transient(int rc)
 	return rc == -ENOTCONN || rc == -EPIPE || rc == -ETIMEDOUT;
 }
 
-/* Written and unwritten pages mixed in one range: one page at a time. */
-static int read_mixed(struct spill_dev *dev, u64 first, u32 n,
-		      const struct bio_vec *bvec, struct bvec_iter iter)
+/* The part of iter that covers pages [at, at+n) of its range. */
+static struct bvec_iter sub_iter(const struct bio_vec *bvec, struct bvec_iter iter,
+				 u32 at, u32 n)
 {
-	u32 i;
-	int rc;
-
-	for (i = 0; i < n; i++) {
-		struct bvec_iter one = iter;
-
-		bvec_iter_advance(bvec, &one, i << PAGE_SHIFT);
-		one.bi_size = PAGE_SIZE;
-		rc = spill_read_pages(dev, first + i, 1, bvec, one);
-		if (rc)
-			return rc;
-	}
-	return 0;
+	bvec_iter_advance(bvec, &iter, at << PAGE_SHIFT);
+	iter.bi_size = n << PAGE_SHIFT;
+	return iter;
 }
 
-/* Read pages [first, first+n) of one chunk into the bytes iter covers. */
-int spill_read_pages(struct spill_dev *dev, u64 first, u32 n,
-		     const struct bio_vec *bvec, struct bvec_iter iter)
+/*
+ * Can pages [first, first+n) be read as one request: none written (zeros),
+ * or all written and current together on some copy? True for a shorter
+ * range whenever it is for a longer one.
+ */
+static bool one_request(struct spill_dev *dev, u64 first, u32 n, bool *diverged)
 {
-	unsigned long deadline = jiffies + READ_ONCE(spill_reconnect_wait) * HZ;
+	bool some, all;
+	unsigned int copies = spill_map_copies(dev, first, n, &some, &all);
+
+	if (some && !copies)
+		*diverged = true;
+	return !some || (all && copies);
+}
+
+/* The longest run from first (at most n pages, at least one) that
+ * one_request() accepts; *diverged if a longer one failed for want of a
+ * copy current on all its pages. */
+static u32 run_pages(struct spill_dev *dev, u64 first, u32 n, bool *diverged)
+{
+	u32 lo = 1, hi = n;
+
+	if (one_request(dev, first, n, diverged))
+		return n;
+	hi = n - 1;
+	while (lo < hi) {
+		u32 mid = lo + (hi - lo + 1) / 2;
+
+		if (one_request(dev, first, mid, diverged))
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	return lo;
+}
+
+/*
+ * Read one run of pages from the first copy that returns it all. -ENODATA
+ * (only when n > 1) asks the caller to read the run page by page: a copy
+ * answered that it lacks some of the pages (the presence map does not say
+ * which to us) or the run stopped being one request meanwhile. A copy is
+ * dropped only for pages it is known to lack, so a single absent page
+ * costs that copy nothing else. Waits for a reconnect until deadline.
+ */
+static int read_run(struct spill_dev *dev, u64 first, u32 n,
+		    const struct bio_vec *bvec, struct bvec_iter iter,
+		    unsigned long deadline)
+{
 	u32 c = div_u64(first, dev->extent_pages);
 	bool some, all, failed = false;
 
@@ -313,8 +349,8 @@ int spill_read_pages(struct spill_dev *dev, u64 first, u32 n,
 			atomic64_add(n, &dev->st.zero_reads);
 			return 0;
 		}
-		if (!all)
-			return read_mixed(dev, first, n, bvec, iter);
+		if (n > 1 && (!all || !copies))
+			return -ENODATA;
 
 		for (r = 0; r < dev->replicas; r++) {
 			struct spill_target t;
@@ -348,6 +384,8 @@ int spill_read_pages(struct spill_dev *dev, u64 first, u32 n,
 					atomic64_inc(&dev->st.failovers);
 				return 0;
 			}
+			if (rc == -ENODATA && n > 1)
+				return -ENODATA;
 			failed = true;
 			if (rc != -ENOTCONN)
 				atomic64_inc(&dev->srv[t.server].io_errors);
@@ -368,6 +406,41 @@ int spill_read_pages(struct spill_dev *dev, u64 first, u32 n,
 	pr_err_ratelimited("spillway%u: pages %llu+%u: no copy could be read\n",
 			   dev->index, first, n);
 	return -EIO;
+}
+
+/*
+ * Read pages [first, first+n) of one chunk into the bytes iter covers: in
+ * as few requests as the page states allow. Unwritten pages read as zeros,
+ * written ones from a copy current on all of a run; pages whose current
+ * copies differ (a copy missed some writes) are read in several runs, and a
+ * run a copy partly lacks is read again page by page (read_fallbacks
+ * counts both). A written page no copy can return fails the read.
+ */
+int spill_read_pages(struct spill_dev *dev, u64 first, u32 n,
+		     const struct bio_vec *bvec, struct bvec_iter iter)
+{
+	unsigned long deadline = jiffies + READ_ONCE(spill_reconnect_wait) * HZ;
+	bool fallback = false;
+	u32 at = 0;
+	int rc = 0;
+
+	while (!rc && at < n) {
+		u32 len = run_pages(dev, first + at, n - at, &fallback);
+		u32 i;
+
+		rc = read_run(dev, first + at, len, bvec, sub_iter(bvec, iter, at, len),
+			      deadline);
+		if (rc == -ENODATA) {
+			fallback = true;
+			for (i = 0, rc = 0; !rc && i < len; i++)
+				rc = read_run(dev, first + at + i, 1, bvec,
+					      sub_iter(bvec, iter, at + i, 1), deadline);
+		}
+		at += len;
+	}
+	if (fallback)
+		atomic64_inc(&dev->st.read_fallbacks);
+	return rc;
 }
 
 /* One page read by the swap-in path: prefetched pages first. */
