@@ -93,6 +93,9 @@ if(SPILL_VM_TESTS)
                   MEM 1G TIMEOUT 300 ${_kmod_guest})
     spill_vm_test(NAME swap-replicas SCENARIO ${CMAKE_SOURCE_DIR}/tests/vm/scenarios/swap_replicas.sh
                   MEM 1G TIMEOUT 300 ${_kmod_guest})
+    # Multi-page reads across copies that diverged (issue 14, krw).
+    spill_vm_test(NAME swap-diverge SCENARIO ${CMAKE_SOURCE_DIR}/tests/vm/scenarios/swap_diverge.sh
+                  MEM 1G TIMEOUT 300 ${_kmod_guest})
     # The benchmark is not a test: `cmake --build build --target swap-bench`.
     add_custom_target(swap-bench
       COMMAND ${SPILL_VM_DIR}/run --mem 1G --disk 1G --timeout 900
