@@ -51,12 +51,24 @@ struct spill_piece {
 	unsigned long ok;       /* copies that stored the pages */
 };
 
+/* One read bio, until it is complete (asynchronous reads). */
+struct spill_rio {
+	struct spill_dev *dev;
+	struct bio *bio;
+	struct work_struct work;   /* the synchronous rules, off the receive thread */
+};
+
 int spill_rw_init(struct spill_dev *dev)
 {
 	dev->cmd_pool = mempool_create_kmalloc_pool(64, sizeof(struct spill_cmd));
 	dev->wio_pool = mempool_create_kmalloc_pool(16, sizeof(struct spill_wio));
 	dev->piece_pool = mempool_create_kmalloc_pool(16, sizeof(struct spill_piece));
-	if (!dev->cmd_pool || !dev->wio_pool || !dev->piece_pool) {
+	dev->rio_pool = mempool_create_kmalloc_pool(16, sizeof(struct spill_rio));
+	/* Not spill_wq: a read waiting for a reconnect must not hold up the
+	 * watchdog or the reaper that brings the reconnect. */
+	dev->read_wq = alloc_workqueue("spillway-read", WQ_MEM_RECLAIM, 0);
+	if (!dev->cmd_pool || !dev->wio_pool || !dev->piece_pool || !dev->rio_pool ||
+	    !dev->read_wq) {
 		spill_rw_exit(dev);
 		return -ENOMEM;
 	}
@@ -67,6 +79,11 @@ int spill_rw_init(struct spill_dev *dev)
  * failed init (dev_free calls it either way). */
 void spill_rw_exit(struct spill_dev *dev)
 {
+	if (dev->read_wq)
+		destroy_workqueue(dev->read_wq);
+	dev->read_wq = NULL;
+	mempool_destroy(dev->rio_pool);
+	dev->rio_pool = NULL;
 	mempool_destroy(dev->piece_pool);
 	mempool_destroy(dev->wio_pool);
 	mempool_destroy(dev->cmd_pool);
@@ -443,7 +460,8 @@ int spill_read_pages(struct spill_dev *dev, u64 first, u32 n,
 	return rc;
 }
 
-/* One page read by the swap-in path: prefetched pages first. */
+#if defined(SPILL_HAVE_RW_PAGE) || defined(SPILL_SYNC_SWAP)
+/* One page read by the synchronous swap-in path: prefetched pages first. */
 static int read_one(struct spill_dev *dev, u64 index, struct page *page)
 {
 	struct bio_vec bv = { .bv_page = page, .bv_len = PAGE_SIZE, .bv_offset = 0 };
@@ -460,19 +478,14 @@ static int read_one(struct spill_dev *dev, u64 index, struct page *page)
 		spill_ra_note(dev, index);
 	return rc;
 }
+#endif
 
-static int read_bio(struct spill_dev *dev, struct bio *bio)
+/* Every piece of a read bio, one after the other, waiting for each. */
+static int read_pieces(struct spill_dev *dev, struct bio *bio)
 {
 	struct bvec_iter iter = bio->bi_iter;
 	int rc;
 
-	if (iter.bi_size == PAGE_SIZE) {
-		struct bio_vec bv = bio_iter_iovec(bio, iter);
-
-		if (bv.bv_len == PAGE_SIZE)
-			return read_one(dev, iter.bi_sector >> (PAGE_SHIFT - SECTOR_SHIFT),
-					bv.bv_page);
-	}
 	while (iter.bi_size) {
 		u64 first = iter.bi_sector >> (PAGE_SHIFT - SECTOR_SHIFT);
 		u32 n = piece_pages(dev, first, iter.bi_size >> PAGE_SHIFT);
@@ -486,6 +499,124 @@ static int read_bio(struct spill_dev *dev, struct bio *bio)
 	}
 	return 0;
 }
+
+#ifdef SPILL_SYNC_SWAP
+/* Synchronous swap on 6.3+ (a build option): swap-ins come as bios and
+ * skip the kernel's readahead, so they use ours. */
+static void read_bio(struct spill_dev *dev, struct bio *bio)
+{
+	struct bvec_iter iter = bio->bi_iter;
+	struct bio_vec bv = bio_iter_iovec(bio, iter);
+	int rc;
+
+	if (iter.bi_size == PAGE_SIZE && bv.bv_len == PAGE_SIZE)
+		rc = read_one(dev, iter.bi_sector >> (PAGE_SHIFT - SECTOR_SHIFT), bv.bv_page);
+	else
+		rc = read_pieces(dev, bio);
+	bio->bi_status = errno_to_blk_status(rc);
+	bio_endio(bio);
+}
+#else
+/*
+ * Asynchronous reads. Without SYNCHRONOUS the kernel's swap readahead
+ * submits several single-page bios in a row under a plug: a submit_bio
+ * that waited for each would pay a round trip per page, one after the
+ * other. The common case, a bio inside one chunk whose written pages share
+ * a current copy with a live connection, is sent at once and completed by
+ * the receive thread. Everything else (unreachable copies, pages current on
+ * different copies, a refusal or a dropped connection on the way) goes to
+ * a work item that reads the whole bio again by the synchronous rules of
+ * spill_read_pages: the receive thread never sends, and never waits.
+ */
+static void rio_end(struct spill_rio *rio, int rc)
+{
+	struct spill_dev *dev = rio->dev;
+
+	rio->bio->bi_status = errno_to_blk_status(rc);
+	bio_endio(rio->bio);
+	mempool_free(rio, dev->rio_pool);
+	spill_io_end(dev);
+}
+
+static void rio_work(struct work_struct *work)
+{
+	struct spill_rio *rio = container_of(work, struct spill_rio, work);
+	unsigned int noio = memalloc_noio_save();
+	int rc = read_pieces(rio->dev, rio->bio);
+
+	memalloc_noio_restore(noio);
+	rio_end(rio, rc);
+}
+
+/* From the receive thread (or the submitter, if the connection died). The
+ * error is counted, and the copy dropped if need be, by the retry. */
+static void rio_cmd_done(struct spill_cmd *cmd)
+{
+	struct spill_rio *rio = cmd->priv;
+	struct spill_dev *dev = rio->dev;
+	u32 n = cmd->npages;
+	int rc = cmd->status;
+
+	spill_cmd_free(cmd);
+	if (!rc) {
+		atomic64_add(n, &dev->st.reads);
+		rio_end(rio, 0);
+		return;
+	}
+	queue_work(dev->read_wq, &rio->work);
+}
+
+static void read_bio(struct spill_dev *dev, struct bio *bio)
+{
+	struct spill_rio *rio = mempool_alloc(dev->rio_pool, GFP_NOIO);
+	struct bvec_iter iter = bio->bi_iter;
+	u64 first = iter.bi_sector >> (PAGE_SHIFT - SECTOR_SHIFT);
+	u32 n = iter.bi_size >> PAGE_SHIFT;
+	u32 c = div_u64(first, dev->extent_pages);
+	unsigned int copies, r;
+	struct spill_target t;
+	bool some, all;
+
+	spill_io_begin(dev);
+	rio->dev = dev;
+	rio->bio = bio;
+	INIT_WORK(&rio->work, rio_work);
+	if (piece_pages(dev, first, n) != n)
+		goto slow;
+	copies = spill_map_copies(dev, first, n, &some, &all);
+	if (!some) {
+		zero_bvec(bio->bi_io_vec, iter);
+		atomic64_add(n, &dev->st.zero_reads);
+		rio_end(rio, 0);
+		return;
+	}
+	for (r = 0; all && r < dev->replicas; r++) {
+		struct spill_cmd *cmd;
+
+		if (!(copies & BIT(r)) || !spill_map_target(dev, c, r, &t) ||
+		    !spill_server_up(dev, t.server))
+			continue;
+		cmd = spill_cmd_alloc(dev);
+		cmd->op = SPILL_OP_READ;
+		cmd->extent = t.extent;
+		cmd->page = page_in_chunk(dev, first);
+		cmd->npages = n;
+		cmd->server = t.server;
+		cmd->epoch = t.epoch;
+		cmd->copy = r;
+		cmd->bvec = bio->bi_io_vec;
+		cmd->iter = iter;
+		cmd->done = rio_cmd_done;
+		cmd->priv = rio;
+		if (!spill_submit(cmd))
+			return;
+		spill_cmd_free(cmd);
+		break;
+	}
+slow:
+	queue_work(dev->read_wq, &rio->work);
+}
+#endif
 
 /* --- entry points -------------------------------------------------------- */
 
@@ -504,8 +635,10 @@ void spill_submit_bio(struct bio *bio)
 	WRITE_ONCE(dev->last_io, jiffies);
 	switch (bio_op(bio)) {
 	case REQ_OP_READ:
-		rc = read_bio(dev, bio);
-		break;
+		if (!size)
+			break;
+		read_bio(dev, bio);
+		return;
 	case REQ_OP_WRITE:
 		if (size) {
 			write_bio(dev, bio);

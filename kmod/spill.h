@@ -238,6 +238,10 @@ struct spill_dev {
 	struct delayed_work watchdog;
 	struct spill_ra ra;
 	struct spill_stats st;
+	/* Asynchronous reads (rw.c): their pool, and the workqueue that
+	 * finishes the ones the receive thread cannot (failover, waits). */
+	mempool_t *rio_pool;
+	struct workqueue_struct *read_wq;
 };
 
 /* wire.c */
