@@ -7,7 +7,8 @@
 #  2. one 8-page read (and a 16-page read that also spans unwritten
 #     pages) returns the newest bytes of every page, with no read error:
 #     before the fall-back, the empty intersection of the copies failed the
-#     whole read with EIO;
+#     whole read with EIO; reads of one copy's run, and of never-written
+#     pages, return their bytes too;
 #  3. detach and rmmod leave nothing behind.
 # The device is used as a raw block device (O_DIRECT reads and writes of
 # several pages are single bios), not as swap.
@@ -65,6 +66,13 @@ head -c 32768 /dev/zero >>/tmp/want
 dd if="$dev" of=/tmp/got bs=64k count=1 iflag=direct 2>/tmp/dd.err ||
 	{ cat /tmp/dd.err; fail "16-page read failed"; }
 cmp /tmp/want /tmp/got || fail "16-page read returned wrong bytes"
+# Runs that one copy holds, and never-written pages, in one request each.
+dd if="$dev" of=/tmp/got bs=16k count=1 iflag=direct 2>/dev/null || fail "read of pages 0-3"
+cmp /tmp/lo /tmp/got || fail "read of pages 0-3 returned wrong bytes"
+dd if="$dev" of=/tmp/got bs=16k skip=1 count=1 iflag=direct 2>/dev/null || fail "read of pages 4-7"
+cmp /tmp/hi /tmp/got || fail "read of pages 4-7 returned wrong bytes"
+dd if="$dev" of=/tmp/got bs=32k skip=1 count=1 iflag=direct 2>/dev/null || fail "read of pages 8-15"
+head -c 32768 /dev/zero | cmp - /tmp/got || fail "never-written pages are not zeros"
 [ "$(status_field read_errors)" = 0 ] || fail "read errors"
 fb=/sys/block/${dev#/dev/}/spillway/read_fallbacks
 if [ -e "$fb" ]; then
