@@ -324,9 +324,9 @@ static bool one_request(struct spill_dev *dev, u64 first, u32 n, bool *diverged)
  * copy current on all its pages. */
 static u32 run_pages(struct spill_dev *dev, u64 first, u32 n, bool *diverged)
 {
-	u32 lo = 1, hi = n;
+	u32 lo = 1, hi;
 
-	if (one_request(dev, first, n, diverged))
+	if (n == 1 || one_request(dev, first, n, diverged))
 		return n;
 	hi = n - 1;
 	while (lo < hi) {
