@@ -340,6 +340,25 @@ static u32 run_pages(struct spill_dev *dev, u64 first, u32 n, bool *diverged)
 	return lo;
 }
 
+/* A READ of pages [first, first+n) of one chunk from copy t, into iter. */
+static struct spill_cmd *read_cmd(struct spill_dev *dev, const struct spill_target *t,
+				  u64 first, u32 n, const struct bio_vec *bvec,
+				  struct bvec_iter iter)
+{
+	struct spill_cmd *cmd = spill_cmd_alloc(dev);
+
+	cmd->op = SPILL_OP_READ;
+	cmd->extent = t->extent;
+	cmd->page = page_in_chunk(dev, first);
+	cmd->npages = n;
+	cmd->server = t->server;
+	cmd->epoch = t->epoch;
+	cmd->copy = t->copy;
+	cmd->bvec = bvec;
+	cmd->iter = iter;
+	return cmd;
+}
+
 /*
  * Read one run of pages from the first copy that returns it all. -ENODATA
  * (only when n > 1) asks the caller to read the run page by page: a copy
@@ -383,16 +402,7 @@ static int read_run(struct spill_dev *dev, u64 first, u32 n,
 				continue;
 			}
 			servers |= BIT(t.server);
-			cmd = spill_cmd_alloc(dev);
-			cmd->op = SPILL_OP_READ;
-			cmd->extent = t.extent;
-			cmd->page = page_in_chunk(dev, first);
-			cmd->npages = n;
-			cmd->server = t.server;
-			cmd->epoch = t.epoch;
-			cmd->copy = r;
-			cmd->bvec = bvec;
-			cmd->iter = iter;
+			cmd = read_cmd(dev, &t, first, n, bvec, iter);
 			rc = spill_exec(cmd);
 			spill_cmd_free(cmd);
 			if (!rc) {
@@ -596,16 +606,7 @@ static void read_bio(struct spill_dev *dev, struct bio *bio)
 		if (!(copies & BIT(r)) || !spill_map_target(dev, c, r, &t) ||
 		    !spill_server_up(dev, t.server))
 			continue;
-		cmd = spill_cmd_alloc(dev);
-		cmd->op = SPILL_OP_READ;
-		cmd->extent = t.extent;
-		cmd->page = page_in_chunk(dev, first);
-		cmd->npages = n;
-		cmd->server = t.server;
-		cmd->epoch = t.epoch;
-		cmd->copy = r;
-		cmd->bvec = bio->bi_io_vec;
-		cmd->iter = iter;
+		cmd = read_cmd(dev, &t, first, n, bio->bi_io_vec, iter);
 		cmd->done = rio_cmd_done;
 		cmd->priv = rio;
 		if (!spill_submit(cmd))

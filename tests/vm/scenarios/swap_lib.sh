@@ -134,3 +134,11 @@ detach_all() {
 	! ps | grep -q '[s]pillway[0-9]' || fail "a receive thread is left"
 	[ ! -e /dev/spillway-ctl ] || fail "control device left"
 }
+
+# srv_field SERVER NAME: a number from that server's part of the device's
+# status; srv_conns_is SERVER N: it has N live connections.
+srv_field() {
+	spillctl swap status --json "$dev" | tr '{' '\n' | grep "\"index\":$1,\"url\"" |
+		sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p"
+}
+srv_conns_is() { [ "$(srv_field "$1" connections)" = "$2" ]; }

@@ -15,11 +15,6 @@
 set -eu
 . /opt/spill/swap_lib.sh
 
-srv_field() { # srv_field SERVER NAME: a number from that server's status
-	spillctl swap status --json "$dev" | tr '{' '\n' | grep "\"index\":$1,\"url\"" |
-		sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p"
-}
-srv_conns_is() { [ "$(srv_field "$1" connections)" = "$2" ]; }
 srv_failures_at_least() { [ "$(srv_field "$1" connection_failures)" -ge "$2" ]; }
 
 say "module, two servers (server 0 behind spill-mangle), attach with 2 copies"
