@@ -18,6 +18,22 @@
  * blk_alloc_disk() from 6.9. Block device open/release take the gendisk
  * and a blk_mode_t from 6.5. The non-rotational flag moved into the
  * features (as BLK_FEAT_ROTATIONAL, off by default) in 6.11.
+ *
+ * Stable writes (QUEUE_FLAG_STABLE_WRITES; BLK_FEAT_STABLE_WRITES from
+ * 6.11): a write's CRC is computed before tcp_sendmsg() copies the page and
+ * each copy's server gets its own send, so a page changed while under
+ * writeback fails the CRC (the server drops the connection) or leaves the
+ * copies different. The page lock does not prevent it: the kernel unlocks
+ * a swap page once its write is submitted, not when it ends (6.1's
+ * bdev_write_page when .rw_page returns, __swap_writepage before
+ * submit_bio; 6.3+'s swap_writepage_bdev_sync before submit_bio_wait).
+ * swapon turns the flag into SWP_STABLE_WRITES, which do_swap_page() reads
+ * on 6.1 and 6.12 alike: a fault finding its anonymous page under
+ * writeback in the swap cache maps it without the exclusive marker, so
+ * read-only, and a write then copies it (do_wp_page cannot drop the swap
+ * cache of a page under writeback) instead of changing it. Without the
+ * flag the page is mapped writable at once. shmem needs no flag:
+ * shmem_swapin_folio() waits for writeback.
  */
 #ifndef SPILL_COMPAT_H
 #define SPILL_COMPAT_H
@@ -51,8 +67,8 @@
 
 /*
  * A gendisk with 4 KiB logical and physical blocks, at most max_sectors per
- * request, discard by 4 KiB pages, non-rotational, and the synchronous swap
- * path only where SPILL_SYNC_SWAP asks for it (see above).
+ * request, discard by 4 KiB pages, non-rotational, stable writes, and the
+ * synchronous swap path only where SPILL_SYNC_SWAP asks for it (see above).
  */
 static inline struct gendisk *spill_alloc_disk(unsigned int max_sectors)
 {
@@ -70,9 +86,15 @@ static inline struct gendisk *spill_alloc_disk(unsigned int max_sectors)
 #endif
 	};
 
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 11, 0)
+	lim.features |= BLK_FEAT_STABLE_WRITES;
+#endif
 	disk = blk_alloc_disk(&lim, NUMA_NO_NODE);
 	if (IS_ERR(disk))
 		return disk;
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 11, 0)
+	blk_queue_flag_set(QUEUE_FLAG_STABLE_WRITES, disk->queue);
+#endif
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 11, 0)
 #ifdef SPILL_SYNC_SWAP
 	blk_queue_flag_set(QUEUE_FLAG_SYNCHRONOUS, disk->queue);
@@ -95,6 +117,7 @@ static inline struct gendisk *spill_alloc_disk(unsigned int max_sectors)
 	q->limits.discard_granularity = PAGE_SIZE;
 	blk_queue_flag_set(QUEUE_FLAG_NONROT, q);
 	blk_queue_flag_clear(QUEUE_FLAG_ADD_RANDOM, q);
+	blk_queue_flag_set(QUEUE_FLAG_STABLE_WRITES, q);
 #ifdef SPILL_SYNC_SWAP
 	blk_queue_flag_set(QUEUE_FLAG_SYNCHRONOUS, q);
 #endif

@@ -4,9 +4,11 @@
 #
 # Kernels: SPILL_KMOD_KERNELS (a list of versions such as 6.1.0-56-amd64),
 # or by default every /usr/src/linux-headers-<version> that can build
-# modules. Each build runs in <build>/kmod/<version>/ (a copy of kmod/ and
-# proto/wire.h, so the source tree stays clean) with W=1 and -Werror:
-# a warning fails the build. Targets: kmod-<version> each, `kmod` for all.
+# modules, plus the VM guest kernels whose headers tests/vm/fetch-kernel
+# has (6.12's live in its cache, not under /usr/src). Each build runs in
+# <build>/kmod/<version>/ (a copy of kmod/ and proto/wire.h, so the source
+# tree stays clean) with W=1 and -Werror: a warning fails the build.
+# Targets: kmod-<version> each, `kmod` for all.
 
 # The plain build has it all; sanitizer and fuzz trees leave it out.
 if(SPILL_SANITIZE OR SPILL_FUZZ)
@@ -28,6 +30,20 @@ if(NOT _kmod_versions)
   endforeach()
 endif()
 
+# The VM guest kernels (one version per series, 6.1 and 6.12) whose image
+# and headers are cached; _kmod_vm_<series> is empty for one that is not.
+foreach(series 6.1 6.12)
+  execute_process(COMMAND ${CMAKE_SOURCE_DIR}/tests/vm/fetch-kernel --cached --kernel ${series}
+                  OUTPUT_VARIABLE _kmod_vm_${series} OUTPUT_STRIP_TRAILING_WHITESPACE
+                  RESULT_VARIABLE rc ERROR_QUIET)
+  if(NOT rc EQUAL 0)
+    set(_kmod_vm_${series} "")
+  elseif(NOT SPILL_KMOD_KERNELS)
+    list(APPEND _kmod_versions ${_kmod_vm_${series}})
+  endif()
+endforeach()
+list(REMOVE_DUPLICATES _kmod_versions)
+
 find_program(SPILL_MAKE make)
 file(GLOB _kmod_sources CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/kmod/*.c
      ${CMAKE_SOURCE_DIR}/kmod/*.h)
@@ -39,6 +55,10 @@ foreach(ver ${_kmod_versions})
   set(kdir /usr/src/linux-headers-${ver})
   if(NOT EXISTS ${kdir}/Makefile)
     set(kdir /lib/modules/${ver}/build)
+  endif()
+  if(NOT EXISTS ${kdir}/Makefile)
+    execute_process(COMMAND ${CMAKE_SOURCE_DIR}/tests/vm/fetch-kernel --build-dir --kernel ${ver}
+                    OUTPUT_VARIABLE kdir OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
   endif()
   if(NOT EXISTS ${kdir}/Makefile OR NOT SPILL_MAKE)
     message(STATUS "spillway.ko: no headers for ${ver}, skipped")
@@ -73,41 +93,83 @@ add_library(spill-mlockall SHARED ${CMAKE_SOURCE_DIR}/kmod/tests/mlockall_preloa
 add_executable(spill-mangle ${CMAKE_SOURCE_DIR}/kmod/tests/mangle_proxy.c)
 
 # --- VM scenarios (tests/vm/scenarios/swap_*.sh) ---------------------------
-# They need the module built for the guest's kernel.
+# Each runs on both guest kernels, with the module built for each:
+#
+#   spill_kmod_vm_test(NAME <name> SCENARIO <path> [MEM <size>] [TIMEOUT <s>]
+#                      [any other spill_vm_test() argument...])
+#
+# registers vm/<name> on 6.1 and vm/<name>-6.12 on 6.12 (logs in
+# <build>/vm-logs/<name>[-6.12]/). The guest gets spillway.ko, spillwayd,
+# spillctl, spill-workload, libspill-mlockall.so, spill-mangle, swap_lib.sh
+# and the crc32c modules; INCLUDE, MODULES and DEPENDS add to those, the
+# other arguments go to spill_vm_test() as they are. A kernel whose image
+# or headers are missing is skipped (said once at configure time).
+set(_kmod_vm_kernels "")
 if(SPILL_VM_TESTS)
-  execute_process(COMMAND ${CMAKE_SOURCE_DIR}/tests/vm/fetch-kernel --cached
-                  OUTPUT_VARIABLE _kmod_vm_kernel OUTPUT_STRIP_TRAILING_WHITESPACE
-                  RESULT_VARIABLE _kmod_vm_cached ERROR_QUIET)
-  if(NOT _kmod_vm_cached EQUAL 0 OR NOT TARGET kmod-${_kmod_vm_kernel})
-    message(STATUS "spillway.ko VM tests: off (the guest kernel's headers are not "
-                   "installed yet: run tests/vm/fetch-kernel, then configure again)")
-  else()
-    set(_kmod_ko ${CMAKE_BINARY_DIR}/kmod/${_kmod_vm_kernel}/kmod/spillway.ko)
-    set(_kmod_guest INCLUDE ${_kmod_ko} $<TARGET_FILE:spillwayd> $<TARGET_FILE:spillctl>
-        $<TARGET_FILE:spill-workload> $<TARGET_FILE:spill-mlockall>
-        $<TARGET_FILE:spill-mangle> ${CMAKE_SOURCE_DIR}/tests/vm/scenarios/swap_lib.sh
-        MODULES libcrc32c crc32c_generic
-        DEPENDS kmod-${_kmod_vm_kernel} spillwayd spillctl spill-workload spill-mlockall
-                spill-mangle)
-    spill_vm_test(NAME swap-module SCENARIO ${CMAKE_SOURCE_DIR}/tests/vm/scenarios/swap_module.sh
-                  MEM 1G TIMEOUT 300 ${_kmod_guest})
-    spill_vm_test(NAME swap-replicas SCENARIO ${CMAKE_SOURCE_DIR}/tests/vm/scenarios/swap_replicas.sh
-                  MEM 1G TIMEOUT 300 ${_kmod_guest})
-    # Multi-page reads across copies that diverged (issue 14, krw).
-    spill_vm_test(NAME swap-diverge SCENARIO ${CMAKE_SOURCE_DIR}/tests/vm/scenarios/swap_diverge.sh
-                  MEM 1G TIMEOUT 300 ${_kmod_guest})
-    # The benchmark is not a test: `cmake --build build --target swap-bench`.
-    add_custom_target(swap-bench
-      COMMAND ${SPILL_VM_DIR}/run --mem 1G --disk 1G --timeout 900
-              --include ${_kmod_ko} --include $<TARGET_FILE:spillwayd>
-              --include $<TARGET_FILE:spillctl> --include $<TARGET_FILE:spill-workload>
-              --include $<TARGET_FILE:spill-mlockall>
-              --include ${CMAKE_SOURCE_DIR}/tests/vm/scenarios/swap_lib.sh
-              --module libcrc32c --module crc32c_generic
-              --logs ${CMAKE_BINARY_DIR}/vm-logs/swap-bench
-              --out ${CMAKE_BINARY_DIR}/swap-bench
-              ${CMAKE_SOURCE_DIR}/tests/vm/scenarios/swap_bench.sh
-      DEPENDS kmod-${_kmod_vm_kernel} spillwayd spillctl spill-workload spill-mlockall
-      USES_TERMINAL VERBATIM)
-  endif()
+  foreach(series 6.1 6.12)
+    set(ver ${_kmod_vm_${series}})
+    if(NOT ver)
+      message(STATUS "spillway.ko VM tests on ${series}: skipped (guest kernel or headers not "
+                     "cached: run tests/vm/fetch-kernel --kernel ${series}, then configure again)")
+    elseif(NOT TARGET kmod-${ver})
+      message(STATUS "spillway.ko VM tests on ${series}: skipped (spillway.ko not built for ${ver})")
+    else()
+      list(APPEND _kmod_vm_kernels ${series})
+      message(STATUS "spillway.ko VM tests on ${series}: guest kernel ${ver}")
+    endif()
+  endforeach()
 endif()
+
+function(spill_kmod_vm_test)
+  cmake_parse_arguments(KT "" "NAME;SCENARIO" "INCLUDE;MODULES;DEPENDS" ${ARGN})
+  if(NOT KT_NAME OR NOT KT_SCENARIO)
+    message(FATAL_ERROR "spill_kmod_vm_test needs NAME and SCENARIO")
+  endif()
+  foreach(series ${_kmod_vm_kernels})
+    set(ver ${_kmod_vm_${series}})
+    set(name ${KT_NAME})
+    if(NOT series STREQUAL "6.1")
+      set(name ${KT_NAME}-${series})
+    endif()
+    spill_vm_test(NAME ${name} SCENARIO ${KT_SCENARIO} KERNEL ${series}
+      INCLUDE ${CMAKE_BINARY_DIR}/kmod/${ver}/kmod/spillway.ko $<TARGET_FILE:spillwayd>
+              $<TARGET_FILE:spillctl> $<TARGET_FILE:spill-workload>
+              $<TARGET_FILE:spill-mlockall> $<TARGET_FILE:spill-mangle>
+              ${CMAKE_SOURCE_DIR}/tests/vm/scenarios/swap_lib.sh ${KT_INCLUDE}
+      MODULES libcrc32c crc32c_generic ${KT_MODULES}
+      DEPENDS kmod-${ver} spillwayd spillctl spill-workload spill-mlockall spill-mangle
+              ${KT_DEPENDS}
+      ${KT_UNPARSED_ARGUMENTS})
+  endforeach()
+endfunction()
+
+spill_kmod_vm_test(NAME swap-module SCENARIO ${CMAKE_SOURCE_DIR}/tests/vm/scenarios/swap_module.sh
+                   MEM 1G TIMEOUT 300)
+spill_kmod_vm_test(NAME swap-replicas SCENARIO ${CMAKE_SOURCE_DIR}/tests/vm/scenarios/swap_replicas.sh
+                   MEM 1G TIMEOUT 300)
+# Multi-page reads across copies that diverged (issue 14, krw).
+spill_kmod_vm_test(NAME swap-diverge SCENARIO ${CMAKE_SOURCE_DIR}/tests/vm/scenarios/swap_diverge.sh
+                   MEM 1G TIMEOUT 300)
+
+# The benchmark is not a test: `cmake --build build --target swap-bench` on
+# 6.1, `--target swap-bench-6.12` on 6.12 (results in <build>/swap-bench[-6.12]/).
+foreach(series ${_kmod_vm_kernels})
+  set(ver ${_kmod_vm_${series}})
+  set(name swap-bench)
+  if(NOT series STREQUAL "6.1")
+    set(name swap-bench-${series})
+  endif()
+  add_custom_target(${name}
+    COMMAND ${SPILL_VM_DIR}/run --kernel ${series} --mem 1G --disk 1G --timeout 900
+            --include ${CMAKE_BINARY_DIR}/kmod/${ver}/kmod/spillway.ko
+            --include $<TARGET_FILE:spillwayd>
+            --include $<TARGET_FILE:spillctl> --include $<TARGET_FILE:spill-workload>
+            --include $<TARGET_FILE:spill-mlockall>
+            --include ${CMAKE_SOURCE_DIR}/tests/vm/scenarios/swap_lib.sh
+            --module libcrc32c --module crc32c_generic
+            --logs ${CMAKE_BINARY_DIR}/vm-logs/${name}
+            --out ${CMAKE_BINARY_DIR}/${name}
+            ${CMAKE_SOURCE_DIR}/tests/vm/scenarios/swap_bench.sh
+    DEPENDS kmod-${ver} spillwayd spillctl spill-workload spill-mlockall
+    USES_TERMINAL VERBATIM)
+endforeach()

@@ -1,7 +1,8 @@
-# VM scenarios (tests/vm): each boots Debian's 6.1 kernel under qemu with
-# tests/vm/run. Included from the top-level CMakeLists.txt.
+# VM scenarios (tests/vm): each boots Debian's 6.1 kernel (or, with KERNEL
+# 6.12, its 6.12 backport) under qemu with tests/vm/run. Included from the
+# top-level CMakeLists.txt.
 #
-#   spill_vm_test(NAME <name> SCENARIO <name-or-path>
+#   spill_vm_test(NAME <name> SCENARIO <name-or-path> [KERNEL <6.1|6.12>]
 #                 [MEM <size>] [NUMA <n>] [DISK <size>] [TIMEOUT <seconds>] [RDMA]
 #                 [INCLUDE <paths or generator expressions>...]
 #                 [MODULES <kernel modules>...] [ENV <NAME=VALUE>...]
@@ -16,9 +17,10 @@
 #
 # VM tests exist only in the plain build (not with SPILL_SANITIZE or
 # SPILL_FUZZ) and only when qemu, cpio and a static busybox are installed and
-# the guest kernel is cached or can be fetched (as root); tests/run sees to
-# both. SPILL_VM_TESTS tells callers whether they are on. Without it,
-# spill_vm_test() does nothing, so callers need not check.
+# the 6.1 guest kernel is cached or can be fetched (as root); tests/run sees
+# to both. SPILL_VM_TESTS tells callers whether they are on. Without it,
+# spill_vm_test() does nothing, so callers need not check. (kmod/kmod.cmake
+# registers the spillway.ko scenarios on both kernels.)
 
 set(SPILL_VM_DIR ${CMAKE_CURRENT_LIST_DIR})
 set(SPILL_VM_TESTS OFF)
@@ -34,7 +36,7 @@ else()
   if(NOT SPILL_QEMU OR NOT SPILL_CPIO OR NOT EXISTS /bin/busybox)
     set(_spill_vm_why "qemu-system-x86_64, cpio or /bin/busybox missing (deploy/install-deps)")
   else()
-    execute_process(COMMAND ${SPILL_VM_DIR}/fetch-kernel --cached
+    execute_process(COMMAND ${SPILL_VM_DIR}/fetch-kernel --cached --kernel 6.1
                     OUTPUT_VARIABLE _spill_vm_kernel OUTPUT_STRIP_TRAILING_WHITESPACE
                     RESULT_VARIABLE _spill_vm_cached ERROR_QUIET)
     execute_process(COMMAND id -u OUTPUT_VARIABLE _spill_vm_uid
@@ -60,7 +62,7 @@ function(spill_vm_test)
   if(NOT SPILL_VM_TESTS)
     return()
   endif()
-  cmake_parse_arguments(VM "RDMA" "NAME;SCENARIO;MEM;NUMA;DISK;TIMEOUT"
+  cmake_parse_arguments(VM "RDMA" "NAME;SCENARIO;KERNEL;MEM;NUMA;DISK;TIMEOUT"
                         "INCLUDE;MODULES;ENV;ARGS;DEPENDS" ${ARGN})
   if(NOT VM_NAME OR NOT VM_SCENARIO)
     message(FATAL_ERROR "spill_vm_test needs NAME and SCENARIO")
@@ -70,7 +72,7 @@ function(spill_vm_test)
   endif()
   set(cmd ${SPILL_VM_DIR}/run --timeout ${VM_TIMEOUT}
           --logs ${CMAKE_BINARY_DIR}/vm-logs/${VM_NAME})
-  foreach(opt MEM NUMA DISK)
+  foreach(opt KERNEL MEM NUMA DISK)
     if(VM_${opt})
       string(TOLOWER ${opt} flag)
       list(APPEND cmd --${flag} ${VM_${opt}})

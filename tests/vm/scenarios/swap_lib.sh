@@ -105,7 +105,15 @@ extents_all_used() {
 # A memory cgroup (v1) with a limit; in_cgroup runs a command inside it.
 make_cgroup() {
 	mkdir -p "/sys/fs/cgroup/memory/$1"
-	echo "$2" >"/sys/fs/cgroup/memory/$1/memory.limit_in_bytes"
+	cgroup_limit "$1" "$2"
+}
+# cgroup_limit NAME LIMIT: v1's memory.limit_in_bytes, or memory.max where
+# the guest's init mounted cgroup2 there instead (6.12 has no v1 memory
+# controller).
+cgroup_limit() {
+	_f=memory.limit_in_bytes
+	[ ! -e /sys/fs/cgroup/memory/cgroup.controllers ] || _f=memory.max
+	echo "$2" >"/sys/fs/cgroup/memory/$1/$_f"
 }
 in_cgroup() {
 	_cg=$1

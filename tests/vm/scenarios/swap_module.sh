@@ -44,7 +44,7 @@ touch /tmp/go1.1
 retry 4800 test -e /tmp/w1.1 || fail "pass 1 did not finish"
 
 say "2. swapoff brings every page back"
-echo 1G >/sys/fs/cgroup/memory/w/memory.limit_in_bytes
+cgroup_limit w 1G
 swapoff "$dev"
 ! grep -q "^$dev " /proc/swaps || fail "still swapped on"
 [ "$(status_field pages_remote)" -le 1 ] || fail "pages still remote after swapoff"
