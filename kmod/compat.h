@@ -7,6 +7,13 @@
  *   6.1-6.2   the driver has .rw_page (single-page reads and writes)
  *   6.3-6.10  QUEUE_FLAG_SYNCHRONOUS on the queue (.rw_page is gone)
  *   6.11+     BLK_FEAT_SYNCHRONOUS in queue_limits.features
+ * On 6.3+ the flag also makes every swap-out wait for its bio
+ * (swap_writepage_bdev_sync): kswapd would pay a network round trip per
+ * page, up to io_timeout when a server hangs. So spillway.ko sets it only
+ * on 6.1-6.2 (.rw_page, whose writes do not wait), and on 6.3+ swap goes
+ * the ordinary asynchronous way: swap cache, the kernel's readahead,
+ * asynchronous read and write bios. Building with -DSPILL_SYNCHRONOUS_SWAP
+ * (SPILL_SYNC_SWAP) sets the flag on 6.3+ as before.
  * Queue limits: set one by one with blk_queue_*() before 6.9, passed to
  * blk_alloc_disk() from 6.9. Block device open/release take the gendisk
  * and a blk_mode_t from 6.5. The non-rotational flag moved into the
@@ -38,6 +45,8 @@
 
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 3, 0)
 #define SPILL_HAVE_RW_PAGE 1
+#elif defined(SPILL_SYNCHRONOUS_SWAP)
+#define SPILL_SYNC_SWAP 1
 #endif
 
 /* Renamed from READ/WRITE in 6.2 (and backported to later 6.1.y). */
@@ -59,7 +68,7 @@
 /*
  * A gendisk with 4 KiB logical and physical blocks, at most max_sectors per
  * request, discard by 4 KiB pages, non-rotational, stable writes, and the
- * synchronous swap path where the queue decides it.
+ * synchronous swap path only where SPILL_SYNC_SWAP asks for it (see above).
  */
 static inline struct gendisk *spill_alloc_disk(unsigned int max_sectors)
 {
@@ -72,7 +81,7 @@ static inline struct gendisk *spill_alloc_disk(unsigned int max_sectors)
 		.max_hw_sectors = max_sectors,
 		.max_hw_discard_sectors = UINT_MAX,
 		.discard_granularity = PAGE_SIZE,
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 11, 0)
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 11, 0) && defined(SPILL_SYNC_SWAP)
 		.features = BLK_FEAT_SYNCHRONOUS,
 #endif
 	};
@@ -87,7 +96,9 @@ static inline struct gendisk *spill_alloc_disk(unsigned int max_sectors)
 	blk_queue_flag_set(QUEUE_FLAG_STABLE_WRITES, disk->queue);
 #endif
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 11, 0)
+#ifdef SPILL_SYNC_SWAP
 	blk_queue_flag_set(QUEUE_FLAG_SYNCHRONOUS, disk->queue);
+#endif
 	blk_queue_flag_set(QUEUE_FLAG_NONROT, disk->queue);
 	blk_queue_flag_clear(QUEUE_FLAG_ADD_RANDOM, disk->queue);
 #endif
@@ -107,7 +118,7 @@ static inline struct gendisk *spill_alloc_disk(unsigned int max_sectors)
 	blk_queue_flag_set(QUEUE_FLAG_NONROT, q);
 	blk_queue_flag_clear(QUEUE_FLAG_ADD_RANDOM, q);
 	blk_queue_flag_set(QUEUE_FLAG_STABLE_WRITES, q);
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+#ifdef SPILL_SYNC_SWAP
 	blk_queue_flag_set(QUEUE_FLAG_SYNCHRONOUS, q);
 #endif
 #endif

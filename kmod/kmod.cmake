@@ -154,6 +154,9 @@ spill_kmod_vm_test(NAME swap-replicas SCENARIO ${CMAKE_SOURCE_DIR}/tests/vm/scen
 # Background repair of copies (kmod/repair.c).
 spill_kmod_vm_test(NAME swap-repair SCENARIO ${CMAKE_SOURCE_DIR}/tests/vm/scenarios/swap_repair.sh
                    MEM 1G TIMEOUT 300)
+# Multi-page reads across copies that diverged (issue 14, krw).
+spill_kmod_vm_test(NAME swap-diverge SCENARIO ${CMAKE_SOURCE_DIR}/tests/vm/scenarios/swap_diverge.sh
+                   MEM 1G TIMEOUT 300)
 
 # The benchmark is not a test: `cmake --build build --target swap-bench` on
 # 6.1, `--target swap-bench-6.12` on 6.12 (results in <build>/swap-bench[-6.12]/).

@@ -4,7 +4,11 @@
  * after two swap-ins of consecutive slots, the next pages of the chunk are
  * fetched in one request into a small cache of the device's own pages
  * (SPILL_RA_SLOTS, allocated with the device: nothing is allocated here),
- * and later swap-ins of those slots are served by a copy.
+ * and later swap-ins of those slots are served by a copy. That path is
+ * .rw_page on 6.1-6.2, and 6.3+ only when built with SPILL_SYNC_SWAP
+ * (compat.h); otherwise swap-ins go through the swap cache and the
+ * kernel's own readahead, nothing is noted here, and the cache stays empty
+ * (its pages are not even allocated).
  *
  * A cached page must never be older than the device's data: every write
  * acknowledgement and every free of a page drops its cache entry, or marks
@@ -29,6 +33,9 @@ int spill_ra_init(struct spill_dev *dev)
 	spin_lock_init(&ra->lock);
 	init_waitqueue_head(&ra->wq);
 	ra->last = U64_MAX;
+#if !defined(SPILL_HAVE_RW_PAGE) && !defined(SPILL_SYNC_SWAP)
+	return 0;
+#endif
 	for (i = 0; i < SPILL_RA_SLOTS; i++) {
 		ra->slot[i].page = alloc_page(GFP_KERNEL);
 		if (!ra->slot[i].page) {
@@ -39,13 +46,17 @@ int spill_ra_init(struct spill_dev *dev)
 	return 0;
 }
 
+/* Frees the cache pages, once: safe to call again, or after a failed
+ * spill_ra_init (dev_free calls it either way). */
 void spill_ra_destroy(struct spill_dev *dev)
 {
 	unsigned int i;
 
-	for (i = 0; i < SPILL_RA_SLOTS; i++)
+	for (i = 0; i < SPILL_RA_SLOTS; i++) {
 		if (dev->ra.slot[i].page)
 			__free_page(dev->ra.slot[i].page);
+		dev->ra.slot[i].page = NULL;
+	}
 }
 
 /* ra->lock held: the live (not stale) entry for a page. */

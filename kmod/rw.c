@@ -14,7 +14,10 @@
  *
  * Reads are synchronous: one copy after the other until one returns the
  * pages, waiting (up to reconnect_wait) for spillctl to reconnect when no
- * copy's server is reachable; a failed read kills the page's owner, a
+ * copy's server is reachable. A range whose pages are current on different
+ * copies is read in runs that share one; a copy that answers it lacks some
+ * pages of a run is asked again page by page, and loses only those pages.
+ * A failed read kills the page's owner, a
  * failed write only keeps the page in memory, so writes wait a second at
  * most. A page never written reads as zeros; a
  * written page that no copy can return fails the read. Never zeros, never
@@ -50,23 +53,45 @@ struct spill_piece {
 	unsigned long ok;       /* copies that stored the pages */
 };
 
+/* One read bio, until it is complete (asynchronous reads). */
+struct spill_rio {
+	struct spill_dev *dev;
+	struct bio *bio;
+	struct work_struct work;   /* the synchronous rules, off the receive thread */
+};
+
 int spill_rw_init(struct spill_dev *dev)
 {
 	dev->cmd_pool = mempool_create_kmalloc_pool(64, sizeof(struct spill_cmd));
 	dev->wio_pool = mempool_create_kmalloc_pool(16, sizeof(struct spill_wio));
 	dev->piece_pool = mempool_create_kmalloc_pool(16, sizeof(struct spill_piece));
-	if (!dev->cmd_pool || !dev->wio_pool || !dev->piece_pool) {
+	dev->rio_pool = mempool_create_kmalloc_pool(16, sizeof(struct spill_rio));
+	/* Not spill_wq: a read waiting for a reconnect must not hold up the
+	 * watchdog or the reaper that brings the reconnect. */
+	dev->read_wq = alloc_workqueue("spillway-read", WQ_MEM_RECLAIM, 0);
+	if (!dev->cmd_pool || !dev->wio_pool || !dev->piece_pool || !dev->rio_pool ||
+	    !dev->read_wq) {
 		spill_rw_exit(dev);
 		return -ENOMEM;
 	}
 	return 0;
 }
 
+/* Frees what spill_rw_init made, once: safe to call again, or after a
+ * failed init (dev_free calls it either way). */
 void spill_rw_exit(struct spill_dev *dev)
 {
+	if (dev->read_wq)
+		destroy_workqueue(dev->read_wq);
+	dev->read_wq = NULL;
+	mempool_destroy(dev->rio_pool);
+	dev->rio_pool = NULL;
 	mempool_destroy(dev->piece_pool);
 	mempool_destroy(dev->wio_pool);
 	mempool_destroy(dev->cmd_pool);
+	dev->piece_pool = NULL;
+	dev->wio_pool = NULL;
+	dev->cmd_pool = NULL;
 }
 
 static u32 page_in_chunk(const struct spill_dev *dev, u64 page)
@@ -165,16 +190,25 @@ static void piece_cmd_done(struct spill_cmd *cmd)
 	struct spill_piece *pc = cmd->priv;
 
 	/*
-	 * -ESTALE: the server kept a newer write of some of these pages, made
-	 * by another bio of this device that overlapped this one and whose
-	 * frame was built later but arrived first (the block layer does not
-	 * order overlapping writes in flight). The copy holds data written no
-	 * earlier than this bio, as after any two overlapping writes: current.
+	 * -ESTALE: the server kept, for some of these pages, a write with a
+	 * newer version than ours (it applied the others). Only another bio
+	 * of this device can be that write, one that overlapped this one
+	 * and whose frame was built later but arrived first: the copy then
+	 * holds data no older than this bio's, as after any two overlapping
+	 * writes, and counts as current. Background work cannot be the newer
+	 * one: an INVALIDATE reserves its version before this slot was
+	 * written again, and repair.c reserves its version before it looks
+	 * at a chunk and leaves alone a chunk with a write in flight, so
+	 * every block-layer write it could meet was built after its
+	 * reservation. Counted, so an operator can see it happen.
 	 */
-	if (!cmd->status || cmd->status == -ESTALE)
+	if (!cmd->status || cmd->status == -ESTALE) {
 		set_bit(cmd->copy, &pc->ok);
-	else if (cmd->status != -ENOTCONN)
+		if (cmd->status)
+			atomic64_inc(&cmd->dev->st.fenced_writes);
+	} else if (cmd->status != -ENOTCONN) {
 		atomic64_inc(&cmd->dev->srv[cmd->server].io_errors);
+	}
 	spill_cmd_free(cmd);
 	piece_put(pc);
 }
@@ -262,30 +296,82 @@ static bool transient(int rc)
 	return rc == -ENOTCONN || rc == -EPIPE || rc == -ETIMEDOUT;
 }
 
-/* Written and unwritten pages mixed in one range: one page at a time. */
-static int read_mixed(struct spill_dev *dev, u64 first, u32 n,
-		      const struct bio_vec *bvec, struct bvec_iter iter)
+/* The part of iter that covers pages [at, at+n) of its range. */
+static struct bvec_iter sub_iter(const struct bio_vec *bvec, struct bvec_iter iter,
+				 u32 at, u32 n)
 {
-	u32 i;
-	int rc;
-
-	for (i = 0; i < n; i++) {
-		struct bvec_iter one = iter;
-
-		bvec_iter_advance(bvec, &one, i << PAGE_SHIFT);
-		one.bi_size = PAGE_SIZE;
-		rc = spill_read_pages(dev, first + i, 1, bvec, one);
-		if (rc)
-			return rc;
-	}
-	return 0;
+	bvec_iter_advance(bvec, &iter, at << PAGE_SHIFT);
+	iter.bi_size = n << PAGE_SHIFT;
+	return iter;
 }
 
-/* Read pages [first, first+n) of one chunk into the bytes iter covers. */
-int spill_read_pages(struct spill_dev *dev, u64 first, u32 n,
-		     const struct bio_vec *bvec, struct bvec_iter iter)
+/*
+ * Can pages [first, first+n) be read as one request: none written (zeros),
+ * or all written and current together on some copy? True for a shorter
+ * range whenever it is for a longer one.
+ */
+static bool one_request(struct spill_dev *dev, u64 first, u32 n, bool *diverged)
 {
-	unsigned long deadline = jiffies + READ_ONCE(spill_reconnect_wait) * HZ;
+	bool some, all;
+	unsigned int copies = spill_map_copies(dev, first, n, &some, &all);
+
+	if (some && !copies)
+		*diverged = true;
+	return !some || (all && copies);
+}
+
+/* The longest run from first (at most n pages, at least one) that
+ * one_request() accepts; *diverged if a longer one failed for want of a
+ * copy current on all its pages. */
+static u32 run_pages(struct spill_dev *dev, u64 first, u32 n, bool *diverged)
+{
+	u32 lo = 1, hi;
+
+	if (n == 1 || one_request(dev, first, n, diverged))
+		return n;
+	hi = n - 1;
+	while (lo < hi) {
+		u32 mid = lo + (hi - lo + 1) / 2;
+
+		if (one_request(dev, first, mid, diverged))
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	return lo;
+}
+
+/* A READ of pages [first, first+n) of one chunk from copy t, into iter. */
+static struct spill_cmd *read_cmd(struct spill_dev *dev, const struct spill_target *t,
+				  u64 first, u32 n, const struct bio_vec *bvec,
+				  struct bvec_iter iter)
+{
+	struct spill_cmd *cmd = spill_cmd_alloc(dev);
+
+	cmd->op = SPILL_OP_READ;
+	cmd->extent = t->extent;
+	cmd->page = page_in_chunk(dev, first);
+	cmd->npages = n;
+	cmd->server = t->server;
+	cmd->epoch = t->epoch;
+	cmd->copy = t->copy;
+	cmd->bvec = bvec;
+	cmd->iter = iter;
+	return cmd;
+}
+
+/*
+ * Read one run of pages from the first copy that returns it all. -ENODATA
+ * (only when n > 1) asks the caller to read the run page by page: a copy
+ * answered that it lacks some of the pages (the presence map does not say
+ * which to us) or the run stopped being one request meanwhile. A copy is
+ * dropped only for pages it is known to lack, so a single absent page
+ * costs that copy nothing else. Waits for a reconnect until deadline.
+ */
+static int read_run(struct spill_dev *dev, u64 first, u32 n,
+		    const struct bio_vec *bvec, struct bvec_iter iter,
+		    unsigned long deadline)
+{
 	u32 c = div_u64(first, dev->extent_pages);
 	bool some, all, failed = false;
 
@@ -300,8 +386,8 @@ int spill_read_pages(struct spill_dev *dev, u64 first, u32 n,
 			atomic64_add(n, &dev->st.zero_reads);
 			return 0;
 		}
-		if (!all)
-			return read_mixed(dev, first, n, bvec, iter);
+		if (n > 1 && (!all || !copies))
+			return -ENODATA;
 
 		for (r = 0; r < dev->replicas; r++) {
 			struct spill_target t;
@@ -317,16 +403,7 @@ int spill_read_pages(struct spill_dev *dev, u64 first, u32 n,
 				continue;
 			}
 			servers |= BIT(t.server);
-			cmd = spill_cmd_alloc(dev);
-			cmd->op = SPILL_OP_READ;
-			cmd->extent = t.extent;
-			cmd->page = page_in_chunk(dev, first);
-			cmd->npages = n;
-			cmd->server = t.server;
-			cmd->epoch = t.epoch;
-			cmd->copy = r;
-			cmd->bvec = bvec;
-			cmd->iter = iter;
+			cmd = read_cmd(dev, &t, first, n, bvec, iter);
 			rc = spill_exec(cmd);
 			spill_cmd_free(cmd);
 			if (!rc) {
@@ -335,6 +412,8 @@ int spill_read_pages(struct spill_dev *dev, u64 first, u32 n,
 					atomic64_inc(&dev->st.failovers);
 				return 0;
 			}
+			if (rc == -ENODATA && n > 1)
+				return -ENODATA;
 			failed = true;
 			if (rc != -ENOTCONN)
 				atomic64_inc(&dev->srv[t.server].io_errors);
@@ -357,7 +436,43 @@ int spill_read_pages(struct spill_dev *dev, u64 first, u32 n,
 	return -EIO;
 }
 
-/* One page read by the swap-in path: prefetched pages first. */
+/*
+ * Read pages [first, first+n) of one chunk into the bytes iter covers: in
+ * as few requests as the page states allow. Unwritten pages read as zeros,
+ * written ones from a copy current on all of a run; pages whose current
+ * copies differ (a copy missed some writes) are read in several runs, and a
+ * run a copy partly lacks is read again page by page (read_fallbacks
+ * counts both). A written page no copy can return fails the read.
+ */
+int spill_read_pages(struct spill_dev *dev, u64 first, u32 n,
+		     const struct bio_vec *bvec, struct bvec_iter iter)
+{
+	unsigned long deadline = jiffies + READ_ONCE(spill_reconnect_wait) * HZ;
+	bool fallback = false;
+	u32 at = 0;
+	int rc = 0;
+
+	while (!rc && at < n) {
+		u32 len = run_pages(dev, first + at, n - at, &fallback);
+		u32 i;
+
+		rc = read_run(dev, first + at, len, bvec, sub_iter(bvec, iter, at, len),
+			      deadline);
+		if (rc == -ENODATA) {
+			fallback = true;
+			for (i = 0, rc = 0; !rc && i < len; i++)
+				rc = read_run(dev, first + at + i, 1, bvec,
+					      sub_iter(bvec, iter, at + i, 1), deadline);
+		}
+		at += len;
+	}
+	if (fallback)
+		atomic64_inc(&dev->st.read_fallbacks);
+	return rc;
+}
+
+#if defined(SPILL_HAVE_RW_PAGE) || defined(SPILL_SYNC_SWAP)
+/* One page read by the synchronous swap-in path: prefetched pages first. */
 static int read_one(struct spill_dev *dev, u64 index, struct page *page)
 {
 	struct bio_vec bv = { .bv_page = page, .bv_len = PAGE_SIZE, .bv_offset = 0 };
@@ -374,19 +489,14 @@ static int read_one(struct spill_dev *dev, u64 index, struct page *page)
 		spill_ra_note(dev, index);
 	return rc;
 }
+#endif
 
-static int read_bio(struct spill_dev *dev, struct bio *bio)
+/* Every piece of a read bio, one after the other, waiting for each. */
+static int read_pieces(struct spill_dev *dev, struct bio *bio)
 {
 	struct bvec_iter iter = bio->bi_iter;
 	int rc;
 
-	if (iter.bi_size == PAGE_SIZE) {
-		struct bio_vec bv = bio_iter_iovec(bio, iter);
-
-		if (bv.bv_len == PAGE_SIZE)
-			return read_one(dev, iter.bi_sector >> (PAGE_SHIFT - SECTOR_SHIFT),
-					bv.bv_page);
-	}
 	while (iter.bi_size) {
 		u64 first = iter.bi_sector >> (PAGE_SHIFT - SECTOR_SHIFT);
 		u32 n = piece_pages(dev, first, iter.bi_size >> PAGE_SHIFT);
@@ -400,6 +510,115 @@ static int read_bio(struct spill_dev *dev, struct bio *bio)
 	}
 	return 0;
 }
+
+#ifdef SPILL_SYNC_SWAP
+/* Synchronous swap on 6.3+ (a build option): swap-ins come as bios and
+ * skip the kernel's readahead, so they use ours. */
+static void read_bio(struct spill_dev *dev, struct bio *bio)
+{
+	struct bvec_iter iter = bio->bi_iter;
+	struct bio_vec bv = bio_iter_iovec(bio, iter);
+	int rc;
+
+	if (iter.bi_size == PAGE_SIZE && bv.bv_len == PAGE_SIZE)
+		rc = read_one(dev, iter.bi_sector >> (PAGE_SHIFT - SECTOR_SHIFT), bv.bv_page);
+	else
+		rc = read_pieces(dev, bio);
+	bio->bi_status = errno_to_blk_status(rc);
+	bio_endio(bio);
+}
+#else
+/*
+ * Asynchronous reads. Without SYNCHRONOUS the kernel's swap readahead
+ * submits several single-page bios in a row under a plug: a submit_bio
+ * that waited for each would pay a round trip per page, one after the
+ * other. The common case, a bio inside one chunk whose written pages share
+ * a current copy with a live connection, is sent at once and completed by
+ * the receive thread. Everything else (unreachable copies, pages current on
+ * different copies, a refusal or a dropped connection on the way) goes to
+ * a work item that reads the whole bio again by the synchronous rules of
+ * spill_read_pages: the receive thread never sends, and never waits.
+ */
+static void rio_end(struct spill_rio *rio, int rc)
+{
+	struct spill_dev *dev = rio->dev;
+
+	rio->bio->bi_status = errno_to_blk_status(rc);
+	bio_endio(rio->bio);
+	mempool_free(rio, dev->rio_pool);
+	spill_io_end(dev);
+}
+
+static void rio_work(struct work_struct *work)
+{
+	struct spill_rio *rio = container_of(work, struct spill_rio, work);
+	unsigned int noio = memalloc_noio_save();
+	int rc = read_pieces(rio->dev, rio->bio);
+
+	memalloc_noio_restore(noio);
+	rio_end(rio, rc);
+}
+
+/* From the receive thread (or the submitter, if the connection died). The
+ * error is counted, and the copy dropped if need be, by the retry. */
+static void rio_cmd_done(struct spill_cmd *cmd)
+{
+	struct spill_rio *rio = cmd->priv;
+	struct spill_dev *dev = rio->dev;
+	u32 n = cmd->npages;
+	int rc = cmd->status;
+
+	spill_cmd_free(cmd);
+	if (!rc) {
+		atomic64_add(n, &dev->st.reads);
+		rio_end(rio, 0);
+		return;
+	}
+	queue_work(dev->read_wq, &rio->work);
+}
+
+static void read_bio(struct spill_dev *dev, struct bio *bio)
+{
+	struct spill_rio *rio = mempool_alloc(dev->rio_pool, GFP_NOIO);
+	struct bvec_iter iter = bio->bi_iter;
+	u64 first = iter.bi_sector >> (PAGE_SHIFT - SECTOR_SHIFT);
+	u32 n = iter.bi_size >> PAGE_SHIFT;
+	u32 c = div_u64(first, dev->extent_pages);
+	unsigned int copies, r;
+	struct spill_target t;
+	bool some, all;
+
+	spill_io_begin(dev);
+	rio->dev = dev;
+	rio->bio = bio;
+	INIT_WORK(&rio->work, rio_work);
+	if (piece_pages(dev, first, n) != n)
+		goto slow;
+	copies = spill_map_copies(dev, first, n, &some, &all);
+	if (!some) {
+		zero_bvec(bio->bi_io_vec, iter);
+		atomic64_add(n, &dev->st.zero_reads);
+		rio_end(rio, 0);
+		return;
+	}
+	for (r = 0; all && r < dev->replicas; r++) {
+		struct spill_cmd *cmd;
+
+		if (!(copies & BIT(r)) || !spill_map_target(dev, c, r, &t) ||
+		    !spill_server_up(dev, t.server))
+			continue;
+		cmd = read_cmd(dev, &t, first, n, bio->bi_io_vec, iter);
+		cmd->done = rio_cmd_done;
+		cmd->priv = rio;
+		if (!spill_submit(cmd))
+			return;
+		spill_cmd_free(cmd);
+		break;
+	}
+slow:
+	queue_work(dev->read_wq, &rio->work);
+}
+#endif
 
 /* --- entry points -------------------------------------------------------- */
 
@@ -418,8 +637,10 @@ void spill_submit_bio(struct bio *bio)
 	WRITE_ONCE(dev->last_io, jiffies);
 	switch (bio_op(bio)) {
 	case REQ_OP_READ:
-		rc = read_bio(dev, bio);
-		break;
+		if (!size)
+			break;
+		read_bio(dev, bio);
+		return;
 	case REQ_OP_WRITE:
 		if (size) {
 			write_bio(dev, bio);

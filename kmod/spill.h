@@ -269,6 +269,11 @@ struct spill_dev {
 
 	/* Background repair of copies (repair.c); NULL with one copy. */
 	struct spill_repair *repair;
+
+	/* Asynchronous reads (rw.c): their pool, and the workqueue that
+	 * finishes the ones the receive thread cannot (failover, waits). */
+	mempool_t *rio_pool;
+	struct workqueue_struct *read_wq;
 };
 
 /* wire.c */
