@@ -69,6 +69,7 @@ endif()
 
 # --- programs the VM scenarios run ----------------------------------------
 add_executable(spill-workload ${CMAKE_SOURCE_DIR}/kmod/tests/spill_workload.c)
+target_link_libraries(spill-workload Threads::Threads)
 add_library(spill-mlockall SHARED ${CMAKE_SOURCE_DIR}/kmod/tests/mlockall_preload.c)
 add_executable(spill-mangle ${CMAKE_SOURCE_DIR}/kmod/tests/mangle_proxy.c)
 
@@ -92,6 +93,13 @@ if(SPILL_VM_TESTS)
     spill_vm_test(NAME swap-module SCENARIO ${CMAKE_SOURCE_DIR}/tests/vm/scenarios/swap_module.sh
                   MEM 1G TIMEOUT 300 ${_kmod_guest})
     spill_vm_test(NAME swap-replicas SCENARIO ${CMAKE_SOURCE_DIR}/tests/vm/scenarios/swap_replicas.sh
+                  MEM 1G TIMEOUT 300 ${_kmod_guest})
+    # Faults (issue 14's tests): fencing, pages changed under writeback,
+    # swapoff under load, two devices, spillctl killed, every server down,
+    # module parameters; and network faults on one server's link.
+    spill_vm_test(NAME swap-faults SCENARIO ${CMAKE_SOURCE_DIR}/tests/vm/scenarios/swap_faults.sh
+                  MEM 1G TIMEOUT 480 ${_kmod_guest})
+    spill_vm_test(NAME swap-netem SCENARIO ${CMAKE_SOURCE_DIR}/tests/vm/scenarios/swap_netem.sh
                   MEM 1G TIMEOUT 300 ${_kmod_guest})
     # The benchmark is not a test: `cmake --build build --target swap-bench`.
     add_custom_target(swap-bench
