@@ -22,9 +22,10 @@
  * the last pass N before exiting (and freeing its memory).
  *
  * --pageout (with --rewrite) changes pages while they are being written to
- * swap: during each pass a second thread keeps asking for the next 64 pages
- * the pass will rewrite to be swapped out at once (MADV_PAGEOUT), so the
- * pass's stores race the write-out of the same pages.
+ * swap: during each pass a second thread keeps asking for the 64 pages the
+ * pass is about to rewrite to be swapped out at once (MADV_PAGEOUT starts
+ * the write-out and returns); the pass waits for one sweep over them before
+ * it rewrites them, so its stores race the write-out of the same pages.
  *
  * Output: one line per phase with pages/s; a bad page is described (what it
  * holds instead) and the exit status is 1. A page the swap device could not
@@ -33,6 +34,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <sched.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
@@ -150,8 +152,9 @@ struct pageout_ctx {
 	uint8_t *mem;
 	const uint32_t *order;          /* this pass's order, or NULL: in order */
 	uint64_t npages;
-	volatile uint64_t cursor;       /* the main thread's position in order */
-	volatile int stop;
+	uint64_t cursor;                /* the run the main thread is at */
+	uint64_t sweeps;                /* runs swept since the thread began */
+	int stop;
 	uint64_t calls;
 };
 
@@ -159,15 +162,31 @@ static void *pageout_thread(void *arg)
 {
 	struct pageout_ctx *p = arg;
 
-	while (!p->stop) {
-		uint64_t k0 = p->cursor;
-		for (uint64_t k = k0; k < k0 + PAGEOUT_RUN && k < p->npages && !p->stop; k++) {
+	while (!__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) {
+		uint64_t k0 = __atomic_load_n(&p->cursor, __ATOMIC_ACQUIRE);
+		for (uint64_t k = k0; k < k0 + PAGEOUT_RUN && k < p->npages; k++) {
 			uint64_t i = p->order ? p->order[k] : k;
 			madvise(p->mem + i * PAGE, PAGE, MADV_PAGEOUT);
 			p->calls++;
 		}
+		__atomic_add_fetch(&p->sweeps, 1, __ATOMIC_RELEASE);
 	}
 	return NULL;
+}
+
+/*
+ * The main thread at the start of a run: point the thread at it and wait
+ * until it has swept the run once from start to end (two sweeps counted:
+ * the one under way may have begun at the old run), so the run's pages are
+ * swapped out or under writeback as the main thread rewrites them, while
+ * the thread's next sweep writes them out again.
+ */
+static void pageout_wait(struct pageout_ctx *p, uint64_t k)
+{
+	__atomic_store_n(&p->cursor, k, __ATOMIC_RELEASE);
+	uint64_t s = __atomic_load_n(&p->sweeps, __ATOMIC_ACQUIRE);
+	while (__atomic_load_n(&p->sweeps, __ATOMIC_ACQUIRE) < s + 2)
+		sched_yield();
 }
 
 static int parse_size(const char *s, uint64_t *out)
@@ -328,6 +347,8 @@ int main(int argc, char **argv)
 		for (uint64_t k = 0; k < npages; k++) {
 			uint64_t i = shuffled ? order[k] : k;
 			uint64_t *w = (uint64_t *)(mem + i * PAGE);
+			if (pageout && k % PAGEOUT_RUN == 0)
+				pageout_wait(&po, k);
 			if (check_page(w, i, version[i]) && ++bad >= 20) {
 				fprintf(stderr, "spill-workload: giving up after 20 bad pages\n");
 				return 1;
@@ -335,10 +356,9 @@ int main(int argc, char **argv)
 			checked++;
 			if (rewrite)
 				fill_page(w, i, ++version[i]);
-			po.cursor = k + 1;
 		}
 		if (pageout) {
-			po.stop = 1;
+			__atomic_store_n(&po.stop, 1, __ATOMIC_RELEASE);
 			pthread_join(po_thread, NULL);
 			if (!quiet)
 				printf("pageout: %" PRIu64 " pages asked to swap out\n", po.calls);
