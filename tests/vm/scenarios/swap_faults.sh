@@ -11,7 +11,8 @@
 #  d. pages changed by their owner while under writeback (MADV_PAGEOUT from
 #     a second thread): no connection is closed for a bad checksum;
 #  e. swapoff while a workload swaps in: it returns, every page verifies;
-#  f. two devices at once, same priority, readahead=0 and io_timeout=1
+#  f. two devices at once (the second small and of higher priority, so
+#     swap fills it and goes on to the first), readahead=0 and io_timeout=1
 #     accepted: a workload swaps to both and verifies; one is detached;
 #  g. kill -9 of the resident `spillctl swap attach` three times while
 #     swapping: the device goes on over its live connections; attaching again
@@ -131,13 +132,14 @@ say "f. two devices at once, readahead=0, io_timeout=1"
 expect f "readahead=0 refused" param_set readahead 0
 expect f "io_timeout=1 refused" param_set io_timeout 1
 a_pid=$attach_pid
-attach --server "$s0_url" --server "$s1_url" --replicas 2 --size 64M --name kscen-b
+mkswap "$dev_a" >/dev/null
+swapon -d "$dev_a"
+# Busybox's swapon takes no priority: spillctl swaps the second device on
+# above the first; it is small, so swap fills it and goes on to the first.
+attach --server "$s0_url" --server "$s1_url" --replicas 2 --size 16M --name kscen-b --swapon=5
 dev_b=$dev b_pid=$attach_pid
 [ "$dev_b" != "$dev_a" ] || fail "second attach returned the first device"
-mkswap "$dev_a" >/dev/null
-mkswap "$dev_b" >/dev/null
-swapon -d -p 5 "$dev_a"
-swapon -d -p 5 "$dev_b"
+grep -q "^$dev_b " /proc/swaps || fail "$dev_b not swapped on"
 ra0=$(counter readahead_pages "$dev_a")
 in_cgroup w spill-workload --size 64M --passes 2 --random --rewrite --mark /tmp/f. --wait /tmp/gf. &
 wl=$!

@@ -206,7 +206,8 @@ start_server_ns() {
 	mkfifo "/tmp/$_name.ready"
 	(
 		ulimit -s 256
-		LD_PRELOAD=/opt/spill/libspill-mlockall.so exec ip netns exec "$3" spillwayd \
+		# exec would find busybox's ip applet first: iproute2's, by path.
+		LD_PRELOAD=/opt/spill/libspill-mlockall.so exec /opt/spill/ip netns exec "$3" spillwayd \
 			--listen "tcp://$4:0" --metrics none --capacity "$2" --mlock \
 			--grace 300 --ready-fd 3 3>"/tmp/$_name.ready" >>"/tmp/$_name.log" 2>&1
 	) &
