@@ -89,6 +89,7 @@ endif()
 
 # --- programs the VM scenarios run ----------------------------------------
 add_executable(spill-workload ${CMAKE_SOURCE_DIR}/kmod/tests/spill_workload.c)
+target_link_libraries(spill-workload Threads::Threads)
 add_library(spill-mlockall SHARED ${CMAKE_SOURCE_DIR}/kmod/tests/mlockall_preload.c)
 add_executable(spill-mangle ${CMAKE_SOURCE_DIR}/kmod/tests/mangle_proxy.c)
 
@@ -156,6 +157,13 @@ spill_kmod_vm_test(NAME swap-repair SCENARIO ${CMAKE_SOURCE_DIR}/tests/vm/scenar
                    MEM 1G TIMEOUT 300)
 # Multi-page reads across copies that diverged (issue 14, krw).
 spill_kmod_vm_test(NAME swap-diverge SCENARIO ${CMAKE_SOURCE_DIR}/tests/vm/scenarios/swap_diverge.sh
+                   MEM 1G TIMEOUT 300)
+# Faults: fencing, pages changed under writeback, swapoff under load, two
+# devices, spillctl killed, every server down, module parameters; and
+# network faults on one server's link.
+spill_kmod_vm_test(NAME swap-faults SCENARIO ${CMAKE_SOURCE_DIR}/tests/vm/scenarios/swap_faults.sh
+                   MEM 1G TIMEOUT 480)
+spill_kmod_vm_test(NAME swap-netem SCENARIO ${CMAKE_SOURCE_DIR}/tests/vm/scenarios/swap_netem.sh
                    MEM 1G TIMEOUT 300)
 
 # The benchmark is not a test: `cmake --build build --target swap-bench` on

@@ -6,7 +6,7 @@
  *
  *   spill-workload --size SIZE [--passes N] [--random] [--order r,s,...]
  *                  [--rewrite] [--seed N] [--thp] [--mark P] [--wait W]
- *                  [--hold] [--wait-ms N] [--quiet]
+ *                  [--hold] [--wait-ms N] [--pageout] [--quiet]
  *
  * Page i of version v holds a xorshift stream seeded from (seed, i, v); its
  * first word names i and v, its last word is a checksum of the rest. The
@@ -19,13 +19,25 @@
  * --wait W makes pass n wait for the file Wn first (at most --wait-ms,
  * default 120000): a test acts between phases (kills a server, swapoff)
  * without guessing at times; with --hold it also waits for W<N+1> after
- * the last pass N before exiting (and freeing its memory). Output: one line per phase with pages/s; a bad
- * page is described (what it holds instead) and the exit status is 1.
- * Exit 2 for usage errors, 3 if a wait expired.
+ * the last pass N before exiting (and freeing its memory).
+ *
+ * --pageout (with --rewrite) changes pages while they are being written to
+ * swap: during each pass a second thread keeps asking for the 64 pages the
+ * pass is about to rewrite to be swapped out at once (MADV_PAGEOUT starts
+ * the write-out and returns); the pass waits for one sweep over them before
+ * it rewrites them, so its stores race the write-out of the same pages.
+ *
+ * Output: one line per phase with pages/s; a bad page is described (what it
+ * holds instead) and the exit status is 1. A page the swap device could not
+ * read back raises SIGBUS: the workload names it and exits 4. Exit 2 for
+ * usage errors, 3 if a wait expired.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <sched.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +48,11 @@
 
 #define PAGE 4096u
 #define WORDS (PAGE / 8)
+#define PAGEOUT_RUN 64 /* pages per MADV_PAGEOUT with --pageout */
+
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT 21
+#endif
 
 static uint64_t seed = 1;
 
@@ -89,11 +106,87 @@ static int check_page(const uint64_t *w, uint64_t index, uint32_t version)
 	return 1;
 }
 
+static uint8_t *area;
+
+/* A swap-in that failed: say which page, with async-signal-safe calls only. */
+static void on_sigbus(int sig, siginfo_t *si, void *ctx)
+{
+	char msg[96], num[24];
+	size_t n = 0, k = 0;
+	uint64_t page = (uint64_t)((uint8_t *)si->si_addr - area) / PAGE;
+	const char *head = "spill-workload: SIGBUS reading page ";
+	const char *tail = " (the swap device failed the read)\n";
+
+	(void)sig;
+	(void)ctx;
+	do
+		num[k++] = (char)('0' + page % 10);
+	while ((page /= 10) && k < sizeof(num));
+	for (const char *p = head; *p; p++)
+		msg[n++] = *p;
+	while (k)
+		msg[n++] = num[--k];
+	for (const char *p = tail; *p && n < sizeof(msg); p++)
+		msg[n++] = *p;
+	if (write(2, msg, n) < 0) {
+		/* nothing more to do */
+	}
+	_exit(4);
+}
+
 static double now_s(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * --pageout: a second thread swaps out, one by one, the run of pages the
+ * main thread is about to rewrite (MADV_PAGEOUT starts a page's write-out
+ * and returns), over and over, so the owner's stores land on pages while
+ * they are under writeback. It only asks for write-outs; what the pages
+ * hold is the main thread's business alone.
+ */
+struct pageout_ctx {
+	uint8_t *mem;
+	const uint32_t *order;          /* this pass's order, or NULL: in order */
+	uint64_t npages;
+	uint64_t cursor;                /* the run the main thread is at */
+	uint64_t sweeps;                /* runs swept since the thread began */
+	int stop;
+	uint64_t calls;
+};
+
+static void *pageout_thread(void *arg)
+{
+	struct pageout_ctx *p = arg;
+
+	while (!__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) {
+		uint64_t k0 = __atomic_load_n(&p->cursor, __ATOMIC_ACQUIRE);
+		for (uint64_t k = k0; k < k0 + PAGEOUT_RUN && k < p->npages; k++) {
+			uint64_t i = p->order ? p->order[k] : k;
+			madvise(p->mem + i * PAGE, PAGE, MADV_PAGEOUT);
+			p->calls++;
+		}
+		__atomic_add_fetch(&p->sweeps, 1, __ATOMIC_RELEASE);
+	}
+	return NULL;
+}
+
+/*
+ * The main thread at the start of a run: point the thread at it and wait
+ * until it has swept the run once from start to end (two sweeps counted:
+ * the one under way may have begun at the old run), so the run's pages are
+ * swapped out or under writeback as the main thread rewrites them, while
+ * the thread's next sweep writes them out again.
+ */
+static void pageout_wait(struct pageout_ctx *p, uint64_t k)
+{
+	__atomic_store_n(&p->cursor, k, __ATOMIC_RELEASE);
+	uint64_t s = __atomic_load_n(&p->sweeps, __ATOMIC_ACQUIRE);
+	while (__atomic_load_n(&p->sweeps, __ATOMIC_ACQUIRE) < s + 2)
+		sched_yield();
 }
 
 static int parse_size(const char *s, uint64_t *out)
@@ -153,11 +246,12 @@ int main(int argc, char **argv)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "hold", no_argument, NULL, 'h' },
 		{ "order", required_argument, NULL, 'o' },
+		{ "pageout", no_argument, NULL, 'P' },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t size = 0;
 	unsigned passes = 1;
-	int random_order = 0, rewrite = 0, thp = 0, quiet = 0, hold = 0;
+	int random_order = 0, rewrite = 0, thp = 0, quiet = 0, hold = 0, pageout = 0;
 	const char *mark_path = NULL, *wait_path = NULL, *order_spec = NULL;
 	long wait_ms = 120000;
 	int opt;
@@ -175,10 +269,11 @@ int main(int argc, char **argv)
 		case 'q': quiet = 1; break;
 		case 'h': hold = 1; break;
 		case 'o': order_spec = optarg; break;
+		case 'P': pageout = 1; break;
 		default: goto usage;
 		}
 	}
-	if (!size || optind != argc)
+	if (!size || optind != argc || (pageout && !rewrite))
 		goto usage;
 	if (order_spec) {
 		passes = 0;
@@ -201,6 +296,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	madvise(mem, npages * PAGE, thp ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+	area = mem;
+	struct sigaction sa = { .sa_sigaction = on_sigbus, .sa_flags = SA_SIGINFO };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, NULL);
 
 	double t0 = now_s();
 	for (uint64_t i = 0; i < npages; i++)
@@ -237,10 +336,19 @@ int main(int argc, char **argv)
 				order[j] = t;
 			}
 		}
+		struct pageout_ctx po = { .mem = mem, .order = shuffled ? order : NULL,
+					  .npages = npages };
+		pthread_t po_thread;
+		if (pageout && pthread_create(&po_thread, NULL, pageout_thread, &po)) {
+			fprintf(stderr, "spill-workload: cannot start the pageout thread\n");
+			return 1;
+		}
 		t0 = now_s();
 		for (uint64_t k = 0; k < npages; k++) {
 			uint64_t i = shuffled ? order[k] : k;
 			uint64_t *w = (uint64_t *)(mem + i * PAGE);
+			if (pageout && k % PAGEOUT_RUN == 0)
+				pageout_wait(&po, k);
 			if (check_page(w, i, version[i]) && ++bad >= 20) {
 				fprintf(stderr, "spill-workload: giving up after 20 bad pages\n");
 				return 1;
@@ -248,6 +356,12 @@ int main(int argc, char **argv)
 			checked++;
 			if (rewrite)
 				fill_page(w, i, ++version[i]);
+		}
+		if (pageout) {
+			__atomic_store_n(&po.stop, 1, __ATOMIC_RELEASE);
+			pthread_join(po_thread, NULL);
+			if (!quiet)
+				printf("pageout: %" PRIu64 " pages asked to swap out\n", po.calls);
 		}
 		t1 = now_s();
 		if (!quiet)
@@ -268,6 +382,6 @@ int main(int argc, char **argv)
 usage:
 	fprintf(stderr, "usage: spill-workload --size SIZE [--passes N] [--random] [--order r,s,...]\n"
 			"       [--rewrite] [--seed N] [--thp] [--mark P] [--wait W] [--hold]\n"
-			"       [--wait-ms N] [--quiet]\n");
+			"       [--wait-ms N] [--pageout] [--quiet]\n");
 	return 2;
 }

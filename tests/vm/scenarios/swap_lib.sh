@@ -145,13 +145,92 @@ detach_all() {
 
 # Servers of a device with more than one (swap_replicas.sh, swap_repair.sh).
 # srv_field SERVER NAME: a number from that server's `spillctl swap status`.
-srv_field() {
-	spillctl swap status --json "$dev" | tr '{' '\n' | grep "\"index\":$1,\"url\"" |
-		sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p"
-}
+srv_field() { server_field "$1" "$2"; }
 srv_conns_is() { [ "$(srv_field "$1" connections)" = "$2" ]; }
 # kill_server SERVER PID: kill -9 that server; wait until the device sees it down.
 kill_server() {
 	kill -9 "$2"
 	retry 200 srv_conns_is "$1" 0 || fail "server $1 still looks connected"
+# --- fault scenarios (swap_faults.sh, swap_netem.sh) ----------------------
+
+# counter NAME [DEV]: a device counter, from /sys/block/spillwayN/spillway/
+# when the module has that file, else from `spillctl swap status --json`;
+# empty if neither has it.
+counter() {
+	_cd=${2:-$dev}
+	_cf=/sys/block/${_cd#/dev/}/spillway/$1
+	if [ -r "$_cf" ]; then
+		cat "$_cf"
+	else
+		spillctl swap status --json "$_cd" | sed -n "s/^{\"devices\":\[{[^[]*\"$1\":\([0-9]*\).*/\1/p"
+	fi
+}
+
+# counter_above NAME N [DEV]: the counter exists and is more than N.
+counter_above() {
+	_cv=$(counter "$1" "${3:-}")
+	[ -n "$_cv" ] && [ "$_cv" -gt "$2" ]
+}
+
+# server_field SERVER NAME [DEV]: a number from that server's status.
+server_field() {
+	spillctl swap status --json "${3:-$dev}" | tr '{' '\n' | grep "\"index\":$1,\"url\"" |
+		sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p"
+}
+server_conns_is() { [ "$(server_field "$1" connections "${3:-}")" = "$2" ]; }
+
+# conn_failures_total [DEV]: connections closed on error, all servers.
+conn_failures_total() {
+	spillctl swap status --json "${1:-$dev}" | tr ',' '\n' |
+		awk -F: '$1 == "\"connection_failures\"" { n += $2 } END { print n + 0 }'
+}
+
+# expect CASE WHAT CMD...: run CMD; if it fails, report WHAT for CASE and go
+# on (expect_end fails the scenario), so one boot reports every case.
+expect_failed=""
+expect() {
+	_ec=$1 _ew=$2
+	shift 2
+	"$@" || {
+		echo "FAIL($_ec): $_ew"
+		expect_failed="$expect_failed $_ec"
+	}
+}
+expect_end() {
+	[ -z "$expect_failed" ] || fail "cases that failed:$expect_failed"
+}
+
+# param_set NAME VALUE: write a module parameter; its write's status.
+param_set() {
+	sh -c "echo '$2' >/sys/module/spillway/parameters/$1" 2>/dev/null
+}
+param_is() { [ "$(cat "/sys/module/spillway/parameters/$1")" = "$2" ]; }
+param_refused() { ! param_set "$1" "$2"; }
+
+# netem_loss [-n NS] DEV PCT: every packet leaving DEV is dropped with
+# probability PCT % (netem_lib.sh style; netem_heal removes it).
+netem_loss() {
+	_netem_ns=""; [ "$1" != -n ] || { _netem_ns=$2; shift 2; }
+	_netem_load && _netem_tc qdisc replace dev "$1" root netem loss "${2}%"
+}
+
+# start_server_ns NAME CAPACITY NETNS ADDR: start_server, but in network
+# namespace NETNS, listening on ADDR (its end of a veth pair; --insecure:
+# no key, as on loopback, though the address is not a loopback one).
+start_server_ns() {
+	_name=$1
+	rm -f "/tmp/$_name.ready"
+	mkfifo "/tmp/$_name.ready"
+	(
+		ulimit -s 256
+		# exec would find busybox's ip applet first: iproute2's, by path.
+		LD_PRELOAD=/opt/spill/libspill-mlockall.so exec /opt/spill/ip netns exec "$3" spillwayd \
+			--listen "tcp://$4:0" --insecure --metrics none --capacity "$2" --mlock \
+			--grace 300 --ready-fd 3 3>"/tmp/$_name.ready" >>"/tmp/$_name.log" 2>&1
+	) &
+	_pid=$!
+	read -r _ready <"/tmp/$_name.ready" || { cat "/tmp/$_name.log"; fail "spillwayd $_name did not start"; }
+	_port=${_ready#tcp=}
+	_port=${_port%% *}
+	eval "${_name}_url=tcp://$4:$_port ${_name}_pid=$_pid"
 }

@@ -17,11 +17,6 @@
 set -eu
 . /opt/spill/swap_lib.sh
 
-srv_field() { # srv_field SERVER NAME: a number from that server's status
-	spillctl swap status --json "$dev" | tr '{' '\n' | grep "\"index\":$1,\"url\"" |
-		sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p"
-}
-srv_conns_is() { [ "$(srv_field "$1" connections)" = "$2" ]; }
 srv_has_extents() { [ "$(srv_field "$1" extents)" -gt 0 ]; }
 
 say "1. module (io_timeout=600), two servers, two copies, a workload fills"
