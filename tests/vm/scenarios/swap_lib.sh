@@ -151,6 +151,8 @@ srv_conns_is() { [ "$(srv_field "$1" connections)" = "$2" ]; }
 kill_server() {
 	kill -9 "$2"
 	retry 200 srv_conns_is "$1" 0 || fail "server $1 still looks connected"
+}
+
 # --- fault scenarios (swap_faults.sh, swap_netem.sh) ----------------------
 
 # counter NAME [DEV]: a device counter, from /sys/block/spillwayN/spillway/
