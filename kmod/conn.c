@@ -439,10 +439,29 @@ static int conn_rx_one(struct spill_conn *conn, const char **why)
 	}
 
 	rc = spill_wire_status_errno(status);
-	if (op == SPILL_OP_READ && len)
-		rc = has_map && !map_full(conn->scratch, npages) ? -ENODATA : 0;
+	if (op == SPILL_OP_READ && len) {
+		/* ABSENT always names the absent pages; and a page it calls
+		 * absent is never taken for data, whatever the map says. */
+		if (status == SPILL_ST_ABSENT && !has_map) {
+			*why = "ABSENT reply without a presence map";
+			return -EPROTO;
+		}
+		rc = status == SPILL_ST_ABSENT || (has_map && !map_full(conn->scratch, npages)) ?
+		     -ENODATA : 0;
+	}
 	if (op == SPILL_OP_ALLOC && !rc)
 		cmd->reply_extent = le64_to_cpu(w.extent_id);
+	if (status == SPILL_ST_ENOREG) {
+		/*
+		 * The server no longer knows the identity this connection
+		 * registered: nothing sent on it can succeed. Close it, so that
+		 * spillctl registers again, rather than let readers retry on it
+		 * in a loop.
+		 */
+		conn_complete(conn, cmd, -ENOTCONN);
+		*why = "the server no longer knows our identity";
+		return -ENOLINK;
+	}
 	conn_complete(conn, cmd, rc);
 	return 0;
 }

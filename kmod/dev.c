@@ -278,6 +278,12 @@ static void dev_destroy(struct spill_dev *dev)
 	wait_event(dev->idle_wq, !atomic_read(&dev->active));
 	cancel_delayed_work_sync(&dev->reclaim_work);
 	spill_repair_stop(dev);
+	/*
+	 * The background work may have left FREEs and ALLOCs in flight (they
+	 * complete from receive threads and may still change the chunks and
+	 * the list of extents to free): let them end before the last walk.
+	 */
+	wait_event(dev->idle_wq, !atomic_read(&dev->active));
 	spill_map_release(dev);
 	spill_conns_stop(dev);
 	cancel_delayed_work_sync(&dev->watchdog);

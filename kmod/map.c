@@ -863,6 +863,7 @@ static void release_extent(struct spill_dev *dev, unsigned int s, u64 ext, u32 e
 void spill_map_release(struct spill_dev *dev)
 {
 	struct dead_extent *d, *tmp;
+	LIST_HEAD(dead);
 	unsigned int r;
 	u32 c;
 
@@ -878,10 +879,13 @@ void spill_map_release(struct spill_dev *dev)
 		}
 		cond_resched();
 	}
-	list_for_each_entry_safe(d, tmp, &dev->dead_extents, node) {
+	spin_lock(&dev->map_lock);
+	list_splice_init(&dev->dead_extents, &dead);
+	dev->ndead_extents = 0;
+	spin_unlock(&dev->map_lock);
+	list_for_each_entry_safe(d, tmp, &dead, node) {
 		release_extent(dev, d->server, d->ext, d->epoch);
 		list_del(&d->node);
 		kfree(d);
 	}
-	dev->ndead_extents = 0;
 }

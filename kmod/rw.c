@@ -296,6 +296,12 @@ static bool transient(int rc)
 	return rc == -ENOTCONN || rc == -EPIPE || rc == -ETIMEDOUT;
 }
 
+/* The server said it does not hold the pages there (or not for us). */
+static bool lacks_pages(int rc)
+{
+	return rc == -ENOENT || rc == -ENODATA || rc == -ERANGE || rc == -EPERM;
+}
+
 /* The part of iter that covers pages [at, at+n) of its range. */
 static struct bvec_iter sub_iter(const struct bio_vec *bvec, struct bvec_iter iter,
 				 u32 at, u32 n)
@@ -378,7 +384,7 @@ static int read_run(struct spill_dev *dev, u64 first, u32 n,
 	for (;;) {
 		unsigned int copies = spill_map_copies(dev, first, n, &some, &all);
 		unsigned long servers = 0;
-		bool again = false;
+		bool again = false, backoff = false;
 		unsigned int r;
 
 		if (!some) {
@@ -421,6 +427,13 @@ static int read_run(struct spill_dev *dev, u64 first, u32 n,
 				again = true;
 				continue;
 			}
+			if (!lacks_pages(rc)) {
+				/* An error that says nothing of the data (the server is
+				 * short of memory, busy, ...): keep the copy, try later. */
+				again = true;
+				backoff = true;
+				continue;
+			}
 			/* The server answered: it does not hold these pages. */
 			dev_err_ratelimited(disk_to_dev(dev->disk), "server %u lacks pages %llu+%u (%d)\n",
 					    t.server, first, n, rc);
@@ -429,6 +442,8 @@ static int read_run(struct spill_dev *dev, u64 first, u32 n,
 		if (!again || time_after(jiffies, deadline) ||
 		    !spill_wait_servers(dev, servers, deadline))
 			break;
+		if (backoff)
+			schedule_timeout_uninterruptible(HZ / 10);
 	}
 	atomic64_add(n, &dev->st.read_errors);
 	dev_err_ratelimited(disk_to_dev(dev->disk), "pages %llu+%u: no copy could be read\n",

@@ -84,7 +84,8 @@ static ssize_t degraded_pages_show(struct device *d, struct device_attribute *at
 {
 	return sysfs_emit(buf, "%llu\n", spill_repair_degraded(to_spill(d)));
 }
-static DEVICE_ATTR_RO(degraded_pages);
+/* A walk of the whole table: root only, so nobody can make it a busy loop. */
+static DEVICE_ATTR_ADMIN_RO(degraded_pages);
 
 /*
  * pages[s]: pages whose current data has a copy on server s. Copy r of
@@ -146,7 +147,7 @@ static ssize_t servers_show(struct device *d, struct device_attribute *attr, cha
 	}
 	return len;
 }
-static DEVICE_ATTR_RO(servers);
+static DEVICE_ATTR_ADMIN_RO(servers); /* walks the table, as degraded_pages */
 
 static struct attribute *spill_attrs[] = {
 	&dev_attr_reads.attr,
