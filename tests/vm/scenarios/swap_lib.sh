@@ -42,25 +42,33 @@ load_module() {
 	retry 100 test -c /dev/spillway-ctl || fail "no /dev/spillway-ctl"
 }
 
-# start_server NAME CAPACITY [PORT]: a spillwayd on loopback (PORT, or any
-# free one), with all its memory locked: it serves swap on this very
-# machine, so none of its own pages may be swapped out. Sets NAME_url and
-# NAME_pid.
+# start_server NAME CAPACITY [PORT [NETNS ADDR]]: a spillwayd on loopback
+# (PORT, or any free one; 0 for any), with all its memory locked: it serves
+# swap on this very machine, so none of its own pages may be swapped out.
+# With NETNS and ADDR, it runs in that network namespace and listens on ADDR
+# (its end of a veth pair; --insecure: no key, as on loopback, though the
+# address is not a loopback one). Sets NAME_url and NAME_pid.
 start_server() {
 	_name=$1
+	_addr=${5:-127.0.0.1}
+	_in_ns=""
+	_insecure=""
+	# exec would find busybox's ip applet first: iproute2's, by path.
+	[ -z "${4:-}" ] || { _in_ns="/opt/spill/ip netns exec $4"; _insecure=--insecure; }
 	rm -f "/tmp/$_name.ready"
 	mkfifo "/tmp/$_name.ready"
 	(
 		ulimit -s 256
-		LD_PRELOAD=/opt/spill/libspill-mlockall.so exec spillwayd \
-			--listen "tcp://127.0.0.1:${3:-0}" --metrics none --capacity "$2" --mlock \
+		# shellcheck disable=SC2086 # _in_ns and _insecure are words or nothing
+		LD_PRELOAD=/opt/spill/libspill-mlockall.so exec $_in_ns spillwayd \
+			--listen "tcp://$_addr:${3:-0}" $_insecure --metrics none --capacity "$2" --mlock \
 			--grace 300 --ready-fd 3 3>"/tmp/$_name.ready" >>"/tmp/$_name.log" 2>&1
 	) &
 	_pid=$!
 	read -r _ready <"/tmp/$_name.ready" || { cat "/tmp/$_name.log"; fail "spillwayd $_name did not start"; }
 	_port=${_ready#tcp=}
 	_port=${_port%% *}
-	eval "${_name}_url=tcp://127.0.0.1:$_port ${_name}_pid=$_pid"
+	eval "${_name}_url=tcp://$_addr:$_port ${_name}_pid=$_pid"
 }
 
 # server_used URL: the bytes the server has lent (all clients).
@@ -216,23 +224,6 @@ netem_loss() {
 	_netem_load && _netem_tc qdisc replace dev "$1" root netem loss "${2}%"
 }
 
-# start_server_ns NAME CAPACITY NETNS ADDR: start_server, but in network
-# namespace NETNS, listening on ADDR (its end of a veth pair; --insecure:
-# no key, as on loopback, though the address is not a loopback one).
-start_server_ns() {
-	_name=$1
-	rm -f "/tmp/$_name.ready"
-	mkfifo "/tmp/$_name.ready"
-	(
-		ulimit -s 256
-		# exec would find busybox's ip applet first: iproute2's, by path.
-		LD_PRELOAD=/opt/spill/libspill-mlockall.so exec /opt/spill/ip netns exec "$3" spillwayd \
-			--listen "tcp://$4:0" --insecure --metrics none --capacity "$2" --mlock \
-			--grace 300 --ready-fd 3 3>"/tmp/$_name.ready" >>"/tmp/$_name.log" 2>&1
-	) &
-	_pid=$!
-	read -r _ready <"/tmp/$_name.ready" || { cat "/tmp/$_name.log"; fail "spillwayd $_name did not start"; }
-	_port=${_ready#tcp=}
-	_port=${_port%% *}
-	eval "${_name}_url=tcp://$4:$_port ${_name}_pid=$_pid"
-}
+# start_server_ns NAME CAPACITY NETNS ADDR: start_server in network
+# namespace NETNS, listening on ADDR.
+start_server_ns() { start_server "$1" "$2" 0 "$3" "$4"; }
