@@ -58,6 +58,20 @@ static const struct kernel_param_ops invalidate_ops = {
 	.get = param_get_bool,
 };
 
+static int repair_set(const char *val, const struct kernel_param *kp)
+{
+	int rc = param_set_bool(val, kp);
+
+	if (rc)
+		pr_err("repair must be a boolean (0/1, y/n, on/off)\n");
+	return rc;
+}
+
+static const struct kernel_param_ops repair_ops = {
+	.set = repair_set,
+	.get = param_get_bool,
+};
+
 unsigned int spill_io_timeout = 30;
 module_param_cb(io_timeout, &io_timeout_ops, &spill_io_timeout, 0644);
 MODULE_PARM_DESC(io_timeout, "Seconds a request may wait for its reply before its connection is closed, 1 to 3600 (default 30)");
@@ -73,6 +87,10 @@ MODULE_PARM_DESC(readahead, "Pages prefetched after sequential swap-ins, 0 to 32
 bool spill_invalidate = true;
 module_param_cb(invalidate, &invalidate_ops, &spill_invalidate, 0644);
 MODULE_PARM_DESC(invalidate, "Send INVALIDATE for freed swap slots, boolean (extents of empty chunks are freed either way; default on)");
+
+bool spill_repair = true;
+module_param_cb(repair, &repair_ops, &spill_repair, 0644);
+MODULE_PARM_DESC(repair, "Copy pages back in the background to a copy that missed them, boolean (default on)");
 
 /*
  * Under memory pressure a workqueue may be left with only its rescuer

@@ -361,7 +361,8 @@ static void repair_work(struct work_struct *work)
 
 	if (!rep->cursor)
 		clear_bit(REPAIR_KICKED, &rep->flags);
-	while (rep->cursor < dev->nchunks && !READ_ONCE(dev->dying)) {
+	/* repair=0: leave copies as they are (a kick after repair=1 resumes). */
+	while (rep->cursor < dev->nchunks && !READ_ONCE(dev->dying) && READ_ONCE(spill_repair)) {
 		if (!repair_chunk(rep, rep->cursor, &budget)) {
 			delay = BUSY_DELAY;
 			break;

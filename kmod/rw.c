@@ -58,6 +58,7 @@ struct spill_rio {
 	struct spill_dev *dev;
 	struct bio *bio;
 	struct work_struct work;   /* the synchronous rules, off the receive thread */
+	bool failover;             /* sent to a copy after skipping an unreachable one */
 };
 
 int spill_rw_init(struct spill_dev *dev)
@@ -586,6 +587,8 @@ static void rio_cmd_done(struct spill_cmd *cmd)
 	spill_cmd_free(cmd);
 	if (!rc) {
 		atomic64_add(n, &dev->st.reads);
+		if (rio->failover)
+			atomic64_inc(&dev->st.failovers);
 		rio_end(rio, 0);
 		return;
 	}
@@ -606,6 +609,7 @@ static void read_bio(struct spill_dev *dev, struct bio *bio)
 	spill_io_begin(dev);
 	rio->dev = dev;
 	rio->bio = bio;
+	rio->failover = false;
 	INIT_WORK(&rio->work, rio_work);
 	if (piece_pages(dev, first, n) != n)
 		goto slow;
@@ -619,9 +623,12 @@ static void read_bio(struct spill_dev *dev, struct bio *bio)
 	for (r = 0; all && r < dev->replicas; r++) {
 		struct spill_cmd *cmd;
 
-		if (!(copies & BIT(r)) || !spill_map_target(dev, c, r, &t) ||
-		    !spill_server_up(dev, t.server))
+		if (!(copies & BIT(r)))
 			continue;
+		if (!spill_map_target(dev, c, r, &t) || !spill_server_up(dev, t.server)) {
+			rio->failover = true; /* a current copy we cannot reach */
+			continue;
+		}
 		cmd = read_cmd(dev, &t, first, n, bio->bi_io_vec, iter);
 		cmd->done = rio_cmd_done;
 		cmd->priv = rio;

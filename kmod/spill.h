@@ -47,6 +47,7 @@ extern unsigned int spill_io_timeout;
 extern unsigned int spill_reconnect_wait;
 extern unsigned int spill_readahead;
 extern bool spill_invalidate;
+extern bool spill_repair;
 
 extern struct workqueue_struct *spill_wq;
 

@@ -19,7 +19,8 @@ set -eu
 
 
 say "module, two servers, attach with 2 copies"
-load_module
+# repair=0: the copies must stay diverged until the reads below.
+load_module repair=0
 # A stopped server's requests time out in seconds, not the default 30.
 echo 2 >/sys/module/spillway/parameters/io_timeout
 start_server s0 64M
