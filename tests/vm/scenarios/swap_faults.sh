@@ -206,8 +206,14 @@ for w in 1 2; do
 	wait "$p" || rc=$?
 	echo "workload $w exit status $rc"
 	# 4: its handler named the page; 135: killed by SIGBUS (the handler's
-	# own pages were remote too).
-	[ "$rc" = 4 ] || [ "$rc" = 135 ] || fail "workload $w did not get SIGBUS for an unreadable page"
+	# own pages were remote too); 139: the kernel could not even deliver
+	# the SIGBUS (its stack page was remote and unreadable, so writing the
+	# signal frame failed: SIGSEGV, seen on 6.12). The read errors counted
+	# below show that an unreadable page is what killed it.
+	case $rc in
+	4 | 135 | 139) ;;
+	*) fail "workload $w did not die of an unreadable page (status $rc)" ;;
+	esac
 	grep -q '^MemTotal' /proc/meminfo || fail "the shell cannot read /proc"
 	spillctl swap status "$dev" >/dev/null || fail "spillctl swap status fails"
 done
