@@ -37,15 +37,8 @@ echo 20 >/proc/sys/kernel/hung_task_timeout_secs
 # closed_for SERVER WHY: how many of that server's connections dmesg shows
 # closed for WHY (an extended regular expression).
 closed_for() { dmesg | grep -cE "spillway[0-9]+: server $1 connection [0-9]+ closed: $2" || true; }
-# wlimit LIMIT: the workload cgroup's memory limit (cgroup_limit where
-# swap_lib.sh has it, for cgroup2 guests).
-wlimit() {
-	if type cgroup_limit >/dev/null 2>&1; then
-		cgroup_limit w "$1"
-	else
-		echo "$1" >/sys/fs/cgroup/memory/w/memory.limit_in_bytes
-	fi
-}
+# wlimit LIMIT: the workload cgroup's memory limit.
+wlimit() { cgroup_limit w "$1"; }
 remote_at_most() { [ "$(counter pages_remote)" -le "$1" ]; }
 timed_out_more() { [ "$(closed_for 1 '(request|send) timed out')" -gt "$closed0" ]; }
 

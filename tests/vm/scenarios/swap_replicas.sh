@@ -94,7 +94,7 @@ in_cgroup w spill-workload --size 96M --passes 1 --seed 11 --mark /tmp/c. --wait
 wl=$!
 retry 2400 test -e /tmp/c.0 || fail "fill did not finish"
 [ "$(status_field pages_remote)" -gt 0 ] || fail "nothing went to swap"
-echo 512M >/sys/fs/cgroup/memory/w/memory.limit_in_bytes
+cgroup_limit w 512M
 echo 2 >/sys/module/spillway/parameters/reconnect_wait
 kill -9 "$s1_pid"
 retry 200 srv_conns_is 1 0 || fail "server 1 still looks connected"
@@ -117,7 +117,7 @@ check_dmesg
 
 say "3d. a server returns: swap works again"
 echo 30 >/sys/module/spillway/parameters/reconnect_wait
-echo 48M >/sys/fs/cgroup/memory/w/memory.limit_in_bytes
+cgroup_limit w 48M
 start_server s1 256M "${s1_url##*:}"
 retry 400 srv_conns_is 1 2 || fail "spillctl did not reconnect to server 1"
 werr=$(status_field write_errors)
