@@ -44,31 +44,18 @@ SPILL_PARAM_RANGE(io_timeout, 1, 3600, " seconds");
 SPILL_PARAM_RANGE(reconnect_wait, 0, 3600, " seconds");
 SPILL_PARAM_RANGE(readahead, 0, SPILL_RA_MAX, " pages");
 
-static int invalidate_set(const char *val, const struct kernel_param *kp)
+/* A boolean, refused with a message when it is not one. */
+static int param_set_checked_bool(const char *val, const struct kernel_param *kp)
 {
 	int rc = param_set_bool(val, kp);
 
 	if (rc)
-		pr_err("invalidate must be a boolean (0/1, y/n, on/off)\n");
+		pr_err("%s must be a boolean (0/1, y/n, on/off)\n", kp->name);
 	return rc;
 }
 
-static const struct kernel_param_ops invalidate_ops = {
-	.set = invalidate_set,
-	.get = param_get_bool,
-};
-
-static int repair_set(const char *val, const struct kernel_param *kp)
-{
-	int rc = param_set_bool(val, kp);
-
-	if (rc)
-		pr_err("repair must be a boolean (0/1, y/n, on/off)\n");
-	return rc;
-}
-
-static const struct kernel_param_ops repair_ops = {
-	.set = repair_set,
+static const struct kernel_param_ops bool_ops = {
+	.set = param_set_checked_bool,
 	.get = param_get_bool,
 };
 
@@ -85,11 +72,11 @@ module_param_cb(readahead, &readahead_ops, &spill_readahead, 0644);
 MODULE_PARM_DESC(readahead, "Pages prefetched after sequential swap-ins, 0 to 32 (default 16)");
 
 bool spill_invalidate = true;
-module_param_cb(invalidate, &invalidate_ops, &spill_invalidate, 0644);
+module_param_cb(invalidate, &bool_ops, &spill_invalidate, 0644);
 MODULE_PARM_DESC(invalidate, "Send INVALIDATE for freed swap slots, boolean (extents of empty chunks are freed either way; default on)");
 
 bool spill_repair = true;
-module_param_cb(repair, &repair_ops, &spill_repair, 0644);
+module_param_cb(repair, &bool_ops, &spill_repair, 0644);
 MODULE_PARM_DESC(repair, "Copy pages back in the background to a copy that missed them, boolean (default on)");
 
 /*

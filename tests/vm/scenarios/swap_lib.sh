@@ -215,7 +215,11 @@ param_set() {
 	sh -c "echo '$2' >/sys/module/spillway/parameters/$1" 2>/dev/null
 }
 param_is() { [ "$(cat "/sys/module/spillway/parameters/$1")" = "$2" ]; }
-param_refused() { ! param_set "$1" "$2"; }
+# param_refused NAME VALUE: the write fails and the value stays.
+param_refused() {
+	_old=$(cat "/sys/module/spillway/parameters/$1")
+	! param_set "$1" "$2" && param_is "$1" "$_old"
+}
 
 # netem_loss [-n NS] DEV PCT: every packet leaving DEV is dropped with
 # probability PCT % (netem_lib.sh style; netem_heal removes it).
