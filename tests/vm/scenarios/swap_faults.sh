@@ -67,10 +67,10 @@ attach --server "$s0_url" --server "$s1_url" --replicas 2 --size 128M --name ksc
 dev_a=$dev
 mkswap "$dev" >/dev/null
 swapon -d "$dev"
-make_cgroup w 32M
+make_cgroup w 16M
 
 say "a. fencing: server 1 stopped past io_timeout during rewrites, then resumed"
-in_cgroup w spill-workload --size 64M --passes 3 --random --rewrite --mark /tmp/a. --wait /tmp/ga. &
+in_cgroup w spill-workload --size 32M --passes 3 --random --rewrite --mark /tmp/a. --wait /tmp/ga. &
 wl=$!
 retry 2400 test -e /tmp/a.0 || fail "fill did not finish"
 [ "$(counter degraded_writes)" = 0 ] || fail "writes missed a copy before any fault"
@@ -107,10 +107,10 @@ expect d "a server closed a connection on a bad frame checksum" \
 expect d "connections failed" [ "$(conn_failures_total)" = "$cf0" ]
 
 say "e. swapoff while a workload swaps in"
-in_cgroup w spill-workload --size 64M --passes 2 --random --rewrite --mark /tmp/e. --wait /tmp/ge. &
+in_cgroup w spill-workload --size 32M --passes 2 --random --rewrite --mark /tmp/e. --wait /tmp/ge. &
 wl=$!
 retry 2400 test -e /tmp/e.0 || fail "fill did not finish"
-[ "$(counter pages_remote)" -gt 4096 ] || fail "expected at least 16 MiB swapped out"
+[ "$(counter pages_remote)" -gt 2048 ] || fail "expected at least 8 MiB swapped out"
 # Room for every page to come home, or swapoff would fail for memory.
 wlimit 1G
 touch /tmp/ge.1
@@ -119,7 +119,7 @@ swapoff "$dev" || fail "swapoff under load failed"
 retry 400 remote_at_most 1 || fail "pages still remote after swapoff"
 touch /tmp/ge.2
 wait "$wl" || fail "workload found bad pages around swapoff"
-wlimit 32M
+wlimit 16M
 
 say "f. two devices at once, readahead=0, io_timeout=1"
 expect f "readahead=0 refused" param_set readahead 0
@@ -134,7 +134,7 @@ dev_b=$dev b_pid=$attach_pid
 [ "$dev_b" != "$dev_a" ] || fail "second attach returned the first device"
 grep -q "^$dev_b " /proc/swaps || fail "$dev_b not swapped on"
 ra0=$(counter readahead_pages "$dev_a")
-in_cgroup w spill-workload --size 64M --passes 2 --random --rewrite --mark /tmp/f. --wait /tmp/gf. &
+in_cgroup w spill-workload --size 48M --passes 2 --random --rewrite --mark /tmp/f. --wait /tmp/gf. &
 wl=$!
 retry 2400 test -e /tmp/f.0 || fail "fill did not finish"
 echo "pages remote: $(counter pages_remote "$dev_a") on $dev_a, $(counter pages_remote "$dev_b") on $dev_b"
@@ -152,7 +152,7 @@ param_set io_timeout 3
 dev=$dev_a attach_pid=$a_pid
 
 say "g. kill -9 of the resident spillctl while swapping"
-in_cgroup w spill-workload --size 64M --passes 3 --random --rewrite --mark /tmp/g. --wait /tmp/gg. &
+in_cgroup w spill-workload --size 32M --passes 3 --random --rewrite --mark /tmp/g. --wait /tmp/gg. &
 wl=$!
 retry 2400 test -e /tmp/g.0 || fail "fill did not finish"
 for n in 1 2 3; do
@@ -179,13 +179,13 @@ check_dmesg
 say "c. every server down with a working set in swap"
 # Reads wait reconnect_wait for a server to come back; past that, fail at once.
 param_set reconnect_wait 3
-in_cgroup w spill-workload --size 48M --passes 1 --mark /tmp/c. --wait /tmp/gc. &
+in_cgroup w spill-workload --size 24M --passes 1 --mark /tmp/c. --wait /tmp/gc. &
 wl=$!
 retry 2400 test -e /tmp/c.0 || fail "fill did not finish"
-in_cgroup w spill-workload --size 48M --passes 1 --seed 5 --mark /tmp/c2. --wait /tmp/gc2. &
+in_cgroup w spill-workload --size 24M --passes 1 --seed 5 --mark /tmp/c2. --wait /tmp/gc2. &
 wl2=$!
 retry 2400 test -e /tmp/c2.0 || fail "fill did not finish"
-[ "$(counter pages_remote)" -gt 8192 ] || fail "expected at least 32 MiB swapped out"
+[ "$(counter pages_remote)" -gt 4096 ] || fail "expected at least 16 MiB swapped out"
 re0=$(counter read_errors)
 ff0=$(counter fast_fails)
 kill -9 "$s0_pid" "$s1_pid"
@@ -220,11 +220,11 @@ start_server s0 200M "${s0_url##*:}"
 start_server s1 200M "${s1_url##*:}"
 retry 1200 server_conns_is 0 2 || fail "spillctl did not reconnect to server 0"
 retry 1200 server_conns_is 1 2 || fail "spillctl did not reconnect to server 1"
-wlimit 32M
+wlimit 16M
 out0=$(vmstat pswpout)
-in_cgroup w spill-workload --size 64M --passes 1 --random --rewrite --seed 9 ||
+in_cgroup w spill-workload --size 32M --passes 1 --random --rewrite --seed 9 ||
 	fail "workload found bad pages after the servers returned"
-[ "$(($(vmstat pswpout) - out0))" -gt 4096 ] || fail "too little swapped out after the servers returned"
+[ "$(($(vmstat pswpout) - out0))" -gt 2048 ] || fail "too little swapped out after the servers returned"
 spillctl swap status "$dev"
 
 say "detach and rmmod"

@@ -71,7 +71,8 @@ start_server s1 256M "${s1_url##*:}"
 retry 400 srv_conns_is 1 2 || fail "spillctl did not reconnect to server 1"
 [ "$(srv_field 1 resets)" = 1 ] || fail "no reset after server 1 lost our pages"
 deg=$(status_field degraded_writes)
-in_cgroup w spill-workload --size 96M --passes 1 --random --rewrite --seed 7 \
+cgroup_limit w 24M
+in_cgroup w spill-workload --size 48M --passes 1 --random --rewrite --seed 7 \
 	--mark /tmp/b. --wait /tmp/gb. &
 wl=$!
 retry 2400 test -e /tmp/b.0 || fail "fill did not finish"
@@ -86,10 +87,10 @@ wait $wl || fail "workload found bad pages after the second failure"
 spillctl swap status "$dev"
 
 say "3c. every server down: a read of a remote page fails at once (SIGBUS)"
-# The workload's pages go remote in its 48 MiB cgroup; the limit is then
+# The workload's pages go remote in its 24 MiB cgroup; the limit is then
 # lifted so that its swap-ins need no swap-out (which would fail too and
 # end in the cgroup's OOM killer instead of the SIGBUS this is about).
-in_cgroup w spill-workload --size 96M --passes 1 --seed 11 --mark /tmp/c. --wait /tmp/gc. \
+in_cgroup w spill-workload --size 48M --passes 1 --seed 11 --mark /tmp/c. --wait /tmp/gc. \
 	--wait-ms 600000 &
 wl=$!
 retry 2400 test -e /tmp/c.0 || fail "fill did not finish"
@@ -117,11 +118,11 @@ check_dmesg
 
 say "3d. a server returns: swap works again"
 echo 30 >/sys/module/spillway/parameters/reconnect_wait
-cgroup_limit w 48M
+cgroup_limit w 24M
 start_server s1 256M "${s1_url##*:}"
 retry 400 srv_conns_is 1 2 || fail "spillctl did not reconnect to server 1"
 werr=$(status_field write_errors)
-in_cgroup w spill-workload --size 96M --passes 1 --random --rewrite --seed 13 ||
+in_cgroup w spill-workload --size 48M --passes 1 --random --rewrite --seed 13 ||
 	fail "workload found bad pages after the servers came back"
 [ "$(status_field write_errors)" = "$werr" ] || fail "writes failed after server 1 came back"
 dmesg | grep -q "${dev#/dev/}: server 1 back" || fail "no 'server 1 back' message"
