@@ -14,6 +14,7 @@
  */
 #include "fault_proxy.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -29,13 +30,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crc32c.h"
 #include "wire.h"
 
 #define FLOW_BUF (256u * 1024u)
 #define OP_SLOTS 16            /* ops 1..15 counted one by one; slot 0: all */
 #define HDR SPILL_WIRE_HDR_SIZE
 
-enum rule_kind { RULE_CUT, RULE_CORRUPT };
+enum rule_kind { RULE_CUT, RULE_CORRUPT, RULE_FORGE };
 
 struct rule {
 	int conn;                  /* connection number or FAULT_ALL */
@@ -43,7 +45,9 @@ struct rule {
 	uint16_t op;               /* FAULT_ANY_OP or an op without REPLY */
 	unsigned nth;              /* 1-based; 0 (corrupt only): every frame */
 	enum rule_kind kind;
-	size_t arg;                /* cut: bytes kept; corrupt: offset */
+	size_t arg;                /* cut: bytes kept; corrupt: offset; forge: status */
+	int keep;                  /* forge: keep the payload */
+	int spent;                 /* forge with nth 0: fired once, never again */
 	enum fault_close how;
 	struct rule *next;
 };
@@ -57,6 +61,7 @@ struct flow {
 	int in_frame;              /* a header was parsed: frame_* are valid */
 	size_t frame_len, frame_off;
 	long cut_at, corrupt_at;   /* this frame's faults, -1 for none */
+	long trim_at;              /* forged: forward this much, drop the rest */
 	enum fault_close cut_how;
 	uint64_t release_ns;       /* held until then (delay) */
 	int skip;                  /* drop the rest of this frame (after a heal) */
@@ -173,17 +178,56 @@ static void snapshot(struct fault_conn *c, struct conn_state *st)
 	pthread_mutex_unlock(&c->p->lock);
 }
 
+/* CRC32C of a frame whose header h (crc field zero) is followed by len
+ * zero bytes, without the initial and final inversion: by linearity, the
+ * checksum of a frame changes by exactly this when its header changes by h
+ * and its payload does not. */
+static uint32_t crc_of_change(const struct spill_wire_hdr *h, size_t len)
+{
+	static const uint8_t zeros[SPILL_PAGE_SIZE];
+	uint32_t s = crc32c_raw(0, h, sizeof(*h));
+	for (; len >= SPILL_PAGE_SIZE; len -= SPILL_PAGE_SIZE)
+		s = crc32c_shift_page(s);
+	return crc32c_raw(s, zeros, len);
+}
+
+/* Rewrite the reply header at h (still in the buffer, not yet sent) as
+ * fault_forge describes; the frame's parsed length stays, so the payload
+ * dropped is still consumed from the stream. */
+static void forge_header(struct flow *f, uint8_t *h, uint16_t status, int keep)
+{
+	struct spill_wire_hdr w;
+	memcpy(&w, h, sizeof(w));
+	if (keep) {
+		struct spill_wire_hdr delta = { 0 };
+		delta.status = w.status ^ htole16(status);
+		w.status = htole16(status);
+		w.crc ^= htole32(crc_of_change(&delta, le32toh(w.payload_len)));
+	} else {
+		w.status = htole16(status);
+		w.flags = 0;
+		w.payload_len = 0;
+		w.crc = 0;
+		w.crc = htole32(crc32c(0, &w, sizeof(w)));
+		f->trim_at = HDR;
+	}
+	memcpy(h, &w, sizeof(w));
+}
+
 /*
- * A frame's header is in: count it and decide its faults. discard: it is
- * being dropped (partition), so no rule fires on it.
+ * A frame's header (h) is in: count it and decide its faults. discard: it
+ * is being dropped (partition), so no rule fires on it.
  */
-static void frame_begin(struct fault_conn *c, int d, uint16_t op, int discard)
+static void frame_begin(struct fault_conn *c, int d, uint8_t *h, int discard)
 {
 	struct flow *f = &c->flow[d];
 	struct fault_proxy *p = c->p;
+	uint16_t op = le16_at(h + offsetof(struct spill_wire_hdr, op));
 	uint16_t base = op & (uint16_t)~SPILL_OP_REPLY;
+	int forged = 0;
 	f->cut_at = -1;
 	f->corrupt_at = -1;
+	f->trim_at = -1;
 	f->drop_counted = 0;
 	pthread_mutex_lock(&p->lock);
 	c->frames[d][0]++;
@@ -209,6 +253,11 @@ static void frame_begin(struct fault_conn *c, int d, uint16_t op, int discard)
 			f->cut_how = r->how;
 		} else if (r->kind == RULE_CORRUPT && r->arg < f->frame_len) {
 			f->corrupt_at = (long)r->arg;
+		} else if (r->kind == RULE_FORGE && !r->spent && !forged && (op & SPILL_OP_REPLY)) {
+			r->spent = !r->nth;
+			forged = 1;
+			forge_header(f, h, (uint16_t)r->arg, r->keep);
+			event_locked(c, FAULT_EV_FORGE);
 		}
 	}
 	pthread_cond_broadcast(&p->cond);
@@ -317,9 +366,11 @@ static enum pump_result flow_pump(struct fault_conn *c, int d, int discard, uint
 				f->frame_off = 0;
 				f->frame_len = HDR + plen;
 				f->skip = 0;
-				frame_begin(c, d, le16_at(h + offsetof(struct spill_wire_hdr, op)), discard);
+				frame_begin(c, d, f->buf + f->off, discard);
 			}
 		}
+		if (f->in_frame && f->trim_at >= 0 && f->frame_off >= (size_t)f->trim_at)
+			f->skip = 1; /* a forged reply's payload: dropped */
 		int drop = discard || f->skip;
 		if (!drop && f->in_frame && f->release_ns) {
 			uint64_t now = now_ns();
@@ -339,6 +390,8 @@ static enum pump_result flow_pump(struct fault_conn *c, int d, int discard, uint
 			n = f->frame_len - f->frame_off;
 		if (!drop && f->in_frame && f->cut_at >= 0 && n > (size_t)f->cut_at - f->frame_off)
 			n = (size_t)f->cut_at - f->frame_off;
+		if (!drop && f->in_frame && f->trim_at >= 0 && n > (size_t)f->trim_at - f->frame_off)
+			n = (size_t)f->trim_at - f->frame_off;
 		if (n == 0)
 			return PUMP_ON;
 		ssize_t w = (ssize_t)n;
@@ -750,6 +803,16 @@ int fault_corrupt(struct fault_proxy *p, int conn, enum fault_dir dir, uint16_t 
 		return -EINVAL;
 	struct rule r = { .conn = conn, .dir = dir == FAULT_S2C, .op = op, .nth = nth,
 			  .kind = RULE_CORRUPT, .arg = offset };
+	return rule_add(p, &r);
+}
+
+int fault_forge(struct fault_proxy *p, int conn, uint16_t op, unsigned nth, uint16_t status,
+		int keep_payload)
+{
+	if (status >= SPILL_ST_MAX)
+		return -EINVAL;
+	struct rule r = { .conn = conn, .dir = 1, .op = op, .nth = nth, .kind = RULE_FORGE,
+			  .arg = status, .keep = !!keep_payload };
 	return rule_add(p, &r);
 }
 

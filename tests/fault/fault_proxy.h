@@ -9,7 +9,7 @@
  * Connections are numbered from 0 in accept order. Every command takes a
  * connection number or FAULT_ALL: every connection open now and every one
  * accepted later. A command applies to every byte that reaches the proxy
- * after it returns; a frame fault (cut, corrupt, delay) to every frame whose
+ * after it returns; a frame fault (cut, corrupt, forge, delay) to every frame whose
  * header arrives after it.
  *
  * Frame faults fire at the nth frame of an op in one direction, counted per
@@ -56,6 +56,7 @@ enum fault_event {
 	FAULT_EV_CUT,      /* a cut fired */
 	FAULT_EV_CORRUPT,  /* a byte was flipped */
 	FAULT_EV_DROP,     /* a frame (or its rest) was dropped by a partition */
+	FAULT_EV_FORGE,    /* a reply's status was rewritten (fault_forge) */
 	FAULT_EV_COUNT,
 };
 
@@ -87,6 +88,18 @@ int fault_cut(struct fault_proxy *p, int conn, enum fault_dir dir, uint16_t op,
  * frame does nothing. */
 int fault_corrupt(struct fault_proxy *p, int conn, enum fault_dir dir, uint16_t op,
 		  unsigned nth, size_t offset);
+/*
+ * A server that lies in a well-formed way: rewrite the status of a reply
+ * (server to client) of op to status, with a checksum that matches, so the
+ * client acts on the status instead of rejecting the frame. keep_payload 0:
+ * the reply loses its payload (and flags), as an error reply has none;
+ * 1: the payload is kept as it came (e.g. ABSENT on a READ that carries
+ * pages and no presence map). nth as for fault_cut, counted per
+ * connection; nth 0: the next such reply on any connection conn covers,
+ * once.
+ */
+int fault_forge(struct fault_proxy *p, int conn, uint16_t op, unsigned nth, uint16_t status,
+		int keep_payload);
 /*
  * The state faults below take a connection already accepted (else -ENOENT)
  * or FAULT_ALL, which also sets them for connections accepted later.

@@ -2,8 +2,9 @@
 /*
  * The fault-injection harness does what it says, against a real spillwayd:
  * the proxy passes every byte through untouched and counts frames; a cut, a
- * stall, a partition, a delay and a corrupted byte each reach the client as
- * the failure they model (never as a success), at the frame asked for, and
+ * stall, a partition, a delay, a corrupted byte and a forged status each
+ * reach the client as the failure they model (never as a success), at the
+ * frame asked for, and
  * the proxy reports each as an event; a frozen server (SIGSTOP) times out and
  * serves again after SIGCONT. Every wait is on an event, bounded only to fail
  * instead of hanging; client timeouts are short so that failures come fast.
@@ -411,6 +412,33 @@ static void corrupt_reply_fails_the_read(void **state)
 	client_close(c);
 }
 
+/* A forged status reaches the client with a checksum it accepts, so it acts
+ * on the status: an error without its payload (and the stream stays in step:
+ * the next reply on the connection is read right), then ABSENT on a reply
+ * that carries the pages. nth 0 forges once: the read after reads data. */
+static void forged_status_is_acted_on_once(void **state)
+{
+	(void)state;
+	struct client *c = must_open(fault_proxy_url(proxy), "fault-forge", NULL, BOUND_MS);
+	struct client_extent e;
+	assert_int_equal(client_alloc_extents(c, 1, -1, &e), 0);
+	assert_int_equal(write_pages(c, e.id, 0, BATCH, 1), 0);
+	uint8_t *buf = malloc((size_t)BATCH * SPILL_PAGE_SIZE);
+	assert_non_null(buf);
+
+	assert_int_equal(fault_forge(proxy, FAULT_ALL, SPILL_OP_READ, 0, SPILL_ST_EINTERNAL, 0), 0);
+	assert_int_equal(client_read(c, e.id, 0, BATCH, buf, NULL), -EIO);
+	expect_pages(c, e.id, 0, BATCH, 1);
+
+	assert_int_equal(fault_forge(proxy, 0, SPILL_OP_READ, 0, SPILL_ST_ABSENT, 1), 0);
+	assert_int_equal(client_read(c, e.id, 0, BATCH, buf, NULL), -ENODATA);
+	expect_pages(c, e.id, 0, BATCH, 1);
+	assert_int_equal(fault_count(proxy, FAULT_EV_FORGE, FAULT_ALL), 2);
+	assert_int_equal(fault_forge(proxy, 0, SPILL_OP_READ, 0, SPILL_ST_MAX, 0), -EINVAL);
+	free(buf);
+	client_close(c);
+}
+
 /* Every frame held a little in both directions: nothing is lost, reordered
  * or changed, so what was written reads back. */
 static void delayed_frames_arrive_intact_and_in_order(void **state)
@@ -535,6 +563,10 @@ static void command_line_proxy_cuts_and_counts(void **state)
 	assert_string_equal(cli(in, out, "frames 0 c2s write"), "2");
 	assert_string_equal(cli(in, out, "frames 0 s2c write"), "1");
 	assert_string_equal(cli(in, out, "conns"), "1");
+	assert_string_equal(cli(in, out, "forge all read 0 Absent keep"), "ok");
+	assert_string_equal(cli(in, out, "forge all read 0 EBOGUS drop"),
+			    "error: unknown command or bad arguments (see spill-fault --help)");
+	assert_string_equal(cli(in, out, "clear all"), "ok");
 	client_close(c);
 	fprintf(in, "quit\n");
 	fclose(in);
@@ -563,6 +595,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(corrupt_payload_is_refused_never_acknowledged,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(corrupt_reply_fails_the_read, setup, teardown),
+		cmocka_unit_test_setup_teardown(forged_status_is_acted_on_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(delayed_frames_arrive_intact_and_in_order, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(delayed_replies_time_out_the_client, setup, teardown),

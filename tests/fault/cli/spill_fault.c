@@ -17,13 +17,17 @@
  *                                       "half" (header + half its payload),
  *                                       or "all"
  *   corrupt CONN DIR OP NTH OFFSET
+ *   forge CONN OP NTH STATUS keep|drop   rewrite a reply's status (a number
+ *                                       or a name: ABSENT, ENOREG, ...),
+ *                                       checksum fixed; drop: without its
+ *                                       payload; NTH 0: the next one, once
  *   stall CONN DIR        resume CONN DIR
  *   partition CONN        heal CONN resume|dead
  *   delay CONN DIR USEC   clear CONN
  *   count EVENT CONN      wait EVENT CONN MIN TIMEOUT_MS
  *   frames CONN DIR OP    conns
  *
- * EVENT: accept, eof, closed, cut, corrupt, drop. A shell drives it through
+ * EVENT: accept, eof, closed, cut, corrupt, drop, forge. A shell drives it through
  * two fifos:  exec 4>in 5<out; echo "stall all both" >&4; read -r r <&5
  */
 #include <errno.h>
@@ -31,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "fault_proxy.h"
@@ -99,6 +104,7 @@ static int parse_event(const char *s, enum fault_event *ev)
 		[FAULT_EV_ACCEPT] = "accept", [FAULT_EV_EOF] = "eof",
 		[FAULT_EV_CLOSED] = "closed", [FAULT_EV_CUT] = "cut",
 		[FAULT_EV_CORRUPT] = "corrupt", [FAULT_EV_DROP] = "drop",
+		[FAULT_EV_FORGE] = "forge",
 	};
 	for (int i = 0; i < FAULT_EV_COUNT; i++) {
 		if (!strcmp(s, names[i])) {
@@ -109,13 +115,39 @@ static int parse_event(const char *s, enum fault_event *ev)
 	return -EINVAL;
 }
 
+/* A status by number or by its name in wire.h without SPILL_ST_ (ABSENT,
+ * ENOREG, EINTERNAL, ...), in any case. */
+static int parse_status(const char *s, uint16_t *status)
+{
+	static const char *const names[SPILL_ST_MAX] = {
+		[SPILL_ST_OK] = "OK", [SPILL_ST_EPROTO] = "EPROTO", [SPILL_ST_EAUTH] = "EAUTH",
+		[SPILL_ST_ENOREG] = "ENOREG", [SPILL_ST_ENOEXTENT] = "ENOEXTENT",
+		[SPILL_ST_EACCES] = "EACCES", [SPILL_ST_ERANGE] = "ERANGE",
+		[SPILL_ST_ENOSPC] = "ENOSPC", [SPILL_ST_EDQUOT] = "EDQUOT",
+		[SPILL_ST_ABSENT] = "ABSENT", [SPILL_ST_EBUSY] = "EBUSY",
+		[SPILL_ST_EINVAL] = "EINVAL", [SPILL_ST_ENOTSUP] = "ENOTSUP",
+		[SPILL_ST_EINTERNAL] = "EINTERNAL", [SPILL_ST_ESTALE] = "ESTALE",
+	};
+	for (uint16_t st = 0; st < SPILL_ST_MAX; st++) {
+		if (names[st] && !strcasecmp(s, names[st])) {
+			*status = st;
+			return 0;
+		}
+	}
+	unsigned long v;
+	if (parse_ulong(s, &v) || v >= SPILL_ST_MAX)
+		return -EINVAL;
+	*status = (uint16_t)v;
+	return 0;
+}
+
 /* Run one command; print its answer. Returns 1 on quit. */
 static int run_command(struct fault_proxy *p, char **w, int n)
 {
 	int conn = 0, rc = -EINVAL;
 	enum fault_dir dir = FAULT_C2S;
 	enum fault_event ev = FAULT_EV_ACCEPT;
-	uint16_t op = 0;
+	uint16_t op = 0, status = 0;
 	unsigned long a = 0, b = 0;
 	const char *cmd = n ? w[0] : "";
 	if (!strcmp(cmd, "quit"))
@@ -132,6 +164,10 @@ static int run_command(struct fault_proxy *p, char **w, int n)
 		   !parse_dir(w[2], &dir) && !parse_op(w[3], &op) && !parse_ulong(w[4], &a) &&
 		   !parse_ulong(w[5], &b)) {
 		rc = fault_corrupt(p, conn, dir, op, (unsigned)a, b);
+	} else if (!strcmp(cmd, "forge") && n == 6 && !parse_conn(w[1], &conn) &&
+		   !parse_op(w[2], &op) && !parse_ulong(w[3], &a) && !parse_status(w[4], &status) &&
+		   (!strcmp(w[5], "keep") || !strcmp(w[5], "drop"))) {
+		rc = fault_forge(p, conn, op, (unsigned)a, status, !strcmp(w[5], "keep"));
 	} else if ((!strcmp(cmd, "stall") || !strcmp(cmd, "resume")) && n == 3 &&
 		   !parse_conn(w[1], &conn) && !parse_dir(w[2], &dir)) {
 		rc = cmd[0] == 's' ? fault_stall(p, conn, dir) : fault_resume(p, conn, dir);
