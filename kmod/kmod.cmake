@@ -173,6 +173,9 @@ spill_kmod_vm_test(NAME swap-diverge SCENARIO ${CMAKE_SOURCE_DIR}/tests/vm/scena
 # network faults on one server's link.
 spill_kmod_vm_test(NAME swap-faults SCENARIO ${CMAKE_SOURCE_DIR}/tests/vm/scenarios/swap_faults.sh
                    MEM 1G TIMEOUT 480)
+# A server that lies in well-formed frames (spill-fault forges statuses).
+spill_kmod_vm_test(NAME swap-lies SCENARIO ${CMAKE_SOURCE_DIR}/tests/vm/scenarios/swap_lies.sh
+                   MEM 1G TIMEOUT 300 INCLUDE $<TARGET_FILE:spill-fault> DEPENDS spill-fault)
 # swap-netem (network faults on one server's link) is not registered yet:
 # a write completes when every copy has answered, so with 20 ms of delay on
 # one copy's link a random pass does not finish in the scenario's bound.
