@@ -80,22 +80,23 @@ fault wait forge all 2 20000
 counter_above failovers "$fo" || fail "the read did not go on to copy 1"
 [ "$(degraded)" = 0 ] || fail "copy 0 dropped $(degraded) pages for an error that is not about them"
 
+# closes_one BLOCK FORGED STATUS keep|drop WHY: one forged reply to the read
+# of BLOCK (FORGED replies forged in all by then) closes one connection to
+# server 0 for WHY, spillctl replaces it, and no page is dropped.
+closes_one() {
+	forge 1 "$3" "$4"
+	read_check "$1"
+	fault wait forge all "$2" 20000
+	[ "$(closed_for_s0 "$5")" = 1 ] || fail "no connection closed for $3 ($4)"
+	retry 600 srv_conns_is 0 "$conns" || fail "spillctl did not replace the connection"
+	[ "$(degraded)" = 0 ] || fail "copy 0 dropped pages for $3 ($4)"
+}
+
 say "b. ENOREG: that connection is closed and replaced"
-forge 1 ENOREG drop
-read_check 1
-fault wait forge all 3 20000
-[ "$(closed_for_s0 'the server no longer knows our identity')" = 1 ] ||
-	fail "no connection closed for ENOREG"
-retry 600 srv_conns_is 0 "$conns" || fail "spillctl did not replace the connection"
-[ "$(degraded)" = 0 ] || fail "copy 0 dropped pages for ENOREG"
+closes_one 1 3 ENOREG drop 'the server no longer knows our identity'
 
 say "c. ABSENT with pages and no presence map: the connection is closed"
-forge 1 ABSENT keep
-read_check 2
-fault wait forge all 4 20000
-[ "$(closed_for_s0 'ABSENT reply without a presence map')" = 1 ] ||
-	fail "no connection closed for ABSENT without a map"
-retry 600 srv_conns_is 0 "$conns" || fail "spillctl did not replace the connection"
+closes_one 2 4 ABSENT keep 'ABSENT reply without a presence map'
 
 say "d. ABSENT without payload: copy 0 loses that page only"
 d0=$(degraded)
