@@ -4,8 +4,10 @@
 # random order, one pass per fault, every page checked on every pass:
 #  b1. 20 ms delay each way on server 1's link (netem on both veth ends),
 #      against well under a millisecond on loopback: writes still reach
-#      both copies (no degraded write); reads prefer server 0, so the pass
-#      finishes in its bound (it did not while reads went to either copy);
+#      both copies (no degraded write); reads prefer server 0: server 1
+#      sends less than an eighth of the bytes the pass read (about half
+#      while reads went to either copy, and the pass then overran its
+#      bound);
 #  b2. 5% loss each way: netem drops packets, TCP retransmits, pages
 #      verify;
 #  b3. a silent partition (every packet dropped, no RST) longer than
@@ -32,9 +34,11 @@ both() {
 	shift
 	"$_fn" kv0 "$@" && "$_fn" -n kns1 kv1 "$@"
 }
-# netem_sent DEV: packets the netem qdisc on DEV (root namespace) passed on.
+# netem_sent [-n NS] DEV bytes|pkt: what the netem qdisc on DEV passed on.
 netem_sent() {
-	tc -s qdisc show dev "$1" | awk '$1 == "Sent" { print $4; exit }'
+	_netem_ns=""; [ "$1" != -n ] || { _netem_ns=$2; shift 2; }
+	_netem_tc -s qdisc show dev "$1" |
+		awk -v u="$2" '$1 == "Sent" { print (u == "bytes" ? $2 : $4); exit }'
 }
 retrans() { awk '$1 == "Tcp:" && n++ { print $13 }' /proc/net/snmp; }
 server_pages() { awk -v s="$1" '$1 == s { print $7 }' "/sys/block/${dev#/dev/}/spillway/servers"; }
@@ -63,11 +67,19 @@ wl=$!
 retry 2400 test -e /tmp/n.0 || fail "fill did not finish"
 
 say "b1. 20 ms delay on server 1's link"
+rd0=$(counter reads)
 both netem_delay 20
 touch /tmp/gn.1
 retry 4800 test -e /tmp/n.1 || fail "pass 1 did not finish"
-echo "netem passed $(netem_sent kv0) packets to server 1"
-[ "$(netem_sent kv0)" -gt 0 ] || fail "nothing went through the delay"
+# Pages read in the pass, and what server 1 sent meanwhile (its qdisc is
+# new): write replies and ACKs, plus whatever pages were read from it. Were
+# reads blind to the delay, about half the pages would come from it.
+rd_bytes=$((($(counter reads) - rd0) * 4096))
+from1=$(netem_sent -n kns1 kv1 bytes)
+echo "netem passed $(netem_sent kv0 pkt) packets to server 1; pass read $rd_bytes bytes," \
+	"server 1 sent $from1"
+[ "$(netem_sent kv0 pkt)" -gt 0 ] || fail "nothing went through the delay"
+[ $((from1 * 8)) -lt "$rd_bytes" ] || fail "reads went to the slow copy"
 [ "$(counter degraded_writes)" = 0 ] || fail "a write left out the slow copy"
 [ "$(server_pages 1)" -gt 0 ] || fail "server 1 holds nothing"
 both netem_heal
