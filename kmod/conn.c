@@ -305,6 +305,7 @@ static void conn_complete(struct spill_conn *conn, struct spill_cmd *cmd, int st
 	wake_up(&conn->wq);
 	cmd->conn = NULL;
 	cmd->status = status;
+	spill_note_latency(cmd);
 	cmd->done(cmd);
 	spill_conn_put(conn);
 }

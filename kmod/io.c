@@ -15,6 +15,10 @@
  * it at once ("server N back"). A server down for less than that still
  * gets the bounded wait (reads up to reconnect_wait, writes a second),
  * which rides over a reconnect.
+ *
+ * Reads prefer the fastest copy: every answered request's latency feeds a
+ * smoothed figure per server, and a read tries the current copies of a
+ * chunk clearly faster servers first (spill_read_order).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -195,4 +199,60 @@ bool spill_wait_servers(struct spill_dev *dev, unsigned long servers, unsigned l
 				   min_t(long, left, HZ));
 	}
 	return true;
+}
+
+/*
+ * A request was answered: feed its latency (queued to answered) into its
+ * server's smoothed figure, 1/8 per sample as TCP's srtt. Writes go to
+ * every copy, so the figure of a server that reads avoid stays fresh.
+ */
+void spill_note_latency(struct spill_cmd *cmd)
+{
+	struct spill_server *srv = &cmd->dev->srv[cmd->server];
+	unsigned long sample = jiffies_to_usecs(jiffies - cmd->start);
+	unsigned long srtt = READ_ONCE(srv->srtt_us);
+
+	WRITE_ONCE(srv->srtt_us, srtt - srtt / 8 + sample / 8);
+}
+
+/* Latency differences below this say nothing (jiffies resolution, noise). */
+#define SPILL_RTT_SLACK_US 2000
+
+/* Is server a clearly faster than server b: half its latency and more? */
+static bool clearly_faster(struct spill_dev *dev, unsigned int a, unsigned int b)
+{
+	unsigned long ta = READ_ONCE(dev->srv[a].srtt_us);
+	unsigned long tb = READ_ONCE(dev->srv[b].srtt_us);
+
+	return 2 * ta + SPILL_RTT_SLACK_US < tb;
+}
+
+/*
+ * The copies of chunk in the mask copies, in the order a read should try
+ * them, into order[] (dev->replicas entries at most); returns how many. A
+ * copy whose server is clearly faster goes ahead of a slower one; others
+ * keep the copy order, which spreads reads over the servers chunk by chunk.
+ * Any current copy returns the same bytes, so the order is only about time:
+ * one slow link (congestion, netem delay) then costs reads nothing while
+ * another copy answers.
+ */
+unsigned int spill_read_order(struct spill_dev *dev, u32 chunk, unsigned int copies,
+			      u8 *order)
+{
+	unsigned int r, n = 0;
+
+	for (r = 0; r < dev->replicas; r++) {
+		unsigned int i = n;
+
+		if (!(copies & BIT(r)))
+			continue;
+		while (i > 0 && clearly_faster(dev, spill_copy_server(dev, chunk, r),
+					       spill_copy_server(dev, chunk, order[i - 1]))) {
+			order[i] = order[i - 1];
+			i--;
+		}
+		order[i] = r;
+		n++;
+	}
+	return n;
 }

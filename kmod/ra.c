@@ -183,7 +183,8 @@ static void ra_issue(struct spill_dev *dev, u64 at, u64 start, u64 end)
 	struct spill_ra *ra = &dev->ra;
 	struct spill_ra_req *req = NULL;
 	u32 c = div_u64(start, dev->extent_pages);
-	unsigned int i, k = 0, copies, r;
+	unsigned int i, k = 0, copies, nr, r = 0;
+	u8 order[SPILL_MAX_REPLICAS];
 	struct spill_target t;
 	struct spill_cmd *cmd;
 	bool some, all;
@@ -220,11 +221,13 @@ static void ra_issue(struct spill_dev *dev, u64 at, u64 start, u64 end)
 
 	/* The entries exist: a free or write from now on marks them stale. */
 	copies = spill_map_copies(dev, start, k, &some, &all);
-	for (r = 0; all && r < dev->replicas; r++)
-		if ((copies & BIT(r)) && spill_map_target(dev, c, r, &t) &&
-		    spill_server_up(dev, t.server))
+	nr = all ? spill_read_order(dev, c, copies, order) : 0;
+	for (i = 0; i < nr; i++) {
+		r = order[i];
+		if (spill_map_target(dev, c, r, &t) && spill_server_up(dev, t.server))
 			break;
-	if (!all || r == dev->replicas) {
+	}
+	if (i == nr) {
 		ra_finish(dev, req, false);
 		return;
 	}

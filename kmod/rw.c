@@ -12,8 +12,8 @@
  * succeeds when at least one copy stored it; the copies that did not are
  * recorded as not holding those pages.
  *
- * Reads are synchronous: one copy after the other until one returns the
- * pages, waiting (up to reconnect_wait) for spillctl to reconnect when no
+ * Reads are synchronous: one copy after the other, clearly faster servers
+ * first (spill_read_order), until one returns the pages, waiting (up to reconnect_wait) for spillctl to reconnect when no
  * copy's server is reachable. A range whose pages are current on different
  * copies is read in runs that share one; a copy that answers it lacks some
  * pages of a run is asked again page by page, and loses only those pages.
@@ -386,7 +386,8 @@ static int read_run(struct spill_dev *dev, u64 first, u32 n,
 		unsigned int copies = spill_map_copies(dev, first, n, &some, &all);
 		unsigned long servers = 0;
 		bool again = false, backoff = false;
-		unsigned int r;
+		u8 order[SPILL_MAX_REPLICAS];
+		unsigned int i, nr;
 
 		if (!some) {
 			zero_bvec(bvec, iter);
@@ -396,13 +397,13 @@ static int read_run(struct spill_dev *dev, u64 first, u32 n,
 		if (n > 1 && (!all || !copies))
 			return -ENODATA;
 
-		for (r = 0; r < dev->replicas; r++) {
+		nr = spill_read_order(dev, c, copies, order);
+		for (i = 0; i < nr; i++) {
+			unsigned int r = order[i];
 			struct spill_target t;
 			struct spill_cmd *cmd;
 			int rc;
 
-			if (!(copies & BIT(r)))
-				continue;
 			if (!spill_map_target(dev, c, r, &t)) {
 				/* Its server forgot us since: that copy is gone. */
 				spill_map_drop_copy(dev, first, n, r);
@@ -602,7 +603,8 @@ static void read_bio(struct spill_dev *dev, struct bio *bio)
 	u64 first = iter.bi_sector >> (PAGE_SHIFT - SECTOR_SHIFT);
 	u32 n = iter.bi_size >> PAGE_SHIFT;
 	u32 c = div_u64(first, dev->extent_pages);
-	unsigned int copies, r;
+	u8 order[SPILL_MAX_REPLICAS];
+	unsigned int copies, i, nr;
 	struct spill_target t;
 	bool some, all;
 
@@ -620,11 +622,11 @@ static void read_bio(struct spill_dev *dev, struct bio *bio)
 		rio_end(rio, 0);
 		return;
 	}
-	for (r = 0; all && r < dev->replicas; r++) {
+	nr = all ? spill_read_order(dev, c, copies, order) : 0;
+	for (i = 0; i < nr; i++) {
+		unsigned int r = order[i];
 		struct spill_cmd *cmd;
 
-		if (!(copies & BIT(r)))
-			continue;
 		if (!spill_map_target(dev, c, r, &t) || !spill_server_up(dev, t.server)) {
 			rio->failover = true; /* a current copy we cannot reach */
 			continue;

@@ -145,6 +145,10 @@ struct spill_server {
 	unsigned long refuse_backoff; /* jiffies; 0: no refusal remembered */
 	u64 refused_socks;            /* sockets_added when refused */
 	u32 refused_epoch;            /* the session that refused */
+	/* io.c: smoothed latency of its requests in microseconds (jiffies
+	 * resolution; unlocked, approximate), which orders the copies a
+	 * read tries (spill_read_order) */
+	unsigned long srtt_us;
 };
 
 struct spill_chunk {
@@ -309,6 +313,9 @@ bool spill_servers_lost(struct spill_dev *dev, unsigned long servers);
 void spill_server_note(struct spill_dev *dev, unsigned int server);
 void spill_io_begin(struct spill_dev *dev);
 void spill_io_end(struct spill_dev *dev);
+void spill_note_latency(struct spill_cmd *cmd);
+unsigned int spill_read_order(struct spill_dev *dev, u32 chunk, unsigned int copies,
+			      u8 *order);
 
 /* map.c */
 struct spill_target {
