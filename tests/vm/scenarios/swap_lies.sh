@@ -4,7 +4,9 @@
 # on the status instead of refusing the frame. Two copies, repair=0 (so a
 # copy the module drops stays dropped and shows in degraded_pages), a raw
 # block device read and written with O_DIRECT. Each read starts on copy 0,
-# which lives on server 0 for the first chunk. A read bio first goes out as
+# which lives on server 0 for the first chunk (server 1, behind a second
+# spill-fault, answers 20 ms late, so the module's preference for a faster
+# copy keeps it so). A read bio first goes out as
 # one request; when that fails, the whole bio is read again by the rules
 # under test (copy 0 first, then copy 1, then page by page): so a case
 # forges as many replies in a row as it needs to reach the rule.
@@ -58,13 +60,23 @@ load_module repair=0
 echo 2 >/sys/module/spillway/parameters/io_timeout
 start_server s0 64M
 start_server s1 64M
-mkfifo /tmp/fault.in /tmp/fault.out
+mkfifo /tmp/fault.in /tmp/fault.out /tmp/slow.in /tmp/slow.out
 spill-fault --upstream "${s0_url##*:}" </tmp/fault.in >/tmp/fault.out 2>/tmp/fault.err &
 fault_pid=$!
 exec 4>/tmp/fault.in 5</tmp/fault.out
 read -r fport <&5 || { cat /tmp/fault.err; fail "spill-fault did not start"; }
-attach --server "tcp://127.0.0.1:${fport#port=}" --server "$s1_url" --replicas 2 --size 16M \
-	--name vm-lies
+# Server 1 answers 20 ms late, so that reads always try copy 0 first (the
+# module prefers a clearly faster copy: the proxy's own hop must never make
+# server 0 look like the slow one).
+spill-fault --upstream "${s1_url##*:}" </tmp/slow.in >/tmp/slow.out 2>/tmp/slow.err &
+slow_pid=$!
+exec 6>/tmp/slow.in 7</tmp/slow.out
+read -r sport <&7 || { cat /tmp/slow.err; fail "the second spill-fault did not start"; }
+echo "delay all s2c 20000" >&6
+read -r _sa <&7
+[ "$_sa" = ok ] || fail "delay on server 1: $_sa"
+attach --server "tcp://127.0.0.1:${fport#port=}" --server "tcp://127.0.0.1:${sport#port=}" \
+	--replicas 2 --size 16M --name vm-lies
 conns=$(srv_field 0 connections)
 [ "$conns" -gt 0 ] || fail "no connection to server 0"
 head -c 262144 /dev/urandom >/tmp/v1
@@ -122,5 +134,6 @@ detach_all
 fault clear all
 check_dmesg
 echo quit >&4
-wait "$fault_pid" || true
+echo quit >&6
+wait "$fault_pid" "$slow_pid" || true
 echo "swap_lies: ok"
