@@ -42,6 +42,42 @@ foreach(series 6.1 6.12)
     list(APPEND _kmod_versions ${_kmod_vm_${series}})
   endif()
 endforeach()
+
+# --- SPILL_KMOD_VM_DEBUG: the module scenarios on the debug kernel ---------
+# With it on, spillway.ko is also built for the kernel that
+# tests/vm/build-debug-kernel builds (lockdep, KASAN, DEBUG_ATOMIC_SLEEP,
+# failslab; see docs/testing.md), and spill_kmod_vm_test() registers every
+# scenario on it as vm/<name>-debug, whatever its kernels otherwise, with
+# its time limit multiplied by SPILL_KMOD_VM_DEBUG_SLOWDOWN (KASAN and
+# lockdep under TCG). _kmod_vm_debug: that kernel's version, or empty.
+option(SPILL_KMOD_VM_DEBUG
+       "Also run the spillway.ko VM scenarios on the debug kernel (tests/vm/build-debug-kernel)" OFF)
+set(SPILL_KMOD_VM_DEBUG_SLOWDOWN 4 CACHE STRING "Time limit factor of the vm/*-debug scenarios")
+set(_kmod_vm_debug "")
+if(SPILL_KMOD_VM_DEBUG)
+  execute_process(COMMAND ${CMAKE_SOURCE_DIR}/tests/vm/fetch-kernel --cached --kernel debug
+                  OUTPUT_VARIABLE _kmod_vm_debug OUTPUT_STRIP_TRAILING_WHITESPACE
+                  RESULT_VARIABLE rc ERROR_QUIET)
+  if(NOT rc EQUAL 0)
+    set(_kmod_vm_debug "")
+    message(STATUS "spillway.ko VM tests on the debug kernel: skipped (not built: run "
+                   "tests/vm/build-debug-kernel, then configure again)")
+  else()
+    list(APPEND _kmod_versions ${_kmod_vm_debug})
+    message(STATUS "spillway.ko VM tests on the debug kernel: ${_kmod_vm_debug}")
+  endif()
+endif()
+# _kmod_vm_debug_timeout(OUT ARGS...): OUT = TIMEOUT <limit> for the debug
+# run of a scenario registered with ARGS (the later TIMEOUT wins).
+function(_kmod_vm_debug_timeout out)
+  cmake_parse_arguments(KD "" "TIMEOUT" "" ${ARGN})
+  if(NOT KD_TIMEOUT)
+    set(KD_TIMEOUT 600)
+  endif()
+  math(EXPR limit "${KD_TIMEOUT} * ${SPILL_KMOD_VM_DEBUG_SLOWDOWN}")
+  set(${out} TIMEOUT ${limit} PARENT_SCOPE)
+endfunction()
+
 list(REMOVE_DUPLICATES _kmod_versions)
 
 find_program(SPILL_MAKE make)
@@ -136,11 +172,19 @@ function(spill_kmod_vm_test)
   if(KT_FIRST_KERNEL_ONLY AND NOT SPILL_KMOD_VM_ALL_KERNELS AND kernels)
     list(GET kernels 0 kernels)
   endif()
+  # SPILL_KMOD_VM_DEBUG (its block above): on the debug kernel too.
+  if(SPILL_VM_TESTS AND _kmod_vm_debug AND TARGET kmod-${_kmod_vm_debug})
+    list(APPEND kernels debug)
+  endif()
   foreach(series ${kernels})
     set(ver ${_kmod_vm_${series}})
     set(name ${KT_NAME})
     if(NOT series STREQUAL "6.1")
       set(name ${KT_NAME}-${series})
+    endif()
+    set(slow "")
+    if(series STREQUAL "debug")
+      _kmod_vm_debug_timeout(slow ${KT_UNPARSED_ARGUMENTS})
     endif()
     spill_vm_test(NAME ${name} SCENARIO ${KT_SCENARIO} KERNEL ${series}
       INCLUDE ${CMAKE_BINARY_DIR}/kmod/${ver}/kmod/spillway.ko $<TARGET_FILE:spillwayd>
@@ -150,7 +194,7 @@ function(spill_kmod_vm_test)
       MODULES libcrc32c crc32c_generic ${KT_MODULES}
       DEPENDS kmod-${ver} spillwayd spillctl spill-workload spill-mlockall spill-mangle
               ${KT_DEPENDS}
-      ${KT_UNPARSED_ARGUMENTS})
+      ${KT_UNPARSED_ARGUMENTS} ${slow})
   endforeach()
 endfunction()
 
