@@ -270,27 +270,25 @@ static int conn_recv_bvec(struct spill_conn *conn, const struct bio_vec *bvec,
 	return 0;
 }
 
-/* A control message the server sent unasked (Reclaim): read, check, ignore. */
-static int conn_skip(struct spill_conn *conn, const struct spill_wire_hdr *w, u32 len,
+/* A control message from the server (notify.c acts on it). */
+static int conn_ctrl(struct spill_conn *conn, const struct spill_wire_hdr *w, u32 len,
 		     const char **why)
 {
-	u32 state = spill_crc_begin(w);
 	int rc;
 
-	while (len) {
-		u32 n = min_t(u32, len, PAGE_SIZE);
-
-		rc = conn_recv(conn, conn->scratch, n);
-		if (rc)
-			return rc;
-		state = crc32c(state, conn->scratch, n);
-		len -= n;
+	if (len > PAGE_SIZE) {
+		*why = "control message too large";
+		return -EMSGSIZE;
 	}
-	if (spill_crc_end(state) != le32_to_cpu(w->crc)) {
+	rc = conn_recv(conn, conn->scratch, len);
+	if (rc)
+		return rc;
+	if (spill_crc_end(crc32c(spill_crc_begin(w), conn->scratch, len)) !=
+	    le32_to_cpu(w->crc)) {
 		*why = "bad checksum on a control message";
 		return -EBADMSG;
 	}
-	return 0;
+	return spill_notify_ctrl(conn, conn->scratch, len, why);
 }
 
 static void conn_complete(struct spill_conn *conn, struct spill_cmd *cmd, int status)
@@ -393,7 +391,7 @@ static int conn_rx_one(struct spill_conn *conn, const char **why)
 			*why = "unexpected request from the server";
 			return -EPROTO;
 		}
-		return conn_skip(conn, &w, len, why);
+		return conn_ctrl(conn, &w, len, why);
 	}
 	op &= ~SPILL_OP_REPLY;
 

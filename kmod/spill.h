@@ -61,6 +61,8 @@ extern struct workqueue_struct *spill_reap_wq;     /* unlinks dead connections *
 
 /* Page state: one byte per device page, changed under dev->map_lock. */
 #define PS_COPIES  0x0f  /* bit r: copy r holds the page's current data */
+#define PS_MOVED   0x10  /* migrate.c: copied to the move's new extent, unchanged since */
+#define PS_COPYING 0x20  /* migrate.c: being copied; a write or free clears it */
 #define PS_INVAL   0x40  /* freed; its remote copies are still to be invalidated */
 #define PS_DATA    0x80  /* written since it was last freed */
 
@@ -145,6 +147,7 @@ struct spill_server {
 	unsigned long refuse_backoff; /* jiffies; 0: no refusal remembered */
 	u64 refused_socks;            /* sockets_added when refused */
 	u32 refused_epoch;            /* the session that refused */
+	bool draining;                /* notify.c: it asked for its extents back */
 };
 
 struct spill_chunk {
@@ -162,6 +165,11 @@ struct spill_chunk {
 	/* map.c, under map_lock: claiming extents without a sleeping lock */
 	u8 allocating;                  /* copies whose ALLOC is in flight */
 	u8 alloc_slow;                  /* ... and a writer gave up waiting */
+	/* Placement (map.c, migrate.c): the server of each copy, changed
+	 * only under map_lock, by migrate.c's switch or, for a copy without
+	 * an extent, by map.c placing it off a draining server. Two copies
+	 * of a chunk are never on one server. */
+	u8 srv[SPILL_MAX_REPLICAS];
 };
 
 /* Readahead: a few pages prefetched after sequential swap-ins (ra.c). */
@@ -213,6 +221,7 @@ struct spill_stats {
 	atomic64_t repairs;          /* pages copied back onto a copy that had lost them */
 	atomic64_t fast_fails;       /* I/O failed at once: no server reachable for long */
 	atomic64_t read_fallbacks;   /* multi-page reads retried page by page */
+	atomic64_t migrated;         /* migrate.c: pages moved off a draining server */
 };
 
 struct spill_dev {
@@ -275,6 +284,10 @@ struct spill_dev {
 	 * finishes the ones the receive thread cannot (failover, waits). */
 	mempool_t *rio_pool;
 	struct workqueue_struct *read_wq;
+
+	/* Moving chunk copies off draining servers (migrate.c). */
+	struct delayed_work migrate_work;
+	unsigned long migrate_delay;  /* back-off while no target server exists */
 };
 
 /* wire.c */
@@ -359,6 +372,38 @@ void spill_repair_destroy(struct spill_dev *dev);
 void spill_repair_kick(struct spill_dev *dev);
 void spill_repair_written(struct spill_dev *dev, u64 first, unsigned int ok);
 u64 spill_repair_degraded(struct spill_dev *dev);
+
+/* repair.c: pages [first, first+n) of one chunk copied from one extent to
+ * another through bounce pages (repair.c and migrate.c). */
+#define SPILL_RUN_PAGES 16
+struct spill_run {
+	u64 first;
+	u32 n;
+	struct spill_target src;
+	struct spill_target dst;
+	int rc;
+	struct spill_cmd *cmd;
+	struct bio_vec bvec[SPILL_RUN_PAGES];
+};
+int spill_runs_alloc(struct spill_run *run, unsigned int nr);
+void spill_runs_free(struct spill_run *run, unsigned int nr);
+void spill_runs_io(struct spill_dev *dev, u64 chunk_first, struct spill_run *run,
+		   unsigned int nr, u16 op, u64 wver);
+
+/* map.c, for migrate.c: placement and extents given back */
+bool spill_server_draining(const struct spill_dev *dev, unsigned int server);
+int spill_map_pick_server(struct spill_dev *dev, u32 c, unsigned int copy);
+void spill_map_retire_extent(struct spill_dev *dev, unsigned int server, u64 ext, u32 epoch);
+bool spill_map_drop_target(struct spill_dev *dev, u64 first, u32 n,
+			   const struct spill_target *t);
+
+/* notify.c: control messages a server sends unasked */
+int spill_notify_ctrl(struct spill_conn *conn, const u8 *buf, u32 len, const char **why);
+
+/* migrate.c */
+void spill_migrate_init(struct spill_dev *dev);
+void spill_migrate_kick(struct spill_dev *dev);
+void spill_migrate_stop(struct spill_dev *dev);
 
 /* dev.c */
 struct spill_dev *spill_dev_create(struct spill_ioc_add *arg);
