@@ -173,6 +173,9 @@ spill_kmod_vm_test(NAME swap-diverge SCENARIO ${CMAKE_SOURCE_DIR}/tests/vm/scena
 # network faults on one server's link.
 spill_kmod_vm_test(NAME swap-faults SCENARIO ${CMAKE_SOURCE_DIR}/tests/vm/scenarios/swap_faults.sh
                    MEM 1G TIMEOUT 480)
+# A drained server emptied of live devices' pages (kmod/migrate.c, issue 14).
+spill_kmod_vm_test(NAME swap-drain SCENARIO ${CMAKE_SOURCE_DIR}/tests/vm/scenarios/swap_drain.sh
+                   MEM 1G TIMEOUT 300)
 # swap-netem (network faults on one server's link) is not registered yet:
 # a write completes when every copy has answered, so with 20 ms of delay on
 # one copy's link a random pass does not finish in the scenario's bound.

@@ -46,6 +46,13 @@
  *    cleared the page's PS_INVAL (spill_map_begin_write), so the page was
  *    not taken.
  *
+ * Placement: copy r of a chunk lives on ch->srv[r], (c + r) % nservers
+ * at first and again whenever the chunk is emptied. A write that finds a
+ * copy without an extent on a draining server places it elsewhere first
+ * (place_off_draining); migrate.c moves copies with extents. Two copies of
+ * a chunk are never on one server. Code that read ch->srv[] without the
+ * lock checks it again under it before it relies on an extent.
+ *
  * Copies are checked against the server's session (epoch): when a server
  * forgot our identity, spillctl adds the next socket with SPILL_SOCK_RESET,
  * the epoch moves on, and every extent and copy of the old session stops
@@ -784,6 +791,8 @@ static bool free_extents(struct spill_dev *dev, u32 c)
 			}
 			ch->epoch[r] = 0;
 			ch->ext[r] = 0;
+			/* Empty: back to its home server (migrate.c moved it). */
+			WRITE_ONCE(ch->srv[r], (c + r) % dev->nservers);
 		}
 	}
 	spin_unlock(&dev->map_lock);

@@ -19,11 +19,12 @@
  * free rewrites the state byte (map.c) and so clears both bits: a page
  * rewritten during a pass is copied again by the next one. The switch
  * happens only with no write in flight in the chunk (chunk->writers, so
- * no write still aimed at the old extent can end after it) and every
- * written page that has a current copy marked PS_MOVED: the moved copy then
- * holds each page's current data, and it never drops the only current copy
- * of a page. The pass's write version is reserved before it looks at the
- * chunk, as repair.c does: every write that begins later is newer.
+ * no write still aimed at the old extent can end after it), no ALLOC in
+ * flight for the copy, and every written page that has a current copy
+ * marked PS_MOVED: the moved copy then holds each page's current data,
+ * and it never drops the only current copy of a page. The pass's write
+ * version is reserved before it looks at the chunk, as repair.c does:
+ * every write that begins later is newer.
  *
  * A reader that picked the old extent just before the switch may find it
  * freed: map.c's spill_map_drop_target sees the copy moved and rw.c reads
@@ -201,7 +202,9 @@ static int try_switch(struct spill_dev *dev, u32 c, const struct spill_target *f
 		return -ESTALE;
 	}
 	cur = view_cur(dev, ch, t);
-	if (ch->writers)
+	/* An ALLOC in flight for the copy (its server's session ended) would
+	 * install its extent over the moved one. */
+	if (ch->writers || (ch->allocating & BIT(r)))
 		goto not_yet;
 	for (p = first; p < end; p++) {
 		u8 st = dev->pstate[p];

@@ -5,8 +5,8 @@
  * connected, authenticated and registered in userspace.
  *
  * Layout of the device: it is cut into chunks of one server extent each
- * (2 MiB by default). Copy r of chunk c lives on server (c + r) % nservers,
- * in an extent allocated there on the first write to the chunk and freed
+ * (2 MiB by default). Copy r of chunk c lives on server (c + r) % nservers
+ * until a drain moves it (chunk->srv[]), in an extent allocated there on the first write to the chunk and freed
  * when the last page of the chunk is freed (swap slot free or discard). The
  * page-location table is one state byte per device page (which copies hold
  * the current data) plus, per chunk, the extent id of every copy.
@@ -16,8 +16,9 @@
  * wait for one); map.c the page-location table, extent allocation and the
  * deferred invalidate/free work; rw.c reads, writes and discards; ra.c
  * prefetch for sequential swap-ins; repair.c copies pages back onto copies
- * that lost them; dev.c the gendisk; ctl.c the control device; main.c
- * module parameters, init and exit.
+ * that lost them; notify.c control messages from servers (Drain);
+ * migrate.c moves chunk copies off draining servers; dev.c the gendisk;
+ * ctl.c the control device; main.c module parameters, init and exit.
  */
 #ifndef SPILL_H
 #define SPILL_H
