@@ -220,6 +220,35 @@ int spill_conn_queue(struct spill_conn *conn, struct spill_cmd *cmd)
 	return 0;
 }
 
+/*
+ * Send a control frame that gets no reply (ReclaimReply): len bytes of
+ * protobuf payload. No slot is taken; a failed send kills the connection.
+ */
+int spill_conn_send_ctrl(struct spill_conn *conn, const void *buf, u32 len)
+{
+	struct spill_wire_hdr h = {};
+	struct kvec kv[2] = { { .iov_base = &h, .iov_len = sizeof(h) },
+			      { .iov_base = (void *)buf, .iov_len = len } };
+	struct msghdr msg = { .msg_flags = MSG_DONTWAIT | MSG_NOSIGNAL };
+	unsigned int noreclaim;
+	int rc;
+
+	h.magic = cpu_to_le32(SPILL_WIRE_MAGIC);
+	h.version = SPILL_WIRE_VERSION;
+	h.op = cpu_to_le16(SPILL_OP_CTRL);
+	h.payload_len = cpu_to_le32(len);
+	h.crc = cpu_to_le32(spill_crc_end(crc32c(spill_crc_begin(&h), buf, len)));
+	iov_iter_kvec(&msg.msg_iter, ITER_SOURCE, kv, 2, sizeof(h) + len);
+	noreclaim = memalloc_noreclaim_save();
+	mutex_lock(&conn->tx_lock);
+	rc = READ_ONCE(conn->dead) ? -EPIPE : conn_send_msg(conn, &msg);
+	mutex_unlock(&conn->tx_lock);
+	memalloc_noreclaim_restore(noreclaim);
+	if (rc)
+		spill_conn_kill(conn, "send failed");
+	return rc;
+}
+
 /* --- receiving ----------------------------------------------------------- */
 
 static int conn_recv_msg(struct spill_conn *conn, struct msghdr *msg)

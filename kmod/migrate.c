@@ -54,6 +54,10 @@
 #define MOVE_PASSES 64           /* copy passes per try at one copy */
 #define RETRY_MIN   (HZ / 2)     /* a copy could not be moved: walk again */
 #define RETRY_MAX   (10 * HZ)
+#define RECLAIM_WAIT    (5 * HZ)  /* a Reclaim without a deadline */
+#define RECLAIM_MAX     (60 * HZ) /* a deadline farther off counts as this */
+#define ANSWER_MARGIN   (HZ / 5)  /* answer this long before the deadline */
+#define CTRL_RECLAIM_REPLY 18     /* Ctrl.reclaim_reply: { reclaim_id = 1; freed_bytes = 2; } */
 
 static u64 first_page(const struct spill_dev *dev, u32 c)
 {
@@ -271,9 +275,117 @@ static int alloc_extent(struct spill_dev *dev, struct spill_target *to)
 	return rc;
 }
 
+static bool any_draining(struct spill_dev *dev)
+{
+	unsigned int s;
+
+	for (s = 0; s < dev->nservers; s++)
+		if (spill_server_draining(dev, s))
+			return true;
+	return false;
+}
+
+/* --- Reclaim ------------------------------------------------------------- */
+
+static u8 *put_varint(u8 *p, u64 v)
+{
+	while (v >= 0x80) {
+		*p++ = (v & 0x7f) | 0x80;
+		v >>= 7;
+	}
+	*p++ = v;
+	return p;
+}
+
+/* Send ReclaimReply { id, freed } on a connection to server s. */
+static void send_reply(struct spill_dev *dev, unsigned int s, u64 id, u64 freed)
+{
+	u8 body[24], msg[32], *b = body, *m = msg;
+	struct spill_conn *conn;
+	int rc = -ENOTCONN;
+
+	*b++ = 1 << 3 | 0; /* reclaim_id, varint */
+	b = put_varint(b, id);
+	*b++ = 2 << 3 | 0; /* freed_bytes, varint */
+	b = put_varint(b, freed);
+	m = put_varint(m, CTRL_RECLAIM_REPLY << 3 | 2);
+	m = put_varint(m, b - body);
+	memcpy(m, body, b - body);
+	m += b - body;
+	conn = spill_conn_get(dev, s, spill_server_epoch(dev, s));
+	if (conn) {
+		rc = spill_conn_send_ctrl(conn, msg, m - msg);
+		spill_conn_put(conn);
+	}
+	if (rc)
+		dev_warn_ratelimited(disk_to_dev(dev->disk),
+				     "server %u: reclaim %llu not answered: %d\n", s, id, rc);
+	else
+		dev_info(disk_to_dev(dev->disk), "server %u: reclaim %llu: freed %llu bytes\n", s,
+			 id, freed);
+}
+
+/* Answer server s's Reclaim if it is done, or all (the walk ended), or its
+ * deadline is near. */
+static void answer(struct spill_dev *dev, unsigned int s, bool all)
+{
+	struct spill_server *srv = &dev->srv[s];
+	u64 id = 0, freed = 0;
+	bool now = false;
+
+	spin_lock(&dev->map_lock);
+	if (srv->reclaim_deadline &&
+	    (all || srv->reclaim_freed >= srv->reclaim_bytes ||
+	     time_after_eq(jiffies + ANSWER_MARGIN, srv->reclaim_deadline))) {
+		now = true;
+		id = srv->reclaim_id;
+		freed = srv->reclaim_freed;
+		srv->reclaim_deadline = 0;
+	}
+	spin_unlock(&dev->map_lock);
+	if (now)
+		send_reply(dev, s, id, freed);
+}
+
+static void answer_all(struct spill_dev *dev, bool all)
+{
+	unsigned int s;
+
+	for (s = 0; s < dev->nservers; s++)
+		answer(dev, s, all);
+}
+
+/* Bytes server s still wants back for its Reclaim (0: none pending). */
+static u64 reclaim_left(struct spill_dev *dev, unsigned int s)
+{
+	struct spill_server *srv = &dev->srv[s];
+	u64 left = 0;
+
+	spin_lock(&dev->map_lock);
+	if (srv->reclaim_deadline && srv->reclaim_freed < srv->reclaim_bytes)
+		left = srv->reclaim_bytes - srv->reclaim_freed;
+	spin_unlock(&dev->map_lock);
+	return left;
+}
+
+static void reclaim_freed(struct spill_dev *dev, unsigned int s, u64 bytes)
+{
+	spin_lock(&dev->map_lock);
+	if (dev->srv[s].reclaim_deadline)
+		dev->srv[s].reclaim_freed += bytes;
+	spin_unlock(&dev->map_lock);
+}
+
+/* Copies on server s are to move: it drains, or wants bytes back. */
+static bool wanted_off(struct spill_dev *dev, unsigned int s)
+{
+	return spill_server_draining(dev, s) || reclaim_left(dev, s);
+}
+
 /*
- * Move copy r of chunk c off draining server old. 0 when it is done or
- * there is nothing to move; -EAGAIN when it must be tried again later.
+ * Move copy r of chunk c off server old (draining, or asked to reclaim).
+ * 0 when it is done (*moved: the pages moved) or there is nothing to move;
+ * -EAGAIN when it must be tried again later.
  */
 static int move_copy(struct spill_dev *dev, u32 c, unsigned int r, unsigned int old,
 		     struct spill_run *run, u64 *moved)
@@ -296,7 +408,7 @@ static int move_copy(struct spill_dev *dev, u32 c, unsigned int r, unsigned int 
 	s = spill_map_pick_server(dev, c, r);
 	if (s < 0) {
 		dev_warn_ratelimited(disk_to_dev(dev->disk),
-				     "no server to take chunk %u copy %u off draining server %u: still served from it\n",
+				     "no server to take chunk %u copy %u off server %u: still served from it\n",
 				     c, r, old);
 		return -EAGAIN;
 	}
@@ -307,7 +419,7 @@ static int move_copy(struct spill_dev *dev, u32 c, unsigned int r, unsigned int 
 
 	rc = -EAGAIN;
 	for (pass = 0; pass < MOVE_PASSES; pass++) {
-		if (READ_ONCE(dev->dying) || !spill_server_draining(dev, old))
+		if (READ_ONCE(dev->dying) || !wanted_off(dev, old))
 			break;
 		rc = copy_pass(dev, c, &from, &to, run);
 		if (!rc)
@@ -326,14 +438,28 @@ static int move_copy(struct spill_dev *dev, u32 c, unsigned int r, unsigned int 
 	return -EAGAIN;
 }
 
-static bool any_draining(struct spill_dev *dev)
+/*
+ * Server s asks for bytes back by deadline_ms from now (notify.c, on the
+ * receive thread): note it, the work moves copies off s and answers. A
+ * Reclaim not answered yet is replaced (its server stops waiting for it at
+ * its deadline).
+ */
+void spill_migrate_reclaim(struct spill_dev *dev, unsigned int s, u64 id, u64 bytes,
+			   u32 deadline_ms)
 {
-	unsigned int s;
+	struct spill_server *srv = &dev->srv[s];
+	unsigned long wait = deadline_ms ? min_t(unsigned long, msecs_to_jiffies(deadline_ms),
+						 RECLAIM_MAX) : RECLAIM_WAIT;
 
-	for (s = 0; s < dev->nservers; s++)
-		if (spill_server_draining(dev, s))
-			return true;
-	return false;
+	spin_lock(&dev->map_lock);
+	srv->reclaim_id = id;
+	srv->reclaim_bytes = bytes;
+	srv->reclaim_freed = 0;
+	srv->reclaim_deadline = (jiffies + wait) | 1;
+	spin_unlock(&dev->map_lock);
+	dev_info(disk_to_dev(dev->disk), "server %u: reclaim %llu asks for %llu bytes\n", s, id,
+		 bytes);
+	spill_migrate_kick(dev);
 }
 
 static void migrate_work(struct work_struct *work)
@@ -346,8 +472,6 @@ static void migrate_work(struct work_struct *work)
 	u64 moved = 0;
 	u32 c;
 
-	if (!any_draining(dev))
-		goto out;
 	run = kcalloc(MOVE_RUNS, sizeof(*run), GFP_KERNEL);
 	if (!run || spill_runs_alloc(run, MOVE_RUNS)) {
 		left = true;
@@ -360,19 +484,27 @@ static void migrate_work(struct work_struct *work)
 			unsigned int s = spill_copy_server(dev, c, r);
 			u64 n = 0;
 
-			if (!spill_server_draining(dev, s))
+			if (!wanted_off(dev, s))
 				continue;
-			if (move_copy(dev, c, r, s, run, &n))
-				left = true;
+			if (move_copy(dev, c, r, s, run, &n)) {
+				left |= spill_server_draining(dev, s);
+				continue;
+			}
 			moved += n;
+			if (spill_copy_server(dev, c, r) != s) /* its extent there is freed */
+				reclaim_freed(dev, s, dev->extent_bytes);
 		}
+		answer_all(dev, false);
 		cond_resched();
 	}
 	if (moved) {
 		atomic64_add(moved, &dev->st.migrated);
-		dev_info(disk_to_dev(dev->disk), "moved %llu pages off draining servers\n", moved);
+		dev_info(disk_to_dev(dev->disk), "moved %llu pages off draining or reclaiming servers\n",
+			 moved);
 	}
 out:
+	/* The walk is over: whatever was freed is the answer. */
+	answer_all(dev, true);
 	if (run) {
 		spill_runs_free(run, MOVE_RUNS);
 		kfree(run);

@@ -3,8 +3,9 @@
  * Control messages a server sends without being asked: SPILL_OP_CTRL
  * frames carrying a protobuf Ctrl (proto/spillway.proto). Drain sets or
  * clears the server's draining flag, so that no new extent goes there, and
- * kicks migrate.c, which moves the device's chunk copies off it; every
- * other message is ignored.
+ * kicks migrate.c, which moves the device's chunk copies off it. Reclaim
+ * asks migrate.c to move about that many bytes of copies off the server
+ * and answer with what it freed. Every other message is ignored.
  *
  * conn.c hands over the payload (at most a page, its CRC checked). It is
  * read by a small protobuf decoder that trusts no length: varints of ten
@@ -21,7 +22,8 @@
 
 #include "spill.h"
 
-#define CTRL_DRAIN 41 /* Ctrl.drain: Drain { bool drain = 1; } */
+#define CTRL_RECLAIM 17 /* Ctrl.reclaim: Reclaim { reclaim_id = 1; bytes = 2; deadline_ms = 3; } */
+#define CTRL_DRAIN 41   /* Ctrl.drain: Drain { bool drain = 1; } */
 
 #define PB_VARINT 0
 #define PB_FIXED64 1
@@ -114,6 +116,26 @@ static int parse_drain(struct pb b, bool *on)
 	return 0;
 }
 
+/* A Reclaim message: its fields, 0 when absent. */
+static int parse_reclaim(struct pb b, u64 *id, u64 *bytes, u64 *deadline_ms)
+{
+	struct pb body;
+	u32 num, type;
+	u64 v = 0;
+
+	*id = *bytes = *deadline_ms = 0;
+	while (b.p < b.end) {
+		if (pb_field(&b, &num, &type, &v, &body))
+			return -EBADMSG;
+		if (num < 1 || num > 3)
+			continue;
+		if (type != PB_VARINT)
+			return -EBADMSG;
+		*(num == 1 ? id : num == 2 ? bytes : deadline_ms) = v;
+	}
+	return 0;
+}
+
 static void set_draining(struct spill_dev *dev, unsigned int s, bool on)
 {
 	struct spill_server *srv = &dev->srv[s];
@@ -134,22 +156,28 @@ static void set_draining(struct spill_dev *dev, unsigned int s, bool on)
 int spill_notify_ctrl(struct spill_conn *conn, const u8 *buf, u32 len, const char **why)
 {
 	struct pb b = { .p = buf, .end = buf + len }, body;
-	bool drain = false, seen = false;
-	u32 num, type;
-	u64 v;
+	u64 v, id = 0, bytes = 0, deadline_ms = 0;
+	u32 num, type, seen = 0;
+	bool drain = false;
 
+	/* A oneof: the last one counts. */
 	while (b.p < b.end) {
 		if (pb_field(&b, &num, &type, &v, &body))
 			goto bad;
-		if (num != CTRL_DRAIN)
+		if (num != CTRL_DRAIN && num != CTRL_RECLAIM)
 			continue;
-		/* A oneof: the last one counts. */
-		if (type != PB_BYTES || parse_drain(body, &drain))
+		if (type != PB_BYTES)
 			goto bad;
-		seen = true;
+		if (num == CTRL_DRAIN ? parse_drain(body, &drain) :
+					parse_reclaim(body, &id, &bytes, &deadline_ms))
+			goto bad;
+		seen = num;
 	}
-	if (seen)
+	if (seen == CTRL_DRAIN)
 		set_draining(conn->dev, conn->server, drain);
+	else if (seen == CTRL_RECLAIM)
+		spill_migrate_reclaim(conn->dev, conn->server, id, bytes,
+				      min_t(u64, deadline_ms, U32_MAX));
 	return 0;
 bad:
 	*why = "malformed control message";

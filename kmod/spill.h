@@ -149,6 +149,12 @@ struct spill_server {
 	u64 refused_socks;            /* sockets_added when refused */
 	u32 refused_epoch;            /* the session that refused */
 	bool draining;                /* notify.c: it asked for its extents back */
+	/* migrate.c, under dev->map_lock: the server's last Reclaim, not yet
+	 * answered (reclaim_deadline 0: none), and the bytes freed for it */
+	u64 reclaim_id;
+	u64 reclaim_bytes;
+	u64 reclaim_freed;
+	unsigned long reclaim_deadline; /* jiffies: answer before */
 };
 
 struct spill_chunk {
@@ -404,6 +410,10 @@ int spill_notify_ctrl(struct spill_conn *conn, const u8 *buf, u32 len, const cha
 /* migrate.c */
 void spill_migrate_init(struct spill_dev *dev);
 void spill_migrate_kick(struct spill_dev *dev);
+void spill_migrate_reclaim(struct spill_dev *dev, unsigned int server, u64 id, u64 bytes,
+			   u32 deadline_ms);
+/* conn.c, for migrate.c: a control frame that gets no reply */
+int spill_conn_send_ctrl(struct spill_conn *conn, const void *buf, u32 len);
 void spill_migrate_stop(struct spill_dev *dev);
 
 /* dev.c */

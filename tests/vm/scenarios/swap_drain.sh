@@ -12,7 +12,11 @@
 #  4. `server undrain`: the devices see it, the workload exits (its chunks
 #     are freed and go back to their home servers) and a new one fills:
 #     server 1 takes extents again, and every page of it verifies;
-#  5. detach and rmmod leave nothing behind.
+#  5. `spillctl client reclaim` of 2 MiB from the 1-copy device on server
+#     1: the device moves copies off it and answers; the server's bytes
+#     for the device drop by at least that much and its client stats show
+#     the answer; every page verifies;
+#  6. detach and rmmod leave nothing behind.
 # Needs: spillway.ko spillwayd spillctl spill-workload libspill-mlockall.so
 # swap_lib.sh (--include), modules libcrc32c crc32c_generic.
 set -eu
@@ -25,6 +29,19 @@ draining_is() {
 }
 
 lends_some() { ! used_at_most "$1" 0; }
+# client_json SERVER NAME: that client's line of `spillctl --json clients`;
+# client_used: its used bytes; reclaim_answered: a reclaim answer shows.
+client_json() {
+	eval "_url=\$s$1_url"
+	spillctl --server "$_url" --json clients --local | grep -o "{\"name\":\"$2\"[^}]*}"
+}
+client_used() { client_json "$1" "$2" | sed -n 's/.*"used_bytes":\([0-9]*\).*/\1/p'; }
+reclaim_answered() { client_json "$1" "$2" | grep -q '"last_reclaim_id":[1-9]'; }
+# client_below SERVER NAME BYTES: the client uses less than BYTES there.
+client_below() {
+	_cu=$(client_used "$1" "$2")
+	[ -n "$_cu" ] && [ "$_cu" -lt "$3" ]
+}
 
 say "1. module, three servers, a 2-copy and a 1-copy device, a workload fills"
 load_module
@@ -84,17 +101,32 @@ spillctl server undrain unix:///tmp/s1.admin || fail "server undrain"
 for d in "$dev2" "$dev1"; do
 	retry 200 draining_is "$d" 1 - || fail "$d still sees server 1 draining"
 done
-in_cgroup w spill-workload --size 64M --passes 1 --random --rewrite --mark /tmp/e. &
+in_cgroup w spill-workload --size 64M --passes 1 --random --rewrite --mark /tmp/e. \
+	--wait /tmp/ge. --hold &
 wl=$!
 retry 2400 test -e /tmp/e.0 || fail "second fill did not finish"
 retry 2400 lends_some "$s1_url" || fail "server 1 took no extent after undrain"
 echo "server 1 lends $(server_used "$s1_url") bytes"
+
+say "5. Reclaim 2 MiB of the 1-copy device on server 1: it moves copies and answers"
+before=$(client_used 1 vm-drain1)
+echo "vm-drain1 uses $before bytes on server 1"
+[ "$before" -ge $((2 << 20)) ] || fail "vm-drain1 has only $before bytes on server 1"
+spillctl --server unix:///tmp/s1.admin client reclaim vm-drain1 --bytes 2M \
+	--deadline-ms 20000 || fail "client reclaim"
+retry 600 reclaim_answered 1 vm-drain1 || fail "no reclaim answer from vm-drain1"
+retry 200 client_below 1 vm-drain1 $((before - (2 << 20) + 1)) ||
+	fail "reclaim freed only $((before - $(client_used 1 vm-drain1))) bytes"
+echo "vm-drain1 on server 1: $before -> $(client_used 1 vm-drain1) bytes; $(client_json 1 vm-drain1)"
+freed=$(client_json 1 vm-drain1 | sed -n 's/.*"last_reclaim_freed_bytes":\([0-9]*\).*/\1/p')
+[ "$freed" -ge $((2 << 20)) ] || fail "the answer says $freed bytes freed"
+touch /tmp/ge.1 /tmp/ge.2
 wait $wl || fail "second workload found bad pages"
 for d in "$dev2" "$dev1"; do
 	[ "$(counter read_errors "$d")" = 0 ] || fail "$d: read errors"
 done
 
-say "5. detach and rmmod"
+say "6. detach and rmmod"
 for d in "$dev2" "$dev1"; do
 	swapoff "$d"
 done
