@@ -48,15 +48,15 @@ load_module
 for n in 0 1 2; do
 	SPILL_SERVER_ARGS="--admin-socket /tmp/s$n.admin" start_server "s$n" 128M
 done
+# Busybox's swapon takes no priority: spillctl swaps both on at 5.
 attach --server "$s0_url" --server "$s1_url" --server "$s2_url" --replicas 2 --size 128M \
-	--name vm-drain2
+	--name vm-drain2 --swapon=5
 dev2=$dev pid2=$attach_pid
 attach --server "$s0_url" --server "$s1_url" --server "$s2_url" --replicas 1 --size 128M \
-	--name vm-drain1
+	--name vm-drain1 --swapon=5
 dev1=$dev pid1=$attach_pid
 for d in "$dev2" "$dev1"; do
-	mkswap "$d" >/dev/null
-	swapon -d -p 5 "$d"
+	grep -q "^$d " /proc/swaps || fail "$d not swapped on"
 done
 make_cgroup w 24M
 in_cgroup w spill-workload --size 64M --passes 2 --random --rewrite \
