@@ -30,8 +30,8 @@
  * freed: map.c's spill_map_drop_target sees the copy moved and rw.c reads
  * again from the new one.
  *
- * No lock is held across a network wait; map_lock is held for a batch of
- * pages, and once per switch for the chunk's pages (extent_pages at most).
+ * No lock is held across a network wait; map_lock is held for MOVE_SCAN
+ * pages at most.
  * It runs on spill_wq (one work item, never twice at once) with
  * MOVE_RUNS x SPILL_RUN_PAGES bounce pages while it runs, and stops on
  * device removal and for a server undrained. When no target server exists
@@ -190,6 +190,14 @@ static int copy_pass(struct spill_dev *dev, u32 c, const struct spill_target *fr
  * Make the extent to copy from->copy of chunk c, if every written page with
  * a current copy is in it and no write is in flight. 0 with *moved set,
  * -EAGAIN (not yet), or -ESTALE (the copy changed).
+ *
+ * The pages are checked MOVE_SCAN at a time under map_lock; no write began
+ * meanwhile (chunk->wgen) and none was in flight before, so none ended
+ * either and the check holds at the switch. The switch changes only the
+ * chunk's copy: every written page that has bit r set is PS_MOVED (copy r
+ * was current), so bit r now rightly names the new extent. Pages moved from
+ * another copy get bit r afterwards: until then copy r just goes unread
+ * for them.
  */
 static int try_switch(struct spill_dev *dev, u32 c, const struct spill_target *from,
 		      const struct spill_target *to, u64 *moved)
@@ -198,40 +206,59 @@ static int try_switch(struct spill_dev *dev, u32 c, const struct spill_target *f
 	u64 p, first = first_page(dev, c), end = end_page(dev, c), n = 0;
 	unsigned int all = GENMASK(dev->replicas - 1, 0), r = from->copy, up, cur;
 	struct spill_target t[SPILL_MAX_REPLICAS];
+	u32 wgen;
 
 	view_copies(dev, c, t, &up);
+	if (t[r].epoch != from->epoch)
+		return -ESTALE; /* the old server's session ended: its copy is gone */
 	spin_lock(&dev->map_lock);
 	if (!still_from(ch, from)) {
 		spin_unlock(&dev->map_lock);
 		return -ESTALE;
 	}
 	cur = view_cur(dev, ch, t);
-	/* An ALLOC in flight for the copy (its server's session ended) would
-	 * install its extent over the moved one. */
+	wgen = ch->wgen;
+	/* An ALLOC in flight for the copy would install its extent over the moved one. */
 	if (ch->writers || (ch->allocating & BIT(r)))
 		goto not_yet;
-	for (p = first; p < end; p++) {
-		u8 st = dev->pstate[p];
+	for (p = first; p < end;) {
+		u64 stop = min(end, p + MOVE_SCAN);
 
-		if ((st & PS_DATA) && (st & cur & all) && !(st & PS_MOVED))
+		for (; p < stop; p++) {
+			u8 st = dev->pstate[p];
+
+			if ((st & PS_DATA) && (st & cur & all) && !(st & PS_MOVED))
+				goto not_yet;
+		}
+		spin_unlock(&dev->map_lock);
+		cond_resched();
+		spin_lock(&dev->map_lock);
+		if (ch->wgen != wgen || !still_from(ch, from))
 			goto not_yet;
 	}
-	/* The switch: one hold, so nobody sees the new extent with old bits. */
-	for (p = first; p < end; p++) {
-		u8 st = dev->pstate[p];
-
-		if (st & PS_MOVED) {
-			st |= BIT(r);
-			n++;
-		} else {
-			st &= ~BIT(r);
-		}
-		dev->pstate[p] = st & ~(PS_MOVED | PS_COPYING);
-	}
+	if (ch->allocating & BIT(r))
+		goto not_yet;
 	WRITE_ONCE(ch->srv[r], to->server);
 	ch->ext[r] = to->extent;
 	ch->epoch[r] = to->epoch;
 	spin_unlock(&dev->map_lock);
+
+	/* A write or free since cleared PS_MOVED and set the bits itself. */
+	for (p = first; p < end;) {
+		u64 stop = min(end, p + MOVE_SCAN);
+
+		spin_lock(&dev->map_lock);
+		for (; p < stop; p++) {
+			u8 st = dev->pstate[p];
+
+			if (st & PS_MOVED) {
+				st |= BIT(r);
+				n++;
+			}
+			dev->pstate[p] = st & ~(PS_MOVED | PS_COPYING);
+		}
+		spin_unlock(&dev->map_lock);
+	}
 	*moved = n;
 	return 0;
 not_yet:
