@@ -551,12 +551,21 @@ unsigned int spill_map_copies(struct spill_dev *dev, u64 first, u32 n, bool *som
 bool spill_map_target(struct spill_dev *dev, u32 c, unsigned int r, struct spill_target *t)
 {
 	struct spill_chunk *ch = &dev->chunks[c];
-	unsigned int s = spill_copy_server(dev, c, r);
-	u32 epoch = spill_server_epoch(dev, s);
+	unsigned int s;
+	u32 epoch;
 	bool ok;
 
-	spin_lock(&dev->map_lock);
-	ok = ch->epoch[r] == epoch && ch->srv[r] == s;
+	/* Again if the copy moved (migrate.c) between the two looks: false
+	 * must mean its extent is of an ended session, never "it moved". */
+	for (;;) {
+		s = spill_copy_server(dev, c, r);
+		epoch = spill_server_epoch(dev, s);
+		spin_lock(&dev->map_lock);
+		if (ch->srv[r] == s)
+			break;
+		spin_unlock(&dev->map_lock);
+	}
+	ok = ch->epoch[r] == epoch;
 	*t = (struct spill_target){ .copy = r, .server = s, .extent = ch->ext[r],
 				    .epoch = epoch };
 	spin_unlock(&dev->map_lock);
