@@ -348,8 +348,8 @@ static void send_reply(struct spill_dev *dev, unsigned int s, u64 id, u64 freed)
 		dev_warn_ratelimited(disk_to_dev(dev->disk),
 				     "server %u: reclaim %llu not answered: %d\n", s, id, rc);
 	else
-		dev_info(disk_to_dev(dev->disk), "server %u: reclaim %llu: freed %llu bytes\n", s,
-			 id, freed);
+		dev_info_ratelimited(disk_to_dev(dev->disk), "server %u: reclaim %llu: freed %llu bytes\n",
+				     s, id, freed);
 }
 
 /* Answer server s's Reclaim if it is done, or all (the walk ended), or its
@@ -484,8 +484,8 @@ void spill_migrate_reclaim(struct spill_dev *dev, unsigned int s, u64 id, u64 by
 	srv->reclaim_freed = 0;
 	srv->reclaim_deadline = (jiffies + wait) | 1;
 	spin_unlock(&dev->map_lock);
-	dev_info(disk_to_dev(dev->disk), "server %u: reclaim %llu asks for %llu bytes\n", s, id,
-		 bytes);
+	dev_info_ratelimited(disk_to_dev(dev->disk), "server %u: reclaim %llu asks for %llu bytes\n",
+			     s, id, bytes);
 	spill_migrate_kick(dev);
 }
 
