@@ -4,7 +4,7 @@
  *
  *   spillctl swap attach --server URL [--server URL]... --size SIZE [--name NAME]
  *                        [--replicas N] [--connections N] [--psk-file F]
- *                        [--swapon[=PRIO]] [--foreground]
+ *                        [--swapon[=PRIO]] [--priority N] [--foreground]
  *   spillctl swap detach [--swapoff] DEV
  *   spillctl swap status [--json] [DEV]
  *
@@ -33,10 +33,12 @@ void swap_usage(FILE *out)
 	fprintf(out,
 		"  swap attach --server URL [--server URL]... --size SIZE [--name NAME]\n"
 		"              [--replicas N] [--connections N] [--psk-file FILE]\n"
-		"              [--swapon[=PRIO]] [--foreground]\n"
+		"              [--swapon[=PRIO]] [--priority N] [--foreground]\n"
 		"                              far memory as /dev/spillwayN (spillway.ko); stays\n"
 		"                              resident to reconnect (in the background unless\n"
-		"                              --foreground); prints the device\n"
+		"                              --foreground); prints the device. --priority:\n"
+		"                              the arbiter priority asked (-1000..1000; default 0,\n"
+		"                              raised to the server's --default-priority)\n"
 		"  swap detach [--swapoff] DEV remove /dev/spillwayN (DEV: path, spillwayN or name)\n"
 		"  swap status [--json] [DEV]  attachments: servers, pages remote, failovers, errors\n");
 }
@@ -113,6 +115,7 @@ static int parse_attach(int argc, char **argv, const char *dflt_server, struct s
 		{ "psk-file", required_argument, NULL, 'k' },
 		{ "swapon", optional_argument, NULL, 'o' },
 		{ "foreground", no_argument, NULL, 'f' },
+		{ "priority", required_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 },
 	};
 	long v;
@@ -164,6 +167,11 @@ static int parse_attach(int argc, char **argv, const char *dflt_server, struct s
 			break;
 		case 'f':
 			a->foreground = 1;
+			break;
+		case 'p':
+			if (config_parse_int(optarg, -1000, 1000, &v))
+				return usage_error("--priority must be -1000..1000, not '%s'", optarg);
+			a->priority = (int)v;
 			break;
 		case ':':
 			return usage_error("attach: '%s' needs a value", argv[optind - 1]);

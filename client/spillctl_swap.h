@@ -37,6 +37,7 @@ struct swap_attach {
 	int foreground;
 	int swapon;          /* mkswap + swapon after attaching */
 	int swap_prio;       /* -1: kernel default */
+	int priority;        /* asked at Register (--priority; 0 by default) */
 	int ctl;             /* open /dev/spillway-ctl, -1 before the device exists */
 	uint32_t index;
 	uint64_t id;

@@ -220,6 +220,35 @@ int spill_conn_queue(struct spill_conn *conn, struct spill_cmd *cmd)
 	return 0;
 }
 
+/*
+ * Send a control frame that gets no reply (ReclaimReply): len bytes of
+ * protobuf payload. No slot is taken; a failed send kills the connection.
+ */
+int spill_conn_send_ctrl(struct spill_conn *conn, const void *buf, u32 len)
+{
+	struct spill_wire_hdr h = {};
+	struct kvec kv[2] = { { .iov_base = &h, .iov_len = sizeof(h) },
+			      { .iov_base = (void *)buf, .iov_len = len } };
+	struct msghdr msg = { .msg_flags = MSG_DONTWAIT | MSG_NOSIGNAL };
+	unsigned int noreclaim;
+	int rc;
+
+	h.magic = cpu_to_le32(SPILL_WIRE_MAGIC);
+	h.version = SPILL_WIRE_VERSION;
+	h.op = cpu_to_le16(SPILL_OP_CTRL);
+	h.payload_len = cpu_to_le32(len);
+	h.crc = cpu_to_le32(spill_crc_end(crc32c(spill_crc_begin(&h), buf, len)));
+	iov_iter_kvec(&msg.msg_iter, ITER_SOURCE, kv, 2, sizeof(h) + len);
+	noreclaim = memalloc_noreclaim_save();
+	mutex_lock(&conn->tx_lock);
+	rc = READ_ONCE(conn->dead) ? -EPIPE : conn_send_msg(conn, &msg);
+	mutex_unlock(&conn->tx_lock);
+	memalloc_noreclaim_restore(noreclaim);
+	if (rc)
+		spill_conn_kill(conn, "send failed");
+	return rc;
+}
+
 /* --- receiving ----------------------------------------------------------- */
 
 static int conn_recv_msg(struct spill_conn *conn, struct msghdr *msg)
@@ -270,27 +299,25 @@ static int conn_recv_bvec(struct spill_conn *conn, const struct bio_vec *bvec,
 	return 0;
 }
 
-/* A control message the server sent unasked (Reclaim): read, check, ignore. */
-static int conn_skip(struct spill_conn *conn, const struct spill_wire_hdr *w, u32 len,
+/* A control message from the server (notify.c acts on it). */
+static int conn_ctrl(struct spill_conn *conn, const struct spill_wire_hdr *w, u32 len,
 		     const char **why)
 {
-	u32 state = spill_crc_begin(w);
 	int rc;
 
-	while (len) {
-		u32 n = min_t(u32, len, PAGE_SIZE);
-
-		rc = conn_recv(conn, conn->scratch, n);
-		if (rc)
-			return rc;
-		state = crc32c(state, conn->scratch, n);
-		len -= n;
+	if (len > PAGE_SIZE) {
+		*why = "control message too large";
+		return -EMSGSIZE;
 	}
-	if (spill_crc_end(state) != le32_to_cpu(w->crc)) {
+	rc = conn_recv(conn, conn->scratch, len);
+	if (rc)
+		return rc;
+	if (spill_crc_end(crc32c(spill_crc_begin(w), conn->scratch, len)) !=
+	    le32_to_cpu(w->crc)) {
 		*why = "bad checksum on a control message";
 		return -EBADMSG;
 	}
-	return 0;
+	return spill_notify_ctrl(conn, conn->scratch, len, why);
 }
 
 static void conn_complete(struct spill_conn *conn, struct spill_cmd *cmd, int status)
@@ -394,7 +421,7 @@ static int conn_rx_one(struct spill_conn *conn, const char **why)
 			*why = "unexpected request from the server";
 			return -EPROTO;
 		}
-		return conn_skip(conn, &w, len, why);
+		return conn_ctrl(conn, &w, len, why);
 	}
 	op &= ~SPILL_OP_REPLY;
 

@@ -190,6 +190,7 @@ struct spill_dev *spill_dev_create(struct spill_ioc_add *arg)
 	rc = spill_map_init(dev);
 	if (rc)
 		goto rw_exit;
+	spill_migrate_init(dev);
 	rc = spill_ra_init(dev);
 	if (rc)
 		goto map_destroy;
@@ -278,6 +279,7 @@ static void dev_destroy(struct spill_dev *dev)
 	wait_event(dev->idle_wq, !atomic_read(&dev->active));
 	cancel_delayed_work_sync(&dev->reclaim_work);
 	spill_repair_stop(dev);
+	spill_migrate_stop(dev);
 	/*
 	 * The background work may have left FREEs and ALLOCs in flight (they
 	 * complete from receive threads and may still change the chunks and

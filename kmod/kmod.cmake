@@ -224,6 +224,9 @@ spill_kmod_vm_test(NAME swap-lies SCENARIO ${CMAKE_SOURCE_DIR}/tests/vm/scenario
 # silent partition past io_timeout, repair after it (issue 14, knetem).
 spill_kmod_vm_test(NAME swap-netem SCENARIO ${CMAKE_SOURCE_DIR}/tests/vm/scenarios/swap_netem.sh
                    MEM 1G TIMEOUT 360)
+# A drained server emptied of live devices' pages (kmod/migrate.c, issue 14).
+spill_kmod_vm_test(NAME swap-drain SCENARIO ${CMAKE_SOURCE_DIR}/tests/vm/scenarios/swap_drain.sh
+                   MEM 1G TIMEOUT 300)
 
 # The benchmark is not a test: `cmake --build build --target swap-bench` on
 # 6.1, `--target swap-bench-6.12` on 6.12 (results in <build>/swap-bench[-6.12]/).

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
  * The page-location table: which copies of each device page hold its
- * current data (one state byte per page), and for every chunk the extent id
- * of each copy and the server session it belongs to. Remote memory is
+ * current data (one state byte per page), and for every chunk the server,
+ * the extent id of each copy and the server session it belongs to. Remote memory is
  * claimed lazily: a chunk's extents are allocated by its first write and
  * freed once its last page is freed, so an idle swap device costs the
  * servers nothing.
@@ -46,6 +46,13 @@
  *    cleared the page's PS_INVAL (spill_map_begin_write), so the page was
  *    not taken.
  *
+ * Placement: copy r of a chunk lives on ch->srv[r], (c + r) % nservers
+ * at first and again whenever the chunk is emptied. A write that finds a
+ * copy without an extent on a draining server places it elsewhere first
+ * (place_off_draining); migrate.c moves copies with extents. Two copies of
+ * a chunk are never on one server. Code that read ch->srv[] without the
+ * lock checks it again under it before it relies on an extent.
+ *
  * Copies are checked against the server's session (epoch): when a server
  * forgot our identity, spillctl adds the next socket with SPILL_SOCK_RESET,
  * the epoch moves on, and every extent and copy of the old session stops
@@ -77,9 +84,15 @@ struct dead_extent {
 	unsigned int server;
 };
 
+/*
+ * The server of copy r of a chunk: (chunk + copy) % nservers at first,
+ * moved off draining servers (place_off_draining, migrate.c). Without
+ * map_lock a caller gets a value that may be changing: whoever relies on
+ * it checks ch->srv[] again under the lock.
+ */
 unsigned int spill_copy_server(const struct spill_dev *dev, u32 chunk, unsigned int copy)
 {
-	return (chunk + copy) % dev->nservers;
+	return READ_ONCE(dev->chunks[chunk].srv[copy]);
 }
 
 static u32 chunk_of(const struct spill_dev *dev, u64 page)
@@ -113,8 +126,13 @@ int spill_map_init(struct spill_dev *dev)
 		spill_map_destroy(dev);
 		return -ENOMEM;
 	}
-	for (c = 0; c < dev->nchunks; c++)
+	for (c = 0; c < dev->nchunks; c++) {
+		unsigned int r;
+
 		INIT_LIST_HEAD(&dev->chunks[c].reclaim);
+		for (r = 0; r < dev->replicas; r++)
+			dev->chunks[c].srv[r] = (c + r) % dev->nservers;
+	}
 	return 0;
 }
 
@@ -159,6 +177,77 @@ static bool chunk_queue(struct spill_dev *dev, struct spill_chunk *ch)
 static void kick_reclaim(struct spill_dev *dev, unsigned long delay)
 {
 	queue_delayed_work(spill_wq, &dev->reclaim_work, delay);
+}
+
+/* --- placement ----------------------------------------------------------- */
+
+/* Server s asked for its extents back (Drain): no new extent goes there. */
+bool spill_server_draining(const struct spill_dev *dev, unsigned int s)
+{
+	return READ_ONCE(dev->srv[s].draining);
+}
+
+/*
+ * A server for copy r of chunk c other than its own: reachable, not
+ * draining, holding no other copy of the chunk, not refusing extents; the
+ * one with the fewest of ours. -1 if there is none. Checked without
+ * map_lock: the caller checks ch->srv[] again under it.
+ */
+int spill_map_pick_server(struct spill_dev *dev, u32 c, unsigned int r)
+{
+	unsigned long taken = 0;
+	s64 best_n = S64_MAX;
+	int best = -1;
+	unsigned int s, k;
+
+	for (k = 0; k < dev->replicas; k++)
+		taken |= BIT(spill_copy_server(dev, c, k));
+	for (s = 0; s < dev->nservers; s++) {
+		struct spill_server *srv = &dev->srv[s];
+		s64 n;
+
+		if ((taken & BIT(s)) || spill_server_draining(dev, s) || !spill_server_up(dev, s))
+			continue;
+		if (READ_ONCE(srv->refuse_backoff) &&
+		    time_before(jiffies, READ_ONCE(srv->refused_until)))
+			continue;
+		n = atomic64_read(&srv->extents);
+		if (n < best_n) {
+			best_n = n;
+			best = s;
+		}
+	}
+	return best;
+}
+
+/*
+ * Copy r of chunk c is placed on draining server old: if it holds no
+ * extent there (none, or one of a session the server forgot), place it on
+ * another server, where the next write allocates its extent. A copy with
+ * a live extent stays: migrate.c moves it with its pages.
+ */
+static void place_off_draining(struct spill_dev *dev, u32 c, unsigned int r, unsigned int old)
+{
+	struct spill_chunk *ch = &dev->chunks[c];
+	u32 epoch = spill_server_epoch(dev, old);
+	int to = spill_map_pick_server(dev, c, r);
+	unsigned int k;
+	bool free = to >= 0;
+
+	if (!free)
+		return;
+	spin_lock(&dev->map_lock);
+	for (k = 0; k < dev->replicas; k++)
+		if (ch->srv[k] == to)
+			free = false;
+	/* Epochs only grow: an older one is of a session the server ended. */
+	if (free && ch->srv[r] == old && !(ch->allocating & BIT(r)) &&
+	    (!ch->epoch[r] || (s32)(ch->epoch[r] - epoch) < 0)) {
+		WRITE_ONCE(ch->srv[r], to);
+		ch->epoch[r] = 0;
+		ch->ext[r] = 0;
+	}
+	spin_unlock(&dev->map_lock);
 }
 
 /* --- allocation ---------------------------------------------------------- */
@@ -309,6 +398,10 @@ int spill_map_begin_write(struct spill_dev *dev, u64 first, u32 n, struct spill_
 
 	for (r = 0; r < dev->replicas; r++) {
 		srv[r] = spill_copy_server(dev, c, r);
+		if (spill_server_draining(dev, srv[r])) {
+			place_off_draining(dev, c, r, srv[r]);
+			srv[r] = spill_copy_server(dev, c, r);
+		}
 		servers |= BIT(srv[r]);
 	}
 	if (!spill_wait_servers(dev, servers, deadline))
@@ -321,8 +414,8 @@ int spill_map_begin_write(struct spill_dev *dev, u64 first, u32 n, struct spill_
 
 	spin_lock(&dev->map_lock);
 	for_each_set_bit(r, &up, SPILL_MAX_REPLICAS) {
-		if (ch->epoch[r] == epoch[r])
-			continue; /* it has its extent */
+		if (ch->epoch[r] == epoch[r] || ch->srv[r] != srv[r])
+			continue; /* it has its extent, or it moved meanwhile */
 		if (ch->allocating & BIT(r)) {
 			if (!(ch->alloc_slow & BIT(r)))
 				wait |= BIT(r);
@@ -345,7 +438,7 @@ int spill_map_begin_write(struct spill_dev *dev, u64 first, u32 n, struct spill_
 
 	spin_lock(&dev->map_lock);
 	for_each_set_bit(r, &up, SPILL_MAX_REPLICAS) {
-		if (ch->epoch[r] != epoch[r]) {
+		if (ch->epoch[r] != epoch[r] || ch->srv[r] != srv[r]) {
 			if (refusing_locked(dev, srv[r], epoch[r]))
 				refused = -ENOSPC;
 			continue;
@@ -458,11 +551,20 @@ unsigned int spill_map_copies(struct spill_dev *dev, u64 first, u32 n, bool *som
 bool spill_map_target(struct spill_dev *dev, u32 c, unsigned int r, struct spill_target *t)
 {
 	struct spill_chunk *ch = &dev->chunks[c];
-	unsigned int s = spill_copy_server(dev, c, r);
-	u32 epoch = spill_server_epoch(dev, s);
+	unsigned int s;
+	u32 epoch;
 	bool ok;
 
-	spin_lock(&dev->map_lock);
+	/* Again if the copy moved (migrate.c) between the two looks: false
+	 * must mean its extent is of an ended session, never "it moved". */
+	for (;;) {
+		s = spill_copy_server(dev, c, r);
+		epoch = spill_server_epoch(dev, s);
+		spin_lock(&dev->map_lock);
+		if (ch->srv[r] == s)
+			break;
+		spin_unlock(&dev->map_lock);
+	}
 	ok = ch->epoch[r] == epoch;
 	*t = (struct spill_target){ .copy = r, .server = s, .extent = ch->ext[r],
 				    .epoch = epoch };
@@ -484,6 +586,26 @@ void spill_map_drop_copy(struct spill_dev *dev, u64 first, u32 n, unsigned int r
 		spin_unlock(&dev->map_lock);
 	}
 	spill_repair_kick(dev);
+}
+
+/*
+ * The copy t said it lacks pages [first, first+n): drop it for them, unless
+ * it moved to another extent meanwhile (migrate.c freed the one t names).
+ * False if it moved: read the pages again from where they are now.
+ */
+bool spill_map_drop_target(struct spill_dev *dev, u64 first, u32 n,
+			   const struct spill_target *t)
+{
+	struct spill_chunk *ch = &dev->chunks[chunk_of(dev, first)];
+	bool same;
+
+	spin_lock(&dev->map_lock);
+	same = ch->srv[t->copy] == t->server && ch->ext[t->copy] == t->extent &&
+	       ch->epoch[t->copy] == t->epoch;
+	spin_unlock(&dev->map_lock);
+	if (same)
+		spill_map_drop_copy(dev, first, n, t->copy);
+	return same;
 }
 
 /*
@@ -597,6 +719,47 @@ static void free_send(struct spill_dev *dev, struct dead_extent *d)
 	}
 }
 
+/* Device removal: FREE one extent and wait for the answer. */
+static void release_extent(struct spill_dev *dev, unsigned int s, u64 ext, u32 epoch)
+{
+	struct spill_cmd *cmd;
+	int rc;
+
+	if (epoch != spill_server_epoch(dev, s))
+		return; /* the server dropped it with the session */
+	cmd = spill_cmd_alloc(dev);
+	cmd->op = SPILL_OP_FREE;
+	cmd->extent = ext;
+	cmd->server = s;
+	cmd->epoch = epoch;
+	rc = spill_exec(cmd);
+	spill_cmd_free(cmd);
+	if (!rc || rc == -ENOENT) {
+		atomic64_dec(&dev->srv[s].extents);
+		atomic64_inc(&dev->st.extents_freed);
+	}
+}
+
+/*
+ * An extent no chunk uses any more (migrate.c moved its copy): FREE it in
+ * the background as an empty chunk's, retried until acknowledged. Without
+ * memory for that, FREE it now and wait.
+ */
+void spill_map_retire_extent(struct spill_dev *dev, unsigned int s, u64 ext, u32 epoch)
+{
+	struct dead_extent *d = kmalloc(sizeof(*d), GFP_NOIO | __GFP_NOWARN);
+
+	if (!d) {
+		release_extent(dev, s, ext, epoch);
+		return;
+	}
+	*d = (struct dead_extent){ .server = s, .epoch = epoch, .ext = ext };
+	spin_lock(&dev->map_lock);
+	dev->ndead_extents++;
+	spin_unlock(&dev->map_lock);
+	free_send(dev, d);
+}
+
 /*
  * Chunk c looked empty: take its extents off it and send FREE for those of
  * the current session (the server dropped the others). Returns true if the
@@ -624,6 +787,9 @@ static bool free_extents(struct spill_dev *dev, u32 c)
 	spin_lock(&dev->map_lock);
 	if (!retry && dev->ndead_extents + dev->replicas > dev->nchunks * dev->replicas)
 		retry = true; /* as many unfreed extents as can be: free those first */
+	for (r = 0; r < dev->replicas; r++)
+		if (d[r] && ch->srv[r] != d[r]->server)
+			retry = true; /* a copy moved since: look again */
 	if (!retry && !ch->used && !ch->writers && !ch->allocating) {
 		taken = true;
 		for (r = 0; r < dev->replicas; r++) {
@@ -634,6 +800,8 @@ static bool free_extents(struct spill_dev *dev, u32 c)
 			}
 			ch->epoch[r] = 0;
 			ch->ext[r] = 0;
+			/* Empty: back to its home server (migrate.c moved it). */
+			WRITE_ONCE(ch->srv[r], (c + r) % dev->nservers);
 		}
 	}
 	spin_unlock(&dev->map_lock);
@@ -833,27 +1001,6 @@ void spill_reclaim_work(struct work_struct *work)
 	if (again && !READ_ONCE(dev->dying))
 		kick_reclaim(dev, RETRY_DELAY);
 	memalloc_noio_restore(noio);
-}
-
-/* Device removal: FREE one extent and wait for the answer. */
-static void release_extent(struct spill_dev *dev, unsigned int s, u64 ext, u32 epoch)
-{
-	struct spill_cmd *cmd;
-	int rc;
-
-	if (epoch != spill_server_epoch(dev, s))
-		return; /* the server dropped it with the session */
-	cmd = spill_cmd_alloc(dev);
-	cmd->op = SPILL_OP_FREE;
-	cmd->extent = ext;
-	cmd->server = s;
-	cmd->epoch = epoch;
-	rc = spill_exec(cmd);
-	spill_cmd_free(cmd);
-	if (!rc || rc == -ENOENT) {
-		atomic64_dec(&dev->srv[s].extents);
-		atomic64_inc(&dev->st.extents_freed);
-	}
 }
 
 /*

@@ -25,6 +25,9 @@
  * This file reads the page table, and adds a copy bit under those
  * conditions, itself under map_lock; it changes nothing else in it.
  *
+ * Its run copier (spill_runs_io: READs from a source, WRITEs to a
+ * destination, through bounce pages) also serves migrate.c.
+ *
  * It never starves swap: while the device has had I/O in the last QUIET it
  * copies one batch per BUSY_DELAY. It runs on spill_wq (never twice at
  * once: a work item does not run concurrently with itself), and stops
@@ -42,7 +45,7 @@
 #include "spill.h"
 
 #define REPAIR_RUNS 4           /* runs copied at once: requests in flight */
-#define REPAIR_RUN  16          /* pages per run: REPAIR_RUNS * REPAIR_RUN bounce pages */
+#define REPAIR_RUN  SPILL_RUN_PAGES /* pages per run: REPAIR_RUNS * REPAIR_RUN bounce pages */
 #define KICK_DELAY  (HZ / 5)    /* let events of one failure gather */
 #define QUIET       (HZ / 5)    /* no swap I/O this long: copy without pause */
 #define BUSY_DELAY  (HZ / 4)    /* otherwise one batch this often */
@@ -51,19 +54,9 @@
 
 #define REPAIR_KICKED 0         /* rep->flags: an event since the walk began */
 
-/* Pages [first, first+n) of one chunk, copied from copy src to copy dst. */
-struct repair_run {
-	u64 first;
-	u32 n;
-	unsigned int src;
-	unsigned int dst;
-	int rc;
-	struct spill_cmd *cmd;
-	struct bio_vec bvec[REPAIR_RUN];   /* the run's bounce pages */
-};
-
 /* A chunk's copies at one look. */
 struct repair_view {
+	unsigned int srv[SPILL_MAX_REPLICAS];  /* the server of each copy */
 	u32 epoch[SPILL_MAX_REPLICAS];     /* the session of each copy's server */
 	u64 ext[SPILL_MAX_REPLICAS];
 	unsigned int up;                   /* copies whose server is reachable */
@@ -79,7 +72,7 @@ struct spill_repair {
 	u64 repaired;                      /* pages repaired in this walk */
 	unsigned long alloc_after;         /* jiffies: no extent claims before (refused) */
 	unsigned long again;               /* walk again after this delay; 0: on a kick */
-	struct repair_run run[REPAIR_RUNS];
+	struct spill_run run[REPAIR_RUNS];
 };
 
 static unsigned int all_copies(const struct spill_dev *dev)
@@ -98,7 +91,9 @@ static void walk_later(struct spill_repair *rep, unsigned long delay)
 		rep->again = delay;
 }
 
-/* Sessions and reachability of chunk c's copies (conn_lock, not map_lock). */
+/* Sessions and reachability of chunk c's copies (conn_lock, not map_lock).
+ * A copy moved since (migrate.c) has another extent id: view_chunk_locked
+ * then finds it not current. */
 static void view_servers(struct spill_dev *dev, u32 c, struct repair_view *v)
 {
 	unsigned int r;
@@ -107,6 +102,7 @@ static void view_servers(struct spill_dev *dev, u32 c, struct repair_view *v)
 	for (r = 0; r < dev->replicas; r++) {
 		unsigned int s = spill_copy_server(dev, c, r);
 
+		v->srv[r] = s;
 		v->epoch[r] = spill_server_epoch(dev, s);
 		if (spill_server_up(dev, s))
 			v->up |= BIT(r);
@@ -122,10 +118,16 @@ static void view_chunk_locked(struct spill_dev *dev, const struct spill_chunk *c
 	v->cur = 0;
 	for (r = 0; r < dev->replicas; r++) {
 		v->ext[r] = ch->ext[r];
-		if (ch->epoch[r] == v->epoch[r])
+		if (ch->epoch[r] == v->epoch[r] && ch->srv[r] == v->srv[r])
 			v->cur |= BIT(r);
 	}
 	v->wgen = ch->wgen;
+}
+
+static struct spill_target view_target(const struct repair_view *v, unsigned int r)
+{
+	return (struct spill_target){ .copy = r, .server = v->srv[r], .extent = v->ext[r],
+				      .epoch = v->epoch[r] };
 }
 
 /*
@@ -135,7 +137,7 @@ static void view_chunk_locked(struct spill_dev *dev, const struct spill_chunk *c
  * session yet.
  */
 static unsigned int find_runs(struct spill_dev *dev, const struct repair_view *v, u64 *from,
-			      u64 end, struct repair_run *run, unsigned int *need_ext)
+			      u64 end, struct spill_run *run, unsigned int *need_ext)
 {
 	unsigned int nr = 0;
 	u64 p;
@@ -143,7 +145,7 @@ static unsigned int find_runs(struct spill_dev *dev, const struct repair_view *v
 	for (p = *from; p < end; p++) {
 		u8 st = dev->pstate[p];
 		unsigned int have = st & v->cur & all_copies(dev), missing, src, dst;
-		struct repair_run *last = nr ? &run[nr - 1] : NULL;
+		struct spill_run *last = nr ? &run[nr - 1] : NULL;
 
 		if (!(st & PS_DATA) || !(have & v->up))
 			continue;
@@ -154,7 +156,7 @@ static unsigned int find_runs(struct spill_dev *dev, const struct repair_view *v
 			continue;
 		src = __ffs(have & v->up);
 		dst = __ffs(missing);
-		if (last && last->src == src && last->dst == dst &&
+		if (last && last->src.copy == src && last->dst.copy == dst &&
 		    last->first + last->n == p && last->n < REPAIR_RUN) {
 			last->n++;
 			continue;
@@ -163,8 +165,8 @@ static unsigned int find_runs(struct spill_dev *dev, const struct repair_view *v
 			break;
 		run[nr].first = p;
 		run[nr].n = 1;
-		run[nr].src = src;
-		run[nr].dst = dst;
+		run[nr].src = view_target(v, src);
+		run[nr].dst = view_target(v, dst);
 		run[nr].rc = 0;
 		nr++;
 	}
@@ -192,24 +194,24 @@ static bool alloc_extents(struct spill_dev *dev, u32 c, unsigned int want)
 	return !want;
 }
 
-static void repair_cmd_done(struct spill_cmd *cmd)
+static void run_cmd_done(struct spill_cmd *cmd)
 {
 	complete(&cmd->wait);
 }
 
 /*
  * Send op for every run without an error so far, a READ from its source or
- * a WRITE (with version wver) to its missing copy, all in flight together;
- * wait for them and leave each one's status in run->rc.
+ * a WRITE (with version wver) to its destination, all in flight together;
+ * wait for them and leave each one's status in run->rc. chunk_first: the
+ * chunk's first page.
  */
-static void runs_io(struct spill_dev *dev, u32 c, const struct repair_view *v,
-		    struct repair_run *run, unsigned int nr, u16 op, u64 wver)
+void spill_runs_io(struct spill_dev *dev, u64 chunk_first, struct spill_run *run,
+		   unsigned int nr, u16 op, u64 wver)
 {
-	u64 first = (u64)c * dev->extent_pages;
 	unsigned int i;
 
 	for (i = 0; i < nr; i++) {
-		unsigned int r = op == SPILL_OP_READ ? run[i].src : run[i].dst;
+		const struct spill_target *t = op == SPILL_OP_READ ? &run[i].src : &run[i].dst;
 		struct spill_cmd *cmd;
 
 		run[i].cmd = NULL;
@@ -217,17 +219,17 @@ static void runs_io(struct spill_dev *dev, u32 c, const struct repair_view *v,
 			continue;
 		cmd = spill_cmd_alloc(dev);
 		cmd->op = op;
-		cmd->extent = v->ext[r];
-		cmd->page = run[i].first - first;
+		cmd->extent = t->extent;
+		cmd->page = run[i].first - chunk_first;
 		cmd->npages = run[i].n;
-		cmd->server = spill_copy_server(dev, c, r);
-		cmd->epoch = v->epoch[r];
-		cmd->copy = r;
+		cmd->server = t->server;
+		cmd->epoch = t->epoch;
+		cmd->copy = t->copy;
 		cmd->bvec = run[i].bvec;
 		cmd->iter = (struct bvec_iter){ .bi_size = run[i].n << PAGE_SHIFT };
 		if (op == SPILL_OP_WRITE)
 			cmd->wver = wver;
-		cmd->done = repair_cmd_done;
+		cmd->done = run_cmd_done;
 		if (spill_submit(cmd)) {
 			cmd->status = -ENOTCONN;
 			complete(&cmd->wait);
@@ -249,12 +251,45 @@ static void runs_io(struct spill_dev *dev, u32 c, const struct repair_view *v,
 	}
 }
 
+/* Bounce pages for nr runs; -ENOMEM leaves none (spill_runs_free is safe). */
+int spill_runs_alloc(struct spill_run *run, unsigned int nr)
+{
+	unsigned int i, k;
+
+	for (i = 0; i < nr; i++) {
+		for (k = 0; k < SPILL_RUN_PAGES; k++) {
+			struct page *page = alloc_page(GFP_KERNEL);
+
+			if (!page) {
+				spill_runs_free(run, nr);
+				return -ENOMEM;
+			}
+			run[i].bvec[k] = (struct bio_vec){ .bv_page = page, .bv_len = PAGE_SIZE };
+		}
+	}
+	return 0;
+}
+
+/* Free the bounce pages spill_runs_alloc left (any part of them). */
+void spill_runs_free(struct spill_run *run, unsigned int nr)
+{
+	unsigned int i, k;
+
+	for (i = 0; i < nr; i++) {
+		for (k = 0; k < SPILL_RUN_PAGES; k++) {
+			if (run[i].bvec[k].bv_page)
+				__free_page(run[i].bvec[k].bv_page);
+			run[i].bvec[k].bv_page = NULL;
+		}
+	}
+}
+
 /* The run's missing copy now holds what its source held at the look: mark
  * the pages nothing changed since. Returns the pages marked. */
 static u32 commit_run(struct spill_dev *dev, const struct spill_chunk *ch,
-		      const struct repair_view *v, const struct repair_run *run)
+		      const struct repair_view *v, const struct spill_run *run)
 {
-	unsigned int src = run->src, dst = run->dst;
+	unsigned int src = run->src.copy, dst = run->dst.copy;
 	u32 marked = 0;
 	u64 p;
 
@@ -327,8 +362,8 @@ static bool repair_chunk(struct spill_repair *rep, u32 c, unsigned int *budget)
 				return false;
 			(*budget)--;
 		}
-		runs_io(dev, c, &v, rep->run, nr, SPILL_OP_READ, 0);
-		runs_io(dev, c, &v, rep->run, nr, SPILL_OP_WRITE, wver);
+		spill_runs_io(dev, (u64)c * dev->extent_pages, rep->run, nr, SPILL_OP_READ, 0);
+		spill_runs_io(dev, (u64)c * dev->extent_pages, rep->run, nr, SPILL_OP_WRITE, wver);
 		for (i = 0; i < nr; i++) {
 			int rc = rep->run[i].rc;
 
@@ -452,7 +487,6 @@ u64 spill_repair_degraded(struct spill_dev *dev)
 int spill_repair_init(struct spill_dev *dev)
 {
 	struct spill_repair *rep;
-	unsigned int i, k;
 
 	if (dev->replicas < 2)
 		return 0;
@@ -463,17 +497,9 @@ int spill_repair_init(struct spill_dev *dev)
 	rep->alloc_after = jiffies;
 	INIT_DELAYED_WORK(&rep->work, repair_work);
 	dev->repair = rep;
-	for (i = 0; i < REPAIR_RUNS; i++) {
-		for (k = 0; k < REPAIR_RUN; k++) {
-			struct page *page = alloc_page(GFP_KERNEL);
-
-			if (!page) {
-				spill_repair_destroy(dev);
-				return -ENOMEM;
-			}
-			rep->run[i].bvec[k] = (struct bio_vec){ .bv_page = page,
-							      .bv_len = PAGE_SIZE };
-		}
+	if (spill_runs_alloc(rep->run, REPAIR_RUNS)) {
+		spill_repair_destroy(dev);
+		return -ENOMEM;
 	}
 	return 0;
 }
@@ -489,15 +515,11 @@ void spill_repair_stop(struct spill_dev *dev)
 void spill_repair_destroy(struct spill_dev *dev)
 {
 	struct spill_repair *rep = dev->repair;
-	unsigned int i, k;
 
 	if (!rep)
 		return;
 	cancel_delayed_work_sync(&rep->work);
-	for (i = 0; i < REPAIR_RUNS; i++)
-		for (k = 0; k < REPAIR_RUN; k++)
-			if (rep->run[i].bvec[k].bv_page)
-				__free_page(rep->run[i].bvec[k].bv_page);
+	spill_runs_free(rep->run, REPAIR_RUNS);
 	kfree(rep);
 	dev->repair = NULL;
 }

@@ -436,10 +436,14 @@ static int read_run(struct spill_dev *dev, u64 first, u32 n,
 				backoff = true;
 				continue;
 			}
-			/* The server answered: it does not hold these pages. */
+			/* The server answered: it does not hold these pages, or
+			 * the copy moved off it since (migrate.c): read again. */
+			if (!spill_map_drop_target(dev, first, n, &t)) {
+				again = true;
+				continue;
+			}
 			dev_err_ratelimited(disk_to_dev(dev->disk), "server %u lacks pages %llu+%u (%d)\n",
 					    t.server, first, n, rc);
-			spill_map_drop_copy(dev, first, n, r);
 		}
 		if (!again || time_after(jiffies, deadline) ||
 		    !spill_wait_servers(dev, servers, deadline))

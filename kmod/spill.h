@@ -5,8 +5,8 @@
  * connected, authenticated and registered in userspace.
  *
  * Layout of the device: it is cut into chunks of one server extent each
- * (2 MiB by default). Copy r of chunk c lives on server (c + r) % nservers,
- * in an extent allocated there on the first write to the chunk and freed
+ * (2 MiB by default). Copy r of chunk c lives on server (c + r) % nservers
+ * until a drain moves it (chunk->srv[]), in an extent allocated there on the first write to the chunk and freed
  * when the last page of the chunk is freed (swap slot free or discard). The
  * page-location table is one state byte per device page (which copies hold
  * the current data) plus, per chunk, the extent id of every copy.
@@ -16,8 +16,9 @@
  * wait for one); map.c the page-location table, extent allocation and the
  * deferred invalidate/free work; rw.c reads, writes and discards; ra.c
  * prefetch for sequential swap-ins; repair.c copies pages back onto copies
- * that lost them; dev.c the gendisk; ctl.c the control device; main.c
- * module parameters, init and exit.
+ * that lost them; notify.c control messages from servers (Drain);
+ * migrate.c moves chunk copies off draining servers; dev.c the gendisk;
+ * ctl.c the control device; main.c module parameters, init and exit.
  */
 #ifndef SPILL_H
 #define SPILL_H
@@ -61,6 +62,8 @@ extern struct workqueue_struct *spill_reap_wq;     /* unlinks dead connections *
 
 /* Page state: one byte per device page, changed under dev->map_lock. */
 #define PS_COPIES  0x0f  /* bit r: copy r holds the page's current data */
+#define PS_MOVED   0x10  /* migrate.c: copied to the move's new extent, unchanged since */
+#define PS_COPYING 0x20  /* migrate.c: being copied; a write or free clears it */
 #define PS_INVAL   0x40  /* freed; its remote copies are still to be invalidated */
 #define PS_DATA    0x80  /* written since it was last freed */
 
@@ -149,6 +152,13 @@ struct spill_server {
 	 * resolution; unlocked, approximate), which orders the copies a
 	 * read tries (spill_read_order) */
 	unsigned long srtt_us;
+	bool draining;                /* notify.c: it asked for its extents back */
+	/* migrate.c, under dev->map_lock: the server's last Reclaim, not yet
+	 * answered (reclaim_deadline 0: none), and the bytes freed for it */
+	u64 reclaim_id;
+	u64 reclaim_bytes;
+	u64 reclaim_freed;
+	unsigned long reclaim_deadline; /* jiffies: answer before */
 };
 
 struct spill_chunk {
@@ -166,6 +176,11 @@ struct spill_chunk {
 	/* map.c, under map_lock: claiming extents without a sleeping lock */
 	u8 allocating;                  /* copies whose ALLOC is in flight */
 	u8 alloc_slow;                  /* ... and a writer gave up waiting */
+	/* Placement (map.c, migrate.c): the server of each copy, changed
+	 * only under map_lock, by migrate.c's switch or, for a copy without
+	 * an extent, by map.c placing it off a draining server. Two copies
+	 * of a chunk are never on one server. */
+	u8 srv[SPILL_MAX_REPLICAS];
 };
 
 /* Readahead: a few pages prefetched after sequential swap-ins (ra.c). */
@@ -217,6 +232,7 @@ struct spill_stats {
 	atomic64_t repairs;          /* pages copied back onto a copy that had lost them */
 	atomic64_t fast_fails;       /* I/O failed at once: no server reachable for long */
 	atomic64_t read_fallbacks;   /* multi-page reads retried page by page */
+	atomic64_t migrated;         /* migrate.c: pages moved off a draining server */
 };
 
 struct spill_dev {
@@ -279,6 +295,10 @@ struct spill_dev {
 	 * finishes the ones the receive thread cannot (failover, waits). */
 	mempool_t *rio_pool;
 	struct workqueue_struct *read_wq;
+
+	/* Moving chunk copies off draining servers (migrate.c). */
+	struct delayed_work migrate_work;
+	unsigned long migrate_delay;  /* back-off while no target server exists */
 };
 
 /* wire.c */
@@ -366,6 +386,42 @@ void spill_repair_destroy(struct spill_dev *dev);
 void spill_repair_kick(struct spill_dev *dev);
 void spill_repair_written(struct spill_dev *dev, u64 first, unsigned int ok);
 u64 spill_repair_degraded(struct spill_dev *dev);
+
+/* repair.c: pages [first, first+n) of one chunk copied from one extent to
+ * another through bounce pages (repair.c and migrate.c). */
+#define SPILL_RUN_PAGES 16
+struct spill_run {
+	u64 first;
+	u32 n;
+	struct spill_target src;
+	struct spill_target dst;
+	int rc;
+	struct spill_cmd *cmd;
+	struct bio_vec bvec[SPILL_RUN_PAGES];
+};
+int spill_runs_alloc(struct spill_run *run, unsigned int nr);
+void spill_runs_free(struct spill_run *run, unsigned int nr);
+void spill_runs_io(struct spill_dev *dev, u64 chunk_first, struct spill_run *run,
+		   unsigned int nr, u16 op, u64 wver);
+
+/* map.c, for migrate.c: placement and extents given back */
+bool spill_server_draining(const struct spill_dev *dev, unsigned int server);
+int spill_map_pick_server(struct spill_dev *dev, u32 c, unsigned int copy);
+void spill_map_retire_extent(struct spill_dev *dev, unsigned int server, u64 ext, u32 epoch);
+bool spill_map_drop_target(struct spill_dev *dev, u64 first, u32 n,
+			   const struct spill_target *t);
+
+/* notify.c: control messages a server sends unasked */
+int spill_notify_ctrl(struct spill_conn *conn, const u8 *buf, u32 len, const char **why);
+
+/* migrate.c */
+void spill_migrate_init(struct spill_dev *dev);
+void spill_migrate_kick(struct spill_dev *dev);
+void spill_migrate_reclaim(struct spill_dev *dev, unsigned int server, u64 id, u64 bytes,
+			   u32 deadline_ms);
+/* conn.c, for migrate.c: a control frame that gets no reply */
+int spill_conn_send_ctrl(struct spill_conn *conn, const void *buf, u32 len);
+void spill_migrate_stop(struct spill_dev *dev);
 
 /* dev.c */
 struct spill_dev *spill_dev_create(struct spill_ioc_add *arg);

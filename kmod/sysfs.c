@@ -52,6 +52,7 @@ STAT_ATTR(timeouts);
 STAT_ATTR(repairs);
 STAT_ATTR(fast_fails);
 STAT_ATTR(read_fallbacks);
+STAT_ATTR(migrated);
 
 /* Pages with data on the device (any copy), as SPILL_IOC_STATUS says. */
 static ssize_t pages_remote_show(struct device *d, struct device_attribute *attr, char *buf)
@@ -121,7 +122,8 @@ static void count_server_pages(struct spill_dev *dev, const u32 *epoch, u64 *pag
 	}
 }
 
-/* index label state conns epoch extents pages io_errors resets conn_failures */
+/* index label state conns epoch extents pages io_errors resets conn_failures
+ * draining (the last: "draining" or "-") */
 static ssize_t servers_show(struct device *d, struct device_attribute *attr, char *buf)
 {
 	struct spill_dev *dev = to_spill(d);
@@ -137,13 +139,14 @@ static ssize_t servers_show(struct device *d, struct device_attribute *attr, cha
 	for (s = 0; s < dev->nservers; s++) {
 		struct spill_server *srv = &dev->srv[s];
 
-		len += sysfs_emit_at(buf, len, "%u %s %s %u %u %lld %llu %lld %lld %lld\n",
+		len += sysfs_emit_at(buf, len, "%u %s %s %u %u %lld %llu %lld %lld %lld %s\n",
 				     s, srv->label[0] ? srv->label : "-",
 				     conns[s] ? "up" : "down", conns[s], epoch[s],
 				     (long long)atomic64_read(&srv->extents), pages[s],
 				     (long long)atomic64_read(&srv->io_errors),
 				     (long long)atomic64_read(&srv->resets),
-				     (long long)atomic64_read(&srv->conn_failures));
+				     (long long)atomic64_read(&srv->conn_failures),
+				     READ_ONCE(srv->draining) ? "draining" : "-");
 	}
 	return len;
 }
@@ -168,6 +171,7 @@ static struct attribute *spill_attrs[] = {
 	&dev_attr_repairs.attr,
 	&dev_attr_fast_fails.attr,
 	&dev_attr_read_fallbacks.attr,
+	&dev_attr_migrated.attr,
 	&dev_attr_pages_remote.attr,
 	&dev_attr_extents_used.attr,
 	&dev_attr_degraded_pages.attr,

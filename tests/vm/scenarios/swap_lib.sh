@@ -48,6 +48,7 @@ load_module() {
 # With NETNS and ADDR, it runs in that network namespace and listens on ADDR
 # (its end of a veth pair; --insecure: no key, as on loopback, though the
 # address is not a loopback one). Sets NAME_url and NAME_pid.
+# SPILL_SERVER_ARGS: more spillwayd options (swap_drain.sh: an admin socket).
 start_server() {
 	_name=$1
 	_addr=${5:-127.0.0.1}
@@ -62,7 +63,7 @@ start_server() {
 		# shellcheck disable=SC2086 # _in_ns and _insecure are words or nothing
 		LD_PRELOAD=/opt/spill/libspill-mlockall.so exec $_in_ns spillwayd \
 			--listen "tcp://$_addr:${3:-0}" $_insecure --metrics none --capacity "$2" --mlock \
-			--grace 300 --ready-fd 3 3>"/tmp/$_name.ready" >>"/tmp/$_name.log" 2>&1
+			--grace 300 --ready-fd 3 ${SPILL_SERVER_ARGS:-} 3>"/tmp/$_name.ready" >>"/tmp/$_name.log" 2>&1
 	) &
 	_pid=$!
 	read -r _ready <"/tmp/$_name.ready" || { cat "/tmp/$_name.log"; fail "spillwayd $_name did not start"; }

@@ -107,7 +107,7 @@ retry 100 sysfs_matches_status || fail "sysfs pages_remote differs from spillctl
 # One server, one copy: it holds every remote page (the swap header at least).
 server_holds_all() {
 	set -- $(cat "$sys/servers")
-	[ "$#" = 10 ] && [ "$1" = 0 ] && [ "$2" = "$s0_url" ] && [ "$3" = up ] && [ "$4" -ge 1 ] &&
+	[ "$#" = 11 ] && [ "$1" = 0 ] && [ "$2" = "$s0_url" ] && [ "$3" = up ] && [ "$4" -ge 1 ] &&
 		[ "$6" = "$(cat "$sys/extents_used")" ] && [ "$7" -ge 1 ] &&
 		[ "$7" = "$(cat "$sys/pages_remote")" ]
 }
