@@ -37,8 +37,8 @@ void swap_usage(FILE *out)
 		"                              far memory as /dev/spillwayN (spillway.ko); stays\n"
 		"                              resident to reconnect (in the background unless\n"
 		"                              --foreground); prints the device. --priority:\n"
-		"                              the arbiter priority asked (-1000..1000; default 0,\n"
-		"                              raised to the server's --default-priority)\n"
+		"                              the arbiter priority asked (-1000..1000; default\n"
+		"                              -1000: never a victim; see docs/swap.md)\n"
 		"  swap detach [--swapoff] DEV remove /dev/spillwayN (DEV: path, spillwayN or name)\n"
 		"  swap status [--json] [DEV]  attachments: servers, pages remote, failovers, errors\n");
 }
@@ -123,6 +123,10 @@ static int parse_attach(int argc, char **argv, const char *dflt_server, struct s
 	a->ctl = -1;
 	a->conns = 2;
 	a->swap_prio = -1;
+	/* -1000 unless asked: the arbiter weighs a client's use over the whole
+	 * cluster, and a device that moves copies frees nothing there; what it
+	 * revokes at the deadline the device can never read back. */
+	a->priority = -1000;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		switch (opt) {

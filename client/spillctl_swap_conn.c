@@ -169,9 +169,9 @@ int swap_add_connection(struct swap_attach *a, unsigned i, uint32_t flags, int f
 	char why[256] = "";
 	if (!s->have_token)
 		token_load(a, i);
-	/* The priority asked (--priority, 0 by default): spillway.ko answers
-	 * Reclaim and Drain by moving pages, so a swap device may be asked like
-	 * any client. (An operator's quota for the name still wins.) */
+	/* The priority asked (--priority; -1000 by default, see parse_attach).
+	 * spillway.ko answers Reclaim and Drain by moving pages. (An operator's
+	 * quota for the name still wins.) */
 	struct client_opts o = {
 		.psk = a->psk, .name = a->name, .timeout_ms = 10000, .priority = a->priority,
 		.token = s->have_token ? s->token : NULL,

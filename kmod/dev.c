@@ -288,6 +288,9 @@ static void dev_destroy(struct spill_dev *dev)
 	wait_event(dev->idle_wq, !atomic_read(&dev->active));
 	spill_map_release(dev);
 	spill_conns_stop(dev);
+	/* A receive thread may have kicked a move just before dying was seen
+	 * (notify.c): with every thread gone, nothing can queue one again. */
+	spill_migrate_stop(dev);
 	cancel_delayed_work_sync(&dev->watchdog);
 	wait_event(dev->idle_wq, !atomic_read(&dev->active));
 	dev_free(dev);

@@ -596,15 +596,24 @@ void spill_map_drop_copy(struct spill_dev *dev, u64 first, u32 n, unsigned int r
 bool spill_map_drop_target(struct spill_dev *dev, u64 first, u32 n,
 			   const struct spill_target *t)
 {
-	struct spill_chunk *ch = &dev->chunks[chunk_of(dev, first)];
+	bool same = spill_map_target_current(dev, chunk_of(dev, first), t);
+
+	if (same)
+		spill_map_drop_copy(dev, first, n, t->copy);
+	return same;
+}
+
+/* Does copy t->copy of chunk c still name t's extent (server, extent,
+ * session)? False once migrate.c switched it to another one. */
+bool spill_map_target_current(struct spill_dev *dev, u32 c, const struct spill_target *t)
+{
+	struct spill_chunk *ch = &dev->chunks[c];
 	bool same;
 
 	spin_lock(&dev->map_lock);
 	same = ch->srv[t->copy] == t->server && ch->ext[t->copy] == t->extent &&
 	       ch->epoch[t->copy] == t->epoch;
 	spin_unlock(&dev->map_lock);
-	if (same)
-		spill_map_drop_copy(dev, first, n, t->copy);
 	return same;
 }
 

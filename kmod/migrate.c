@@ -204,17 +204,30 @@ static int try_switch(struct spill_dev *dev, u32 c, const struct spill_target *f
 {
 	struct spill_chunk *ch = &dev->chunks[c];
 	u64 p, first = first_page(dev, c), end = end_page(dev, c), n = 0;
-	unsigned int all = GENMASK(dev->replicas - 1, 0), r = from->copy, up, cur;
+	unsigned int all = GENMASK(dev->replicas - 1, 0), r = from->copy, up, cur, k;
 	struct spill_target t[SPILL_MAX_REPLICAS];
+	bool ours = true;
 	u32 wgen;
 
 	view_copies(dev, c, t, &up);
 	if (t[r].epoch != from->epoch)
 		return -ESTALE; /* the old server's session ended: its copy is gone */
+	/* The new server forgot us since the ALLOC: its extent is gone, and
+	 * switching to it would free the only one that holds the pages. */
+	if (spill_server_epoch(dev, to->server) != to->epoch || !spill_server_up(dev, to->server))
+		return -ESTALE;
 	spin_lock(&dev->map_lock);
 	if (!still_from(ch, from)) {
 		spin_unlock(&dev->map_lock);
 		return -ESTALE;
+	}
+	/* A write placed another copy on the same server meanwhile (off a
+	 * draining one): two copies on one server are one. */
+	for (k = 0; k < dev->replicas; k++) {
+		if (k != r && ch->srv[k] == to->server) {
+			spin_unlock(&dev->map_lock);
+			return -ESTALE;
+		}
 	}
 	cur = view_cur(dev, ch, t);
 	wgen = ch->wgen;
@@ -243,15 +256,19 @@ static int try_switch(struct spill_dev *dev, u32 c, const struct spill_target *f
 	ch->epoch[r] = to->epoch;
 	spin_unlock(&dev->map_lock);
 
-	/* A write or free since cleared PS_MOVED and set the bits itself. */
+	/* A write or free since cleared PS_MOVED and set the bits itself. If
+	 * the copy changed again meanwhile (a reset, a new ALLOC), the new
+	 * extent holds none of these pages: only the marks go. */
 	for (p = first; p < end;) {
 		u64 stop = min(end, p + MOVE_SCAN);
 
 		spin_lock(&dev->map_lock);
+		ours = ours && ch->srv[r] == to->server && ch->ext[r] == to->extent &&
+		       ch->epoch[r] == to->epoch;
 		for (; p < stop; p++) {
 			u8 st = dev->pstate[p];
 
-			if (st & PS_MOVED) {
+			if ((st & PS_MOVED) && ours) {
 				st |= BIT(r);
 				n++;
 			}
@@ -493,12 +510,15 @@ static void migrate_work(struct work_struct *work)
 {
 	struct spill_dev *dev = container_of(to_delayed_work(work), struct spill_dev,
 					     migrate_work);
-	unsigned int noio = memalloc_noio_save();
+	unsigned int noio;
 	struct spill_run *run = NULL;
 	bool left = false;
 	u64 moved = 0;
 	u32 c;
 
+	if (READ_ONCE(dev->dying))
+		return; /* queued by a kick that raced removal */
+	noio = memalloc_noio_save();
 	run = kcalloc(MOVE_RUNS, sizeof(*run), GFP_KERNEL);
 	if (!run || spill_runs_alloc(run, MOVE_RUNS)) {
 		left = true;

@@ -143,9 +143,9 @@ static void set_draining(struct spill_dev *dev, unsigned int s, bool on)
 	if (READ_ONCE(srv->draining) == on)
 		return;
 	WRITE_ONCE(srv->draining, on);
-	dev_info(disk_to_dev(dev->disk), "server %u (%s) %s\n", s,
-		 srv->label[0] ? srv->label : "-",
-		 on ? "drains: moving this device's pages off it" : "undrained");
+	dev_info_ratelimited(disk_to_dev(dev->disk), "server %u (%s) %s\n", s,
+			     srv->label[0] ? srv->label : "-",
+			     on ? "drains: moving this device's pages off it" : "undrained");
 	spill_migrate_kick(dev);
 }
 

@@ -385,7 +385,7 @@ static int read_run(struct spill_dev *dev, u64 first, u32 n,
 	for (;;) {
 		unsigned int copies = spill_map_copies(dev, first, n, &some, &all);
 		unsigned long servers = 0;
-		bool again = false, backoff = false;
+		bool again = false, backoff = false, moved = false;
 		u8 order[SPILL_MAX_REPLICAS];
 		unsigned int i, nr;
 
@@ -427,6 +427,10 @@ static int read_run(struct spill_dev *dev, u64 first, u32 n,
 				atomic64_inc(&dev->srv[t.server].io_errors);
 			if (transient(rc)) {
 				again = true;
+				/* A drained server may be gone once its copies moved
+				 * off: read from where the copy is now, at once,
+				 * rather than wait for the old server. */
+				moved |= !spill_map_target_current(dev, c, &t);
 				continue;
 			}
 			if (!lacks_pages(rc)) {
@@ -446,7 +450,7 @@ static int read_run(struct spill_dev *dev, u64 first, u32 n,
 					    t.server, first, n, rc);
 		}
 		if (!again || time_after(jiffies, deadline) ||
-		    !spill_wait_servers(dev, servers, deadline))
+		    (!moved && !spill_wait_servers(dev, servers, deadline)))
 			break;
 		if (backoff)
 			schedule_timeout_uninterruptible(HZ / 10);

@@ -408,6 +408,7 @@ void spill_runs_io(struct spill_dev *dev, u64 chunk_first, struct spill_run *run
 bool spill_server_draining(const struct spill_dev *dev, unsigned int server);
 int spill_map_pick_server(struct spill_dev *dev, u32 c, unsigned int copy);
 void spill_map_retire_extent(struct spill_dev *dev, unsigned int server, u64 ext, u32 epoch);
+bool spill_map_target_current(struct spill_dev *dev, u32 c, const struct spill_target *t);
 bool spill_map_drop_target(struct spill_dev *dev, u64 first, u32 n,
 			   const struct spill_target *t);
 
