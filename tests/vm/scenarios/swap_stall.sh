@@ -20,7 +20,10 @@ set -eu
 srv_has_extents() { [ "$(srv_field "$1" extents)" -gt 0 ]; }
 
 say "1. module (io_timeout=600), two servers, two copies, a workload fills"
-load_module io_timeout=600
+# repair=0: between server 1's restart and its stop, repair would copy some
+# pages there, and a read of one of them sent to the stopped server waits
+# io_timeout (600 s) like any request to it. This case is about writers.
+load_module io_timeout=600 repair=0
 start_server s0 256M
 start_server s1 256M
 attach --server "$s0_url" --server "$s1_url" --replicas 2 --size 128M --name vm-stall
