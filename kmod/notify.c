@@ -96,42 +96,26 @@ static int pb_field(struct pb *b, u32 *num, u32 *type, u64 *v, struct pb *body)
 	return 0;
 }
 
-/* A Drain message: its flag in *on (false when absent, as in proto3). */
-static int parse_drain(struct pb b, bool *on)
+/*
+ * A message whose fields 1..n are all varints (Drain: drain; Reclaim:
+ * reclaim_id, bytes, deadline_ms) into val[0..n-1], 0 when absent as in
+ * proto3; other field numbers are skipped.
+ */
+static int parse_varints(struct pb b, u64 *val, u32 n)
 {
 	struct pb body;
 	u32 num, type;
 	u64 v = 0;
 
-	*on = false;
+	memset(val, 0, n * sizeof(*val));
 	while (b.p < b.end) {
 		if (pb_field(&b, &num, &type, &v, &body))
 			return -EBADMSG;
-		if (num == 1) {
-			if (type != PB_VARINT)
-				return -EBADMSG;
-			*on = v != 0;
-		}
-	}
-	return 0;
-}
-
-/* A Reclaim message: its fields, 0 when absent. */
-static int parse_reclaim(struct pb b, u64 *id, u64 *bytes, u64 *deadline_ms)
-{
-	struct pb body;
-	u32 num, type;
-	u64 v = 0;
-
-	*id = *bytes = *deadline_ms = 0;
-	while (b.p < b.end) {
-		if (pb_field(&b, &num, &type, &v, &body))
-			return -EBADMSG;
-		if (num < 1 || num > 3)
+		if (num < 1 || num > n)
 			continue;
 		if (type != PB_VARINT)
 			return -EBADMSG;
-		*(num == 1 ? id : num == 2 ? bytes : deadline_ms) = v;
+		val[num - 1] = v;
 	}
 	return 0;
 }
@@ -156,9 +140,8 @@ static void set_draining(struct spill_dev *dev, unsigned int s, bool on)
 int spill_notify_ctrl(struct spill_conn *conn, const u8 *buf, u32 len, const char **why)
 {
 	struct pb b = { .p = buf, .end = buf + len }, body;
-	u64 v, id = 0, bytes = 0, deadline_ms = 0;
+	u64 v, val[3] = { 0 };
 	u32 num, type, seen = 0;
-	bool drain = false;
 
 	/* A oneof: the last one counts. */
 	while (b.p < b.end) {
@@ -168,16 +151,15 @@ int spill_notify_ctrl(struct spill_conn *conn, const u8 *buf, u32 len, const cha
 			continue;
 		if (type != PB_BYTES)
 			goto bad;
-		if (num == CTRL_DRAIN ? parse_drain(body, &drain) :
-					parse_reclaim(body, &id, &bytes, &deadline_ms))
+		if (parse_varints(body, val, num == CTRL_DRAIN ? 1 : 3))
 			goto bad;
 		seen = num;
 	}
 	if (seen == CTRL_DRAIN)
-		set_draining(conn->dev, conn->server, drain);
+		set_draining(conn->dev, conn->server, val[0] != 0);
 	else if (seen == CTRL_RECLAIM)
-		spill_migrate_reclaim(conn->dev, conn->server, id, bytes,
-				      min_t(u64, deadline_ms, U32_MAX));
+		spill_migrate_reclaim(conn->dev, conn->server, val[0], val[1],
+				      min_t(u64, val[2], U32_MAX));
 	return 0;
 bad:
 	*why = "malformed control message";
