@@ -116,6 +116,9 @@ static void test_key_binds(void **state)
 {
 	(void)state;
 	random_inputs();
+	/* A key ending in a zero byte is the same HMAC key as its prefix (see
+	 * below): one random key in 256 did, and the prefix check failed. */
+	psk.key[psk.len - 1] |= 0x80;
 	uint8_t mac[AUTH_MAC_BYTES];
 	auth_mac(&psk, AUTH_ROLE_CLIENT, sn, cn, mac);
 	struct auth_psk other = psk;
